@@ -1,0 +1,148 @@
+# otelcol-lambda: `make run` and `make test` are all a fresh machine needs; `make help` lists
+# the rest. Tools are pinned and installed into ./bin; Debian packages (Prometheus, curl) are
+# installed with apt-get when missing and we are root, otherwise the command is printed.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT      := $(abspath .)
+BIN       := $(ROOT)/bin
+BUILD_DIR := $(ROOT)/_build
+GATEWAY   := $(BUILD_DIR)/otelcol-lambda
+
+# One collector release for everything: ocb, core, contrib. check-versions enforces it.
+OCB_VERSION      := v0.165.0
+MDATAGEN_VERSION := v0.159.0# the newest mdatagen the module proxy serves; see internal/tools
+CORE_V0          := v0.165.0
+CORE_V1          := v1.71.0
+
+OCB      := $(BIN)/builder
+MDATAGEN := $(BIN)/mdatagen
+
+GO_SOURCES := $(shell find receiver processor connector internal -name '*.go' -not -name '*_test.go' -not -path 'internal/tools/*' 2>/dev/null)
+COMPONENTS := $(patsubst %/metadata.yaml,%,$(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml connector/*/metadata.yaml))
+
+# Go fuzz targets: "package:Target". make test runs each briefly, make fuzz for longer.
+FUZZ_TARGETS  := ./internal/telemetryapi:FuzzDecodeEvents ./internal/telemetryapi:FuzzDecodeRecord
+FUZZ_TIME     ?= 10s
+FUZZ_TIME_LONG ?= 5m
+
+step = @printf '\n==> %s\n' "$(1)"
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------------------- tools
+
+$(OCB):
+	$(call step,installing ocb $(OCB_VERSION) into ./bin)
+	GOBIN=$(BIN) go install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+$(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
+	$(call step,building mdatagen $(MDATAGEN_VERSION) into ./bin)
+	cd internal/tools && go build -o $(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
+
+.PHONY: tools
+tools: $(OCB) $(MDATAGEN) ## Install the pinned tools into ./bin
+
+# Debian packages: installed when missing and root, otherwise the command to run is printed.
+define apt_ensure
+	@if ! command -v $(1) >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			printf '\n==> installing the Debian package %s (for %s)\n' "$(2)" "$(1)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null; \
+		else \
+			echo "$(1) is missing; install it with: sudo apt-get install -y $(2)"; exit 1; \
+		fi; \
+	fi
+endef
+
+.PHONY: deps
+deps: ## Install the Debian packages that run and the tests need (prometheus, curl)
+	$(call apt_ensure,prometheus,prometheus)
+	$(call apt_ensure,curl,curl)
+
+# ---------------------------------------------------------------------------- build
+
+.PHONY: build
+build: $(GATEWAY) ## Build the distribution with ocb (incremental)
+
+$(GATEWAY): builder-config.yaml go.mod go.sum $(GO_SOURCES) | $(OCB)
+	$(call step,building otelcol-lambda with ocb (log: _build/build.log))
+	@mkdir -p $(BUILD_DIR)
+	@if ! $(OCB) --config builder-config.yaml > $(BUILD_DIR)/build.log 2>&1; then \
+		tail -n 40 $(BUILD_DIR)/build.log; echo "ocb failed; the whole log is in _build/build.log"; exit 1; \
+	fi
+	@touch $@
+	@echo "built $@"
+
+.PHONY: generate
+generate: $(MDATAGEN) ## Regenerate the components' mdatagen code
+	$(call step,running mdatagen)
+	@for c in $(COMPONENTS); do echo "  $$c"; (cd $$c && $(MDATAGEN) metadata.yaml); done
+
+# ---------------------------------------------------------------------------- run
+
+.PHONY: run
+run: build deps ## Build, then start a local Prometheus and the gateway (Ctrl-C stops both)
+	$(call step,starting Prometheus and the gateway)
+	@distribution/run.sh
+
+# ---------------------------------------------------------------------------- checks
+
+.PHONY: lint
+lint: check-versions ## gofmt, go vet and the one-release check
+	$(call step,gofmt and go vet)
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './_build/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+
+.PHONY: check-versions
+check-versions: ## Fail when a collector module is not at the pinned release
+	$(call step,checking that every collector module is at $(CORE_V0) / $(CORE_V1))
+	@bad=$$( { grep -hoE '(go\.opentelemetry\.io/collector|github\.com/open-telemetry/opentelemetry-collector-contrib)[^ ]* v[0-9][^ ]*' builder-config.yaml go.mod; } \
+		| grep -vE ' ($(CORE_V0)|$(CORE_V1))$$' | sort -u || true); \
+	if [ -n "$$bad" ]; then echo "not at the pinned release:"; echo "$$bad"; exit 1; fi; echo "  ok"
+
+.PHONY: check-generated
+check-generated: $(MDATAGEN) ## Fail when mdatagen output is stale
+	$(call step,checking that generated code is up to date)
+	@$(MAKE) --no-print-directory generate >/dev/null
+	@stale=$$(git diff --name-only -- $(COMPONENTS); git ls-files --others --exclude-standard -- $(COMPONENTS)); \
+	if [ -n "$$stale" ]; then echo "$$stale"; echo "run 'make generate' and commit the result"; exit 1; fi; echo "  ok"
+
+.PHONY: unit
+unit: ## Unit and component tests (with the race detector)
+	$(call step,unit and component tests)
+	go test -race -count=1 ./...
+
+.PHONY: fuzz-smoke
+fuzz-smoke: ## Run each fuzz target for $(FUZZ_TIME)
+	$(call step,fuzzing each target for $(FUZZ_TIME))
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "  $$pkg $$fn"; go test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZ_TIME) $$pkg; done
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for $(FUZZ_TIME_LONG)
+	@$(MAKE) --no-print-directory fuzz-smoke FUZZ_TIME=$(FUZZ_TIME_LONG)
+
+.PHONY: e2e
+e2e: build deps ## End-to-end: the built gateway and a real Prometheus, exact counts
+	$(call step,end-to-end tests against a real Prometheus)
+	OTELCOL_LAMBDA_BIN=$(GATEWAY) go test -tags e2e -count=1 -timeout 15m -v ./testbed/e2e/...
+
+.PHONY: test
+test: lint check-generated unit fuzz-smoke e2e ## Everything CI checks
+	@printf '\n==> make test: all checks passed\n'
+
+.PHONY: bench
+bench: ## Go benchmarks, written to testbed/results/microbench.txt
+	$(call step,Go benchmarks)
+	@mkdir -p testbed/results
+	go test -run='^$$' -bench=. -benchmem -count=5 ./... | tee testbed/results/microbench.txt
+
+.PHONY: clean
+clean: ## Remove the build output, the tools and what make run left
+	rm -rf $(BUILD_DIR) $(BIN) .run

@@ -1,0 +1,43 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package telemetryapi is the one Go model of the AWS Lambda Telemetry API
+// (https://docs.aws.amazon.com/lambda/latest/dg/telemetry-api.html).
+//
+// Three programs share it, so that they cannot disagree about the schema:
+//
+//   - the gateway receiver (lambda_telemetry) decodes batches of events at a
+//     high rate and turns them into spans, metrics and logs;
+//   - the Lambda extension (layer/) subscribes to the Telemetry API, receives
+//     events from Lambda, looks at a few of them (to learn when an invocation
+//     ended) and forwards them to the gateway verbatim;
+//   - the Lambda emulator in the testbed produces events from typed records.
+//
+// Verbatim forwarding is why an [Event] keeps its record as raw JSON: a
+// forwarder decodes the envelope (time, type) of every event but decodes a
+// record only when it needs it, and re-encodes the record's bytes exactly as
+// Lambda sent them, so fields this package does not know survive the trip.
+// [Event.DecodeRecord] turns a record into its typed form; [DecodeEvents] and
+// [AppendEvents] read and write the JSON array Lambda POSTs to a subscriber.
+//
+// Conventions of the typed records:
+//   - every number is a float64, because Lambda has sent fields documented as
+//     integers with a fractional part ("billedDurationMs": 101.0);
+//   - optional strings are empty when absent (absent and empty mean the same
+//     to every consumer); optional objects and optional metrics are pointers,
+//     because their absence carries meaning (initDurationMs is present on cold
+//     starts only) or because zero is a real value (producedBytes);
+//   - "MB" in Lambda's memory fields means MiB; use the Bytes helpers;
+//   - timestamps are encoded in UTC with millisecond precision, as AWS sends
+//     them ("2022-10-12T00:03:50.000Z").
+//
+// Decoding is on the receiver's hot path: the envelope and the records seen
+// on every invocation (platform.start, platform.runtimeDone, platform.report,
+// logs) take a small hand-written, validating decoder. Whatever it does not
+// take (null, duplicate keys, keys in another case, deep nesting, errors)
+// goes to encoding/json, which defines the result; tests and fuzzing hold
+// the two to the same output.
+//
+// The package uses the standard library only: the extension links it and its
+// size and start time are paid on every cold start.
+package telemetryapi // import "github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"

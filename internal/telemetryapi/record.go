@@ -1,0 +1,243 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package telemetryapi // import "github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+
+import (
+	"math"
+	"time"
+)
+
+// Event types: the "type" of an [Event].
+const (
+	TypePlatformInitStart             = "platform.initStart"
+	TypePlatformInitRuntimeDone       = "platform.initRuntimeDone"
+	TypePlatformInitReport            = "platform.initReport"
+	TypePlatformStart                 = "platform.start"
+	TypePlatformRuntimeDone           = "platform.runtimeDone"
+	TypePlatformReport                = "platform.report"
+	TypePlatformRestoreStart          = "platform.restoreStart"
+	TypePlatformRestoreRuntimeDone    = "platform.restoreRuntimeDone"
+	TypePlatformRestoreReport         = "platform.restoreReport"
+	TypePlatformExtension             = "platform.extension"
+	TypePlatformTelemetrySubscription = "platform.telemetrySubscription"
+	TypePlatformLogsDropped           = "platform.logsDropped"
+	TypeFunction                      = "function"
+	TypeExtension                     = "extension"
+)
+
+// Status values of init, restore and invoke phases. Every value but
+// StatusSuccess comes with an errorType.
+const (
+	StatusSuccess = "success"
+	StatusFailure = "failure"
+	StatusError   = "error"
+	StatusTimeout = "timeout"
+)
+
+// Initialization types: how Lambda created the execution environment.
+const (
+	InitTypeOnDemand               = "on-demand"
+	InitTypeProvisionedConcurrency = "provisioned-concurrency"
+	InitTypeSnapStart              = "snap-start"
+	InitTypeLambdaManagedInstances = "lambda-managed-instances"
+)
+
+// Phases in which init code runs. PhaseInvoke means a suppressed init: Lambda
+// re-ran the init code at the start of an invocation after an init failure.
+const (
+	PhaseInit   = "init"
+	PhaseInvoke = "invoke"
+)
+
+// Names of the spans Lambda reports in platform.runtimeDone.
+const (
+	SpanResponseLatency  = "responseLatency"
+	SpanResponseDuration = "responseDuration"
+	SpanRuntimeOverhead  = "runtimeOverhead"
+)
+
+// TracingTypeXRay is the only documented [TraceContext] type: its value is an
+// X-Ray trace header (see [ParseXRayTraceHeader]).
+const TracingTypeXRay = "X-Amzn-Trace-Id"
+
+// BytesPerMB converts Lambda's memory fields to bytes: Lambda's "MB" is a MiB.
+const BytesPerMB = 1 << 20
+
+// MBToBytes converts a memory size in Lambda's "MB" (MiB) to bytes.
+func MBToBytes(mb float64) float64 { return mb * BytesPerMB }
+
+// MillisToDuration converts Lambda's float milliseconds to a Duration,
+// rounding to the nanosecond: a plain conversion truncates 693.92 ms to
+// 693.919999 ms.
+func MillisToDuration(ms float64) time.Duration {
+	return time.Duration(math.Round(ms * float64(time.Millisecond)))
+}
+
+// Span is a sub-phase Lambda measured, e.g. responseLatency.
+type Span struct {
+	Name       string    `json:"name"`
+	Start      time.Time `json:"start"`
+	DurationMs float64   `json:"durationMs"`
+}
+
+// Duration returns the span's duration.
+func (s Span) Duration() time.Duration { return MillisToDuration(s.DurationMs) }
+
+// End returns the time the span ended.
+func (s Span) End() time.Time { return s.Start.Add(s.Duration()) }
+
+// TraceContext is the tracing object of platform.start, platform.runtimeDone
+// and platform.report. SpanID, when present, is the 16 hex digit id Lambda
+// gave the invocation's span.
+type TraceContext struct {
+	SpanID string `json:"spanId,omitempty"`
+	Type   string `json:"type"`
+	Value  string `json:"value"`
+}
+
+// InitReportMetrics are the metrics of platform.initReport and
+// platform.restoreReport.
+type InitReportMetrics struct {
+	DurationMs float64 `json:"durationMs"`
+}
+
+// RuntimeDoneMetrics are the metrics of platform.runtimeDone.
+type RuntimeDoneMetrics struct {
+	DurationMs float64 `json:"durationMs"`
+	// ProducedBytes is the size of the function's response, when Lambda
+	// reports it.
+	ProducedBytes *float64 `json:"producedBytes,omitempty"`
+}
+
+// ReportMetrics are the metrics of platform.report.
+type ReportMetrics struct {
+	DurationMs       float64 `json:"durationMs"`
+	BilledDurationMs float64 `json:"billedDurationMs"`
+	// MemorySizeMB is the configured memory in MiB; see MemorySizeBytes.
+	MemorySizeMB float64 `json:"memorySizeMB"`
+	// MaxMemoryUsedMB is in MiB; see MaxMemoryUsedBytes.
+	MaxMemoryUsedMB float64 `json:"maxMemoryUsedMB"`
+	// InitDurationMs is present on the first invocation after a cold start.
+	InitDurationMs *float64 `json:"initDurationMs,omitempty"`
+	// RestoreDurationMs is present on the first invocation after a SnapStart
+	// restore.
+	RestoreDurationMs *float64 `json:"restoreDurationMs,omitempty"`
+}
+
+// MemorySizeBytes returns the configured memory in bytes.
+func (m ReportMetrics) MemorySizeBytes() float64 { return MBToBytes(m.MemorySizeMB) }
+
+// MaxMemoryUsedBytes returns the invocation's peak memory in bytes.
+func (m ReportMetrics) MaxMemoryUsedBytes() float64 { return MBToBytes(m.MaxMemoryUsedMB) }
+
+// PlatformInitStart is the record of platform.initStart.
+type PlatformInitStart struct {
+	InitializationType string `json:"initializationType"`
+	Phase              string `json:"phase"`
+	RuntimeVersion     string `json:"runtimeVersion,omitempty"`
+	RuntimeVersionARN  string `json:"runtimeVersionArn,omitempty"`
+	FunctionName       string `json:"functionName,omitempty"`
+	FunctionVersion    string `json:"functionVersion,omitempty"`
+	// InstanceID and InstanceMaxMemory (bytes) appear with Lambda Managed
+	// Instances (schema 2025-01-29).
+	InstanceID        string  `json:"instanceId,omitempty"`
+	InstanceMaxMemory float64 `json:"instanceMaxMemory,omitempty"`
+}
+
+// PlatformInitRuntimeDone is the record of platform.initRuntimeDone.
+type PlatformInitRuntimeDone struct {
+	InitializationType string `json:"initializationType"`
+	Phase              string `json:"phase"`
+	Status             string `json:"status"`
+	ErrorType          string `json:"errorType,omitempty"`
+	Spans              []Span `json:"spans,omitempty"`
+}
+
+// PlatformInitReport is the record of platform.initReport.
+type PlatformInitReport struct {
+	InitializationType string            `json:"initializationType"`
+	Phase              string            `json:"phase"`
+	Status             string            `json:"status"`
+	ErrorType          string            `json:"errorType,omitempty"`
+	Metrics            InitReportMetrics `json:"metrics"`
+	Spans              []Span            `json:"spans,omitempty"`
+}
+
+// PlatformStart is the record of platform.start: an invocation began.
+type PlatformStart struct {
+	RequestID string        `json:"requestId"`
+	Version   string        `json:"version,omitempty"`
+	Tracing   *TraceContext `json:"tracing,omitempty"`
+}
+
+// PlatformRuntimeDone is the record of platform.runtimeDone: the runtime
+// finished an invocation (the invocation is counted when this arrives).
+type PlatformRuntimeDone struct {
+	RequestID string              `json:"requestId"`
+	Status    string              `json:"status"`
+	ErrorType string              `json:"errorType,omitempty"`
+	Metrics   *RuntimeDoneMetrics `json:"metrics,omitempty"`
+	Spans     []Span              `json:"spans,omitempty"`
+	Tracing   *TraceContext       `json:"tracing,omitempty"`
+}
+
+// PlatformReport is the record of platform.report, produced after the
+// invoke phase ended (it includes the extensions' time after the runtime).
+type PlatformReport struct {
+	RequestID string        `json:"requestId"`
+	Status    string        `json:"status"`
+	ErrorType string        `json:"errorType,omitempty"`
+	Metrics   ReportMetrics `json:"metrics"`
+	Spans     []Span        `json:"spans,omitempty"`
+	Tracing   *TraceContext `json:"tracing,omitempty"`
+}
+
+// PlatformRestoreStart is the record of platform.restoreStart (SnapStart).
+type PlatformRestoreStart struct {
+	RuntimeVersion    string  `json:"runtimeVersion,omitempty"`
+	RuntimeVersionARN string  `json:"runtimeVersionArn,omitempty"`
+	FunctionName      string  `json:"functionName,omitempty"`
+	FunctionVersion   string  `json:"functionVersion,omitempty"`
+	InstanceID        string  `json:"instanceId,omitempty"`
+	InstanceMaxMemory float64 `json:"instanceMaxMemory,omitempty"`
+}
+
+// PlatformRestoreRuntimeDone is the record of platform.restoreRuntimeDone.
+type PlatformRestoreRuntimeDone struct {
+	Status    string `json:"status"`
+	ErrorType string `json:"errorType,omitempty"`
+	Spans     []Span `json:"spans,omitempty"`
+}
+
+// PlatformRestoreReport is the record of platform.restoreReport.
+type PlatformRestoreReport struct {
+	Status    string            `json:"status"`
+	ErrorType string            `json:"errorType,omitempty"`
+	Metrics   InitReportMetrics `json:"metrics"`
+	Spans     []Span            `json:"spans,omitempty"`
+}
+
+// PlatformExtension is the record of platform.extension: an extension
+// registered and is ready.
+type PlatformExtension struct {
+	Name   string   `json:"name"`
+	State  string   `json:"state"`
+	Events []string `json:"events"`
+}
+
+// PlatformTelemetrySubscription is the record of
+// platform.telemetrySubscription.
+type PlatformTelemetrySubscription struct {
+	Name  string   `json:"name"`
+	State string   `json:"state"`
+	Types []string `json:"types"`
+}
+
+// PlatformLogsDropped is the record of platform.logsDropped: Lambda dropped
+// telemetry because the subscriber did not keep up.
+type PlatformLogsDropped struct {
+	Reason         string  `json:"reason"`
+	DroppedRecords float64 `json:"droppedRecords"`
+	DroppedBytes   float64 `json:"droppedBytes"`
+}

@@ -1,0 +1,58 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package lambdatelemetryreceiver
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
+)
+
+func TestCreateDefaultConfig(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, componenttest.CheckConfigStruct(cfg))
+	assert.Equal(t, "localhost:4318", cfg.HTTP.NetAddr.Endpoint)
+	require.NoError(t, confmap.Validate(cfg))
+}
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	custom := createDefaultConfig().(*Config)
+	custom.HTTP.NetAddr.Endpoint = "0.0.0.0:14318"
+	custom.HTTP.MaxRequestBodySize = 1 << 20
+
+	tests := []struct {
+		id          component.ID
+		expected    *Config
+		expectedErr string
+	}{
+		{id: component.NewID(metadata.Type), expected: createDefaultConfig().(*Config)},
+		{id: component.NewIDWithName(metadata.Type, "custom"), expected: custom},
+		{id: component.NewIDWithName(metadata.Type, "no_endpoint"), expectedErr: errMissingEndpoint.Error()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			if tt.expectedErr != "" {
+				assert.EqualError(t, confmap.Validate(cfg), tt.expectedErr)
+				return
+			}
+			require.NoError(t, confmap.Validate(cfg))
+			assert.Equal(t, tt.expected, cfg)
+		})
+	}
+}

@@ -1,0 +1,118 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver"
+
+import (
+	"context"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	protobufContentType = "application/x-protobuf"
+	jsonContentType     = "application/json"
+
+	// retryAfterSeconds tells a client refused by a busy pipeline when to come back; the
+	// extension honours it within the time Lambda gives it.
+	retryAfterSeconds = "1"
+)
+
+// otlpRequest is an OTLP export request of any signal.
+type otlpRequest interface {
+	UnmarshalProto(data []byte) error
+	UnmarshalJSON(data []byte) error
+}
+
+// otlpHandler serves one OTLP/HTTP signal path as the OTLP specification asks: protobuf or
+// JSON in, the same encoding out, errors as a google.rpc.Status, 400 for a body that does
+// not decode, 503 with Retry-After when the pipeline refuses for now.
+func otlpHandler[R otlpRequest](newRequest func() R, consume func(context.Context, R) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeStatus(w, jsonContentType, http.StatusMethodNotAllowed, codes.Unimplemented, "method "+req.Method+" is not allowed, use POST")
+			return
+		}
+		contentType := mediaType(req.Header.Get("Content-Type"))
+		if contentType != protobufContentType && contentType != jsonContentType {
+			writeStatus(w, jsonContentType, http.StatusUnsupportedMediaType, codes.InvalidArgument,
+				"unsupported content type "+req.Header.Get("Content-Type")+", use "+protobufContentType+" or "+jsonContentType)
+			return
+		}
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			code := http.StatusBadRequest
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				code = http.StatusRequestEntityTooLarge
+			}
+			writeStatus(w, contentType, code, codes.InvalidArgument, "cannot read the request body: "+err.Error())
+			return
+		}
+
+		otlpReq := newRequest()
+		if contentType == protobufContentType {
+			err = otlpReq.UnmarshalProto(body)
+		} else {
+			err = otlpReq.UnmarshalJSON(body)
+		}
+		if err != nil {
+			writeStatus(w, contentType, http.StatusBadRequest, codes.InvalidArgument, "cannot decode the OTLP request: "+err.Error())
+			return
+		}
+
+		if err := consume(req.Context(), otlpReq); err != nil {
+			if consumererror.IsPermanent(err) {
+				writeStatus(w, contentType, http.StatusInternalServerError, codes.Internal, err.Error())
+				return
+			}
+			w.Header().Set("Retry-After", retryAfterSeconds)
+			writeStatus(w, contentType, http.StatusServiceUnavailable, codes.Unavailable, err.Error())
+			return
+		}
+
+		// An empty export response: no partial success to report.
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(http.StatusOK)
+		if contentType == jsonContentType {
+			_, _ = w.Write([]byte("{}"))
+		}
+	})
+}
+
+func mediaType(contentType string) string {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return ""
+	}
+	return mt
+}
+
+// writeStatus answers with a google.rpc.Status in the request's encoding, as OTLP/HTTP
+// clients expect to find the error message there.
+func writeStatus(w http.ResponseWriter, contentType string, httpCode int, code codes.Code, msg string) {
+	st := status.New(code, msg).Proto()
+	var body []byte
+	var err error
+	if contentType == protobufContentType {
+		body, err = proto.Marshal(st)
+	} else {
+		contentType = jsonContentType
+		body, err = protojson.Marshal(st)
+	}
+	if err != nil {
+		contentType, body = "text/plain; charset=utf-8", []byte(msg)
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(httpCode)
+	_, _ = w.Write(body)
+}

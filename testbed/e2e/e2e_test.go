@@ -1,0 +1,161 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// spanBatch is n SERVER spans of one service, the given status, distinct ids.
+func spanBatch(service string, n int, code ptrace.StatusCode, seed byte) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", service)
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	start := time.Now().Add(-time.Second)
+	for i := range n {
+		s := spans.AppendEmpty()
+		s.SetTraceID(pcommon.TraceID{seed, byte(i), 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14})
+		s.SetSpanID(pcommon.SpanID{seed, byte(i), 1, 2, 3, 4, 5, 6})
+		s.SetName("handler")
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(20+i) * time.Millisecond)))
+		s.Status().SetCode(code)
+	}
+	return td
+}
+
+func marshal(t *testing.T, td ptrace.Traces, contentType string) []byte {
+	t.Helper()
+	req := ptraceotlp.NewExportRequestFromTraces(td)
+	var body []byte
+	var err error
+	if contentType == "application/json" {
+		body, err = req.MarshalJSON()
+	} else {
+		body, err = req.MarshalProto()
+	}
+	require.NoError(t, err)
+	return body
+}
+
+// TestGatewayCountsSpansInPrometheus is the main job end to end: spans in through every
+// front door of the default configuration, exact counts out of a real Prometheus.
+func TestGatewayCountsSpansInPrometheus(t *testing.T) {
+	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
+	base := "http://" + s.httpAddr
+
+	// lambda_telemetry, OTLP/HTTP protobuf and JSON.
+	require.Equal(t, http.StatusOK, post(t, base+"/v1/traces", "application/x-protobuf",
+		marshal(t, spanBatch("e2e-http", 5, ptrace.StatusCodeUnset, 1), "application/x-protobuf")))
+	require.Equal(t, http.StatusOK, post(t, base+"/v1/traces", "application/x-protobuf",
+		marshal(t, spanBatch("e2e-http", 2, ptrace.StatusCodeError, 2), "application/x-protobuf")))
+	require.Equal(t, http.StatusOK, post(t, base+"/v1/traces", "application/json",
+		marshal(t, spanBatch("e2e-json", 3, ptrace.StatusCodeUnset, 3), "application/json")))
+
+	// Bad input is refused with a reason and changes no count.
+	assert.Equal(t, http.StatusUnsupportedMediaType, post(t, base+"/v1/traces", "text/plain", []byte("hello")))
+	assert.Equal(t, http.StatusBadRequest, post(t, base+"/v1/traces", "application/json", []byte(`{"resourceSpans":[`)))
+
+	// The stock otlp receiver, gRPC.
+	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(spanBatch("e2e-grpc", 4, ptrace.StatusCodeUnset, 4)))
+	require.NoError(t, err)
+
+	want := map[string]float64{
+		"job=e2e-http,status_code=STATUS_CODE_UNSET": 5,
+		"job=e2e-http,status_code=STATUS_CODE_ERROR": 2,
+		"job=e2e-json,status_code=STATUS_CODE_UNSET": 3,
+		"job=e2e-grpc,status_code=STATUS_CODE_UNSET": 4,
+	}
+	s.eventually(t, `sum by (job, status_code) (traces_span_metrics_calls_total{job=~"e2e-.*"})`, want, "job", "status_code")
+	s.eventually(t, `sum by (job, status_code) (traces_span_metrics_duration_milliseconds_count{job=~"e2e-.*"})`, want, "job", "status_code")
+
+	// Several more flushes later nothing has been counted twice.
+	time.Sleep(3 * time.Second)
+	s.eventually(t, `sum by (job, status_code) (traces_span_metrics_calls_total{job=~"e2e-.*"})`, want, "job", "status_code")
+
+	// Prometheus scrapes the gateway's own telemetry, as make run configures it.
+	s.eventually(t, `sum by (receiver) (otelcol_receiver_accepted_spans{job="otelcol-lambda-gateway"})`,
+		map[string]float64{"receiver=lambda_telemetry": 10, "receiver=otlp": 4}, "receiver")
+
+	// Ctrl-C stops both processes cleanly.
+	require.NoError(t, s.stop())
+	assert.Contains(t, s.output.String(), "Shutdown complete.")
+	for _, addr := range []string{s.httpAddr, s.grpcAddr, strings.TrimPrefix(s.prometheusURL, "http://")} {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		assert.Error(t, err, "%s still accepts connections after the stop", addr)
+	}
+}
+
+// TestDistributionListsOurComponents checks what `otelcol-lambda components` reports.
+func TestDistributionListsOurComponents(t *testing.T) {
+	out, err := exec.Command(gatewayBinary(t), "components").CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, name := range []string{"lambda_telemetry", "lambda_correlation", "lambda_metrics", "prometheus_remote_write", "span_metrics", "delta_to_cumulative"} {
+		assert.Contains(t, string(out), "name: "+name)
+	}
+}
+
+// TestConfigOverlaysValidate validates the default configuration with each overlay merged
+// over it, as the README tells users to run them.
+func TestConfigOverlaysValidate(t *testing.T) {
+	root := repoRoot(t)
+	overlays, err := filepath.Glob(filepath.Join(root, "distribution", "overlays", "*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, overlays)
+
+	certDir := t.TempDir()
+	certFile, keyFile := filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem")
+	require.NoError(t, os.WriteFile(certFile, []byte("placeholder, validate does not read it"), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, []byte("placeholder, validate does not read it"), 0o600))
+	env := append(os.Environ(),
+		"OTELCOL_LAMBDA_TOKEN=secret-token",
+		"OTELCOL_LAMBDA_TLS_CERT_FILE="+certFile,
+		"OTELCOL_LAMBDA_TLS_KEY_FILE="+keyFile,
+		"OTELCOL_LAMBDA_TRACES_ENDPOINT=127.0.0.1:14317",
+		"OTELCOL_LAMBDA_LOGS_ENDPOINT=http://127.0.0.1:14318",
+	)
+	base := filepath.Join(root, "distribution", "config.yaml")
+	for _, overlay := range append([]string{""}, overlays...) {
+		name := "default"
+		args := []string{"validate", "--config", base}
+		if overlay != "" {
+			name = filepath.Base(overlay)
+			args = append(args, "--config", overlay)
+		}
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(gatewayBinary(t), args...)
+			cmd.Env = env
+			out, err := cmd.CombinedOutput()
+			assert.NoError(t, err, string(out))
+		})
+	}
+}

@@ -1,0 +1,318 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Deadlines for things that must happen; they bound how long a broken run hangs and are
+// never used to judge speed.
+const (
+	readyDeadline = 90 * time.Second
+	queryDeadline = 90 * time.Second
+	stopDeadline  = 30 * time.Second
+)
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	return root
+}
+
+// gatewayBinary is the distribution that `make build` produced.
+func gatewayBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("OTELCOL_LAMBDA_BIN")
+	if bin == "" {
+		bin = filepath.Join(repoRoot(t), "_build", "otelcol-lambda")
+	}
+	_, err := os.Stat(bin)
+	require.NoError(t, err, "the gateway binary is missing: run 'make e2e', which builds it")
+	return bin
+}
+
+// freeAddrs reserves n distinct loopback ports and releases them for the processes to take.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	listeners := make([]net.Listener, n)
+	addrs := make([]string, n)
+	for i := range listeners {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		listeners[i] = l
+		addrs[i] = l.Addr().String()
+	}
+	for _, l := range listeners {
+		require.NoError(t, l.Close())
+	}
+	return addrs
+}
+
+// lockedBuffer collects a process's output from its copying goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// stack is a gateway and a Prometheus started by distribution/run.sh.
+type stack struct {
+	httpAddr, grpcAddr, healthAddr, telemetryAddr string
+	prometheusURL                                 string
+	runDir                                        string
+
+	cmd    *exec.Cmd
+	output *lockedBuffer
+	done   chan struct{}
+	err    error // the script's exit error, once done is closed
+}
+
+// startStack runs distribution/run.sh on free loopback ports and waits until it reports
+// ready. The processes are stopped (and killed if need be) when the test ends.
+func startStack(t *testing.T, extraEnv ...string) *stack {
+	t.Helper()
+	root := repoRoot(t)
+	addrs := freeAddrs(t, 5)
+	s := &stack{
+		httpAddr:      addrs[0],
+		grpcAddr:      addrs[1],
+		healthAddr:    addrs[2],
+		telemetryAddr: addrs[3],
+		prometheusURL: "http://" + addrs[4],
+		runDir:        t.TempDir(),
+		output:        &lockedBuffer{},
+		done:          make(chan struct{}),
+	}
+	_, telemetryPort, _ := net.SplitHostPort(s.telemetryAddr)
+	_, prometheusPort, _ := net.SplitHostPort(addrs[4])
+
+	s.cmd = exec.Command("bash", filepath.Join(root, "distribution", "run.sh"))
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PROMETHEUS_REMOTE_WRITE_URL=") {
+			env = append(env, kv)
+		}
+	}
+	s.cmd.Env = append(env,
+		"OTELCOL_LAMBDA_BIN="+gatewayBinary(t),
+		"OTELCOL_LAMBDA_RUN_DIR="+s.runDir,
+		"OTELCOL_LAMBDA_HTTP_ENDPOINT="+s.httpAddr,
+		"OTELCOL_LAMBDA_GRPC_ENDPOINT="+s.grpcAddr,
+		"OTELCOL_LAMBDA_HEALTH_ENDPOINT="+s.healthAddr,
+		"OTELCOL_LAMBDA_TELEMETRY_HOST=127.0.0.1",
+		"OTELCOL_LAMBDA_TELEMETRY_PORT="+telemetryPort,
+		"PROMETHEUS_PORT="+prometheusPort,
+	)
+	s.cmd.Env = append(s.cmd.Env, extraEnv...)
+	s.cmd.Stdout = s.output
+	s.cmd.Stderr = s.output
+	// Own process group, so that cleanup can reach the script's children too.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, s.cmd.Start())
+	go func() {
+		s.err = s.cmd.Wait()
+		close(s.done)
+	}()
+
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("run.sh output:\n%s", s.output.String())
+			if log, err := os.ReadFile(filepath.Join(s.runDir, "prometheus.log")); err == nil {
+				t.Logf("prometheus.log (last 4 KiB):\n%s", tail(log, 4096))
+			}
+		}
+	})
+
+	deadline := time.Now().Add(readyDeadline)
+	for !strings.Contains(s.output.String(), "[run] ready.") {
+		select {
+		case <-s.done:
+			t.Fatalf("run.sh exited before it was ready: %v", s.err)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run.sh not ready within %s", readyDeadline)
+		}
+	}
+	return s
+}
+
+// stop asks run.sh to stop as Ctrl-C would, and kills the whole group if it does not.
+func (s *stack) stop() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.done:
+		return s.err
+	case <-time.After(stopDeadline):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+		return fmt.Errorf("run.sh did not stop within %s and was killed", stopDeadline)
+	}
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+// sample is one series of an instant query's result.
+type sample struct {
+	labels map[string]string
+	value  float64
+}
+
+// query runs an instant PromQL query.
+func (s *stack) query(ctx context.Context, promql string) ([]sample, error) {
+	u := s.prometheusURL + "/api/v1/query?" + url.Values{"query": {promql}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("decoding the answer to %q: %w", promql, err)
+	}
+	if body.Status != "success" {
+		return nil, fmt.Errorf("query %q failed: %s", promql, body.Error)
+	}
+	out := make([]sample, 0, len(body.Data.Result))
+	for _, r := range body.Data.Result {
+		str, ok := r.Value[1].(string)
+		if !ok {
+			return nil, fmt.Errorf("query %q: unexpected value %v", promql, r.Value)
+		}
+		v, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sample{labels: r.Metric, value: v})
+	}
+	return out, nil
+}
+
+// byLabels renders samples as "label=value,...: value" lines keyed on the given labels, so
+// that a whole result compares in one assertion and a failure shows the difference.
+func byLabels(samples []sample, keys ...string) map[string]float64 {
+	out := make(map[string]float64, len(samples))
+	for _, s := range samples {
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, k+"="+s.labels[k])
+		}
+		out[strings.Join(parts, ",")] = s.value
+	}
+	return out
+}
+
+// eventually polls promql until the series, keyed by keys, equal want exactly.
+func (s *stack) eventually(t *testing.T, promql string, want map[string]float64, keys ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
+	defer cancel()
+	var last map[string]float64
+	var lastErr error
+	for {
+		samples, err := s.query(ctx, promql)
+		lastErr = err
+		if err == nil {
+			last = byLabels(samples, keys...)
+			if mapsEqual(last, want) {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s\nwant %v\ngot  %v (last error: %v)", promql, sorted(want), sorted(last), lastErr)
+		case <-s.done:
+			t.Fatalf("run.sh exited while waiting for %s: %v", promql, s.err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func mapsEqual(a, b map[string]float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func sorted(m map[string]float64) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, fmt.Sprintf("{%s}: %v", k, v))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// post sends one HTTP request to the gateway and returns its status code.
+func post(t *testing.T, url, contentType string, body []byte) int {
+	t.Helper()
+	resp, err := http.Post(url, contentType, bytes.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	return resp.StatusCode
+}
