@@ -24,7 +24,7 @@ GO_SOURCES := $(shell find receiver processor connector internal -name '*.go' -n
 COMPONENTS := $(patsubst %/metadata.yaml,%,$(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml connector/*/metadata.yaml))
 
 # Go fuzz targets: "package:Target". make test runs each briefly, make fuzz for longer.
-FUZZ_TARGETS  := ./internal/telemetryapi:FuzzDecodeEvents ./internal/telemetryapi:FuzzDecodeRecord
+FUZZ_TARGETS  := ./internal/telemetryapi:FuzzDecodeEvents ./internal/telemetryapi:FuzzDecodeRecord ./receiver/lambdatelemetryreceiver:FuzzTelemetryHandler
 FUZZ_TIME     ?= 10s
 FUZZ_TIME_LONG ?= 5m
 

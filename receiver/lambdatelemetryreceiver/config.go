@@ -5,18 +5,48 @@ package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lam
 
 import (
 	"errors"
+	"fmt"
+	"time"
 
+	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 )
 
-var errMissingEndpoint = errors.New("http::endpoint must not be empty")
+var (
+	errMissingEndpoint     = errors.New("http::endpoint must not be empty")
+	errMissingGRPCEndpoint = errors.New("grpc::endpoint must not be empty")
+)
 
 // Config is the configuration of the lambda_telemetry receiver.
 type Config struct {
-	// HTTP is the server that takes the extension's batches and OTLP/HTTP data: endpoint,
+	// HTTP is the server that takes the forwarders' batches and OTLP/HTTP data: endpoint,
 	// TLS, auth extensions, CORS and the request body size limit.
 	HTTP confighttp.ServerConfig `mapstructure:"http"`
+
+	// GRPC, when set, also serves OTLP/gRPC (traces, metrics, logs) on its own endpoint.
+	GRPC configoptional.Optional[configgrpc.ServerConfig] `mapstructure:"grpc"`
+
+	// Sandboxes bounds the state kept per Lambda sandbox between batches.
+	Sandboxes SandboxesConfig `mapstructure:"sandboxes"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// SandboxesConfig bounds the per-sandbox join state: which batches were accepted (replay
+// detection), invocations that started and await their end or report, and pending cold
+// starts. Losing an entry never counts an invocation twice; it can cost a report its
+// parent link, or a cold start its mark.
+type SandboxesConfig struct {
+	// MaxSandboxes is how many sandboxes are remembered at once; beyond it the least
+	// recently active is forgotten.
+	MaxSandboxes int `mapstructure:"max_sandboxes"`
+	// IdleTimeout is how long a sandbox that sent nothing is remembered. A report arrives
+	// at the sandbox's next thaw, so keep it longer than the gaps between invocations of
+	// rarely used functions that matter to you.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -26,8 +56,18 @@ var _ confmap.Validator = (*Config)(nil)
 
 // Validate checks the receiver configuration.
 func (cfg *Config) Validate() error {
+	var errs []error
 	if cfg.HTTP.NetAddr.Endpoint == "" {
-		return errMissingEndpoint
+		errs = append(errs, errMissingEndpoint)
 	}
-	return nil
+	if cfg.GRPC.HasValue() && cfg.GRPC.Get().NetAddr.Endpoint == "" {
+		errs = append(errs, errMissingGRPCEndpoint)
+	}
+	if cfg.Sandboxes.MaxSandboxes <= 0 {
+		errs = append(errs, fmt.Errorf("invalid sandboxes::max_sandboxes: %d, must be positive", cfg.Sandboxes.MaxSandboxes))
+	}
+	if cfg.Sandboxes.IdleTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("invalid sandboxes::idle_timeout: %v, the duration must be positive", cfg.Sandboxes.IdleTimeout))
+	}
+	return errors.Join(errs...)
 }

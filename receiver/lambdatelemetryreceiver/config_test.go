@@ -6,11 +6,14 @@ package lambdatelemetryreceiver
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configgrpc"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -31,6 +34,10 @@ func TestLoadConfig(t *testing.T) {
 	custom := createDefaultConfig().(*Config)
 	custom.HTTP.NetAddr.Endpoint = "0.0.0.0:14318"
 	custom.HTTP.MaxRequestBodySize = 1 << 20
+	grpcCfg := configgrpc.NewDefaultServerConfig()
+	grpcCfg.NetAddr.Endpoint = "0.0.0.0:14317"
+	custom.GRPC = configoptional.Some(grpcCfg)
+	custom.Sandboxes = SandboxesConfig{MaxSandboxes: 1000, IdleTimeout: 10 * time.Minute}
 
 	tests := []struct {
 		id          component.ID
@@ -40,6 +47,9 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewID(metadata.Type), expected: createDefaultConfig().(*Config)},
 		{id: component.NewIDWithName(metadata.Type, "custom"), expected: custom},
 		{id: component.NewIDWithName(metadata.Type, "no_endpoint"), expectedErr: errMissingEndpoint.Error()},
+		{id: component.NewIDWithName(metadata.Type, "bad_bounds"), expectedErr: errMissingGRPCEndpoint.Error() + "\n" +
+			"invalid sandboxes::max_sandboxes: 0, must be positive\n" +
+			"invalid sandboxes::idle_timeout: -1s, the duration must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

@@ -5,9 +5,12 @@ package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lam
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
@@ -15,8 +18,16 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
 )
 
-// defaultEndpoint is loopback: exposing the gateway is a deliberate choice of the operator.
-const defaultEndpoint = "localhost:4318"
+// Endpoints are loopback by default: exposing the gateway is the operator's choice.
+const (
+	defaultEndpoint     = "localhost:4318"
+	defaultGRPCEndpoint = "localhost:4317"
+
+	// A sandbox lives minutes to hours; 50 000 of them is a large fleet's worth, at about
+	// 3 KiB of state each.
+	defaultMaxSandboxes = 50_000
+	defaultIdleTimeout  = time.Hour
+)
 
 // NewFactory creates a factory for the lambda_telemetry receiver.
 func NewFactory() receiver.Factory {
@@ -32,7 +43,16 @@ func NewFactory() receiver.Factory {
 func createDefaultConfig() component.Config {
 	httpCfg := confighttp.NewDefaultServerConfig()
 	httpCfg.NetAddr.Endpoint = defaultEndpoint
-	return &Config{HTTP: httpCfg}
+	grpcCfg := configgrpc.NewDefaultServerConfig()
+	grpcCfg.NetAddr.Endpoint = defaultGRPCEndpoint
+	return &Config{
+		HTTP: httpCfg,
+		GRPC: configoptional.Default(grpcCfg),
+		Sandboxes: SandboxesConfig{
+			MaxSandboxes: defaultMaxSandboxes,
+			IdleTimeout:  defaultIdleTimeout,
+		},
+	}
 }
 
 // receivers makes the traces, metrics and logs receivers of one configuration a single

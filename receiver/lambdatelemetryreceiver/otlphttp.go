@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 )
 
 const (
@@ -35,7 +37,7 @@ type otlpRequest interface {
 // otlpHandler serves one OTLP/HTTP signal path as the OTLP specification asks: protobuf or
 // JSON in, the same encoding out, errors as a google.rpc.Status, 400 for a body that does
 // not decode, 503 with Retry-After when the pipeline refuses for now.
-func otlpHandler[R otlpRequest](newRequest func() R, consume func(context.Context, R) error) http.Handler {
+func otlpHandler[R otlpRequest](newRequest func() R, consume func(context.Context, R, wire.Sandbox) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -70,7 +72,12 @@ func otlpHandler[R otlpRequest](newRequest func() R, consume func(context.Contex
 			return
 		}
 
-		if err := consume(req.Context(), otlpReq); err != nil {
+		sandbox, err := wire.SandboxFromHeaders(req.Header)
+		if err != nil {
+			writeStatus(w, contentType, http.StatusBadRequest, codes.InvalidArgument, err.Error())
+			return
+		}
+		if err := consume(req.Context(), otlpReq, sandbox); err != nil {
 			if consumererror.IsPermanent(err) {
 				writeStatus(w, contentType, http.StatusInternalServerError, codes.Internal, err.Error())
 				return

@@ -18,7 +18,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/sandboxcache"
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
 )
 
 // OTLP/HTTP paths, as the OTel SDKs' exporters send by default.
@@ -28,20 +36,36 @@ const (
 	logsPath    = "/v1/logs"
 )
 
-// lambdaTelemetryReceiver is one HTTP server shared by the traces, metrics and logs
-// pipelines that use the same configuration.
+// lambdaTelemetryReceiver is one HTTP server (and optionally one gRPC server) shared by the
+// traces, metrics and logs pipelines that use the same configuration.
 type lambdaTelemetryReceiver struct {
-	cfg      *Config
-	settings receiver.Settings
-	obsrep   *receiverhelper.ObsReport
+	cfg       *Config
+	settings  receiver.Settings
+	obsrep    *receiverhelper.ObsReport
+	telemetry *metadata.TelemetryBuilder
+	outcomes  eventOutcomes
+	scope     translator.Scope
 
 	nextTraces  consumer.Traces
 	nextMetrics consumer.Metrics
 	nextLogs    consumer.Logs
 
+	sandboxes *sandboxcache.Cache[*translator.Sandbox]
+	warnings  *rateLimitedLogger
+
 	server     *http.Server
-	addr       net.Addr // where the server listens, known after Start (port 0 in tests)
+	grpcServer *grpc.Server
+	addr       net.Addr // where the HTTP server listens, known after Start (port 0 in tests)
 	shutdownWG sync.WaitGroup
+}
+
+// eventOutcomes are the attribute sets of receiver_lambda_telemetry_events, made once.
+type eventOutcomes struct {
+	accepted, malformed, unknown, duplicate metric.MeasurementOption
+}
+
+func outcome(name string) metric.MeasurementOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", name)))
 }
 
 func newReceiver(cfg *Config, set receiver.Settings) (*lambdaTelemetryReceiver, error) {
@@ -53,64 +77,61 @@ func newReceiver(cfg *Config, set receiver.Settings) (*lambdaTelemetryReceiver, 
 	if err != nil {
 		return nil, err
 	}
-	return &lambdaTelemetryReceiver{cfg: cfg, settings: set, obsrep: obsrep}, nil
+	telemetry, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	r := &lambdaTelemetryReceiver{
+		cfg:       cfg,
+		settings:  set,
+		obsrep:    obsrep,
+		telemetry: telemetry,
+		outcomes: eventOutcomes{
+			accepted:  outcome("accepted"),
+			malformed: outcome("malformed"),
+			unknown:   outcome("unknown"),
+			duplicate: outcome("duplicate"),
+		},
+		scope:    translator.Scope{Name: metadata.ScopeName, Version: set.BuildInfo.Version},
+		warnings: newRateLimitedLogger(set.Logger),
+	}
+	r.sandboxes = sandboxcache.New[*translator.Sandbox](cfg.Sandboxes.MaxSandboxes, cfg.Sandboxes.IdleTimeout, func(n int) {
+		r.telemetry.ReceiverLambdaTelemetryStateEvictions.Add(context.Background(), int64(n))
+	})
+	return r, nil
 }
 
 // handler routes each path to the pipeline that consumes it; a signal without a pipeline
 // has no route, so a client learns of the mistake with a 404 instead of losing data.
 func (r *lambdaTelemetryReceiver) handler() http.Handler {
 	mux := http.NewServeMux()
+	if r.nextTraces != nil || r.nextLogs != nil {
+		mux.Handle(wire.TelemetryPath, http.HandlerFunc(r.handleTelemetry))
+	}
 	if r.nextTraces != nil {
-		mux.Handle(tracesPath, otlpHandler(ptraceotlp.NewExportRequest, func(ctx context.Context, req ptraceotlp.ExportRequest) error {
-			td := req.Traces()
-			n := td.SpanCount()
-			if n == 0 {
-				return nil
-			}
-			ctx = r.obsrep.StartTracesOp(ctx)
-			err := r.nextTraces.ConsumeTraces(ctx, td)
-			r.obsrep.EndTracesOp(ctx, "otlp", n, err)
-			return err
-		}))
+		mux.Handle(tracesPath, otlpHandler(ptraceotlp.NewExportRequest, r.exportTraces))
 	}
 	if r.nextMetrics != nil {
-		mux.Handle(metricsPath, otlpHandler(pmetricotlp.NewExportRequest, func(ctx context.Context, req pmetricotlp.ExportRequest) error {
-			md := req.Metrics()
-			n := md.DataPointCount()
-			if n == 0 {
-				return nil
-			}
-			ctx = r.obsrep.StartMetricsOp(ctx)
-			err := r.nextMetrics.ConsumeMetrics(ctx, md)
-			r.obsrep.EndMetricsOp(ctx, "otlp", n, err)
-			return err
-		}))
+		mux.Handle(metricsPath, otlpHandler(pmetricotlp.NewExportRequest, r.exportMetrics))
 	}
 	if r.nextLogs != nil {
-		mux.Handle(logsPath, otlpHandler(plogotlp.NewExportRequest, func(ctx context.Context, req plogotlp.ExportRequest) error {
-			ld := req.Logs()
-			n := ld.LogRecordCount()
-			if n == 0 {
-				return nil
-			}
-			ctx = r.obsrep.StartLogsOp(ctx)
-			err := r.nextLogs.ConsumeLogs(ctx, ld)
-			r.obsrep.EndLogsOp(ctx, "otlp", n, err)
-			return err
-		}))
+		mux.Handle(logsPath, otlpHandler(plogotlp.NewExportRequest, r.exportLogs))
 	}
 	return mux
 }
 
 // Start listens and serves; a serve failure after start is reported as a fatal status.
 func (r *lambdaTelemetryReceiver) Start(ctx context.Context, host component.Host) error {
+	if err := r.startGRPC(ctx, host); err != nil {
+		return err
+	}
 	server, err := r.cfg.HTTP.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, r.handler())
 	if err != nil {
-		return err
+		return errors.Join(err, r.Shutdown(ctx))
 	}
 	listener, err := r.cfg.HTTP.ToListener(ctx)
 	if err != nil {
-		return err
+		return errors.Join(err, r.Shutdown(ctx))
 	}
 	r.server = server
 	r.addr = listener.Addr()
@@ -123,12 +144,49 @@ func (r *lambdaTelemetryReceiver) Start(ctx context.Context, host component.Host
 	return nil
 }
 
-// Shutdown stops the server and waits for in-flight requests; it is safe without Start.
+// startGRPC serves OTLP/gRPC when configured.
+func (r *lambdaTelemetryReceiver) startGRPC(ctx context.Context, host component.Host) error {
+	if !r.cfg.GRPC.HasValue() {
+		return nil
+	}
+	grpcCfg := r.cfg.GRPC.Get()
+	server, err := grpcCfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings)
+	if err != nil {
+		return err
+	}
+	if r.nextTraces != nil {
+		ptraceotlp.RegisterGRPCServer(server, &grpcTraces{r: r})
+	}
+	if r.nextMetrics != nil {
+		pmetricotlp.RegisterGRPCServer(server, &grpcMetrics{r: r})
+	}
+	if r.nextLogs != nil {
+		plogotlp.RegisterGRPCServer(server, &grpcLogs{r: r})
+	}
+	listener, err := grpcCfg.NetAddr.Listen(ctx)
+	if err != nil {
+		return err
+	}
+	r.grpcServer = server
+	r.settings.Logger.Info("Starting GRPC server", zap.String("endpoint", listener.Addr().String()))
+	r.shutdownWG.Go(func() {
+		if err := server.Serve(listener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	})
+	return nil
+}
+
+// Shutdown stops the servers and waits for in-flight requests; it is safe without Start.
 func (r *lambdaTelemetryReceiver) Shutdown(ctx context.Context) error {
 	var err error
 	if r.server != nil {
 		err = r.server.Shutdown(ctx)
 	}
+	if r.grpcServer != nil {
+		r.grpcServer.GracefulStop()
+	}
 	r.shutdownWG.Wait()
+	r.telemetry.Shutdown()
 	return err
 }

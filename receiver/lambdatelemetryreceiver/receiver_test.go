@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -25,8 +26,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -43,13 +47,17 @@ type sinks struct {
 // leaves that signal without a pipeline) and returns its base URL.
 func startReceiver(t *testing.T, s sinks, mutate func(*Config)) string {
 	t.Helper()
+	return startReceiverWithSettings(t, s, mutate, receivertest.NewNopSettings(metadata.Type))
+}
+
+func startReceiverWithSettings(t *testing.T, s sinks, mutate func(*Config), set receiver.Settings) string {
+	t.Helper()
 	factory := NewFactory()
 	cfg := factory.CreateDefaultConfig().(*Config)
 	cfg.HTTP.NetAddr.Endpoint = "127.0.0.1:0"
 	if mutate != nil {
 		mutate(cfg)
 	}
-	set := receivertest.NewNopSettings(metadata.Type)
 	ctx := context.Background()
 
 	// As the Collector does: create every signal's receiver first, then start them.
@@ -73,12 +81,37 @@ func startReceiver(t *testing.T, s sinks, mutate func(*Config)) string {
 		require.NoError(t, r.Start(ctx, componenttest.NewNopHost()))
 		t.Cleanup(func() { require.NoError(t, r.Shutdown(ctx)) })
 	}
+	return "http://" + sharedReceiver(t, cfg).addr.String()
+}
+
+// sharedReceiver returns the started receiver instance behind cfg.
+func sharedReceiver(t *testing.T, cfg *Config) *lambdaTelemetryReceiver {
+	t.Helper()
 	c, err := receivers.LoadOrStore(cfg, func() (*lambdaTelemetryReceiver, error) {
 		return nil, errors.New("the receiver should exist already")
 	})
 	require.NoError(t, err)
 	require.NotNil(t, c.Unwrap().addr)
-	return "http://" + c.Unwrap().addr.String()
+	return c.Unwrap()
+}
+
+// freeLoopbackAddr returns a loopback address whose port was free a moment ago.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+func exportOverGRPC(t *testing.T, addr string, td ptrace.Traces) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(td))
+	require.NoError(t, err)
 }
 
 func testTraces() ptrace.Traces {

@@ -1,0 +1,164 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package lambdaconv defines, once, the spans and attributes by which the lambda_telemetry
+// receiver hands Lambda's platform facts to the lambda_correlation processor and the
+// lambda_metrics connector.
+//
+// The receiver derives three kinds of span, told apart by [AttrSpanType]:
+//
+//   - invocation (SERVER): one per invocation, emitted when platform.runtimeDone arrives
+//     (or, only when the forwarder marked that it never saw the runtimeDone, from the
+//     platform.report). Its start and end are the invocation's; it carries
+//     faas.invocation_id, faas.coldstart, aws.lambda.status and, on failure, error.type.
+//     The connector counts invocations, errors, timeouts and cold starts from these and
+//     only these.
+//   - report (INTERNAL, child of the invocation span when known): one per platform.report,
+//     carrying billed duration, memory size, max memory used and init/restore duration.
+//     The connector derives billed duration, memory and cost from these.
+//   - init (INTERNAL): one per init or SnapStart restore phase, carrying its
+//     initialization type, phase, status and duration; the cold invocation links to it.
+//
+// Attribute keys follow the OpenTelemetry semantic conventions where they exist (faas.*,
+// cloud.*, error.type) and use aws.lambda.* where they do not. Durations that Lambda
+// reports in milliseconds keep them, with the unit in the key; memory is in bytes.
+package lambdaconv // import "github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+
+import "strings"
+
+// Span types: the values of AttrSpanType.
+const (
+	AttrSpanType = "aws.lambda.span.type"
+
+	SpanTypeInvocation = "invocation"
+	SpanTypeReport     = "report"
+	SpanTypeInit       = "init"
+)
+
+// Span names of the spans that are not named after the function.
+const (
+	SpanNameReport  = "report"
+	SpanNameInit    = "init"
+	SpanNameRestore = "restore"
+)
+
+// Attributes of invocation spans (and, where it makes sense, report spans).
+const (
+	AttrFaaSInvocationID = "faas.invocation_id"
+	AttrFaaSColdstart    = "faas.coldstart"
+	AttrFaaSTrigger      = "faas.trigger"
+	AttrErrorType        = "error.type"
+	// AttrStatus is Lambda's status: success, error, failure or timeout.
+	AttrStatus = "aws.lambda.status"
+	// AttrLambdaErrorType is Lambda's errorType verbatim (e.g. Runtime.OutOfMemory);
+	// error.type holds its low-cardinality class.
+	AttrLambdaErrorType = "aws.lambda.error_type"
+	// AttrInvocationFromReport marks an invocation span made from a platform.report whose
+	// runtimeDone the forwarder never saw.
+	AttrInvocationFromReport = "aws.lambda.invocation.from_report"
+	AttrProducedBytes        = "aws.lambda.produced_bytes"
+	// AttrInitializationType is on cold invocations and init spans: on-demand,
+	// provisioned-concurrency, snap-start or lambda-managed-instances.
+	AttrInitializationType = "aws.lambda.initialization_type"
+)
+
+// Attributes of report spans.
+const (
+	AttrDurationMs        = "aws.lambda.duration_ms"
+	AttrBilledDurationMs  = "aws.lambda.billed_duration_ms"
+	AttrMemorySize        = "aws.lambda.memory_size"     // bytes
+	AttrMaxMemoryUsed     = "aws.lambda.max_memory_used" // bytes
+	AttrInitDurationMs    = "aws.lambda.init_duration_ms"
+	AttrRestoreDurationMs = "aws.lambda.restore_duration_ms"
+)
+
+// Attributes of init spans.
+const (
+	// AttrInitPhase is "init", or "invoke" for an init Lambda re-ran inside an invocation.
+	AttrInitPhase      = "aws.lambda.init.phase"
+	AttrRuntimeVersion = "aws.lambda.runtime_version"
+)
+
+// Attributes of the event source, set by the correlation processor.
+const (
+	AttrMessagingSystem          = "messaging.system"
+	AttrMessagingDestinationName = "messaging.destination.name"
+	AttrHTTPRoute                = "http.route"
+	AttrEventSourceARN           = "aws.lambda.event_source.arn"
+	// AttrEventTimeUnixMs is when the event source took in the (oldest) event the invocation
+	// handles, in milliseconds since the Unix epoch, as an int (SQS SentTimestamp, Kinesis
+	// approximateArrivalTimestamp, the event time of EventBridge, S3 or SNS). The connector's
+	// aws.lambda.event_age is the invocation's start minus this.
+	AttrEventTimeUnixMs = "aws.lambda.event_source.time_unix_ms"
+)
+
+// Resource attributes that describe the sandbox.
+const (
+	AttrServiceName     = "service.name"
+	AttrCloudProvider   = "cloud.provider"
+	AttrCloudPlatform   = "cloud.platform"
+	AttrCloudRegion     = "cloud.region"
+	AttrCloudAccountID  = "cloud.account.id"
+	AttrCloudResourceID = "cloud.resource_id"
+	AttrFaaSName        = "faas.name"
+	AttrFaaSVersion     = "faas.version"
+	AttrFaaSInstance    = "faas.instance"   // the forwarder's instance id: one per sandbox
+	AttrFaaSMaxMemory   = "faas.max_memory" // bytes
+	AttrHostArch        = "host.arch"
+	AttrRuntime         = "aws.lambda.runtime"
+	AttrTimeoutMs       = "aws.lambda.timeout_ms"
+	CloudProviderAWS    = "aws"
+	CloudPlatformLambda = "aws_lambda"
+)
+
+// Attributes of log records derived from Telemetry API events.
+const (
+	// AttrTelemetryType is the Telemetry API event type the record came from.
+	AttrTelemetryType = "aws.lambda.telemetry.type"
+)
+
+// Values of error.type: a few classes an on-call can alert on, whatever Lambda's own
+// errorType was.
+const (
+	ErrorTypeTimeout       = "timeout"
+	ErrorTypeOutOfMemory   = "out_of_memory"
+	ErrorTypeRuntimeExit   = "runtime_exit"
+	ErrorTypeExtension     = "extension_failure"
+	ErrorTypeFunction      = "function_error"
+	ErrorTypeUnhandled     = "unhandled"
+	ErrorTypeInitFailure   = "init_failure"
+	ErrorTypeOtherFallback = "_OTHER"
+)
+
+// ErrorType classifies a Lambda status and errorType into an error.type value; "" for
+// success.
+func ErrorType(status, lambdaErrorType string) string {
+	switch {
+	case status == "success" || (status == "" && lambdaErrorType == ""):
+		return ""
+	case status == "timeout" || strings.Contains(lambdaErrorType, "Timedout") || strings.Contains(lambdaErrorType, "Timeout"):
+		return ErrorTypeTimeout
+	case strings.Contains(lambdaErrorType, "OutOfMemory"):
+		return ErrorTypeOutOfMemory
+	case lambdaErrorType == "Runtime.ExitError":
+		return ErrorTypeRuntimeExit
+	case strings.HasPrefix(lambdaErrorType, "Extension."):
+		return ErrorTypeExtension
+	case status == "error":
+		return ErrorTypeFunction
+	case status == "failure":
+		return ErrorTypeUnhandled
+	}
+	return ErrorTypeOtherFallback
+}
+
+// HostArch maps Lambda's architecture names to host.arch values.
+func HostArch(lambdaArchitecture string) string {
+	switch lambdaArchitecture {
+	case "x86_64":
+		return "amd64"
+	case "arm64":
+		return "arm64"
+	}
+	return lambdaArchitecture
+}

@@ -1,0 +1,207 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package lambdatelemetryreceiver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
+)
+
+// invocationsPerBatch is a busy sandbox's batch: the extension flushes about this many
+// invocations at once. Figures are reported per invocation and per span.
+const invocationsPerBatch = 100
+
+// benchBatch is invocationsPerBatch warm invocations, three platform events each, as
+// Lambda writes them (X-Ray tracing on, sub-phase spans in runtimeDone).
+func benchBatch() []byte {
+	var sb strings.Builder
+	sb.WriteString("[")
+	t0 := time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
+	for i := range invocationsPerBatch {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		start := t0.Add(time.Duration(i) * time.Second)
+		ts := func(d time.Duration) string { return start.Add(d).Format(telemetryapi.TimeLayout) }
+		id := fmt.Sprintf("8476a536-e9f4-11e8-9739-%012d", i)
+		tracing := fmt.Sprintf(`"tracing":{"spanId":"%016x","type":"X-Amzn-Trace-Id","value":"Root=1-665b0e40-3f9a6c2b1d4e5f6a%08x;Parent=53995c3f42cd8ad8;Sampled=1"}`, i+1, i)
+		fmt.Fprintf(&sb, `{"time":"%s","type":"platform.start","record":{"requestId":"%s","version":"$LATEST",%s}},`, ts(0), id, tracing)
+		fmt.Fprintf(&sb, `{"time":"%s","type":"platform.runtimeDone","record":{"requestId":"%s","status":"success","metrics":{"durationMs":41.6,"producedBytes":512},%s,"spans":[{"name":"responseLatency","start":"%s","durationMs":40.1},{"name":"responseDuration","start":"%s","durationMs":1.5}]}},`,
+			ts(42*time.Millisecond), id, tracing, ts(0), ts(40*time.Millisecond))
+		fmt.Fprintf(&sb, `{"time":"%s","type":"platform.report","record":{"requestId":"%s","status":"success","metrics":{"durationMs":43.2,"billedDurationMs":44,"memorySizeMB":512,"maxMemoryUsedMB":87},%s}}`,
+			ts(44*time.Millisecond), id, tracing)
+	}
+	sb.WriteString("]")
+	return []byte(sb.String())
+}
+
+func benchHeader() http.Header {
+	h := http.Header{}
+	wire.Batch{Sandbox: testSandbox, Sequence: 1}.SetHeaders(h)
+	return h
+}
+
+func perInvocation(b *testing.B) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*invocationsPerBatch), "ns/invocation")
+}
+
+// BenchmarkTelemetryPath is the receiver's whole path for a batch, short of HTTP: decode
+// the batch, derive invocation and report spans, hand them to the pipeline.
+func BenchmarkTelemetryPath(b *testing.B) {
+	body, header := benchBatch(), benchHeader()
+	r, err := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(metadata.Type))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.nextTraces = consumertest.NewNop()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		batch, events, _, _, err := decodeBatch(header, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sandbox := translator.NewSandbox("")
+		out := translator.Translate(sandbox, batch, events, r.scope)
+		if err := r.nextTraces.ConsumeTraces(ctx, out.Traces); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perInvocation(b)
+}
+
+// BenchmarkTelemetryDecodeFloor decodes the same batch and every record and does nothing
+// else, with the fastest decoder we have (internal/telemetryapi's own): the floor.
+func BenchmarkTelemetryDecodeFloor(b *testing.B) {
+	body := benchBatch()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		events, err := telemetryapi.DecodeEvents(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, ev := range events {
+			if _, err := ev.DecodeRecord(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	perInvocation(b)
+}
+
+// BenchmarkTelemetryDecodeEncodingJSON is the same decode with encoding/json alone, for
+// scale.
+func BenchmarkTelemetryDecodeEncodingJSON(b *testing.B) {
+	body := benchBatch()
+	type record struct {
+		RequestID string             `json:"requestId"`
+		Status    string             `json:"status"`
+		Metrics   map[string]float64 `json:"metrics"`
+		Tracing   *telemetryapi.TraceContext
+		Spans     []telemetryapi.Span `json:"spans"`
+	}
+	type event struct {
+		Time   time.Time `json:"time"`
+		Type   string    `json:"type"`
+		Record record    `json:"record"`
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		var events []event
+		if err := json.Unmarshal(body, &events); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perInvocation(b)
+}
+
+const spansPerRequest = 100
+
+func benchOTLPRequest(b *testing.B) []byte {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "orders")
+	rs.Resource().Attributes().PutStr("telemetry.sdk.language", "nodejs")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	t0 := time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
+	for i := range spansPerRequest {
+		s := spans.AppendEmpty()
+		s.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, byte(i)})
+		s.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, byte(i)})
+		s.SetParentSpanID(pcommon.SpanID{9, 9, 9, 9, 9, 9, 9, byte(i)})
+		s.SetName("GET /orders/{id}")
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(25 * time.Millisecond)))
+		s.Attributes().PutStr("http.route", "/orders/{id}")
+		s.Attributes().PutInt("http.response.status_code", 200)
+		s.Attributes().PutStr("faas.invocation_id", fmt.Sprintf("req-%d", i))
+	}
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+func perSpan(b *testing.B) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spansPerRequest), "ns/span")
+}
+
+// BenchmarkOTLPPath is a forwarded OTLP/protobuf request: decode, add the sandbox
+// resource, hand to the pipeline.
+func BenchmarkOTLPPath(b *testing.B) {
+	body := benchOTLPRequest(b)
+	r, err := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(metadata.Type))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.nextTraces = consumertest.NewNop()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.exportTraces(ctx, req, testSandbox); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perSpan(b)
+}
+
+// BenchmarkOTLPDecodeFloor decodes the same request and nothing else.
+func BenchmarkOTLPDecodeFloor(b *testing.B) {
+	body := benchOTLPRequest(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	perSpan(b)
+}

@@ -1,0 +1,164 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package translator // import "github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
+
+import (
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+)
+
+// maxPendingPerSandbox bounds the invocations a sandbox may have in flight between
+// batches. One sandbox runs one invocation at a time (Managed Instances a few), so
+// reaching it means lost events; the oldest entry goes and the eviction is counted.
+const maxPendingPerSandbox = 256
+
+// Sandbox is what the receiver remembers about one execution environment between batches:
+// which batches it accepted, the invocations that started but did not finish, those that
+// finished and await their report, and whether the next invocation is a cold start.
+//
+// Callers hold Lock across translating a batch and handing it to the pipeline, and roll
+// the state back with Restore when the pipeline refuses the batch, so that the retry is
+// translated exactly as the first attempt was.
+type Sandbox struct {
+	mu sync.Mutex
+	st state
+}
+
+type state struct {
+	key string // the forwarder's instance id; "" for a batch without one
+
+	sequences recentSet // accepted batch sequence numbers
+	counted   recentSet // invocations counted: request id + end time
+	reported  recentSet // reports turned into spans: request id + report time
+
+	// started: platform.start seen, platform.runtimeDone not yet.
+	started map[string]startedInvocation
+	// finished: invocation span emitted, platform.report not yet seen.
+	finished map[string]spanRef
+
+	init    pendingInit // platform.initStart seen, initReport not yet
+	restore pendingInit // platform.restoreStart seen, restoreReport not yet
+	// cold is set by an init or restore phase: the next invocation is that cold start.
+	cold coldStart
+	// current is the request id between platform.start and platform.runtimeDone, for
+	// text-format function logs, which carry none.
+	current string
+}
+
+type startedInvocation struct {
+	start   time.Time
+	tracing *telemetryapi.TraceContext
+}
+
+// spanRef identifies an emitted span, for children and links.
+type spanRef struct {
+	traceID [16]byte
+	spanID  [8]byte
+	start   time.Time
+}
+
+type pendingInit struct {
+	seen               bool
+	start              time.Time
+	initializationType string
+	phase              string
+	runtimeVersion     string
+	// From the runtime-done event, when it came.
+	runtimeDoneSpans []telemetryapi.Span
+}
+
+type coldStart struct {
+	pending            bool
+	initializationType string
+	link               spanRef // the init or restore span
+}
+
+// NewSandbox returns an empty state for the sandbox whose forwarder has the given
+// instance id ("" for a forwarder without one: such state is used for one batch only).
+func NewSandbox(key string) *Sandbox {
+	return &Sandbox{st: state{
+		key:      key,
+		started:  make(map[string]startedInvocation),
+		finished: make(map[string]spanRef),
+	}}
+}
+
+// Lock serialises the batches of one sandbox.
+func (s *Sandbox) Lock() { s.mu.Lock() }
+
+// Unlock releases the sandbox.
+func (s *Sandbox) Unlock() { s.mu.Unlock() }
+
+// Replayed reports whether the batch with this sequence number was accepted already; 0
+// means "not numbered" and is never a replay.
+func (s *Sandbox) Replayed(sequence uint64) bool {
+	return sequence != 0 && s.st.sequences.contains(sequence)
+}
+
+// Accepted remembers that the batch with this sequence number went into the pipeline.
+func (s *Sandbox) Accepted(sequence uint64) {
+	if sequence != 0 {
+		s.st.sequences.add(sequence)
+	}
+}
+
+// Checkpoint is a copy of a sandbox's state to roll back to.
+type Checkpoint struct{ st state }
+
+// Checkpoint copies the state.
+func (s *Sandbox) Checkpoint() Checkpoint {
+	cp := s.st
+	cp.started = maps.Clone(s.st.started)
+	cp.finished = maps.Clone(s.st.finished)
+	return Checkpoint{st: cp}
+}
+
+// Restore rolls the state back to cp.
+func (s *Sandbox) Restore(cp Checkpoint) { s.st = cp.st }
+
+// recentSet remembers the last len(keys) keys added: enough to recognise a retried batch
+// or a repeated event, bounded whatever arrives.
+type recentSet struct {
+	keys [128]uint64
+	next int
+	size int
+}
+
+func (r *recentSet) contains(k uint64) bool {
+	for i := range r.size {
+		if r.keys[i] == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *recentSet) add(k uint64) {
+	r.keys[r.next] = k
+	r.next = (r.next + 1) % len(r.keys)
+	if r.size < len(r.keys) {
+		r.size++
+	}
+}
+
+// evictOldest makes room in a pending map, dropping the entry that started first. It
+// returns how many entries it dropped.
+func evictOldest[V any](m map[string]V, startOf func(V) time.Time) int {
+	if len(m) < maxPendingPerSandbox {
+		return 0
+	}
+	var oldestKey string
+	var oldest time.Time
+	first := true
+	for k, v := range m {
+		if t := startOf(v); first || t.Before(oldest) {
+			oldestKey, oldest, first = k, t, false
+		}
+	}
+	delete(m, oldestKey)
+	return 1
+}

@@ -1,0 +1,459 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package translator turns a batch of Telemetry API events from one sandbox into the
+// invocation, report and init spans and the log records described in internal/lambdaconv.
+//
+// Counting rule (see DESIGN.md, "Freshness vs completeness"): an invocation span is made
+// when platform.runtimeDone arrives, and only then; a platform.report makes one only when
+// the forwarder marked that it never saw that invocation's runtimeDone. Repeated events
+// and replayed batches are recognised within a bounded window, so they count nothing twice.
+package translator // import "github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
+
+import (
+	"errors"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
+)
+
+// Scope names the instrumentation scope of what the receiver produces.
+type Scope struct {
+	Name    string
+	Version string
+}
+
+// Rejection is an event of the batch that could not be used, by its index in the batch.
+type Rejection struct {
+	Index int
+	Err   error
+}
+
+// Stats counts what a batch contained, for the receiver's own telemetry.
+type Stats struct {
+	Events     int // events in the batch
+	Malformed  int // rejected: their record did not decode
+	Unknown    int // skipped: an event type this version does not know
+	Duplicates int // skipped: an event already turned into a span
+	Evicted    int // pending state dropped to stay within bounds
+	// LambdaDroppedRecords is what Lambda reported dropping (platform.logsDropped).
+	LambdaDroppedRecords float64
+}
+
+// Output is what one batch becomes.
+type Output struct {
+	Traces   ptrace.Traces
+	Logs     plog.Logs
+	Rejected []Rejection
+	Stats    Stats
+}
+
+// batch carries what is needed while translating one batch.
+type batch struct {
+	st                        *state
+	sandbox                   wire.Sandbox
+	scope                     Scope
+	spans                     ptrace.SpanSlice
+	logs                      plog.LogRecordSlice
+	reportsWithoutRuntimeDone []int
+	out                       *Output
+}
+
+// Translate turns the events of one batch into spans and logs, updating the sandbox's
+// state. The caller holds the sandbox's lock.
+func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.Event, scope Scope) Output {
+	out := Output{Traces: ptrace.NewTraces(), Logs: plog.NewLogs()}
+	out.Stats.Events = len(events)
+
+	rs := out.Traces.ResourceSpans().AppendEmpty()
+	MergeSandboxResource(rs.Resource().Attributes(), b.Sandbox)
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(scope.Name)
+	ss.Scope().SetVersion(scope.Version)
+
+	rl := out.Logs.ResourceLogs().AppendEmpty()
+	MergeSandboxResource(rl.Resource().Attributes(), b.Sandbox)
+	sl := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().SetName(scope.Name)
+	sl.Scope().SetVersion(scope.Version)
+
+	t := &batch{
+		st:                        &sb.st,
+		sandbox:                   b.Sandbox,
+		scope:                     scope,
+		spans:                     ss.Spans(),
+		logs:                      sl.LogRecords(),
+		reportsWithoutRuntimeDone: b.ReportsWithoutRuntimeDone,
+		out:                       &out,
+	}
+	if b.DroppedEvents > 0 {
+		t.forwarderDropped(b.DroppedEvents)
+	}
+	for _, i := range inTimeOrder(events) {
+		t.event(i, events[i])
+	}
+	if out.Traces.SpanCount() == 0 {
+		out.Traces = ptrace.NewTraces()
+	}
+	if out.Logs.LogRecordCount() == 0 {
+		out.Logs = plog.NewLogs()
+	}
+	return out
+}
+
+// inTimeOrder returns the indexes of events ordered by time, keeping the batch's order
+// among equal times. Lambda delivers them in order; a forwarder may not.
+func inTimeOrder(events []telemetryapi.Event) []int {
+	order := make([]int, len(events))
+	for i := range order {
+		order[i] = i
+	}
+	if slices.IsSortedFunc(events, func(a, b telemetryapi.Event) int { return a.Time.Compare(b.Time) }) {
+		return order
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return events[a].Time.Compare(events[b].Time) })
+	return order
+}
+
+func (t *batch) event(index int, ev telemetryapi.Event) {
+	rec, err := ev.DecodeRecord()
+	if err != nil {
+		if errors.Is(err, telemetryapi.ErrUnknownEventType) {
+			t.out.Stats.Unknown++
+			return
+		}
+		t.out.Stats.Malformed++
+		t.out.Rejected = append(t.out.Rejected, Rejection{Index: index, Err: err})
+		return
+	}
+	switch r := rec.(type) {
+	case *telemetryapi.PlatformStart:
+		t.start(ev.Time, r)
+	case *telemetryapi.PlatformRuntimeDone:
+		t.runtimeDone(ev.Time, r)
+	case *telemetryapi.PlatformReport:
+		t.report(index, ev.Time, r)
+	case *telemetryapi.PlatformInitStart:
+		t.initStart(&t.st.init, ev.Time, r.InitializationType, r.Phase, r.RuntimeVersion)
+	case *telemetryapi.PlatformInitRuntimeDone:
+		t.st.init.runtimeDoneSpans = r.Spans
+	case *telemetryapi.PlatformInitReport:
+		t.initReport(&t.st.init, ev.Time, lambdaconv.SpanNameInit, r.InitializationType, r.Phase, r.Status, r.ErrorType, r.Metrics.DurationMs, r.Spans)
+	case *telemetryapi.PlatformRestoreStart:
+		t.initStart(&t.st.restore, ev.Time, telemetryapi.InitTypeSnapStart, telemetryapi.PhaseInit, r.RuntimeVersion)
+	case *telemetryapi.PlatformRestoreRuntimeDone:
+		t.st.restore.runtimeDoneSpans = r.Spans
+	case *telemetryapi.PlatformRestoreReport:
+		t.initReport(&t.st.restore, ev.Time, lambdaconv.SpanNameRestore, telemetryapi.InitTypeSnapStart, telemetryapi.PhaseInit, r.Status, r.ErrorType, r.Metrics.DurationMs, r.Spans)
+	case *telemetryapi.PlatformLogsDropped:
+		t.lambdaDropped(ev.Time, r)
+	case *telemetryapi.PlatformExtension:
+		t.platformLog(ev.Time, ev.Type, "extension "+r.Name+" "+r.State)
+	case *telemetryapi.PlatformTelemetrySubscription:
+		t.platformLog(ev.Time, ev.Type, "telemetry subscription "+r.Name+" "+r.State)
+	case *telemetryapi.LogRecord:
+		t.logRecord(ev.Time, ev.Type, r)
+	}
+}
+
+func (t *batch) start(at time.Time, r *telemetryapi.PlatformStart) {
+	t.out.Stats.Evicted += evictOldest(t.st.started, func(s startedInvocation) time.Time { return s.start })
+	t.st.started[r.RequestID] = startedInvocation{start: at, tracing: r.Tracing}
+	t.st.current = r.RequestID
+}
+
+// runtimeDone makes the invocation span: the invocation is counted now, not when its
+// report comes.
+func (t *batch) runtimeDone(at time.Time, r *telemetryapi.PlatformRuntimeDone) {
+	if t.st.current == r.RequestID {
+		t.st.current = ""
+	}
+	key := eventKey("runtimeDone", r.RequestID, at)
+	if t.st.counted.contains(key) {
+		t.out.Stats.Duplicates++
+		return
+	}
+	t.st.counted.add(key)
+
+	started, haveStart := t.st.started[r.RequestID]
+	delete(t.st.started, r.RequestID)
+	start := at
+	var duration time.Duration
+	if r.Metrics != nil {
+		duration = telemetryapi.MillisToDuration(r.Metrics.DurationMs)
+		start = at.Add(-duration)
+	}
+	if haveStart {
+		start = started.start
+	}
+	if r.Metrics == nil {
+		duration = at.Sub(start)
+	}
+	tracing := r.Tracing
+	if tracing == nil && haveStart {
+		tracing = started.tracing
+	}
+	id := invocationIdentity(r.RequestID, start, tracing)
+	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, r.ErrorType)
+	if r.Metrics != nil && r.Metrics.ProducedBytes != nil {
+		span.Attributes().PutInt(lambdaconv.AttrProducedBytes, int64(*r.Metrics.ProducedBytes))
+	}
+	addPhaseEvents(span, r.Spans)
+
+	t.out.Stats.Evicted += evictOldest(t.st.finished, func(s spanRef) time.Time { return s.start })
+	t.st.finished[r.RequestID] = spanRef{traceID: id.traceID, spanID: id.spanID, start: start}
+}
+
+// invocationSpan appends the SERVER span of one invocation, marking the sandbox's first
+// invocation after an init or restore as its cold start.
+func (t *batch) invocationSpan(id traceIdentity, requestID string, start time.Time, duration time.Duration, status, lambdaErrorType string) ptrace.Span {
+	span := t.spans.AppendEmpty()
+	span.SetTraceID(id.traceID)
+	span.SetSpanID(id.spanID)
+	span.SetParentSpanID(id.parentID)
+	name := t.sandbox.FunctionName
+	if name == "" {
+		name = "invocation"
+	}
+	span.SetName(name)
+	span.SetKind(ptrace.SpanKindServer)
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+	span.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(duration)))
+
+	attrs := span.Attributes()
+	attrs.EnsureCapacity(7)
+	attrs.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
+	attrs.PutStr(lambdaconv.AttrFaaSInvocationID, requestID)
+	cold := t.st.cold.pending
+	attrs.PutBool(lambdaconv.AttrFaaSColdstart, cold)
+	if cold {
+		attrs.PutStr(lambdaconv.AttrInitializationType, t.st.cold.initializationType)
+		link := span.Links().AppendEmpty()
+		link.SetTraceID(t.st.cold.link.traceID)
+		link.SetSpanID(t.st.cold.link.spanID)
+		t.st.cold = coldStart{}
+	}
+	setOutcome(span, attrs, status, lambdaErrorType)
+	return span
+}
+
+// setOutcome records Lambda's status and, on failure, the error class and span status.
+func setOutcome(span ptrace.Span, attrs pcommon.Map, status, lambdaErrorType string) {
+	if status != "" {
+		attrs.PutStr(lambdaconv.AttrStatus, status)
+	}
+	errType := lambdaconv.ErrorType(status, lambdaErrorType)
+	if errType == "" {
+		return
+	}
+	attrs.PutStr(lambdaconv.AttrErrorType, errType)
+	if lambdaErrorType != "" {
+		attrs.PutStr(lambdaconv.AttrLambdaErrorType, lambdaErrorType)
+	}
+	span.Status().SetCode(ptrace.StatusCodeError)
+	msg := lambdaErrorType
+	if msg == "" {
+		msg = status
+	}
+	span.Status().SetMessage(msg)
+}
+
+// addPhaseEvents adds Lambda's sub-phases (responseLatency, ...) as span events.
+func addPhaseEvents(span ptrace.Span, phases []telemetryapi.Span) {
+	for _, p := range phases {
+		ev := span.Events().AppendEmpty()
+		ev.SetName(p.Name)
+		ev.SetTimestamp(pcommon.NewTimestampFromTime(p.Start))
+		ev.Attributes().PutDouble(lambdaconv.AttrDurationMs, p.DurationMs)
+	}
+}
+
+// report makes the report span, a child of the invocation span, and, only when the
+// forwarder marked that it never saw the invocation's runtimeDone, the invocation span.
+func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) {
+	key := eventKey("report", r.RequestID, at)
+	if t.st.reported.contains(key) {
+		t.out.Stats.Duplicates++
+		return
+	}
+	t.st.reported.add(key)
+
+	duration := telemetryapi.MillisToDuration(r.Metrics.DurationMs)
+	parent, haveParent := t.st.finished[r.RequestID]
+	delete(t.st.finished, r.RequestID)
+	if !haveParent && slices.Contains(t.reportsWithoutRuntimeDone, index) {
+		parent, haveParent = t.invocationFromReport(at, duration, r), true
+	}
+
+	span := t.spans.AppendEmpty()
+	start := at.Add(-duration)
+	switch {
+	case haveParent:
+		span.SetTraceID(parent.traceID)
+		span.SetParentSpanID(parent.spanID)
+		start = parent.start
+	case r.Tracing != nil:
+		// The invocation span was made by another replica or has left the window: its
+		// identity still follows from the trace context Lambda repeats in the report.
+		id := invocationIdentity(r.RequestID, start, r.Tracing)
+		span.SetTraceID(id.traceID)
+		if sid, err := r.Tracing.ParseSpanID(); err == nil && sid != ([8]byte{}) {
+			span.SetParentSpanID(sid)
+		}
+	default:
+		span.SetTraceID(derivedTraceID("report", r.RequestID, at))
+	}
+	span.SetSpanID(derivedSpanID("report", r.RequestID, at))
+	span.SetName(lambdaconv.SpanNameReport)
+	span.SetKind(ptrace.SpanKindInternal)
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+	span.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(duration)))
+
+	attrs := span.Attributes()
+	attrs.EnsureCapacity(11)
+	attrs.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeReport)
+	attrs.PutStr(lambdaconv.AttrFaaSInvocationID, r.RequestID)
+	m := r.Metrics
+	attrs.PutDouble(lambdaconv.AttrDurationMs, m.DurationMs)
+	attrs.PutDouble(lambdaconv.AttrBilledDurationMs, m.BilledDurationMs)
+	attrs.PutInt(lambdaconv.AttrMemorySize, int64(m.MemorySizeBytes()))
+	attrs.PutInt(lambdaconv.AttrMaxMemoryUsed, int64(m.MaxMemoryUsedBytes()))
+	if m.InitDurationMs != nil {
+		attrs.PutDouble(lambdaconv.AttrInitDurationMs, *m.InitDurationMs)
+	}
+	if m.RestoreDurationMs != nil {
+		attrs.PutDouble(lambdaconv.AttrRestoreDurationMs, *m.RestoreDurationMs)
+	}
+	setOutcome(span, attrs, r.Status, r.ErrorType)
+	addPhaseEvents(span, r.Spans)
+}
+
+// invocationFromReport makes the invocation span of an invocation whose runtimeDone the
+// forwarder never saw (the runtime crashed, ran out of memory, ...), from its report.
+func (t *batch) invocationFromReport(at time.Time, duration time.Duration, r *telemetryapi.PlatformReport) spanRef {
+	start := at.Add(-duration)
+	tracing := r.Tracing
+	if started, ok := t.st.started[r.RequestID]; ok {
+		start = started.start
+		if tracing == nil {
+			tracing = started.tracing
+		}
+		delete(t.st.started, r.RequestID)
+	}
+	if t.st.current == r.RequestID {
+		t.st.current = ""
+	}
+	t.st.counted.add(eventKey("runtimeDone", r.RequestID, at))
+	if !t.st.cold.pending && (r.Metrics.InitDurationMs != nil || r.Metrics.RestoreDurationMs != nil) {
+		// The report says this was a cold start even though no init phase was seen.
+		t.st.cold = coldStart{pending: true, initializationType: telemetryapi.InitTypeOnDemand}
+		if r.Metrics.RestoreDurationMs != nil {
+			t.st.cold.initializationType = telemetryapi.InitTypeSnapStart
+		}
+	}
+	id := invocationIdentity(r.RequestID, start, tracing)
+	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, r.ErrorType)
+	span.Attributes().PutBool(lambdaconv.AttrInvocationFromReport, true)
+	return spanRef{traceID: id.traceID, spanID: id.spanID, start: start}
+}
+
+// initStart opens an init or restore phase; the next invocation is its cold start unless
+// Lambda initialised the sandbox ahead of demand.
+func (t *batch) initStart(p *pendingInit, at time.Time, initializationType, phase, runtimeVersion string) {
+	*p = pendingInit{seen: true, start: at, initializationType: initializationType, phase: phase, runtimeVersion: runtimeVersion}
+	t.markCold(at, p)
+}
+
+// markCold makes the next invocation a cold start linked to this phase's span. Provisioned
+// concurrency and Managed Instances initialise before any request waits, and a SnapStart
+// sandbox reports the snapshot's init (hours old): none of those is an invocation's cold
+// start; a SnapStart restore is.
+func (t *batch) markCold(start time.Time, p *pendingInit) {
+	switch p.initializationType {
+	case telemetryapi.InitTypeProvisionedConcurrency, telemetryapi.InitTypeLambdaManagedInstances:
+		return
+	case telemetryapi.InitTypeSnapStart:
+		if p != &t.st.restore {
+			return
+		}
+	}
+	t.st.cold = coldStart{
+		pending:            true,
+		initializationType: p.initializationType,
+		link:               spanRef{traceID: t.initTraceID(p, start), spanID: t.initSpanID(p, start), start: start},
+	}
+}
+
+func (t *batch) initTraceID(p *pendingInit, start time.Time) [16]byte {
+	return derivedTraceID(t.phaseKind(p), t.st.key, start)
+}
+
+func (t *batch) initSpanID(p *pendingInit, start time.Time) [8]byte {
+	return derivedSpanID(t.phaseKind(p), t.st.key, start)
+}
+
+func (t *batch) phaseKind(p *pendingInit) string {
+	if p == &t.st.restore {
+		return "restore"
+	}
+	return "init"
+}
+
+// initReport closes an init or restore phase with its span.
+func (t *batch) initReport(p *pendingInit, at time.Time, name, initializationType, phase, status, lambdaErrorType string, durationMs float64, phases []telemetryapi.Span) {
+	duration := telemetryapi.MillisToDuration(durationMs)
+	if !p.seen {
+		*p = pendingInit{seen: true, start: at.Add(-duration), initializationType: initializationType, phase: phase}
+		t.markCold(p.start, p)
+	}
+	if p.initializationType == "" {
+		p.initializationType = initializationType
+	}
+	defer func() { *p = pendingInit{} }()
+	if p.initializationType == telemetryapi.InitTypeSnapStart && name == lambdaconv.SpanNameInit {
+		return // the snapshot's own init, long ago; the restore is this sandbox's cold start
+	}
+
+	span := t.spans.AppendEmpty()
+	span.SetTraceID(t.initTraceID(p, p.start))
+	span.SetSpanID(t.initSpanID(p, p.start))
+	span.SetName(name)
+	span.SetKind(ptrace.SpanKindInternal)
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(p.start))
+	span.SetEndTimestamp(pcommon.NewTimestampFromTime(p.start.Add(duration)))
+	attrs := span.Attributes()
+	attrs.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInit)
+	attrs.PutBool(lambdaconv.AttrFaaSColdstart, true)
+	attrs.PutStr(lambdaconv.AttrInitializationType, p.initializationType)
+	if phase != "" {
+		attrs.PutStr(lambdaconv.AttrInitPhase, phase)
+	}
+	if p.runtimeVersion != "" {
+		attrs.PutStr(lambdaconv.AttrRuntimeVersion, p.runtimeVersion)
+	}
+	attrs.PutDouble(lambdaconv.AttrDurationMs, durationMs)
+	if status != "" {
+		attrs.PutStr(lambdaconv.AttrStatus, status)
+	}
+	if errType := lambdaconv.ErrorType(status, lambdaErrorType); errType != "" {
+		attrs.PutStr(lambdaconv.AttrErrorType, lambdaconv.ErrorTypeInitFailure)
+		if lambdaErrorType != "" {
+			attrs.PutStr(lambdaconv.AttrLambdaErrorType, lambdaErrorType)
+		}
+		span.Status().SetCode(ptrace.StatusCodeError)
+		msg := lambdaErrorType
+		if msg == "" {
+			msg = status
+		}
+		span.Status().SetMessage(msg)
+	}
+	addPhaseEvents(span, p.runtimeDoneSpans)
+	addPhaseEvents(span, phases)
+}
