@@ -205,3 +205,78 @@ func BenchmarkOTLPDecodeFloor(b *testing.B) {
 	}
 	perSpan(b)
 }
+
+// BenchmarkTelemetryPathOverFloor runs the floor and the whole path alternately in one
+// loop, so that both see the same machine load, and reports their ratio: the budget is
+// the whole path within 2x of the floor.
+func BenchmarkTelemetryPathOverFloor(b *testing.B) {
+	body, header := benchBatch(), benchHeader()
+	r, err := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(metadata.Type))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.nextTraces = consumertest.NewNop()
+	ctx := context.Background()
+	var floor, path time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		events, err := telemetryapi.DecodeEvents(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, ev := range events {
+			if _, err := ev.DecodeRecord(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t1 := time.Now()
+		batch, decoded, _, _, err := decodeBatch(header, body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := translator.Translate(translator.NewSandbox(""), batch, decoded, r.scope)
+		if err := r.nextTraces.ConsumeTraces(ctx, out.Traces); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		floor += t1.Sub(t0)
+		path += t2.Sub(t1)
+	}
+	n := float64(b.N * invocationsPerBatch)
+	b.ReportMetric(float64(floor.Nanoseconds())/n, "floor-ns/invocation")
+	b.ReportMetric(float64(path.Nanoseconds())/n, "path-ns/invocation")
+	b.ReportMetric(float64(path)/float64(floor), "path/floor")
+}
+
+// BenchmarkOTLPPathOverFloor does the same for a forwarded OTLP/protobuf request.
+func BenchmarkOTLPPathOverFloor(b *testing.B) {
+	body := benchOTLPRequest(b)
+	r, err := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(metadata.Type))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.nextTraces = consumertest.NewNop()
+	ctx := context.Background()
+	var floor, path time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if err := ptraceotlp.NewExportRequest().UnmarshalProto(body); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.exportTraces(ctx, req, testSandbox); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		floor += t1.Sub(t0)
+		path += t2.Sub(t1)
+	}
+	n := float64(b.N * spansPerRequest)
+	b.ReportMetric(float64(floor.Nanoseconds())/n, "floor-ns/span")
+	b.ReportMetric(float64(path.Nanoseconds())/n, "path-ns/span")
+	b.ReportMetric(float64(path)/float64(floor), "path/floor")
+}

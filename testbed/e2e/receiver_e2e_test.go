@@ -1,0 +1,111 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
+)
+
+// invocationEvents is the Telemetry API events of one invocation, as Lambda writes them.
+func invocationEvents(requestID string, second int) string {
+	ts := func(ms int) string { return fmt.Sprintf("2024-06-01T12:00:%02d.%03dZ", second, ms) }
+	return fmt.Sprintf(`{"time":%q,"type":"platform.start","record":{"requestId":%q}},`+
+		`{"time":%q,"type":"platform.runtimeDone","record":{"requestId":%q,"status":"success","metrics":{"durationMs":40}}},`+
+		`{"time":%q,"type":"platform.report","record":{"requestId":%q,"status":"success","metrics":{"durationMs":41,"billedDurationMs":41,"memorySizeMB":128,"maxMemoryUsedMB":60}}}`,
+		ts(0), requestID, ts(40), requestID, ts(50), requestID)
+}
+
+type telemetryAnswer struct {
+	Accepted int  `json:"accepted"`
+	Replayed bool `json:"replayed"`
+	Rejected []struct {
+		Index int `json:"index"`
+	} `json:"rejected"`
+	Error string `json:"error"`
+}
+
+func postBatch(t *testing.T, url string, b wire.Batch, body []byte, gzipped bool) (int, telemetryAnswer) {
+	t.Helper()
+	if gzipped {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, err := zw.Write(body)
+		require.NoError(t, err)
+		require.NoError(t, zw.Close())
+		body = buf.Bytes()
+	}
+	req, err := http.NewRequest(http.MethodPost, url+wire.TelemetryPath, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if gzipped {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	b.SetHeaders(req.Header)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var answer telemetryAnswer
+	require.NoError(t, json.Unmarshal(raw, &answer), string(raw))
+	return resp.StatusCode, answer
+}
+
+// TestReceiverTakesTelemetryBatches sends Telemetry API batches to the built gateway as the
+// extension does — plain and gzip, one retried, one with a broken event — and checks what
+// the receiver says it took, in its answers and in the gateway's own metrics in Prometheus.
+func TestReceiverTakesTelemetryBatches(t *testing.T) {
+	s := startStack(t)
+	base := "http://" + s.httpAddr
+	sandbox := wire.Sandbox{FunctionName: "e2e-telemetry", FunctionVersion: "1", Region: "eu-west-1",
+		MemorySizeMB: 128, Architecture: "arm64", ExtensionInstanceID: "e2e-sandbox-1"}
+
+	first := []byte("[" + invocationEvents("r1", 1) + "," + invocationEvents("r2", 2) + "]")
+	code, answer := postBatch(t, base, wire.Batch{Sandbox: sandbox, Sequence: 1}, first, false)
+	require.Equal(t, http.StatusOK, code, answer.Error)
+	assert.Equal(t, 6, answer.Accepted)
+
+	// The extension retries a batch whose answer it did not get: acknowledged, not counted.
+	code, answer = postBatch(t, base, wire.Batch{Sandbox: sandbox, Sequence: 1}, first, false)
+	require.Equal(t, http.StatusOK, code)
+	assert.True(t, answer.Replayed)
+
+	code, answer = postBatch(t, base, wire.Batch{Sandbox: sandbox, Sequence: 2}, []byte("["+invocationEvents("r3", 3)+"]"), true)
+	require.Equal(t, http.StatusOK, code, answer.Error)
+	assert.Equal(t, 3, answer.Accepted)
+
+	broken := "[" + invocationEvents("r4", 4) + `,{"time":"2024-06-01T12:00:05.000Z","type":"platform.runtimeDone","record":{"requestId":7}}]`
+	code, answer = postBatch(t, base, wire.Batch{Sandbox: sandbox, Sequence: 3}, []byte(broken), false)
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, 3, answer.Accepted)
+	require.Len(t, answer.Rejected, 1)
+	assert.Equal(t, 3, answer.Rejected[0].Index)
+
+	code, answer = postBatch(t, base, wire.Batch{Sandbox: sandbox, Sequence: 4}, []byte(`{"not":"events"}`), false)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.NotEmpty(t, answer.Error)
+
+	// 4 invocations: 4 invocation spans and 4 report spans, nothing from the replay.
+	s.eventually(t, `sum by (receiver) (otelcol_receiver_accepted_spans{job="otelcol-lambda-gateway",receiver="lambda_telemetry"})`,
+		map[string]float64{"receiver=lambda_telemetry": 8}, "receiver")
+	s.eventually(t, `sum by (outcome) ({__name__=~"otelcol_receiver_lambda_telemetry_events(_total)?",job="otelcol-lambda-gateway"})`,
+		map[string]float64{"outcome=accepted": 12, "outcome=malformed": 1}, "outcome")
+	s.eventually(t, `sum({__name__=~"otelcol_receiver_lambda_telemetry_batches_replayed(_total)?",job="otelcol-lambda-gateway"})`,
+		map[string]float64{"": 1})
+	assert.False(t, strings.Contains(s.output.String(), "panic"))
+}
