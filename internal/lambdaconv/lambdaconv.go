@@ -144,6 +144,10 @@ func ErrorType(status, lambdaErrorType string) string {
 		return ErrorTypeRuntimeExit
 	case strings.HasPrefix(lambdaErrorType, "Extension."):
 		return ErrorTypeExtension
+	case strings.HasPrefix(lambdaErrorType, "Runtime."):
+		// Runtime.Unknown, Runtime.HandlerNotFound, Runtime.ImportModuleError, ...: the
+		// runtime failed, the function's code did not return an error.
+		return ErrorTypeUnhandled
 	case status == "error":
 		return ErrorTypeFunction
 	case status == "failure":

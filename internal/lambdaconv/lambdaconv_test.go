@@ -20,6 +20,8 @@ func TestErrorType(t *testing.T) {
 		{"error", "ValueError", ErrorTypeFunction},
 		{"error", "", ErrorTypeFunction},
 		{"failure", "Runtime.Unknown", ErrorTypeUnhandled},
+		{"error", "Runtime.HandlerNotFound", ErrorTypeUnhandled},
+		{"failure", "", ErrorTypeUnhandled},
 		{"weird", "", ErrorTypeOtherFallback},
 	}
 	for _, tt := range tests {

@@ -363,3 +363,24 @@ func TestPendingStateIsBounded(t *testing.T) {
 	_, oldestKept := sb.st.started["r0s"]
 	assert.False(t, oldestKept, "the oldest entries go first")
 }
+
+func TestScenarioInitFailure(t *testing.T) {
+	results, outputs := runScenario(t, "init_failure")
+	checkGolden(t, "init_failure", results)
+
+	inits := spansOfType(outputs, lambdaconv.SpanTypeInit)
+	require.Len(t, inits, 2, "the timed-out init and the init Lambda re-ran inside the invocation")
+	for _, s := range inits {
+		assert.Equal(t, lambdaconv.ErrorTypeInitFailure, attr(s, lambdaconv.AttrErrorType))
+		assert.Equal(t, ptrace.StatusCodeError, s.Status().Code())
+	}
+	assert.Equal(t, "init", attr(inits[0], lambdaconv.AttrInitPhase))
+	assert.Equal(t, "timeout", attr(inits[0], lambdaconv.AttrStatus))
+	assert.Equal(t, 1, inits[0].Events().Len(), "initRuntimeDone's phases")
+	assert.Equal(t, "invoke", attr(inits[1], lambdaconv.AttrInitPhase))
+
+	inv := findSpan(t, spansOfType(outputs, lambdaconv.SpanTypeInvocation), "req-after-init-failure")
+	assert.Equal(t, "true", attr(inv, lambdaconv.AttrFaaSColdstart))
+	assert.Equal(t, inits[1].SpanID(), inv.Links().At(0).SpanID(), "linked to the init it waited for")
+	assert.Equal(t, lambdaconv.ErrorTypeUnhandled, attr(inv, lambdaconv.AttrErrorType))
+}
