@@ -4,6 +4,8 @@
 package translator // import "github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,13 +41,36 @@ func (t *batch) logRecord(at time.Time, eventType string, r *telemetryapi.LogRec
 			lr.SetSpanID(id.spanID)
 		}
 	}
-	for k, v := range r.Extras {
-		s := string(v)
-		if unquoted, err := strconv.Unquote(s); err == nil && strings.HasPrefix(s, `"`) {
-			s = unquoted
-		}
-		lr.Attributes().PutStr(k, s)
+	// Sorted, so that the same line always gives the same record.
+	for _, k := range slices.Sorted(maps.Keys(r.Extras)) {
+		putJSONValue(lr.Attributes(), k, r.Extras[k])
 	}
+}
+
+// putJSONValue keeps a JSON log field's type: strings, booleans and numbers as such,
+// objects and arrays as their JSON text.
+func putJSONValue(attrs pcommon.Map, key string, raw []byte) {
+	s := string(raw)
+	switch {
+	case strings.HasPrefix(s, `"`):
+		if unquoted, err := strconv.Unquote(s); err == nil {
+			attrs.PutStr(key, unquoted)
+			return
+		}
+	case s == "true" || s == "false":
+		attrs.PutBool(key, s == "true")
+		return
+	default:
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			attrs.PutInt(key, i)
+			return
+		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			attrs.PutDouble(key, f)
+			return
+		}
+	}
+	attrs.PutStr(key, s)
 }
 
 // lambdaDropped makes Lambda's own report of dropped telemetry visible.

@@ -237,7 +237,7 @@ func TestScenarioXRayAndLogs(t *testing.T) {
 	orderID, _ := jsonLog.Attributes().Get("orderId")
 	assert.Equal(t, "o-77", orderID.Str())
 	attempt, _ := jsonLog.Attributes().Get("attempt")
-	assert.Equal(t, "2", attempt.Str())
+	assert.Equal(t, int64(2), attempt.Int(), "JSON numbers stay numbers")
 	assert.Equal(t, "[otelcol-lambda-extension] flushing", logs.At(1).Body().Str())
 	assert.True(t, logs.At(1).TraceID().IsEmpty(), "extension logs are not the function's")
 }
