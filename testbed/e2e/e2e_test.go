@@ -23,6 +23,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 )
 
 // spanBatch is n SERVER spans of one service, the given status, distinct ids.
@@ -59,19 +61,44 @@ func marshal(t *testing.T, td ptrace.Traces, contentType string) []byte {
 	return body
 }
 
-// TestGatewayCountsSpansInPrometheus is the main job end to end: spans in through every
-// front door of the default configuration, exact counts out of a real Prometheus.
+// asInvocations marks spans as the lambda_telemetry receiver's invocation spans (see
+// internal/lambdaconv) of the function named by service.name; error status becomes
+// error.type function_error.
+func asInvocations(td ptrace.Traces) ptrace.Traces {
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		rs := td.ResourceSpans().At(i)
+		service, _ := rs.Resource().Attributes().Get(lambdaconv.AttrServiceName)
+		rs.Resource().Attributes().PutStr(lambdaconv.AttrFaaSName, service.Str())
+		spans := rs.ScopeSpans().At(0).Spans()
+		for j := 0; j < spans.Len(); j++ {
+			a := spans.At(j).Attributes()
+			a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
+			a.PutBool(lambdaconv.AttrFaaSColdstart, false)
+			if spans.At(j).Status().Code() == ptrace.StatusCodeError {
+				a.PutStr(lambdaconv.AttrErrorType, lambdaconv.ErrorTypeFunction)
+			}
+		}
+	}
+	return td
+}
+
+// TestGatewayCountsSpansInPrometheus is the main job end to end: invocation spans in through
+// every front door of the default configuration, exact counts out of a real Prometheus; plain
+// spans are not invocations and count nothing.
 func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
 	base := "http://" + s.httpAddr
 
 	// lambda_telemetry, OTLP/HTTP protobuf and JSON.
 	require.Equal(t, http.StatusOK, post(t, base+"/v1/traces", "application/x-protobuf",
-		marshal(t, spanBatch("e2e-http", 5, ptrace.StatusCodeUnset, 1), "application/x-protobuf")))
+		marshal(t, asInvocations(spanBatch("e2e-http", 5, ptrace.StatusCodeUnset, 1)), "application/x-protobuf")))
 	require.Equal(t, http.StatusOK, post(t, base+"/v1/traces", "application/x-protobuf",
-		marshal(t, spanBatch("e2e-http", 2, ptrace.StatusCodeError, 2), "application/x-protobuf")))
+		marshal(t, asInvocations(spanBatch("e2e-http", 2, ptrace.StatusCodeError, 2)), "application/x-protobuf")))
 	require.Equal(t, http.StatusOK, post(t, base+"/v1/traces", "application/json",
-		marshal(t, spanBatch("e2e-json", 3, ptrace.StatusCodeUnset, 3), "application/json")))
+		marshal(t, asInvocations(spanBatch("e2e-json", 3, ptrace.StatusCodeUnset, 3)), "application/json")))
+	// Plain SERVER spans: accepted, never counted as invocations.
+	require.Equal(t, http.StatusOK, post(t, base+"/v1/traces", "application/x-protobuf",
+		marshal(t, spanBatch("e2e-plain", 3, ptrace.StatusCodeUnset, 5), "application/x-protobuf")))
 
 	// Bad input is refused with a reason and changes no count.
 	assert.Equal(t, http.StatusUnsupportedMediaType, post(t, base+"/v1/traces", "text/plain", []byte("hello")))
@@ -83,25 +110,27 @@ func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(spanBatch("e2e-grpc", 4, ptrace.StatusCodeUnset, 4)))
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(asInvocations(spanBatch("e2e-grpc", 4, ptrace.StatusCodeUnset, 4))))
 	require.NoError(t, err)
 
 	want := map[string]float64{
-		"job=e2e-http,status_code=STATUS_CODE_UNSET": 5,
-		"job=e2e-http,status_code=STATUS_CODE_ERROR": 2,
-		"job=e2e-json,status_code=STATUS_CODE_UNSET": 3,
-		"job=e2e-grpc,status_code=STATUS_CODE_UNSET": 4,
+		"job=otelcol-lambda,faas_name=e2e-http": 7,
+		"job=otelcol-lambda,faas_name=e2e-json": 3,
+		"job=otelcol-lambda,faas_name=e2e-grpc": 4,
 	}
-	s.eventually(t, `sum by (job, status_code) (traces_span_metrics_calls_total{job=~"e2e-.*"})`, want, "job", "status_code")
-	s.eventually(t, `sum by (job, status_code) (traces_span_metrics_duration_milliseconds_count{job=~"e2e-.*"})`, want, "job", "status_code")
+	s.eventually(t, `sum by (job, faas_name) (faas_invocations_total{faas_name=~"e2e-.*"})`, want, "job", "faas_name")
+	s.eventually(t, `sum by (job, faas_name) (faas_invoke_duration_seconds_count{faas_name=~"e2e-.*"})`, want, "job", "faas_name")
+	errors := map[string]float64{"faas_name=e2e-http,error_type=function_error": 2}
+	s.eventually(t, `sum by (faas_name, error_type) (faas_errors_total{faas_name=~"e2e-.*"})`, errors, "faas_name", "error_type")
 
 	// Several more flushes later nothing has been counted twice.
 	time.Sleep(3 * time.Second)
-	s.eventually(t, `sum by (job, status_code) (traces_span_metrics_calls_total{job=~"e2e-.*"})`, want, "job", "status_code")
+	s.eventually(t, `sum by (job, faas_name) (faas_invocations_total{faas_name=~"e2e-.*"})`, want, "job", "faas_name")
+	s.eventually(t, `sum by (faas_name, error_type) (faas_errors_total{faas_name=~"e2e-.*"})`, errors, "faas_name", "error_type")
 
 	// Prometheus scrapes the gateway's own telemetry, as make run configures it.
 	s.eventually(t, `sum by (receiver) (otelcol_receiver_accepted_spans{job="otelcol-lambda-gateway"})`,
-		map[string]float64{"receiver=lambda_telemetry": 10, "receiver=otlp": 4}, "receiver")
+		map[string]float64{"receiver=lambda_telemetry": 13, "receiver=otlp": 4}, "receiver")
 
 	// Ctrl-C stops both processes cleanly.
 	require.NoError(t, s.stop())

@@ -1,0 +1,419 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+)
+
+// lambdaFn is a function's sandbox resource, as the lambda_telemetry receiver writes it.
+type lambdaFn struct {
+	name, region, arch string
+	memMiB, timeoutMs  int64
+	sandbox            string
+}
+
+// lambdaSpans builds the receiver's spans (internal/lambdaconv) for one function.
+type lambdaSpans struct {
+	td    ptrace.Traces
+	spans ptrace.SpanSlice
+	fn    lambdaFn
+	start time.Time
+}
+
+func newLambdaSpans(fn lambdaFn, start time.Time) *lambdaSpans {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	a := rs.Resource().Attributes()
+	a.PutStr(lambdaconv.AttrServiceName, fn.name)
+	a.PutStr(lambdaconv.AttrFaaSName, fn.name)
+	a.PutStr(lambdaconv.AttrFaaSVersion, "$LATEST")
+	a.PutStr(lambdaconv.AttrCloudProvider, lambdaconv.CloudProviderAWS)
+	a.PutStr(lambdaconv.AttrCloudPlatform, lambdaconv.CloudPlatformLambda)
+	a.PutStr(lambdaconv.AttrCloudRegion, fn.region)
+	a.PutStr(lambdaconv.AttrCloudAccountID, "123456789012")
+	a.PutStr(lambdaconv.AttrCloudResourceID, "arn:aws:lambda:"+fn.region+":123456789012:function:"+fn.name)
+	a.PutStr(lambdaconv.AttrFaaSInstance, fn.sandbox)
+	a.PutInt(lambdaconv.AttrFaaSMaxMemory, fn.memMiB<<20)
+	a.PutStr(lambdaconv.AttrHostArch, fn.arch)
+	if fn.timeoutMs > 0 {
+		a.PutInt(lambdaconv.AttrTimeoutMs, fn.timeoutMs)
+	}
+	return &lambdaSpans{td: td, spans: rs.ScopeSpans().AppendEmpty().Spans(), fn: fn, start: start}
+}
+
+// invocationSpec is one invocation span.
+type invocationSpec struct {
+	seq        byte
+	requestID  string
+	dur        time.Duration
+	errorType  string
+	cold       bool
+	initType   string
+	fromReport bool
+	eventAge   time.Duration // 0: no event-source timestamp
+	source     map[string]string
+}
+
+func traceIDOf(seq byte) pcommon.TraceID {
+	return pcommon.TraceID{0xe2, 0xe, seq, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, seq}
+}
+
+func (l *lambdaSpans) invocation(in invocationSpec) *lambdaSpans {
+	s := l.spans.AppendEmpty()
+	s.SetName(l.fn.name)
+	s.SetKind(ptrace.SpanKindServer)
+	s.SetTraceID(traceIDOf(in.seq))
+	s.SetSpanID(pcommon.SpanID{0xe2, in.seq, 3, 4, 5, 6, 7, 8})
+	start := l.start.Add(time.Duration(in.seq) * time.Millisecond)
+	s.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
+	s.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(in.dur)))
+	a := s.Attributes()
+	a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
+	a.PutStr(lambdaconv.AttrFaaSInvocationID, in.requestID)
+	a.PutBool(lambdaconv.AttrFaaSColdstart, in.cold)
+	if in.cold {
+		a.PutStr(lambdaconv.AttrInitializationType, in.initType)
+	}
+	if in.errorType == "" {
+		a.PutStr(lambdaconv.AttrStatus, "success")
+	} else {
+		a.PutStr(lambdaconv.AttrStatus, "error")
+		a.PutStr(lambdaconv.AttrErrorType, in.errorType)
+		a.PutStr(lambdaconv.AttrLambdaErrorType, "Raw."+in.errorType)
+		s.Status().SetCode(ptrace.StatusCodeError)
+	}
+	if in.fromReport {
+		a.PutBool(lambdaconv.AttrInvocationFromReport, true)
+	}
+	if in.eventAge > 0 {
+		a.PutInt(lambdaconv.AttrEventTimeUnixMs, start.Add(-in.eventAge).UnixMilli())
+	}
+	for k, v := range in.source {
+		a.PutStr(k, v)
+	}
+	return l
+}
+
+func (l *lambdaSpans) report(seq byte, requestID string, billedMs, maxUsedMiB int64) *lambdaSpans {
+	s := l.spans.AppendEmpty()
+	s.SetName(lambdaconv.SpanNameReport)
+	s.SetKind(ptrace.SpanKindInternal)
+	s.SetTraceID(traceIDOf(seq))
+	s.SetSpanID(pcommon.SpanID{0xe3, seq, 3, 4, 5, 6, 7, 8})
+	s.SetParentSpanID(pcommon.SpanID{0xe2, seq, 3, 4, 5, 6, 7, 8})
+	s.SetStartTimestamp(pcommon.NewTimestampFromTime(l.start))
+	s.SetEndTimestamp(pcommon.NewTimestampFromTime(l.start.Add(time.Duration(billedMs) * time.Millisecond)))
+	a := s.Attributes()
+	a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeReport)
+	a.PutStr(lambdaconv.AttrFaaSInvocationID, requestID)
+	a.PutInt(lambdaconv.AttrDurationMs, billedMs)
+	a.PutInt(lambdaconv.AttrBilledDurationMs, billedMs)
+	a.PutInt(lambdaconv.AttrMemorySize, l.fn.memMiB<<20)
+	a.PutInt(lambdaconv.AttrMaxMemoryUsed, maxUsedMiB<<20)
+	a.PutInt(lambdaconv.AttrInitDurationMs, 400) // ignored: init duration comes from init spans
+	a.PutStr(lambdaconv.AttrStatus, "success")
+	return l
+}
+
+func (l *lambdaSpans) init(seq byte, initType string, dur time.Duration) *lambdaSpans {
+	s := l.spans.AppendEmpty()
+	s.SetName(lambdaconv.SpanNameInit)
+	s.SetKind(ptrace.SpanKindInternal)
+	s.SetTraceID(traceIDOf(seq))
+	s.SetSpanID(pcommon.SpanID{0xe4, seq, 3, 4, 5, 6, 7, 8})
+	s.SetStartTimestamp(pcommon.NewTimestampFromTime(l.start))
+	s.SetEndTimestamp(pcommon.NewTimestampFromTime(l.start.Add(dur)))
+	a := s.Attributes()
+	a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInit)
+	a.PutStr(lambdaconv.AttrInitializationType, initType)
+	a.PutStr(lambdaconv.AttrInitPhase, "init")
+	a.PutStr(lambdaconv.AttrStatus, "success")
+	return l
+}
+
+// merged concatenates the resource spans of several builders into one request.
+func merged(ls ...*lambdaSpans) ptrace.Traces {
+	td := ptrace.NewTraces()
+	for _, l := range ls {
+		l.td.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	}
+	return td
+}
+
+// TestConnectorDerivesLambdaMetricsInPrometheus sends a known set of invocations (cold,
+// warm, errors, a timeout, two triggers, an asynchronous retry reusing its request id, one
+// invocation made from a report) and, in a later batch, their reports; then it reads every
+// metric of DESIGN's contract back from the real Prometheus, by its exact name.
+func TestConnectorDerivesLambdaMetricsInPrometheus(t *testing.T) {
+	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
+	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond) // event times are in ms
+	orders := lambdaFn{name: "e2e-orders", region: "eu-west-1", arch: "amd64", memMiB: 512, timeoutMs: 3000, sandbox: "sandbox-orders-1"}
+	billing := lambdaFn{name: "e2e-billing", region: "us-east-1", arch: "arm64", memMiB: 1024, sandbox: "sandbox-billing-1"}
+	httpSource := map[string]string{lambdaconv.AttrFaaSTrigger: "http", lambdaconv.AttrHTTPRoute: "/orders/{id}"}
+	sqsSource := map[string]string{lambdaconv.AttrFaaSTrigger: "pubsub", lambdaconv.AttrMessagingSystem: "aws_sqs", lambdaconv.AttrMessagingDestinationName: "billing-queue"}
+
+	invocations := merged(
+		newLambdaSpans(orders, start).
+			init(1, "on-demand", 500*time.Millisecond).
+			invocation(invocationSpec{seq: 1, requestID: "o-1", dur: 250 * time.Millisecond, cold: true, initType: "on-demand", source: httpSource}).
+			invocation(invocationSpec{seq: 2, requestID: "o-2", dur: 125 * time.Millisecond, source: httpSource}).
+			invocation(invocationSpec{seq: 3, requestID: "o-3", dur: 500 * time.Millisecond, source: httpSource}).
+			invocation(invocationSpec{seq: 4, requestID: "o-4", dur: time.Second, errorType: lambdaconv.ErrorTypeFunction, source: httpSource}).
+			invocation(invocationSpec{seq: 5, requestID: "o-5", dur: 3 * time.Second, errorType: lambdaconv.ErrorTypeTimeout, source: httpSource}),
+		newLambdaSpans(billing, start).
+			init(6, "provisioned-concurrency", 2*time.Second).
+			invocation(invocationSpec{seq: 6, requestID: "b-1", dur: time.Second, cold: true, initType: "provisioned-concurrency", eventAge: 2 * time.Second, source: sqsSource}).
+			invocation(invocationSpec{seq: 7, requestID: "b-2", dur: 2 * time.Second, errorType: lambdaconv.ErrorTypeOutOfMemory, eventAge: 500 * time.Millisecond, source: sqsSource}).
+			// An asynchronous invocation that failed and its retry: one request id, two invocations.
+			invocation(invocationSpec{seq: 8, requestID: "b-retry", dur: 500 * time.Millisecond, errorType: lambdaconv.ErrorTypeFunction, source: sqsSource}).
+			invocation(invocationSpec{seq: 9, requestID: "b-retry", dur: 500 * time.Millisecond, source: sqsSource}).
+			// The forwarder never saw this one's runtimeDone: the receiver made it from the report.
+			invocation(invocationSpec{seq: 10, requestID: "b-5", dur: 250 * time.Millisecond, fromReport: true, source: sqsSource}),
+	)
+
+	// The invocations through the stock otlp receiver (gRPC) ...
+	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(invocations))
+	require.NoError(t, err)
+
+	sel := `{job="otelcol-lambda",faas_name=~"e2e-orders|e2e-billing"}`
+	o := "faas_name=e2e-orders,cloud_region=eu-west-1"
+	b := "faas_name=e2e-billing,cloud_region=us-east-1"
+
+	// RED does not wait for the reports.
+	s.eventually(t, `sum by (faas_name, cloud_region, faas_trigger, http_route, messaging_system, messaging_destination_name) (faas_invocations_total`+sel+`)`,
+		map[string]float64{
+			o + ",faas_trigger=http,http_route=/orders/{id},messaging_system=,messaging_destination_name=":           5,
+			b + ",faas_trigger=pubsub,http_route=,messaging_system=aws_sqs,messaging_destination_name=billing-queue": 5,
+		}, "faas_name", "cloud_region", "faas_trigger", "http_route", "messaging_system", "messaging_destination_name")
+	s.eventually(t, `sum by (faas_name, error_type) (faas_errors_total`+sel+`)`, map[string]float64{
+		"faas_name=e2e-orders,error_type=function_error":  1,
+		"faas_name=e2e-orders,error_type=timeout":         1,
+		"faas_name=e2e-billing,error_type=out_of_memory":  1,
+		"faas_name=e2e-billing,error_type=function_error": 1,
+	}, "faas_name", "error_type")
+	s.eventually(t, `sum by (faas_name) (faas_timeouts_total`+sel+`)`, map[string]float64{"faas_name=e2e-orders": 1}, "faas_name")
+	s.eventually(t, `sum by (faas_name, initialization_type) (faas_coldstarts_total`+sel+`)`, map[string]float64{
+		"faas_name=e2e-orders,initialization_type=on-demand":                1,
+		"faas_name=e2e-billing,initialization_type=provisioned-concurrency": 1,
+	}, "faas_name", "initialization_type")
+	s.eventually(t, `sum by (faas_name, faas_coldstart) (faas_invoke_duration_seconds_sum`+sel+`)`, map[string]float64{
+		"faas_name=e2e-orders,faas_coldstart=true":   0.25,
+		"faas_name=e2e-orders,faas_coldstart=false":  4.625,
+		"faas_name=e2e-billing,faas_coldstart=true":  1,
+		"faas_name=e2e-billing,faas_coldstart=false": 3.25,
+	}, "faas_name", "faas_coldstart")
+	s.eventually(t, `sum by (faas_name, faas_coldstart) (faas_invoke_duration_seconds_count`+sel+`)`, map[string]float64{
+		"faas_name=e2e-orders,faas_coldstart=true":   1,
+		"faas_name=e2e-orders,faas_coldstart=false":  4,
+		"faas_name=e2e-billing,faas_coldstart=true":  1,
+		"faas_name=e2e-billing,faas_coldstart=false": 4,
+	}, "faas_name", "faas_coldstart")
+	s.eventually(t, `sum by (le) (faas_invoke_duration_seconds_bucket{job="otelcol-lambda",faas_name="e2e-orders",faas_coldstart="false",le=~"0.1|0.25|0.5|1|2.5|5|\\+Inf"})`,
+		map[string]float64{"le=0.1": 0, "le=0.25": 1, "le=0.5": 2, "le=1": 3, "le=2.5": 3, "le=5": 4, "le=+Inf": 4}, "le")
+	s.eventually(t, `sum by (faas_name, initialization_type) (faas_init_duration_seconds_sum`+sel+`)`, map[string]float64{
+		"faas_name=e2e-orders,initialization_type=on-demand":                0.5,
+		"faas_name=e2e-billing,initialization_type=provisioned-concurrency": 2,
+	}, "faas_name", "initialization_type")
+	s.eventually(t, `sum by (faas_name) (aws_lambda_event_age_seconds_sum`+sel+`)`, map[string]float64{"faas_name=e2e-billing": 2.5}, "faas_name")
+	s.eventually(t, `sum by (faas_name) (aws_lambda_event_age_seconds_count`+sel+`)`, map[string]float64{"faas_name=e2e-billing": 2}, "faas_name")
+	s.eventually(t, `aws_lambda_memory_size_bytes`+sel, map[string]float64{o: 512 << 20, b: 1024 << 20}, "faas_name", "cloud_region")
+	s.eventually(t, `aws_lambda_timeout_seconds`+sel, map[string]float64{o: 3}, "faas_name", "cloud_region")
+
+	// ... their reports minutes later (here: later), through lambda_telemetry's OTLP/HTTP.
+	reports := merged(
+		newLambdaSpans(orders, start).report(1, "o-1", 250, 100).report(2, "o-2", 125, 110).report(3, "o-3", 500, 120).
+			report(4, "o-4", 1000, 130).report(5, "o-5", 3000, 140),
+		newLambdaSpans(billing, start).report(6, "b-1", 1000, 300).report(7, "b-2", 2000, 1024).report(8, "b-retry", 500, 310).
+			report(9, "b-retry", 500, 320).report(10, "b-5", 250, 330),
+	)
+	require.Equal(t, http.StatusOK, post(t, "http://"+s.httpAddr+"/v1/traces", "application/x-protobuf", marshal(t, reports, "application/x-protobuf")))
+
+	s.eventually(t, `sum by (faas_name) (aws_lambda_billed_duration_seconds_total`+sel+`)`,
+		map[string]float64{"faas_name=e2e-orders": 4.875, "faas_name=e2e-billing": 4.25}, "faas_name")
+	s.eventually(t, `sum by (faas_name) (faas_mem_usage_bytes_count`+sel+`)`, map[string]float64{"faas_name=e2e-orders": 5, "faas_name=e2e-billing": 5}, "faas_name")
+	s.eventually(t, `sum by (faas_name) (faas_mem_usage_bytes_sum`+sel+`)`,
+		map[string]float64{"faas_name=e2e-orders": (100 + 110 + 120 + 130 + 140) << 20, "faas_name=e2e-billing": (300 + 1024 + 310 + 320 + 330) << 20}, "faas_name")
+	// cost = requests * 0.20 USD/1M + memory GB (MiB/1024) * billed s * USD per GB-s.
+	wantCost := map[string]float64{
+		"faas_name=e2e-orders":  5*0.0000002 + 0.5*4.875*0.0000166667,
+		"faas_name=e2e-billing": 5*0.0000002 + 1*4.25*0.0000133334,
+	}
+	s.eventuallyWithin(t, `sum by (faas_name) (aws_lambda_cost_usd_total`+sel+`)`, wantCost, 1e-12, "faas_name")
+	// Reports never count invocations; the counts are unchanged after several more flushes.
+	time.Sleep(3 * time.Second)
+	s.eventually(t, `sum by (faas_name) (faas_invocations_total`+sel+`)`, map[string]float64{"faas_name=e2e-orders": 5, "faas_name=e2e-billing": 5}, "faas_name")
+
+	// Series carry the replica (job, instance) and the function, never a sandbox or request id.
+	samples, err := s.query(context.Background(), `faas_invocations_total`+sel)
+	require.NoError(t, err)
+	require.Len(t, samples, 2)
+	for _, smp := range samples {
+		assert.Equal(t, "otelcol-lambda", smp.labels["job"])
+		assert.NotEmpty(t, smp.labels["instance"])
+		assert.Equal(t, "$LATEST", smp.labels["faas_version"])
+		assert.Equal(t, "123456789012", smp.labels["cloud_account_id"])
+		for _, banned := range []string{"faas_instance", "faas_invocation_id", "cloud_resource_id", "aws_lambda_error_type", "service_name"} {
+			assert.NotContains(t, smp.labels, banned)
+		}
+	}
+
+	// A new series starts with a 0 sample at its start time, so increase() sees the first
+	// timeout; evaluated at the first value's timestamp it is exactly 1.
+	raw := s.rawSamples(t, `faas_timeouts_total`+sel+`[10m]`)
+	require.GreaterOrEqual(t, len(raw), 2, "%v", raw)
+	assert.Equal(t, 0.0, raw[0].value, "the first sample of a new series is 0")
+	assert.Equal(t, 1.0, raw[1].value)
+	inc := s.queryAt(t, `increase(faas_timeouts_total`+sel+`[10m])`, raw[1].at)
+	require.Len(t, inc, 1)
+	assert.Equal(t, 1.0, inc[0].value)
+
+	// Exemplars carry the trace ids of the invocation spans.
+	sent := map[string]bool{}
+	for seq := byte(1); seq <= 10; seq++ {
+		sent[traceIDOf(seq).String()] = true
+	}
+	exemplars := s.exemplarTraceIDs(t, `faas_invoke_duration_seconds_bucket`+sel)
+	require.NotEmpty(t, exemplars)
+	for _, id := range exemplars {
+		assert.True(t, sent[id], "exemplar trace id %s was never sent", id)
+	}
+}
+
+// eventuallyWithin polls promql until each series is within tolerance of want.
+func (s *stack) eventuallyWithin(t *testing.T, promql string, want map[string]float64, tolerance float64, keys ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
+	defer cancel()
+	var last map[string]float64
+	for {
+		samples, err := s.query(ctx, promql)
+		if err == nil {
+			last = byLabels(samples, keys...)
+			ok := len(last) == len(want)
+			for k, v := range want {
+				if got, found := last[k]; !found || math.Abs(got-v) > tolerance {
+					ok = false
+				}
+			}
+			if ok {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s\nwant %v (±%g)\ngot  %v", promql, sorted(want), tolerance, sorted(last))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+type rawSample struct {
+	at    float64 // seconds since the epoch, as Prometheus returns them
+	value float64
+}
+
+// rawSamples returns the stored samples of the one series a range selector selects.
+func (s *stack) rawSamples(t *testing.T, selector string) []rawSample {
+	t.Helper()
+	var body struct {
+		Status string `json:"status"`
+		Data   struct {
+			Result []struct {
+				Values [][2]any `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	s.getJSON(t, "/api/v1/query?"+url.Values{"query": {selector}}.Encode(), &body)
+	require.Len(t, body.Data.Result, 1, selector)
+	var out []rawSample
+	for _, v := range body.Data.Result[0].Values {
+		at, _ := v[0].(float64)
+		val, err := strconv.ParseFloat(fmt.Sprint(v[1]), 64)
+		require.NoError(t, err)
+		out = append(out, rawSample{at: at, value: val})
+	}
+	return out
+}
+
+// queryAt runs an instant query evaluated at the given time.
+func (s *stack) queryAt(t *testing.T, promql string, at float64) []sample {
+	t.Helper()
+	var body struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	s.getJSON(t, "/api/v1/query?"+url.Values{"query": {promql}, "time": {strconv.FormatFloat(at, 'f', 3, 64)}}.Encode(), &body)
+	var out []sample
+	for _, r := range body.Data.Result {
+		v, err := strconv.ParseFloat(fmt.Sprint(r.Value[1]), 64)
+		require.NoError(t, err)
+		out = append(out, sample{labels: r.Metric, value: v})
+	}
+	return out
+}
+
+// exemplarTraceIDs returns the trace_id of every exemplar of the series promql selects in
+// the last hour.
+func (s *stack) exemplarTraceIDs(t *testing.T, promql string) []string {
+	t.Helper()
+	now := time.Now()
+	var body struct {
+		Data []struct {
+			Exemplars []struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"exemplars"`
+		} `json:"data"`
+	}
+	s.getJSON(t, "/api/v1/query_exemplars?"+url.Values{
+		"query": {promql},
+		"start": {strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)},
+		"end":   {strconv.FormatInt(now.Add(time.Minute).Unix(), 10)},
+	}.Encode(), &body)
+	var ids []string
+	for _, series := range body.Data {
+		for _, e := range series.Exemplars {
+			ids = append(ids, e.Labels["trace_id"])
+		}
+	}
+	return ids
+}
+
+func (s *stack) getJSON(t *testing.T, path string, into any) {
+	t.Helper()
+	resp, err := http.Get(s.prometheusURL + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, path)
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(into))
+}
