@@ -67,10 +67,11 @@ func postBatch(t *testing.T, url string, b wire.Batch, body []byte, gzipped bool
 }
 
 // TestReceiverTakesTelemetryBatches sends Telemetry API batches to the built gateway as the
-// extension does — plain and gzip, one retried, one with a broken event — and checks what
-// the receiver says it took, in its answers and in the gateway's own metrics in Prometheus.
+// extension does — plain and gzip, retried ones, one with a broken event, an out-of-memory
+// cold start counted from its report — and checks what the receiver says it took, in its
+// answers, in faas_* series and in the gateway's own metrics in Prometheus.
 func TestReceiverTakesTelemetryBatches(t *testing.T) {
-	s := startStack(t)
+	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
 	base := "http://" + s.httpAddr
 	sandbox := wire.Sandbox{FunctionName: "e2e-telemetry", FunctionVersion: "1", Region: "eu-west-1",
 		MemorySizeMB: 128, Architecture: "arm64", ExtensionInstanceID: "e2e-sandbox-1"}
@@ -100,12 +101,32 @@ func TestReceiverTakesTelemetryBatches(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, code)
 	assert.NotEmpty(t, answer.Error)
 
-	// 4 invocations: 4 invocation spans and 4 report spans, nothing from the replay.
+	// A new sandbox's cold start whose runtime was killed for memory: the extension never
+	// saw a runtimeDone and marks the report (index 2), which then counts the invocation.
+	coldSandbox := sandbox
+	coldSandbox.ExtensionInstanceID = "e2e-sandbox-2"
+	oom := `[{"time":"2024-06-01T12:01:00.000Z","type":"platform.initStart","record":{"initializationType":"on-demand","phase":"init"}},` +
+		`{"time":"2024-06-01T12:01:00.300Z","type":"platform.start","record":{"requestId":"r5"}},` +
+		`{"time":"2024-06-01T12:01:02.300Z","type":"platform.report","record":{"requestId":"r5","status":"error","errorType":"Runtime.OutOfMemory",` +
+		`"metrics":{"durationMs":2000,"billedDurationMs":2000,"memorySizeMB":128,"maxMemoryUsedMB":128,"initDurationMs":290}}}]`
+	code, answer = postBatch(t, base, wire.Batch{Sandbox: coldSandbox, Sequence: 1, ReportsWithoutRuntimeDone: []int{2}}, []byte(oom), false)
+	require.Equal(t, http.StatusOK, code, answer.Error)
+	code, answer = postBatch(t, base, wire.Batch{Sandbox: coldSandbox, Sequence: 1, ReportsWithoutRuntimeDone: []int{2}}, []byte(oom), false)
+	require.Equal(t, http.StatusOK, code)
+	assert.True(t, answer.Replayed)
+
+	// 5 invocations, each counted once in Prometheus whatever was re-sent.
+	s.eventually(t, `sum(faas_invocations_total{faas_name="e2e-telemetry"})`, map[string]float64{"": 5})
+	s.eventually(t, `sum by (error_type) (faas_errors_total{faas_name="e2e-telemetry"})`,
+		map[string]float64{"error_type=out_of_memory": 1}, "error_type")
+	s.eventually(t, `sum(faas_coldstarts_total{faas_name="e2e-telemetry"})`, map[string]float64{"": 1})
+
+	// 5 invocation spans and 5 report spans, nothing from the replays.
 	s.eventually(t, `sum by (receiver) (otelcol_receiver_accepted_spans{job="otelcol-lambda-gateway",receiver="lambda_telemetry"})`,
-		map[string]float64{"receiver=lambda_telemetry": 8}, "receiver")
+		map[string]float64{"receiver=lambda_telemetry": 10}, "receiver")
 	s.eventually(t, `sum by (outcome) ({__name__=~"otelcol_receiver_lambda_telemetry_events(_total)?",job="otelcol-lambda-gateway"})`,
-		map[string]float64{"outcome=accepted": 12, "outcome=malformed": 1}, "outcome")
+		map[string]float64{"outcome=accepted": 15, "outcome=malformed": 1}, "outcome")
 	s.eventually(t, `sum({__name__=~"otelcol_receiver_lambda_telemetry_batches_replayed(_total)?",job="otelcol-lambda-gateway"})`,
-		map[string]float64{"": 1})
+		map[string]float64{"": 2})
 	assert.False(t, strings.Contains(s.output.String(), "panic"))
 }
