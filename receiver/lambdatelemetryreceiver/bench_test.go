@@ -66,24 +66,10 @@ func perInvocation(b *testing.B) {
 // the batch, derive invocation and report spans, hand them to the pipeline.
 func BenchmarkTelemetryPath(b *testing.B) {
 	body, header := benchBatch(), benchHeader()
-	r, err := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(metadata.Type))
-	if err != nil {
-		b.Fatal(err)
-	}
-	r.nextTraces = consumertest.NewNop()
-	ctx := context.Background()
+	r := newBenchReceiver(b)
 	b.ReportAllocs()
-	b.ResetTimer()
 	for b.Loop() {
-		batch, events, _, _, err := decodeBatch(header, body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sandbox := translator.NewSandbox("")
-		out := translator.Translate(sandbox, batch, events, r.scope)
-		if err := r.nextTraces.ConsumeTraces(ctx, out.Traces); err != nil {
-			b.Fatal(err)
-		}
+		wholePath(b, r, header, body)
 	}
 	perInvocation(b)
 }
@@ -93,17 +79,8 @@ func BenchmarkTelemetryPath(b *testing.B) {
 func BenchmarkTelemetryDecodeFloor(b *testing.B) {
 	body := benchBatch()
 	b.ReportAllocs()
-	b.ResetTimer()
 	for b.Loop() {
-		events, err := telemetryapi.DecodeEvents(body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, ev := range events {
-			if _, err := ev.DecodeRecord(); err != nil {
-				b.Fatal(err)
-			}
-		}
+		decodeOnly(b, body)
 	}
 	perInvocation(b)
 }
@@ -172,22 +149,10 @@ func perSpan(b *testing.B) {
 // resource, hand to the pipeline.
 func BenchmarkOTLPPath(b *testing.B) {
 	body := benchOTLPRequest(b)
-	r, err := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(metadata.Type))
-	if err != nil {
-		b.Fatal(err)
-	}
-	r.nextTraces = consumertest.NewNop()
-	ctx := context.Background()
+	r := newBenchReceiver(b)
 	b.ReportAllocs()
-	b.ResetTimer()
 	for b.Loop() {
-		req := ptraceotlp.NewExportRequest()
-		if err := req.UnmarshalProto(body); err != nil {
-			b.Fatal(err)
-		}
-		if err := r.exportTraces(ctx, req, testSandbox); err != nil {
-			b.Fatal(err)
-		}
+		otlpPath(b, r, body)
 	}
 	perSpan(b)
 }
@@ -196,12 +161,8 @@ func BenchmarkOTLPPath(b *testing.B) {
 func BenchmarkOTLPDecodeFloor(b *testing.B) {
 	body := benchOTLPRequest(b)
 	b.ReportAllocs()
-	b.ResetTimer()
 	for b.Loop() {
-		req := ptraceotlp.NewExportRequest()
-		if err := req.UnmarshalProto(body); err != nil {
-			b.Fatal(err)
-		}
+		otlpDecodeOnly(b, body)
 	}
 	perSpan(b)
 }
@@ -211,72 +172,89 @@ func BenchmarkOTLPDecodeFloor(b *testing.B) {
 // the whole path within 2x of the floor.
 func BenchmarkTelemetryPathOverFloor(b *testing.B) {
 	body, header := benchBatch(), benchHeader()
-	r, err := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(metadata.Type))
-	if err != nil {
-		b.Fatal(err)
-	}
-	r.nextTraces = consumertest.NewNop()
-	ctx := context.Background()
-	var floor, path time.Duration
-	for b.Loop() {
-		t0 := time.Now()
-		events, err := telemetryapi.DecodeEvents(body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, ev := range events {
-			if _, err := ev.DecodeRecord(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		t1 := time.Now()
-		batch, decoded, _, _, err := decodeBatch(header, body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		out := translator.Translate(translator.NewSandbox(""), batch, decoded, r.scope)
-		if err := r.nextTraces.ConsumeTraces(ctx, out.Traces); err != nil {
-			b.Fatal(err)
-		}
-		t2 := time.Now()
-		floor += t1.Sub(t0)
-		path += t2.Sub(t1)
-	}
-	n := float64(b.N * invocationsPerBatch)
-	b.ReportMetric(float64(floor.Nanoseconds())/n, "floor-ns/invocation")
-	b.ReportMetric(float64(path.Nanoseconds())/n, "path-ns/invocation")
-	b.ReportMetric(float64(path)/float64(floor), "path/floor")
+	r := newBenchReceiver(b)
+	floor, path := alternate(b, func() { decodeOnly(b, body) }, func() { wholePath(b, r, header, body) })
+	reportRatio(b, floor, path, invocationsPerBatch, "invocation")
 }
 
 // BenchmarkOTLPPathOverFloor does the same for a forwarded OTLP/protobuf request.
 func BenchmarkOTLPPathOverFloor(b *testing.B) {
 	body := benchOTLPRequest(b)
+	r := newBenchReceiver(b)
+	floor, path := alternate(b, func() { otlpDecodeOnly(b, body) }, func() { otlpPath(b, r, body) })
+	reportRatio(b, floor, path, spansPerRequest, "span")
+}
+
+// newBenchReceiver is a receiver whose traces go nowhere, for measuring its own work.
+func newBenchReceiver(b *testing.B) *lambdaTelemetryReceiver {
 	r, err := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(metadata.Type))
 	if err != nil {
 		b.Fatal(err)
 	}
 	r.nextTraces = consumertest.NewNop()
-	ctx := context.Background()
-	var floor, path time.Duration
+	return r
+}
+
+// decodeOnly is the floor: decode the batch and every record, nothing else.
+func decodeOnly(b *testing.B, body []byte) {
+	events, err := telemetryapi.DecodeEvents(body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, ev := range events {
+		if _, err := ev.DecodeRecord(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// wholePath is the receiver's path short of HTTP: decode, derive spans, hand them on.
+func wholePath(b *testing.B, r *lambdaTelemetryReceiver, header http.Header, body []byte) {
+	batch, events, _, _, err := decodeBatch(header, body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := translator.Translate(translator.NewSandbox(""), batch, events, r.scope)
+	if err := r.nextTraces.ConsumeTraces(context.Background(), out.Traces); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// otlpPath is a forwarded OTLP request: decode, add the sandbox resource, hand it on.
+func otlpPath(b *testing.B, r *lambdaTelemetryReceiver, body []byte) {
+	req := ptraceotlp.NewExportRequest()
+	if err := req.UnmarshalProto(body); err != nil {
+		b.Fatal(err)
+	}
+	if err := r.exportTraces(context.Background(), req, testSandbox); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func otlpDecodeOnly(b *testing.B, body []byte) {
+	if err := ptraceotlp.NewExportRequest().UnmarshalProto(body); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// alternate runs floor and path one after the other in each iteration, so that both see
+// the same machine load, and returns the time each took in all.
+func alternate(b *testing.B, floor, path func()) (time.Duration, time.Duration) {
+	var floorTime, pathTime time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		if err := ptraceotlp.NewExportRequest().UnmarshalProto(body); err != nil {
-			b.Fatal(err)
-		}
+		floor()
 		t1 := time.Now()
-		req := ptraceotlp.NewExportRequest()
-		if err := req.UnmarshalProto(body); err != nil {
-			b.Fatal(err)
-		}
-		if err := r.exportTraces(ctx, req, testSandbox); err != nil {
-			b.Fatal(err)
-		}
-		t2 := time.Now()
-		floor += t1.Sub(t0)
-		path += t2.Sub(t1)
+		path()
+		floorTime += t1.Sub(t0)
+		pathTime += time.Since(t1)
 	}
-	n := float64(b.N * spansPerRequest)
-	b.ReportMetric(float64(floor.Nanoseconds())/n, "floor-ns/span")
-	b.ReportMetric(float64(path.Nanoseconds())/n, "path-ns/span")
+	return floorTime, pathTime
+}
+
+func reportRatio(b *testing.B, floor, path time.Duration, perOp int, unit string) {
+	n := float64(b.N * perOp)
+	b.ReportMetric(float64(floor.Nanoseconds())/n, "floor-ns/"+unit)
+	b.ReportMetric(float64(path.Nanoseconds())/n, "path-ns/"+unit)
 	b.ReportMetric(float64(path)/float64(floor), "path/floor")
 }

@@ -240,18 +240,22 @@ func (t *batch) invocationSpan(id traceIdentity, requestID string, start time.Ti
 		link.SetSpanID(t.st.cold.link.spanID)
 		t.st.cold = coldStart{}
 	}
-	setOutcome(span, attrs, status, lambdaErrorType)
+	setOutcome(span, attrs, status, lambdaErrorType, "")
 	return span
 }
 
-// setOutcome records Lambda's status and, on failure, the error class and span status.
-func setOutcome(span ptrace.Span, attrs pcommon.Map, status, lambdaErrorType string) {
+// setOutcome records Lambda's status and, on failure, the span status and the error
+// class: errClass when given, else the class of Lambda's errorType.
+func setOutcome(span ptrace.Span, attrs pcommon.Map, status, lambdaErrorType, errClass string) {
 	if status != "" {
 		attrs.PutStr(lambdaconv.AttrStatus, status)
 	}
 	errType := lambdaconv.ErrorType(status, lambdaErrorType)
 	if errType == "" {
 		return
+	}
+	if errClass != "" {
+		errType = errClass
 	}
 	attrs.PutStr(lambdaconv.AttrErrorType, errType)
 	if lambdaErrorType != "" {
@@ -331,7 +335,7 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 	if m.RestoreDurationMs != nil {
 		attrs.PutDouble(lambdaconv.AttrRestoreDurationMs, *m.RestoreDurationMs)
 	}
-	setOutcome(span, attrs, r.Status, r.ErrorType)
+	setOutcome(span, attrs, r.Status, r.ErrorType, "")
 	addPhaseEvents(span, r.Spans)
 }
 
@@ -439,21 +443,7 @@ func (t *batch) initReport(p *pendingInit, at time.Time, name, initializationTyp
 		attrs.PutStr(lambdaconv.AttrRuntimeVersion, p.runtimeVersion)
 	}
 	attrs.PutDouble(lambdaconv.AttrDurationMs, durationMs)
-	if status != "" {
-		attrs.PutStr(lambdaconv.AttrStatus, status)
-	}
-	if errType := lambdaconv.ErrorType(status, lambdaErrorType); errType != "" {
-		attrs.PutStr(lambdaconv.AttrErrorType, lambdaconv.ErrorTypeInitFailure)
-		if lambdaErrorType != "" {
-			attrs.PutStr(lambdaconv.AttrLambdaErrorType, lambdaErrorType)
-		}
-		span.Status().SetCode(ptrace.StatusCodeError)
-		msg := lambdaErrorType
-		if msg == "" {
-			msg = status
-		}
-		span.Status().SetMessage(msg)
-	}
+	setOutcome(span, attrs, status, lambdaErrorType, lambdaconv.ErrorTypeInitFailure)
 	addPhaseEvents(span, p.runtimeDoneSpans)
 	addPhaseEvents(span, phases)
 }
