@@ -139,11 +139,22 @@ e2e: build deps ## End-to-end: the built gateway and a real Prometheus, exact co
 test: lint check-generated unit fuzz-smoke e2e ## Everything CI checks
 	@printf '\n==> make test: all checks passed\n'
 
+# The gateway benchmark's load; make bench BENCH_ARGS="-spans 1000000" for a longer run.
+BENCH_ARGS ?=
+
 .PHONY: bench
-bench: ## Go benchmarks, written to testbed/results/microbench.txt
-	$(call step,Go benchmarks)
+bench: bench-go bench-gateway ## All benchmarks, results in testbed/results/
+
+.PHONY: bench-go
+bench-go: ## Go benchmarks, written to testbed/results/microbench.txt
+	$(call step,Go benchmarks (5 runs each))
 	@mkdir -p testbed/results
 	go test -run='^$$' -bench=. -benchmem -count=5 ./... | tee testbed/results/microbench.txt
+
+.PHONY: bench-gateway
+bench-gateway: build ## otelcol-lambda against the stock spanmetrics pipeline, written to testbed/results/bench.md
+	$(call step,gateway benchmark: otelcol-lambda against otlp -> batch -> spanmetrics -> prometheusremotewrite)
+	go run ./testbed/cmd/gatewaybench -bin $(GATEWAY) -out testbed/results/bench.md $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove the build output, the tools and what make run left

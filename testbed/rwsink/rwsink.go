@@ -1,0 +1,287 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package rwsink is a validating Prometheus remote-write (v1) backend for the testbed: it
+// decodes every write, keeps the latest sample of each series, and answers the questions a
+// scenario or benchmark asks (the final value of a counter, summed over series; when a
+// series first reached a value). It holds series in memory, so it is for bounded runs.
+package rwsink // import "github.com/otelcol-lambda/otelcol-lambda/testbed/rwsink"
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang/snappy"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Series is one time series as last written.
+type Series struct {
+	Labels map[string]string
+	// Value and Timestamp are of the newest sample received.
+	Value     float64
+	Timestamp time.Time
+	// Samples counts the samples received for the series.
+	Samples int
+	// FirstSeen is when the sink first received the series.
+	FirstSeen time.Time
+	// Exemplars counts the exemplars received for the series.
+	Exemplars int
+}
+
+// Sink is an http.Handler that takes remote-write requests.
+type Sink struct {
+	mu       sync.Mutex
+	series   map[string]*Series
+	requests int
+	errors   int
+	now      func() time.Time
+}
+
+// New returns an empty sink.
+func New() *Sink {
+	return &Sink{series: map[string]*Series{}, now: time.Now}
+}
+
+// ServeHTTP decodes one remote-write request; a body that does not decode gets a 400, as
+// Prometheus answers.
+func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		body, err = snappy.Decode(nil, body)
+	}
+	if err == nil {
+		err = s.write(body)
+	}
+	s.mu.Lock()
+	s.requests++
+	if err != nil {
+		s.errors++
+	}
+	s.mu.Unlock()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Requests returns how many writes were received, and how many of them did not decode.
+func (s *Sink) Requests() (total, failed int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests, s.errors
+}
+
+// Sum adds up the newest value of every series named name whose labels match all of
+// match (label name -> value).
+func (s *Sink) Sum(name string, match map[string]string) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var total float64
+	for _, ser := range s.series {
+		if ser.Labels["__name__"] == name && matches(ser.Labels, match) {
+			total += ser.Value
+		}
+	}
+	return total
+}
+
+// Find returns copies of the series named name whose labels match all of match.
+func (s *Sink) Find(name string, match map[string]string) []Series {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Series
+	for _, ser := range s.series {
+		if ser.Labels["__name__"] == name && matches(ser.Labels, match) {
+			c := *ser
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func matches(labels, match map[string]string) bool {
+	for k, v := range match {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+var errTruncated = errors.New("truncated protobuf")
+
+// write applies one decoded WriteRequest (prometheus/prompb/remote.proto, v1).
+func (s *Sink) write(b []byte) error {
+	now := s.now()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return errTruncated
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			ts, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return errTruncated
+			}
+			b = b[n:]
+			if err := s.timeSeries(ts, now); err != nil {
+				return err
+			}
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return errTruncated
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+type sample struct {
+	value float64
+	ts    int64
+}
+
+func (s *Sink) timeSeries(b []byte, now time.Time) error {
+	labels := map[string]string{}
+	var samples []sample
+	exemplars := 0
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return errTruncated
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return errTruncated
+			}
+			b = b[n:]
+			continue
+		}
+		field, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return errTruncated
+		}
+		b = b[n:]
+		switch num {
+		case 1: // Label
+			k, v, err := label(field)
+			if err != nil {
+				return err
+			}
+			labels[k] = v
+		case 2: // Sample
+			smp, err := decodeSample(field)
+			if err != nil {
+				return err
+			}
+			samples = append(samples, smp)
+		case 3: // Exemplar
+			exemplars++
+		}
+	}
+	if labels["__name__"] == "" {
+		return fmt.Errorf("a series without __name__: %v", labels)
+	}
+	key := seriesKey(labels)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ser, ok := s.series[key]
+	if !ok {
+		ser = &Series{Labels: labels, FirstSeen: now}
+		s.series[key] = ser
+	}
+	ser.Exemplars += exemplars
+	for _, smp := range samples {
+		t := time.UnixMilli(smp.ts)
+		if ser.Samples == 0 || !t.Before(ser.Timestamp) {
+			ser.Value, ser.Timestamp = smp.value, t
+		}
+		ser.Samples++
+	}
+	return nil
+}
+
+func label(b []byte) (string, string, error) {
+	var k, v string
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.BytesType {
+			return "", "", errTruncated
+		}
+		b = b[n:]
+		val, n := protowire.ConsumeBytes(b)
+		if n < 0 {
+			return "", "", errTruncated
+		}
+		b = b[n:]
+		switch num {
+		case 1:
+			k = string(val)
+		case 2:
+			v = string(val)
+		}
+	}
+	return k, v, nil
+}
+
+func decodeSample(b []byte) (sample, error) {
+	var smp sample
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return smp, errTruncated
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.Fixed64Type:
+			v, n := protowire.ConsumeFixed64(b)
+			if n < 0 {
+				return smp, errTruncated
+			}
+			smp.value = math.Float64frombits(v)
+			b = b[n:]
+		case num == 2 && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return smp, errTruncated
+			}
+			smp.ts = int64(v)
+			b = b[n:]
+		default:
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return smp, errTruncated
+			}
+			b = b[n:]
+		}
+	}
+	return smp, nil
+}
+
+func seriesKey(labels map[string]string) string {
+	names := make([]string, 0, len(labels))
+	for k := range labels {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var sb strings.Builder
+	for _, k := range names {
+		sb.WriteString(k)
+		sb.WriteByte(0)
+		sb.WriteString(labels[k])
+		sb.WriteByte(0)
+	}
+	return sb.String()
+}

@@ -1,0 +1,93 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package rwsink
+
+import (
+	"bytes"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/golang/snappy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+type testSeries struct {
+	labels  [][2]string
+	samples [][2]float64 // value, timestamp ms
+}
+
+// encode builds a remote-write v1 request as Prometheus' prompb defines it.
+func encode(series ...testSeries) []byte {
+	var req []byte
+	for _, s := range series {
+		var ts []byte
+		for _, l := range s.labels {
+			var lb []byte
+			lb = protowire.AppendTag(lb, 1, protowire.BytesType)
+			lb = protowire.AppendString(lb, l[0])
+			lb = protowire.AppendTag(lb, 2, protowire.BytesType)
+			lb = protowire.AppendString(lb, l[1])
+			ts = protowire.AppendTag(ts, 1, protowire.BytesType)
+			ts = protowire.AppendBytes(ts, lb)
+		}
+		for _, smp := range s.samples {
+			var sb []byte
+			sb = protowire.AppendTag(sb, 1, protowire.Fixed64Type)
+			sb = protowire.AppendFixed64(sb, math.Float64bits(smp[0]))
+			sb = protowire.AppendTag(sb, 2, protowire.VarintType)
+			sb = protowire.AppendVarint(sb, uint64(int64(smp[1])))
+			ts = protowire.AppendTag(ts, 2, protowire.BytesType)
+			ts = protowire.AppendBytes(ts, sb)
+		}
+		req = protowire.AppendTag(req, 1, protowire.BytesType)
+		req = protowire.AppendBytes(req, ts)
+	}
+	return snappy.Encode(nil, req)
+}
+
+func post(t *testing.T, h http.Handler, body []byte) int {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/write", bytes.NewReader(body)))
+	return rec.Code
+}
+
+func TestSumsTheNewestValueOfEachSeries(t *testing.T) {
+	s := New()
+	a := [][2]string{{"__name__", "faas_invocations_total"}, {"faas_name", "a"}, {"instance", "r1"}}
+	b := [][2]string{{"__name__", "faas_invocations_total"}, {"faas_name", "a"}, {"instance", "r2"}}
+	other := [][2]string{{"__name__", "faas_errors_total"}, {"faas_name", "a"}}
+	require.Equal(t, http.StatusNoContent, post(t, s, encode(
+		testSeries{labels: a, samples: [][2]float64{{0, 1000}, {3, 2000}}},
+		testSeries{labels: b, samples: [][2]float64{{5, 2000}}},
+		testSeries{labels: other, samples: [][2]float64{{1, 2000}}},
+	)))
+	// A later write of series a, and a late (older) sample that must not win.
+	require.Equal(t, http.StatusNoContent, post(t, s, encode(
+		testSeries{labels: a, samples: [][2]float64{{7, 3000}, {4, 2500}}},
+	)))
+
+	assert.InDelta(t, 12.0, s.Sum("faas_invocations_total", map[string]string{"faas_name": "a"}), 0)
+	assert.InDelta(t, 7.0, s.Sum("faas_invocations_total", map[string]string{"instance": "r1"}), 0)
+	assert.Zero(t, s.Sum("faas_invocations_total", map[string]string{"faas_name": "b"}))
+	found := s.Find("faas_invocations_total", map[string]string{"instance": "r1"})
+	require.Len(t, found, 1)
+	assert.Equal(t, 4, found[0].Samples)
+	total, failed := s.Requests()
+	assert.Equal(t, 2, total)
+	assert.Zero(t, failed)
+}
+
+func TestRefusesWhatDoesNotDecode(t *testing.T) {
+	s := New()
+	assert.Equal(t, http.StatusBadRequest, post(t, s, []byte("not snappy")))
+	assert.Equal(t, http.StatusBadRequest, post(t, s, snappy.Encode(nil, []byte{0x0a, 0x05, 0x01})))
+	assert.Equal(t, http.StatusBadRequest, post(t, s, encode(testSeries{labels: [][2]string{{"job", "x"}}})), "a series must have a name")
+	_, failed := s.Requests()
+	assert.Equal(t, 3, failed)
+}
