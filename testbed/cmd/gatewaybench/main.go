@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -45,6 +46,8 @@ type options struct {
 	probes       int
 	flush        time.Duration
 	drainTimeout time.Duration
+	// profileDir, when set, gets a CPU profile of each gateway under the span load.
+	profileDir string
 }
 
 func main() {
@@ -60,6 +63,7 @@ func main() {
 	flag.IntVar(&o.probes, "probes", 4, "freshness probes per pipeline")
 	flag.DurationVar(&o.flush, "flush", 2*time.Second, "metrics flush interval of both pipelines")
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 2*time.Minute, "how long to wait for the sink to hold every count")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "write a CPU profile of each gateway under load here (adds pprof, costs a little CPU)")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	if err := run(o); err != nil {
@@ -141,7 +145,11 @@ func measure(o options, bin string, p pipeline, telemetry bool, runID string) (r
 	go func() { _ = sinkSrv.Serve(sinkLn) }()
 	defer sinkSrv.Close()
 
-	gw, err := startGateway(bin, p.configs, "http://"+sinkLn.Addr().String()+"/api/v1/write", o.flush)
+	configs := p.configs
+	if o.profileDir != "" {
+		configs = append(slices.Clone(configs), filepath.Join(o.root, "distribution", "overlays", "debug-endpoints.yaml"))
+	}
+	gw, err := startGateway(bin, configs, "http://"+sinkLn.Addr().String()+"/api/v1/write", o.flush)
 	if err != nil {
 		return r, err
 	}
@@ -161,7 +169,16 @@ func measure(o options, bin string, p pipeline, telemetry bool, runID string) (r
 	if err != nil {
 		return r, err
 	}
+	profiled := make(chan error, 1)
+	if o.profileDir != "" {
+		go func() { profiled <- gw.profile(filepath.Join(o.profileDir, strings.Fields(p.name)[0]+runID+".pprof")) }()
+	} else {
+		profiled <- nil
+	}
 	if _, err := send(gw.url+"/v1/traces", "application/x-protobuf", nil, spans, o.workers); err != nil {
+		return r, err
+	}
+	if err := <-profiled; err != nil {
 		return r, err
 	}
 	if err := waitForCount(sink, p, runID, float64(o.spans), o); err != nil {
@@ -345,10 +362,11 @@ func send(url, contentType string, headers []http.Header, bodies [][]byte, worke
 
 // gateway is a running distribution process.
 type gateway struct {
-	cmd     *exec.Cmd
-	url     string
-	logFile *os.File
-	done    chan error
+	cmd      *exec.Cmd
+	url      string
+	pprofURL string
+	logFile  *os.File
+	done     chan error
 }
 
 func freeAddr() (string, error) {
@@ -379,7 +397,12 @@ func startGateway(bin string, configs []string, remoteWrite string, flush time.D
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	cmd.Env = append(os.Environ(),
+		"OTELCOL_LAMBDA_PPROF_ENDPOINT="+pprofAddr,
 		"OTELCOL_LAMBDA_HTTP_ENDPOINT="+addrs[0],
 		"OTELCOL_LAMBDA_GRPC_ENDPOINT="+addrs[1],
 		"OTELCOL_LAMBDA_HEALTH_ENDPOINT="+addrs[2],
@@ -393,7 +416,7 @@ func startGateway(bin string, configs []string, remoteWrite string, flush time.D
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	g := &gateway{cmd: cmd, url: "http://" + addrs[0], logFile: logFile, done: make(chan error, 1)}
+	g := &gateway{cmd: cmd, url: "http://" + addrs[0], pprofURL: "http://" + pprofAddr, logFile: logFile, done: make(chan error, 1)}
 	go func() { g.done <- cmd.Wait() }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -478,4 +501,23 @@ func init() {
 	if runtime.GOOS != "linux" {
 		log.Fatal("gatewaybench reads /proc and runs on Linux only")
 	}
+}
+
+// profile writes a 2-second CPU profile of the gateway (with the debug-endpoints overlay).
+func (g *gateway) profile(path string) error {
+	resp, err := http.Get(g.pprofURL + "/debug/pprof/profile?seconds=2")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }
