@@ -90,6 +90,27 @@ const (
 	// approximateArrivalTimestamp, the event time of EventBridge, S3 or SNS). The connector's
 	// aws.lambda.event_age is the invocation's start minus this.
 	AttrEventTimeUnixMs = "aws.lambda.event_source.time_unix_ms"
+	// AttrFaaSDocumentCollection is the bucket (S3) or table (DynamoDB) of a datasource
+	// trigger, as the FaaS semantic conventions name it.
+	AttrFaaSDocumentCollection = "faas.document.collection"
+	// AttrFaaSExecution is the request id under its name before semantic conventions 1.21
+	// (faas.invocation_id since), still set by older Node and Python instrumentations.
+	AttrFaaSExecution = "faas.execution"
+)
+
+// Values of faas.trigger and messaging.system that the correlation processor writes.
+const (
+	TriggerHTTP       = "http"
+	TriggerPubSub     = "pubsub"
+	TriggerDatasource = "datasource"
+	TriggerTimer      = "timer"
+	TriggerOther      = "other"
+
+	MessagingSystemSQS         = "aws_sqs"
+	MessagingSystemSNS         = "aws.sns"
+	MessagingSystemKafka       = "kafka"
+	MessagingSystemKinesis     = "aws_kinesis"
+	MessagingSystemEventBridge = "aws_eventbridge"
 )
 
 // Resource attributes that describe the sandbox.

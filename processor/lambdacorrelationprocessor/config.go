@@ -3,16 +3,112 @@
 
 package lambdacorrelationprocessor // import "github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor"
 
-import "go.opentelemetry.io/collector/confmap"
+import (
+	"errors"
+	"fmt"
+	"path"
+	"time"
 
-// Config is the configuration of the lambda_correlation processor. It has no settings yet:
-// the join window and its bounds come with the correlation itself.
+	"go.opentelemetry.io/collector/confmap"
+)
+
+// Config is the configuration of the lambda_correlation processor.
 type Config struct {
+	// Window is how long an invocation span, or a function's root span, is held waiting for
+	// its partner. A pair moves on as soon as it is complete; a span whose partner does not
+	// come within the window moves on unchanged. Keep it at most the lambda_metrics
+	// connector's metrics_flush_interval, so that RED is never delayed more than that.
+	Window time.Duration `mapstructure:"window"`
+
+	// MaxPending is the most spans held at once. Beyond it the oldest held span moves on
+	// unchanged before its window ends (counted as evicted).
+	MaxPending int `mapstructure:"max_pending"`
+
+	// TraceRewrites bounds the memory of the invocation spans moved into their function's
+	// trace, by which report spans arriving later follow them.
+	TraceRewrites TraceRewritesConfig `mapstructure:"trace_rewrites"`
+
+	// StaticSources name the event source of functions whose spans do not (uninstrumented
+	// functions): the first entry whose function pattern matches applies to an invocation
+	// span that names no event source once the join is done.
+	StaticSources []StaticSourceConfig `mapstructure:"static_sources"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
 
+// TraceRewritesConfig bounds the memory of trace id rewrites.
+type TraceRewritesConfig struct {
+	// MaxEntries is the most rewrites remembered; the oldest are forgotten first.
+	MaxEntries int `mapstructure:"max_entries"`
+	// TTL is how long a rewrite is remembered: the longest a report may come after its
+	// invocation and still join its trace.
+	TTL time.Duration `mapstructure:"ttl"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// StaticSourceConfig is the event source of the functions whose name matches Function.
+type StaticSourceConfig struct {
+	// Function is a function name or a glob pattern (path.Match syntax: *, ?, [a-z]).
+	Function string `mapstructure:"function"`
+	// Trigger is the faas.trigger value: http, pubsub, datasource, timer or other.
+	Trigger string `mapstructure:"trigger"`
+	// MessagingSystem is the messaging.system value, e.g. aws_sqs, aws.sns, kafka.
+	MessagingSystem string `mapstructure:"messaging_system"`
+	// Destination is the messaging.destination.name: the queue, topic or stream name.
+	Destination string `mapstructure:"destination"`
+	// HTTPRoute is the http.route of an API Gateway integration, e.g. /orders/{id}.
+	HTTPRoute string `mapstructure:"http_route"`
+	// ARN is the event source's ARN (aws.lambda.event_source.arn).
+	ARN string `mapstructure:"arn"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var (
+	errWindow           = errors.New("invalid window: the duration should be positive")
+	errMaxPending       = errors.New("invalid max_pending: should be positive")
+	errRewritesEntries  = errors.New("invalid trace_rewrites::max_entries: should be positive")
+	errRewritesTTL      = errors.New("invalid trace_rewrites::ttl: the duration should be positive")
+	errStaticNoFunction = errors.New("function is empty")
+	errStaticNothing    = errors.New("names no event source: set trigger, messaging_system, destination, http_route or arn")
+	errStaticTrigger    = errors.New("trigger should be http, pubsub, datasource, timer or other")
+)
+
 var _ confmap.Validator = (*Config)(nil)
 
 // Validate checks the processor configuration.
-func (*Config) Validate() error { return nil }
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Window <= 0 {
+		errs = append(errs, errWindow)
+	}
+	if c.MaxPending <= 0 {
+		errs = append(errs, errMaxPending)
+	}
+	if c.TraceRewrites.MaxEntries <= 0 {
+		errs = append(errs, errRewritesEntries)
+	}
+	if c.TraceRewrites.TTL <= 0 {
+		errs = append(errs, errRewritesTTL)
+	}
+	for i, s := range c.StaticSources {
+		if s.Function == "" {
+			errs = append(errs, fmt.Errorf("invalid static_sources[%d]: %w", i, errStaticNoFunction))
+		} else if _, err := path.Match(s.Function, ""); err != nil {
+			errs = append(errs, fmt.Errorf("invalid static_sources[%d]::function %q: %w", i, s.Function, err))
+		}
+		if s.Trigger == "" && s.MessagingSystem == "" && s.Destination == "" && s.HTTPRoute == "" && s.ARN == "" {
+			errs = append(errs, fmt.Errorf("invalid static_sources[%d]: %w", i, errStaticNothing))
+		}
+		switch s.Trigger {
+		case "", "http", "pubsub", "datasource", "timer", "other":
+		default:
+			errs = append(errs, fmt.Errorf("invalid static_sources[%d]::trigger %q: %w", i, s.Trigger, errStaticTrigger))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -5,8 +5,10 @@
 
 // Package lambdacorrelationprocessor joins the invocation spans that the lambda_telemetry
 // receiver derives from Lambda's platform events with the functions' own spans, and names
-// each invocation's event source (SQS, SNS, API Gateway, Kafka, ...).
-//
-// Until the correlation lands it passes spans on unchanged, so that pipelines can already be
-// written with it in place.
+// each invocation's event source (SQS, SNS, API Gateway, Kafka, ...) with one normalized set
+// of attributes, whatever convention the function's instrumentation used. The function's
+// trace is canonical: the invocation span joins it as the function root span's parent, and
+// report spans arriving later follow. It holds only invocation spans and function root spans,
+// each at most one window, within max_pending; README.md has the details and the table of
+// conventions.
 package lambdacorrelationprocessor // import "github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor"

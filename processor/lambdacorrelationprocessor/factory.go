@@ -5,11 +5,11 @@ package lambdacorrelationprocessor // import "github.com/otelcol-lambda/otelcol-
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/collector/processor/processorhelper"
 
 	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor/internal/metadata"
 )
@@ -24,11 +24,18 @@ func NewFactory() processor.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{}
+	return &Config{
+		Window:     5 * time.Second,
+		MaxPending: 20000,
+		TraceRewrites: TraceRewritesConfig{
+			MaxEntries: 100000,
+			TTL:        time.Hour,
+		},
+	}
 }
 
-func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	p := newCorrelationProcessor(cfg.(*Config))
-	return processorhelper.NewTraces(ctx, set, cfg, next, p.processTraces,
-		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}))
+// createTraces builds the processor. It implements processor.Traces itself rather than
+// through processorhelper, because it holds spans across calls and releases them later.
+func createTraces(_ context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
+	return newCorrelationProcessor(set, cfg.(*Config), next, time.Now)
 }

@@ -5,19 +5,490 @@ package lambdacorrelationprocessor // import "github.com/otelcol-lambda/otelcol-
 
 import (
 	"context"
+	"path"
+	"strings"
+	"sync"
+	"time"
 
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor/internal/eventsource"
+	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor/internal/metadata"
 )
 
+// maxFollowers bounds the report spans held with one pending invocation span.
+const maxFollowers = 2
+
+// role is what a span is to the join.
+type role uint8
+
+const (
+	roleOther      role = iota
+	roleInvocation      // the receiver's invocation span
+	roleFunction        // the function's root SERVER/CONSUMER span carrying a request id
+	roleReport          // the receiver's report span
+)
+
+var (
+	attrsRoleInvocation = metric.WithAttributeSet(attribute.NewSet(attribute.String("role", "invocation")))
+	attrsRoleFunction   = metric.WithAttributeSet(attribute.NewSet(attribute.String("role", "function")))
+	attrsEventSource    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "event_source")))
+	attrsTrace          = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "trace")))
+	attrsDuplicate      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "duplicate")))
+	attrsColdstart      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "coldstart")))
+)
+
+func roleAttrs(r role) metric.MeasurementOption {
+	if r == roleInvocation {
+		return attrsRoleInvocation
+	}
+	return attrsRoleFunction
+}
+
+// counts are the telemetry increments of one call, added once the lock is released.
+type counts struct {
+	pending                         int64
+	paired, invalid, rewritten      int64
+	unpairedInv, unpairedFn         int64
+	evictedInv, evictedFn           int64
+	conflictSource, conflictTrace   int64
+	conflictDuplicate, conflictCold int64
+	held                            int64 // spans taken out of this request; not telemetry
+}
+
 type correlationProcessor struct {
-	cfg *Config
+	cfg       *Config
+	next      consumer.Traces
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+	now       func() time.Time
+
+	mu       sync.Mutex
+	pending  *pendingStore
+	rewrites *rewriteCache
+	released []*entry // scratch, under mu
+
+	stop     chan struct{}
+	done     chan struct{}
+	shutdown sync.Once
+	started  bool
 }
 
-func newCorrelationProcessor(cfg *Config) *correlationProcessor {
-	return &correlationProcessor{cfg: cfg}
+var _ processor.Traces = (*correlationProcessor)(nil)
+
+func newCorrelationProcessor(set processor.Settings, cfg *Config, next consumer.Traces, now func() time.Time) (*correlationProcessor, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	return &correlationProcessor{
+		cfg:       cfg,
+		next:      next,
+		logger:    set.Logger,
+		telemetry: tb,
+		now:       now,
+		pending:   newPendingStore(),
+		rewrites:  newRewriteCache(cfg.TraceRewrites.MaxEntries, cfg.TraceRewrites.TTL),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+	}, nil
 }
 
-// processTraces passes spans on unchanged until the correlation is built.
-func (*correlationProcessor) processTraces(_ context.Context, td ptrace.Traces) (ptrace.Traces, error) {
-	return td, nil
+// Capabilities tells the pipeline that spans are changed in place.
+func (*correlationProcessor) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: true}
+}
+
+// Start runs the goroutine that releases the spans whose window has ended.
+func (p *correlationProcessor) Start(context.Context, component.Host) error {
+	p.started = true
+	tick := min(max(p.cfg.Window/4, 10*time.Millisecond), time.Second)
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+				p.releaseExpired(context.Background(), false)
+			}
+		}
+	}()
+	p.logger.Info("Starting lambda_correlation", zap.Duration("window", p.cfg.Window), zap.Int("max_pending", p.cfg.MaxPending))
+	return nil
+}
+
+// Shutdown stops the ticker and passes every held span on.
+func (p *correlationProcessor) Shutdown(ctx context.Context) error {
+	var err error
+	p.shutdown.Do(func() {
+		if p.started {
+			close(p.stop)
+			<-p.done
+		}
+		err = p.releaseExpired(ctx, true)
+		p.telemetry.Shutdown()
+	})
+	return err
+}
+
+// releaseExpired passes on the held spans whose window ended, or all of them.
+func (p *correlationProcessor) releaseExpired(ctx context.Context, all bool) error {
+	var c counts
+	p.mu.Lock()
+	deadline := p.now().Add(-p.cfg.Window)
+	for e := p.pending.oldest(); e != nil && (all || !e.at.After(deadline)); e = p.pending.oldest() {
+		p.releaseUnpaired(e, &c, false)
+	}
+	td := p.drainReleased(ptrace.Traces{})
+	p.mu.Unlock()
+	p.record(&c)
+	if td.ResourceSpans().Len() == 0 {
+		return nil
+	}
+	if err := p.next.ConsumeTraces(ctx, td); err != nil {
+		p.logger.Error("Failed ConsumeTraces of released spans", zap.Error(err))
+		return err
+	}
+	return nil
+}
+
+// ConsumeTraces joins what it can, holds the joinable spans whose partner has not come yet,
+// and passes everything else on at once.
+func (p *correlationProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	var c counts
+	p.mu.Lock()
+	now := p.now()
+	deadline := now.Add(-p.cfg.Window)
+	for e := p.pending.oldest(); e != nil && !e.at.After(deadline); e = p.pending.oldest() {
+		p.releaseUnpaired(e, &c, false)
+	}
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		fnName := functionName(rs.Resource().Attributes())
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			ss.Spans().RemoveIf(func(span ptrace.Span) bool {
+				return p.span(rs, ss, span, fnName, now, &c)
+			})
+		}
+	}
+	if c.held > 0 {
+		// Resources and scopes emptied by holding their spans are dropped.
+		td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
+			rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool { return ss.Spans().Len() == 0 })
+			return rs.ScopeSpans().Len() == 0
+		})
+	}
+	td = p.drainReleased(td)
+	p.mu.Unlock()
+	p.record(&c)
+	if td.ResourceSpans().Len() == 0 {
+		return nil
+	}
+	return p.next.ConsumeTraces(ctx, td)
+}
+
+// span handles one span and tells whether it was taken out of the request to be held.
+func (p *correlationProcessor) span(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, fnName string, now time.Time, c *counts) bool {
+	attrs := span.Attributes()
+	r := classify(span, attrs)
+	switch r {
+	case roleOther:
+		return false
+	case roleReport:
+		key := spanKey{trace: span.TraceID(), span: span.ParentSpanID()}
+		if e := p.pending.byInvocation[key]; e != nil && e.followers < maxFollowers {
+			e.follow(rs, ss, span)
+			c.held++
+			return true
+		}
+		if tid, ok := p.rewrites.get(key, now); ok {
+			span.SetTraceID(tid)
+			c.rewritten++
+		}
+		return false
+	}
+	reqID := eventsource.RequestID(attrs)
+	if fnName == "" {
+		if v, ok := attrs.Get(lambdaconv.AttrFaaSName); ok { // old Python set it on the span
+			fnName = v.Str()
+		}
+	}
+	if fnName == "" || reqID == "" {
+		c.invalid++
+		return false
+	}
+	key := joinKey{fn: fnName, req: reqID}
+	if e := p.pending.byKey[key]; e != nil {
+		if e.role != r {
+			p.pending.remove(e)
+			c.pending--
+			inv, fn := e.span(), span
+			if r == roleInvocation {
+				inv, fn = span, e.span()
+			}
+			p.correlate(inv, fn, fnName, now, c)
+			if r == roleFunction {
+				p.applyToFollowers(e, inv, c)
+			}
+			p.released = append(p.released, e)
+			c.paired++
+			return false
+		}
+		// A second span of the same role and request id: pass the first on as it is.
+		c.conflictDuplicate++
+		p.pending.remove(e)
+		c.pending--
+		p.released = append(p.released, e)
+	}
+	if p.pending.len() >= p.cfg.MaxPending {
+		old := p.pending.oldest()
+		p.releaseUnpaired(old, c, true)
+	}
+	e := newEntry(key, r, rs, ss, span, now)
+	p.pending.add(e)
+	c.pending++
+	c.held++
+	return true
+}
+
+// applyToFollowers moves the report spans held with an invocation entry into the trace the
+// invocation span now has.
+func (p *correlationProcessor) applyToFollowers(e *entry, inv ptrace.Span, c *counts) {
+	if e.followers == 0 {
+		return
+	}
+	rss := e.td.ResourceSpans()
+	for i := 1; i < rss.Len(); i++ {
+		spans := rss.At(i).ScopeSpans().At(0).Spans()
+		for k := 0; k < spans.Len(); k++ {
+			if spans.At(k).TraceID() != inv.TraceID() {
+				spans.At(k).SetTraceID(inv.TraceID())
+				c.rewritten++
+			}
+		}
+	}
+}
+
+// releaseUnpaired passes a held span on unchanged, but for the static event source of an
+// uninstrumented function.
+func (p *correlationProcessor) releaseUnpaired(e *entry, c *counts, evicted bool) {
+	p.pending.remove(e)
+	c.pending--
+	switch {
+	case evicted && e.role == roleInvocation:
+		c.evictedInv++
+	case evicted:
+		c.evictedFn++
+	case e.role == roleInvocation:
+		c.unpairedInv++
+	default:
+		c.unpairedFn++
+	}
+	if e.role == roleInvocation && len(p.cfg.StaticSources) > 0 {
+		attrs := e.span().Attributes()
+		if src, err := eventsource.Read(attrs); err == nil && src.IsZero() {
+			if st, ok := p.static(e.key.fn); ok {
+				st.Write(attrs)
+			}
+		}
+	}
+	p.released = append(p.released, e)
+}
+
+// static returns the configured event source of a function.
+func (p *correlationProcessor) static(fn string) (eventsource.Source, bool) {
+	for _, s := range p.cfg.StaticSources {
+		if ok, _ := path.Match(s.Function, fn); ok {
+			src := eventsource.Source{Trigger: s.Trigger, System: eventsource.NormalizeSystem(s.MessagingSystem),
+				Destination: s.Destination, Route: s.HTTPRoute, ARN: s.ARN}
+			if src.Trigger == "" {
+				switch {
+				case src.System != "":
+					src.Trigger = lambdaconv.TriggerPubSub
+				case src.Route != "":
+					src.Trigger = lambdaconv.TriggerHTTP
+				}
+			}
+			return src, true
+		}
+	}
+	return eventsource.Source{}, false
+}
+
+// correlate joins an invocation span with the function's root span: the function's trace
+// is canonical, the invocation span becomes the function span's parent, and both carry the
+// one normalized event source.
+func (p *correlationProcessor) correlate(inv, fn ptrace.Span, fnName string, now time.Time, c *counts) {
+	invSrc, errInv := eventsource.Read(inv.Attributes())
+	fnSrc, errFn := eventsource.Read(fn.Attributes())
+	src := invSrc
+	if errInv != nil || errFn != nil || !src.Merge(fnSrc) {
+		c.conflictSource++
+		return
+	}
+	if fn.TraceID().IsEmpty() || inv.TraceID().IsEmpty() || inv.SpanID().IsEmpty() {
+		c.conflictTrace++
+		return
+	}
+	if src.IsZero() {
+		if st, ok := p.static(fnName); ok {
+			src = st
+		}
+	}
+
+	oldTrace, invSpanID := inv.TraceID(), inv.SpanID()
+	if oldTrace != fn.TraceID() {
+		p.rewrites.put(spanKey{trace: oldTrace, span: invSpanID}, fn.TraceID(), now)
+		if oldParent := inv.ParentSpanID(); !oldParent.IsEmpty() && oldParent != fn.ParentSpanID() {
+			// Keep the way back to the X-Ray trace Lambda propagated.
+			l := inv.Links().AppendEmpty()
+			l.SetTraceID(oldTrace)
+			l.SetSpanID(oldParent)
+			l.Attributes().PutStr(attrLinkRole, linkRoleXRayParent)
+		}
+		inv.SetTraceID(fn.TraceID())
+		if fn.ParentSpanID() != invSpanID {
+			inv.SetParentSpanID(fn.ParentSpanID())
+		}
+	}
+	fn.SetParentSpanID(invSpanID)
+
+	src.Write(inv.Attributes())
+	src.Write(fn.Attributes())
+	if reqID := eventsource.RequestID(fn.Attributes()); reqID != "" {
+		if _, ok := fn.Attributes().Get(lambdaconv.AttrFaaSInvocationID); !ok {
+			fn.Attributes().PutStr(lambdaconv.AttrFaaSInvocationID, reqID)
+		}
+	}
+
+	if cold, ok := inv.Attributes().Get(lambdaconv.AttrFaaSColdstart); ok && cold.Type() == pcommon.ValueTypeBool {
+		if sdk, ok := fn.Attributes().Get(lambdaconv.AttrFaaSColdstart); !ok || sdk.Type() != pcommon.ValueTypeBool {
+			if cold.Bool() {
+				fn.Attributes().PutBool(lambdaconv.AttrFaaSColdstart, true)
+			}
+		} else if sdk.Bool() != cold.Bool() {
+			c.conflictCold++
+		}
+	}
+
+	// Producer links: what the function span links to (SQS AWSTraceHeader, traceparent in
+	// message attributes), the invocation span links to as well.
+	fnLinks := fn.Links()
+	for i := 0; i < fnLinks.Len(); i++ {
+		l := fnLinks.At(i)
+		if l.TraceID() == inv.TraceID() || hasLink(inv.Links(), l.TraceID(), l.SpanID()) {
+			continue
+		}
+		l.CopyTo(inv.Links().AppendEmpty())
+	}
+}
+
+// Link attributes of the link back to the X-Ray parent.
+const (
+	attrLinkRole       = "aws.lambda.link.role"
+	linkRoleXRayParent = "xray_parent"
+)
+
+func hasLink(links ptrace.SpanLinkSlice, tid pcommon.TraceID, sid pcommon.SpanID) bool {
+	for i := 0; i < links.Len(); i++ {
+		if links.At(i).TraceID() == tid && links.At(i).SpanID() == sid {
+			return true
+		}
+	}
+	return false
+}
+
+// drainReleased appends the released entries' spans to td (a new Traces when td is empty).
+func (p *correlationProcessor) drainReleased(td ptrace.Traces) ptrace.Traces {
+	if len(p.released) == 0 {
+		if td == (ptrace.Traces{}) {
+			return ptrace.NewTraces()
+		}
+		return td
+	}
+	if td == (ptrace.Traces{}) {
+		td = ptrace.NewTraces()
+	}
+	for i, e := range p.released {
+		e.td.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		p.released[i] = nil
+	}
+	p.released = p.released[:0]
+	return td
+}
+
+func (p *correlationProcessor) record(c *counts) {
+	c.held = 0
+	if *c == (counts{}) {
+		return
+	}
+	ctx := context.Background()
+	t := p.telemetry
+	add := func(ctr metric.Int64Counter, n int64, opts ...metric.AddOption) {
+		if n != 0 {
+			ctr.Add(ctx, n, opts...)
+		}
+	}
+	if c.pending != 0 {
+		t.ProcessorLambdaCorrelationPending.Add(ctx, c.pending)
+	}
+	add(t.ProcessorLambdaCorrelationPaired, c.paired)
+	add(t.ProcessorLambdaCorrelationInvalid, c.invalid)
+	add(t.ProcessorLambdaCorrelationReportsRewritten, c.rewritten)
+	add(t.ProcessorLambdaCorrelationReleasedUnpaired, c.unpairedInv, attrsRoleInvocation)
+	add(t.ProcessorLambdaCorrelationReleasedUnpaired, c.unpairedFn, attrsRoleFunction)
+	add(t.ProcessorLambdaCorrelationEvicted, c.evictedInv, attrsRoleInvocation)
+	add(t.ProcessorLambdaCorrelationEvicted, c.evictedFn, attrsRoleFunction)
+	add(t.ProcessorLambdaCorrelationConflicts, c.conflictSource, attrsEventSource)
+	add(t.ProcessorLambdaCorrelationConflicts, c.conflictTrace, attrsTrace)
+	add(t.ProcessorLambdaCorrelationConflicts, c.conflictDuplicate, attrsDuplicate)
+	add(t.ProcessorLambdaCorrelationConflicts, c.conflictCold, attrsColdstart)
+}
+
+// classify tells what a span is to the join.
+func classify(span ptrace.Span, attrs pcommon.Map) role {
+	if v, ok := attrs.Get(lambdaconv.AttrSpanType); ok {
+		switch v.Str() {
+		case lambdaconv.SpanTypeInvocation:
+			return roleInvocation
+		case lambdaconv.SpanTypeReport:
+			return roleReport
+		}
+		return roleOther
+	}
+	if k := span.Kind(); k != ptrace.SpanKindServer && k != ptrace.SpanKindConsumer {
+		return roleOther
+	}
+	if _, ok := attrs.Get(lambdaconv.AttrFaaSInvocationID); ok {
+		return roleFunction
+	}
+	if _, ok := attrs.Get(lambdaconv.AttrFaaSExecution); ok {
+		return roleFunction
+	}
+	return roleOther
+}
+
+// functionName is the join's function: faas.name, else service.name.
+func functionName(res pcommon.Map) string {
+	if v, ok := res.Get(lambdaconv.AttrFaaSName); ok && v.Str() != "" {
+		return v.Str()
+	}
+	if v, ok := res.Get(lambdaconv.AttrServiceName); ok && !strings.HasPrefix(v.Str(), "unknown_service") {
+		return v.Str()
+	}
+	return ""
 }

@@ -1,0 +1,188 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package lambdacorrelationprocessor
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor/internal/metadata"
+)
+
+const benchBatch = 100 // invocations per request
+
+// benchRequests builds n requests of benchBatch invocations: the receiver's invocation spans,
+// and (when partners) one request of the functions' spans each (a SQS root span + 3 children
+// per invocation).
+func benchRequests(n int, partners bool) (invs, fns []ptrace.Traces) {
+	for r := range n {
+		inv := ptrace.NewTraces()
+		irs := inv.ResourceSpans().AppendEmpty()
+		irs.Resource().Attributes().PutStr("faas.name", fnName)
+		irs.Resource().Attributes().PutStr("faas.instance", "sandbox-1")
+		ispans := irs.ScopeSpans().AppendEmpty().Spans()
+		fn := ptrace.NewTraces()
+		frs := fn.ResourceSpans().AppendEmpty()
+		frs.Resource().Attributes().PutStr("faas.name", fnName)
+		frs.Resource().Attributes().PutStr("service.name", fnName)
+		fspans := frs.ScopeSpans().AppendEmpty().Spans()
+		for i := range benchBatch {
+			id := fmt.Sprintf("req-%d-%d", r, i)
+			s := ispans.AppendEmpty()
+			s.SetName(fnName)
+			s.SetKind(ptrace.SpanKindServer)
+			s.SetTraceID(pcommon.TraceID{1, byte(r >> 8), byte(r), byte(i)})
+			s.SetSpanID(pcommon.SpanID{2, byte(r >> 8), byte(r), byte(i)})
+			a := s.Attributes()
+			a.PutStr("aws.lambda.span.type", "invocation")
+			a.PutStr("faas.invocation_id", id)
+			a.PutBool("faas.coldstart", false)
+			a.PutStr("aws.lambda.status", "success")
+			if !partners {
+				continue
+			}
+			root := fspans.AppendEmpty()
+			root.SetName(fnName)
+			root.SetKind(ptrace.SpanKindServer)
+			root.SetTraceID(pcommon.TraceID{3, byte(r >> 8), byte(r), byte(i)})
+			root.SetSpanID(pcommon.SpanID{4, byte(r >> 8), byte(r), byte(i)})
+			ra := root.Attributes()
+			ra.PutStr("faas.invocation_id", id)
+			ra.PutStr("faas.trigger", "pubsub")
+			ra.PutStr("messaging.system", "aws_sqs")
+			ra.PutStr("messaging.destination.name", "orders-queue")
+			ra.PutStr("aws.lambda.event_source.arn", "arn:aws:sqs:eu-west-1:123456789012:orders-queue")
+			ra.PutInt("aws.lambda.event_source.time_unix_ms", 1_717_243_199_000)
+			for c := range 3 {
+				child := fspans.AppendEmpty()
+				child.SetName("child")
+				child.SetKind(ptrace.SpanKindClient)
+				child.SetTraceID(root.TraceID())
+				child.SetSpanID(pcommon.SpanID{5, byte(r >> 8), byte(r), byte(i), byte(c)})
+				child.SetParentSpanID(root.SpanID())
+			}
+		}
+		invs = append(invs, inv)
+		if partners {
+			fns = append(fns, fn)
+		}
+	}
+	return invs, fns
+}
+
+func newBenchProcessor(b *testing.B, cfg *Config) *correlationProcessor {
+	p, err := newCorrelationProcessor(processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// runRequests feeds b.N operations, one operation being one request of benchBatch invocation
+// spans and, when partners, the request of their functions' spans; requests are built
+// outside the timer, pool at a time.
+func runRequests(b *testing.B, p *correlationProcessor, partners bool) {
+	const pool = 64
+	ctx := context.Background()
+	spansPerOp := benchBatch
+	if partners {
+		spansPerOp = benchBatch * 5
+	}
+	b.ReportAllocs()
+	var invs, fns []ptrace.Traces
+	for i := 0; i < b.N; i++ {
+		if i%pool == 0 {
+			b.StopTimer()
+			invs, fns = benchRequests(pool, partners)
+			b.StartTimer()
+		}
+		_ = p.ConsumeTraces(ctx, invs[i%pool])
+		if partners {
+			_ = p.ConsumeTraces(ctx, fns[i%pool])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spansPerOp), "ns/span")
+}
+
+// BenchmarkPaired: per op, 100 invocation spans and their functions' 500 spans (a SQS root
+// span + 3 children each); every invocation is paired.
+func BenchmarkPaired(b *testing.B) {
+	runRequests(b, newBenchProcessor(b, createDefaultConfig().(*Config)), true)
+}
+
+// BenchmarkUnpaired: per op, 100 invocation spans of uninstrumented functions: each is held,
+// then released unchanged by the size bound (the same work as a closing window).
+func BenchmarkUnpaired(b *testing.B) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.MaxPending = 1000
+	runRequests(b, newBenchProcessor(b, cfg), false)
+}
+
+// BenchmarkPassThrough: spans that are neither kind (function children, init spans) pass.
+func BenchmarkPassThrough(b *testing.B) {
+	p := newBenchProcessor(b, createDefaultConfig().(*Config))
+	ctx := context.Background()
+	_, fns := benchRequests(1, true)
+	td := fns[0]
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().RemoveIf(func(s ptrace.Span) bool { return s.Kind() == ptrace.SpanKindServer })
+	n := td.SpanCount()
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = p.ConsumeTraces(ctx, td)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/span")
+}
+
+// TestMemoryUnderFlood measures the heap held under a flood of unpaired invocation spans
+// with distinct request ids: it stays at what max_pending holds, however many arrive. The
+// figures go to testbed/results/correlation.md (run with -v).
+func TestMemoryUnderFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures memory")
+	}
+	cfg := createDefaultConfig().(*Config)
+	p, err := newCorrelationProcessor(processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	base := heap()
+	sent := 0
+	for round := 1; round <= 4; round++ {
+		for r := 0; r < 250; r++ {
+			invs, _ := benchRequests(1, false)
+			// distinct ids in every round
+			spans := invs[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+			for i := 0; i < spans.Len(); i++ {
+				spans.At(i).Attributes().PutStr("faas.invocation_id", fmt.Sprintf("flood-%d-%d-%d", round, r, i))
+			}
+			if err := p.ConsumeTraces(ctx, invs[0]); err != nil {
+				t.Fatal(err)
+			}
+			sent += benchBatch
+		}
+		h := heap()
+		t.Logf("after %7d unpaired invocation spans: %5d held (max_pending %d), heap +%.1f MiB", sent, p.pending.len(), cfg.MaxPending, float64(h-base)/(1<<20))
+		if p.pending.len() > cfg.MaxPending {
+			t.Fatalf("%d held, more than max_pending", p.pending.len())
+		}
+	}
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
