@@ -47,6 +47,26 @@ $(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
 .PHONY: tools
 tools: $(OCB) $(MDATAGEN) ## Install the pinned tools into ./bin
 
+# ---------------------------------------------------------------------------- jaeger (trace store)
+# Jaeger v2, the real trace store that the e2e tests (and `make run JAEGER=1`) check
+# exemplars against. testbed/tools/jaeger pins it in a module of its own; it is built with
+# `go build` from inside that module, because `go install` refuses its replace directives.
+JAEGER_VERSION := v1.76.0
+JAEGER_BIN     := $(BIN)/jaeger
+
+$(JAEGER_BIN): testbed/tools/jaeger/go.mod testbed/tools/jaeger/go.sum
+	$(call step,building Jaeger $(JAEGER_VERSION) into ./bin (a few minutes the first time))
+	@mkdir -p $(BIN)
+	cd testbed/tools/jaeger && go build -o $(JAEGER_BIN) github.com/jaegertracing/jaeger/cmd/jaeger
+
+# make run JAEGER=1: also start Jaeger on loopback and export the traces to it.
+ifeq ($(JAEGER),1)
+run: $(JAEGER_BIN)
+run: export OTELCOL_LAMBDA_JAEGER := 1
+run: export JAEGER_BIN := $(JAEGER_BIN)
+endif
+# ---------------------------------------------------------------------------- end jaeger
+
 # Debian packages: installed when missing and root, otherwise the command to run is printed.
 define apt_ensure
 	@if ! command -v $(1) >/dev/null 2>&1; then \
@@ -131,12 +151,25 @@ fuzz: ## Run each fuzz target for $(FUZZ_TIME_LONG)
 	@$(MAKE) --no-print-directory fuzz-smoke FUZZ_TIME=$(FUZZ_TIME_LONG)
 
 .PHONY: e2e
-e2e: build deps ## End-to-end: the built gateway and a real Prometheus, exact counts
+e2e: build deps $(JAEGER_BIN) ## End-to-end: the built gateway and a real Prometheus, exact counts
 	$(call step,end-to-end tests against a real Prometheus)
-	OTELCOL_LAMBDA_BIN=$(GATEWAY) go test -tags e2e -count=1 -timeout 15m -v ./testbed/e2e/...
+	OTELCOL_LAMBDA_BIN=$(GATEWAY) JAEGER_BIN=$(JAEGER_BIN) go test -tags e2e -count=1 -timeout 15m -v ./testbed/e2e/...
+
+# ---- instrumentation-test (lambda_correlation's function-side pieces) ----------------
+# The Go module instrumentation/go/lambdaevents has its own go.mod (functions must not pull
+# the Collector in), so ./... above never reaches it; the Node requestHook runs against the
+# real @opentelemetry/instrumentation-aws-lambda from npm.
+.PHONY: instrumentation-test
+instrumentation-test: ## Function-side instrumentation: Go lambdaevents (tests, fuzz) and the Node requestHook
+	$(call step,instrumentation/go/lambdaevents: vet + tests + fuzz for $(FUZZ_TIME))
+	cd instrumentation/go/lambdaevents && gofmt -l . | (! grep .) && go vet ./... && go test -race -count=1 ./... \
+		&& go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZ_TIME) .
+	$(call step,instrumentation/node: requestHook against @opentelemetry/instrumentation-aws-lambda)
+	cd instrumentation/node && npm ci --no-audit --no-fund --silent && node --test
+# ---- end instrumentation-test ------------------------------------------------------------
 
 .PHONY: test
-test: lint check-generated unit fuzz-smoke e2e ## Everything CI checks
+test: lint check-generated unit fuzz-smoke instrumentation-test e2e ## Everything CI checks
 	@printf '\n==> make test: all checks passed\n'
 
 # The gateway benchmark's load; make bench BENCH_ARGS="-spans 1000000" for a longer run.

@@ -4,6 +4,12 @@
 #
 # With PROMETHEUS_REMOTE_WRITE_URL set, no local Prometheus is started and the gateway
 # writes there. Ports and paths come from the environment variables listed in README.md.
+#
+# With OTELCOL_LAMBDA_JAEGER=1 (what `make run JAEGER=1` sets) it also starts Jaeger
+# ($JAEGER_BIN, in-memory storage, distribution/jaeger/jaeger.yaml) on loopback and merges
+# overlays/traces-otlp.yaml, so that the traces, and the exemplars' trace ids, can be looked
+# up there. Ports: JAEGER_OTLP_GRPC_PORT (14317), JAEGER_QUERY_PORT (16686, the HTTP API),
+# JAEGER_QUERY_GRPC_PORT (16685).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +21,8 @@ ready_timeout=${OTELCOL_LAMBDA_READY_TIMEOUT:-60}
 # Extra configuration files merged over the default one, separated by spaces
 # (e.g. "distribution/overlays/traces-otlp.yaml").
 overlays=${OTELCOL_LAMBDA_OVERLAYS:-}
+start_jaeger=${OTELCOL_LAMBDA_JAEGER:-}
+jaeger_bin=${JAEGER_BIN:-$root/bin/jaeger}
 
 export OTELCOL_LAMBDA_HTTP_ENDPOINT=${OTELCOL_LAMBDA_HTTP_ENDPOINT:-127.0.0.1:4318}
 export OTELCOL_LAMBDA_GRPC_ENDPOINT=${OTELCOL_LAMBDA_GRPC_ENDPOINT:-127.0.0.1:4317}
@@ -85,6 +93,33 @@ else
 	export PROMETHEUS_REMOTE_WRITE_URL="$prometheus_url/api/v1/write"
 fi
 
+jaeger_url=""
+if [ "$start_jaeger" = 1 ]; then
+	[ -x "$jaeger_bin" ] || die "no Jaeger binary at $jaeger_bin: run 'make run JAEGER=1', which builds it"
+	jaeger_otlp_addr="127.0.0.1:${JAEGER_OTLP_GRPC_PORT:-14317}"
+	jaeger_query_addr="127.0.0.1:${JAEGER_QUERY_PORT:-16686}"
+	jaeger_query_grpc_addr="127.0.0.1:${JAEGER_QUERY_GRPC_PORT:-16685}"
+	for addr in "$jaeger_otlp_addr" "$jaeger_query_addr" "$jaeger_query_grpc_addr"; do
+		if port_in_use "${addr##*:}"; then
+			die "port ${addr##*:} is taken (another Jaeger?): set JAEGER_OTLP_GRPC_PORT, JAEGER_QUERY_PORT, JAEGER_QUERY_GRPC_PORT"
+		fi
+	done
+	jaeger_url="http://$jaeger_query_addr"
+	sed -e "s|@OTLP_GRPC_ADDR@|$jaeger_otlp_addr|" \
+		-e "s|@QUERY_HTTP_ADDR@|$jaeger_query_addr|" \
+		-e "s|@QUERY_GRPC_ADDR@|$jaeger_query_grpc_addr|" \
+		"$root/distribution/jaeger/jaeger.yaml" >"$run_dir/jaeger.yaml"
+	say "starting Jaeger, OTLP/gRPC on $jaeger_otlp_addr, query on $jaeger_url (log: $run_dir/jaeger.log)"
+	"$jaeger_bin" --config "$run_dir/jaeger.yaml" >"$run_dir/jaeger.log" 2>&1 &
+	pids+=($!)
+	wait_ready "$jaeger_url/api/services" "$!" Jaeger "$run_dir/jaeger.log"
+	export OTELCOL_LAMBDA_TRACES_ENDPOINT="$jaeger_otlp_addr"
+	case " $overlays " in
+	*" distribution/overlays/traces-otlp.yaml "* | *" $root/distribution/overlays/traces-otlp.yaml "*) ;;
+	*) overlays="$overlays distribution/overlays/traces-otlp.yaml" ;;
+	esac
+fi
+
 config_args=(--config "$root/distribution/config.yaml")
 for overlay in $overlays; do
 	case "$overlay" in /*) ;; *) overlay="$root/$overlay" ;; esac
@@ -105,6 +140,8 @@ cat <<INFO
 [run]   gateway own metrics:                                   http://$gateway_telemetry_addr/metrics
 [run]   remote write to:                                       $PROMETHEUS_REMOTE_WRITE_URL
 ${prometheus_url:+[run]   Prometheus UI:                                         $prometheus_url
+}${jaeger_url:+[run]   Jaeger query API (GET /api/traces/TRACE_ID):           $jaeger_url
+[run]   traces exported to the OTLP/gRPC of Jaeger:            $OTELCOL_LAMBDA_TRACES_ENDPOINT
 }[run] Ctrl-C stops everything.
 INFO
 

@@ -316,3 +316,133 @@ func post(t *testing.T, url, contentType string, body []byte) int {
 	defer resp.Body.Close()
 	return resp.StatusCode
 }
+
+// jaegerBinary is the Jaeger v2 that `make e2e` builds (testbed/tools/jaeger).
+func jaegerBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("JAEGER_BIN")
+	if bin == "" {
+		bin = filepath.Join(repoRoot(t), "bin", "jaeger")
+	}
+	_, err := os.Stat(bin)
+	require.NoError(t, err, "the Jaeger binary is missing: run 'make e2e', which builds it")
+	return bin
+}
+
+// jaeger is a Jaeger v2 with in-memory storage, the real trace store behind the exemplars.
+type jaeger struct {
+	otlpGRPCAddr string // its OTLP/gRPC receiver
+	queryURL     string // its query service's HTTP API
+}
+
+// startJaeger runs Jaeger with distribution/jaeger/jaeger.yaml (the configuration that `make
+// run JAEGER=1` uses) on free loopback ports and waits until its query API answers. It is
+// stopped, and its process group killed if need be, when the test ends.
+func startJaeger(t *testing.T) *jaeger {
+	t.Helper()
+	bin := jaegerBinary(t)
+	addrs := freeAddrs(t, 3)
+	j := &jaeger{otlpGRPCAddr: addrs[0], queryURL: "http://" + addrs[1]}
+	template, err := os.ReadFile(filepath.Join(repoRoot(t), "distribution", "jaeger", "jaeger.yaml"))
+	require.NoError(t, err)
+	config := strings.NewReplacer("@OTLP_GRPC_ADDR@", addrs[0], "@QUERY_HTTP_ADDR@", addrs[1], "@QUERY_GRPC_ADDR@", addrs[2]).Replace(string(template))
+	configFile := filepath.Join(t.TempDir(), "jaeger.yaml")
+	require.NoError(t, os.WriteFile(configFile, []byte(config), 0o600))
+
+	output := &lockedBuffer{}
+	cmd := exec.Command(bin, "--config", configFile)
+	cmd.Stdout, cmd.Stderr = output, output
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, cmd.Start())
+	done := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(stopDeadline):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+			t.Errorf("jaeger did not stop within %s and was killed", stopDeadline)
+		}
+		if t.Failed() {
+			t.Logf("jaeger output (last 4 KiB):\n%s", tail([]byte(output.String()), 4096))
+		}
+	})
+
+	deadline := time.Now().Add(readyDeadline)
+	for {
+		resp, err := http.Get(j.queryURL + "/api/services")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return j
+			}
+		}
+		select {
+		case <-done:
+			t.Fatalf("jaeger exited during start-up: %v", waitErr)
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jaeger not ready within %s", readyDeadline)
+		}
+	}
+}
+
+// jaegerSpan is a span as Jaeger's HTTP query API (/api/traces/<id>) returns it.
+type jaegerSpan struct {
+	TraceID       string `json:"traceID"`
+	SpanID        string `json:"spanID"`
+	OperationName string `json:"operationName"`
+	Tags          []struct {
+		Key   string `json:"key"`
+		Value any    `json:"value"`
+	} `json:"tags"`
+}
+
+// tag returns the value of the span's tag key, as a string.
+func (s jaegerSpan) tag(key string) string {
+	for _, tag := range s.Tags {
+		if tag.Key == key {
+			return fmt.Sprint(tag.Value)
+		}
+	}
+	return ""
+}
+
+// trace returns the spans Jaeger holds for traceID; found is false while it holds none.
+func (j *jaeger) trace(ctx context.Context, traceID string) (spans []jaegerSpan, found bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.queryURL+"/api/traces/"+traceID, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, false, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, false, fmt.Errorf("GET /api/traces/%s: %s", traceID, resp.Status)
+	}
+	var body struct {
+		Data []struct {
+			TraceID string       `json:"traceID"`
+			Spans   []jaegerSpan `json:"spans"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, false, fmt.Errorf("decoding trace %s: %w", traceID, err)
+	}
+	for _, d := range body.Data {
+		spans = append(spans, d.Spans...)
+	}
+	return spans, len(spans) > 0, nil
+}
