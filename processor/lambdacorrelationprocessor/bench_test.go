@@ -119,12 +119,23 @@ func BenchmarkPaired(b *testing.B) {
 	runRequests(b, newBenchProcessor(b, createDefaultConfig().(*Config)), true)
 }
 
-// BenchmarkUnpaired: per op, 100 invocation spans of uninstrumented functions: each is held,
-// then released unchanged by the size bound (the same work as a closing window).
+// BenchmarkUnpaired: per op, 100 invocation spans of an instrumented function whose own
+// spans do not come: each is held, then released unchanged by the size bound (the same work
+// as a closing window).
 func BenchmarkUnpaired(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.MaxPending = 1000
-	runRequests(b, newBenchProcessor(b, cfg), false)
+	p := newBenchProcessor(b, cfg)
+	p.function(fnName, time.Now()).lastOwnSpan = time.Now()
+	runRequests(b, p, false)
+}
+
+// BenchmarkUninstrumented: per op, 100 invocation spans of a function known to send no
+// spans of its own: they are not held.
+func BenchmarkUninstrumented(b *testing.B) {
+	p := newBenchProcessor(b, createDefaultConfig().(*Config))
+	p.function(fnName, time.Now()).unpairedInARow = uninstrumentedAfter
+	runRequests(b, p, false)
 }
 
 // BenchmarkPassThrough: spans that are neither kind (function children, init spans) pass.
@@ -154,6 +165,7 @@ func TestMemoryUnderFlood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.function(fnName, time.Now()).lastOwnSpan = time.Now() // instrumented: its spans are held, the worst case
 	ctx := context.Background()
 	heap := func() uint64 {
 		runtime.GC()

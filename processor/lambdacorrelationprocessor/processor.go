@@ -61,7 +61,26 @@ type counts struct {
 	evictedInv, evictedFn           int64
 	conflictSource, conflictTrace   int64
 	conflictDuplicate, conflictCold int64
+	notHeld                         int64
 	held                            int64 // spans taken out of this request; not telemetry
+}
+
+// Invocation spans are held for a partner unless their function looks uninstrumented:
+// uninstrumentedAfter of its invocation spans in a row went on unpaired, and it sent no root
+// span of its own within instrumentedMemory. Such a function would otherwise pay the window
+// (delay, memory, a copy) on every invocation for nothing; its first own span makes it
+// instrumented again.
+const (
+	uninstrumentedAfter = 3
+	instrumentedMemory  = time.Hour
+	maxFunctionsTracked = 100_000
+)
+
+// functionState is what the processor knows of a function's instrumentation.
+type functionState struct {
+	lastOwnSpan    time.Time // its last root span of its own
+	lastSeen       time.Time
+	unpairedInARow int // its invocation spans released without partner since the last pair
 }
 
 type correlationProcessor struct {
@@ -71,10 +90,11 @@ type correlationProcessor struct {
 	telemetry *metadata.TelemetryBuilder
 	now       func() time.Time
 
-	mu       sync.Mutex
-	pending  *pendingStore
-	rewrites *rewriteCache
-	released []*entry // scratch, under mu
+	mu        sync.Mutex
+	pending   *pendingStore
+	rewrites  *rewriteCache
+	released  []*entry // scratch, under mu
+	functions map[string]*functionState
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -96,6 +116,7 @@ func newCorrelationProcessor(set processor.Settings, cfg *Config, next consumer.
 		telemetry: tb,
 		now:       now,
 		pending:   newPendingStore(),
+		functions: map[string]*functionState{},
 		rewrites:  newRewriteCache(cfg.TraceRewrites.MaxEntries, cfg.TraceRewrites.TTL),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -231,6 +252,11 @@ func (p *correlationProcessor) span(rs ptrace.ResourceSpans, ss ptrace.ScopeSpan
 		c.invalid++
 		return false
 	}
+	if r == roleFunction {
+		if st := p.function(fnName, now); st != nil {
+			st.lastOwnSpan = now
+		}
+	}
 	key := joinKey{fn: fnName, req: reqID}
 	if e := p.pending.byKey[key]; e != nil {
 		if e.role != r {
@@ -245,6 +271,9 @@ func (p *correlationProcessor) span(rs ptrace.ResourceSpans, ss ptrace.ScopeSpan
 				p.applyToFollowers(e, inv, c)
 			}
 			p.released = append(p.released, e)
+			if st := p.functions[fnName]; st != nil {
+				st.unpairedInARow = 0
+			}
 			c.paired++
 			return false
 		}
@@ -253,6 +282,11 @@ func (p *correlationProcessor) span(rs ptrace.ResourceSpans, ss ptrace.ScopeSpan
 		p.pending.remove(e)
 		c.pending--
 		p.released = append(p.released, e)
+	}
+	if r == roleInvocation && p.uninstrumented(fnName, now) {
+		p.applyStatic(span.Attributes(), fnName)
+		c.notHeld++
+		return false
 	}
 	if p.pending.len() >= p.cfg.MaxPending {
 		old := p.pending.oldest()
@@ -298,15 +332,53 @@ func (p *correlationProcessor) releaseUnpaired(e *entry, c *counts, evicted bool
 	default:
 		c.unpairedFn++
 	}
-	if e.role == roleInvocation && len(p.cfg.StaticSources) > 0 {
-		attrs := e.span().Attributes()
-		if src, err := eventsource.Read(attrs); err == nil && src.IsZero() {
-			if st, ok := p.static(e.key.fn); ok {
-				st.Write(attrs)
-			}
+	if e.role == roleInvocation {
+		p.applyStatic(e.span().Attributes(), e.key.fn)
+		if st := p.functions[e.key.fn]; st != nil {
+			st.unpairedInARow++
 		}
 	}
 	p.released = append(p.released, e)
+}
+
+// applyStatic names the configured event source on an invocation span that has none.
+func (p *correlationProcessor) applyStatic(attrs pcommon.Map, fn string) {
+	if len(p.cfg.StaticSources) == 0 {
+		return
+	}
+	if src, err := eventsource.Read(attrs); err == nil && src.IsZero() {
+		if st, ok := p.static(fn); ok {
+			st.Write(attrs)
+		}
+	}
+}
+
+// function returns the state of a function, nil when too many are tracked to add it.
+func (p *correlationProcessor) function(fn string, now time.Time) *functionState {
+	st := p.functions[fn]
+	if st == nil {
+		if len(p.functions) >= maxFunctionsTracked {
+			for name, old := range p.functions {
+				if now.Sub(old.lastSeen) > instrumentedMemory {
+					delete(p.functions, name)
+				}
+			}
+			if len(p.functions) >= maxFunctionsTracked {
+				return nil
+			}
+		}
+		st = &functionState{}
+		p.functions[fn] = st
+	}
+	st.lastSeen = now
+	return st
+}
+
+// uninstrumented tells whether a function's invocation spans should go on at once.
+func (p *correlationProcessor) uninstrumented(fn string, now time.Time) bool {
+	st := p.function(fn, now)
+	return st != nil && st.unpairedInARow >= uninstrumentedAfter &&
+		(st.lastOwnSpan.IsZero() || now.Sub(st.lastOwnSpan) > instrumentedMemory)
 }
 
 // static returns the configured event source of a function.
@@ -447,6 +519,7 @@ func (p *correlationProcessor) record(c *counts) {
 		t.ProcessorLambdaCorrelationPending.Add(ctx, c.pending)
 	}
 	add(t.ProcessorLambdaCorrelationPaired, c.paired)
+	add(t.ProcessorLambdaCorrelationNotHeld, c.notHeld)
 	add(t.ProcessorLambdaCorrelationInvalid, c.invalid)
 	add(t.ProcessorLambdaCorrelationReportsRewritten, c.rewritten)
 	add(t.ProcessorLambdaCorrelationReleasedUnpaired, c.unpairedInv, attrsRoleInvocation)

@@ -735,3 +735,31 @@ func TestLifecycle(t *testing.T) {
 	assert.EqualError(t, p.ConsumeTraces(context.Background(), functionSpan(ptrace.SpanKindClient, fnResource, nil, false)), "refused")
 	require.NoError(t, p.Shutdown(context.Background()), "shutdown without start")
 }
+
+// TestUninstrumentedFunctionsAreNotHeld: a function whose invocation spans keep going on
+// unpaired stops paying the window; its first own span makes it instrumented again.
+func TestUninstrumentedFunctionsAreNotHeld(t *testing.T) {
+	h := newHarness(t, func(cfg *Config) {
+		cfg.StaticSources = []StaticSourceConfig{{Function: fnName, MessagingSystem: "AmazonSQS", Destination: "orders"}}
+	})
+	for i := range uninstrumentedAfter {
+		h.consume(t, invocation(fmt.Sprintf("held%d", i), false, nil))
+		assert.Equal(t, i, h.sink.SpanCount(), "held for a partner")
+		h.clock.Add(6 * time.Second)
+		h.expire(t)
+	}
+	require.Equal(t, uninstrumentedAfter, h.sink.SpanCount())
+
+	h.consume(t, invocation("r1", false, nil))
+	assert.Equal(t, uninstrumentedAfter+1, h.sink.SpanCount(), "passed on at once")
+	got := h.spans()
+	assert.Equal(t, "orders", attrs(got["invocation r1"])["messaging.destination.name"], "still named by static_sources")
+	metadatatest.AssertEqualProcessorLambdaCorrelationNotHeld(t, h.tel,
+		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+
+	// Its own span makes it instrumented again: the next invocation waits and joins.
+	h.consume(t, functionSpan(ptrace.SpanKindServer, fnResource, goOtellambda("r2", nil), false))
+	h.consume(t, invocation("r3", false, nil), functionSpan(ptrace.SpanKindServer, fnResource, goOtellambda("r3", nil), false))
+	got = h.spans()
+	assert.Equal(t, got["invocation r3"].SpanID(), got["function"].ParentSpanID(), "joined")
+}

@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	ProcessorLambdaCorrelationConflicts        metric.Int64Counter
 	ProcessorLambdaCorrelationEvicted          metric.Int64Counter
 	ProcessorLambdaCorrelationInvalid          metric.Int64Counter
+	ProcessorLambdaCorrelationNotHeld          metric.Int64Counter
 	ProcessorLambdaCorrelationPaired           metric.Int64Counter
 	ProcessorLambdaCorrelationPending          metric.Int64UpDownCounter
 	ProcessorLambdaCorrelationReleasedUnpaired metric.Int64Counter
@@ -79,6 +80,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorLambdaCorrelationInvalid, err = builder.meter.Int64Counter(
 		"otelcol_processor_lambda_correlation_invalid",
 		metric.WithDescription("Invocation or function root spans passed on unchanged because they lack a function name or request id. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorLambdaCorrelationNotHeld, err = builder.meter.Int64Counter(
+		"otelcol_processor_lambda_correlation_not_held",
+		metric.WithDescription("Invocation spans passed on at once because their function sent no root span of its own lately, so no partner is expected. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorLambdaCorrelationConflicts.Add(context.Background(), 1)
 	tb.ProcessorLambdaCorrelationEvicted.Add(context.Background(), 1)
 	tb.ProcessorLambdaCorrelationInvalid.Add(context.Background(), 1)
+	tb.ProcessorLambdaCorrelationNotHeld.Add(context.Background(), 1)
 	tb.ProcessorLambdaCorrelationPaired.Add(context.Background(), 1)
 	tb.ProcessorLambdaCorrelationPending.Add(context.Background(), 1)
 	tb.ProcessorLambdaCorrelationReleasedUnpaired.Add(context.Background(), 1)
@@ -33,6 +34,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorLambdaCorrelationInvalid(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorLambdaCorrelationNotHeld(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorLambdaCorrelationPaired(t, testTel,
