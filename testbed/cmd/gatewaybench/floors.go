@@ -22,8 +22,8 @@ type floors struct {
 // measure, and nothing else.
 func measureFloors(o options) floors {
 	runtime.GC()
-	spans := otlpRequests(o.spans, o.functions, "floor", false)
-	batches := telemetryBatches(o.invocations, o.functions, "floor")
+	spans := otlpRequests(o.spans, o.functions, "floor", "load", false)
+	batches := telemetryBatches(o.invocations, o.functions, "floor", "load")
 	var f floors
 	f.perSpan = cpuPer(o.spans, func() {
 		for _, body := range spans {

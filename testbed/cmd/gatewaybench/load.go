@@ -23,10 +23,11 @@ const spansPerRequest = 100
 
 // otlpRequests encodes n invocation spans (as the lambda_telemetry receiver makes them, so
 // that both pipelines count them) over the given number of functions named
-// <runID>-fn<i>, spansPerRequest to a request, one function per request. With
+// <runID>-fn<i> (request ids also carry batchID), spansPerRequest to a request, one
+// function per request. With
 // perSandbox, each request's resource also names its sandbox (faas.instance), as
 // forwarded data from many sandboxes of one function does.
-func otlpRequests(n, functions int, runID string, perSandbox bool) [][]byte {
+func otlpRequests(n, functions int, runID, batchID string, perSandbox bool) [][]byte {
 	var out [][]byte
 	end := time.Now()
 	for sent, req := 0, 0; sent < n; req++ {
@@ -56,7 +57,7 @@ func otlpRequests(n, functions int, runID string, perSandbox bool) [][]byte {
 			s.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
 			a := s.Attributes()
 			a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
-			a.PutStr(lambdaconv.AttrFaaSInvocationID, fmt.Sprintf("%s-%d-%d", runID, req, i))
+			a.PutStr(lambdaconv.AttrFaaSInvocationID, fmt.Sprintf("%s-%s-%d-%d", runID, batchID, req, i))
 			a.PutBool(lambdaconv.AttrFaaSColdstart, false)
 			a.PutStr(lambdaconv.AttrStatus, telemetryapi.StatusSuccess)
 		}
@@ -80,7 +81,7 @@ const invocationsPerBatch = 100
 
 // telemetryBatches writes n invocations as the extension forwards them: Telemetry API
 // events verbatim (start, runtimeDone, report), one sandbox per batch.
-func telemetryBatches(n, functions int, runID string) []telemetryBatch {
+func telemetryBatches(n, functions int, runID, batchID string) []telemetryBatch {
 	var out []telemetryBatch
 	t0 := time.Now().Add(-time.Hour).UTC()
 	for sent, b := 0, 0; sent < n; b++ {
@@ -93,7 +94,7 @@ func telemetryBatches(n, functions int, runID string) []telemetryBatch {
 			}
 			start := t0.Add(time.Duration(sent+i) * time.Millisecond)
 			ts := func(d time.Duration) string { return start.Add(d).Format(telemetryapi.TimeLayout) }
-			id := fmt.Sprintf("%s-%d-%d", runID, b, i)
+			id := fmt.Sprintf("%s-%s-%d-%d", runID, batchID, b, i)
 			fmt.Fprintf(&sb, `{"time":%q,"type":"platform.start","record":{"requestId":%q,"version":"$LATEST"}},`, ts(0), id)
 			fmt.Fprintf(&sb, `{"time":%q,"type":"platform.runtimeDone","record":{"requestId":%q,"status":"success","metrics":{"durationMs":41.6,"producedBytes":512},"spans":[{"name":"responseLatency","start":%q,"durationMs":40.1},{"name":"responseDuration","start":%q,"durationMs":1.5}]}},`,
 				ts(42*time.Millisecond), id, ts(0), ts(40*time.Millisecond))
@@ -106,7 +107,7 @@ func telemetryBatches(n, functions int, runID string) []telemetryBatch {
 			Sandbox: wire.Sandbox{
 				FunctionName: fmt.Sprintf("%s-fn%d", runID, b%functions), FunctionVersion: "$LATEST",
 				Region: "eu-west-1", MemorySizeMB: 512, Architecture: "arm64",
-				ExtensionInstanceID: fmt.Sprintf("%s-sandbox%d", runID, b),
+				ExtensionInstanceID: fmt.Sprintf("%s-%s-sandbox%d", runID, batchID, b),
 			},
 			Sequence: 1,
 		}.SetHeaders(h)

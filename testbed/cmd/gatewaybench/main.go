@@ -155,16 +155,16 @@ func measure(o options, bin string, p pipeline, telemetry bool, runID string) (r
 	}
 	defer gw.stop()
 
-	// Warm up: connections, buffers, the first series.
-	warm := otlpRequests(1000, o.functions, runID+"-warm", false)
-	if _, err := send(gw.url+"/v1/traces", "application/x-protobuf", nil, warm, o.workers); err != nil {
-		return r, err
-	}
-	if err := waitForCount(sink, p, runID+"-warm", 1000, o); err != nil {
+	// Warm up with the functions of the load: connections, buffers, the first series, and
+	// what lambda_correlation learns of the functions (they send no spans of their own, so
+	// after a window their invocation spans are no longer held), as in a gateway that has
+	// been running.
+	const warmSpans = 1000
+	if err := sendAndCount(gw, sink, p, o, runID, otlpRequests(warmSpans, o.functions, runID, "warm", false), nil, warmSpans); err != nil {
 		return r, fmt.Errorf("warm-up: %w", err)
 	}
 
-	spans := otlpRequests(o.spans, o.functions, runID, false)
+	spans := otlpRequests(o.spans, o.functions, runID, "load", false)
 	cpu0, err := gw.cpu()
 	if err != nil {
 		return r, err
@@ -175,13 +175,10 @@ func measure(o options, bin string, p pipeline, telemetry bool, runID string) (r
 	} else {
 		profiled <- nil
 	}
-	if _, err := send(gw.url+"/v1/traces", "application/x-protobuf", nil, spans, o.workers); err != nil {
+	if err := sendAndCount(gw, sink, p, o, runID, spans, nil, warmSpans+o.spans); err != nil {
 		return r, err
 	}
 	if err := <-profiled; err != nil {
-		return r, err
-	}
-	if err := waitForCount(sink, p, runID, float64(o.spans), o); err != nil {
 		return r, err
 	}
 	cpu1, err := gw.cpu()
@@ -189,18 +186,21 @@ func measure(o options, bin string, p pipeline, telemetry bool, runID string) (r
 		return r, err
 	}
 	r.spanCPU = cpu1 - cpu0
-	r.spansCounted = countOf(sink, p, runID)
+	r.spansCounted = countOf(sink, p, runID) - warmSpans
 
 	if telemetry {
-		batches := telemetryBatches(o.invocations, o.functions, runID+"-tapi")
+		tapi := runID + "-tapi"
+		const warmInvocations = 1000
+		warm := telemetryBatches(warmInvocations, o.functions, tapi, "warm")
+		if err := sendAndCount(gw, sink, p, o, tapi, bodies(warm), batchHeaders(warm), warmInvocations); err != nil {
+			return r, fmt.Errorf("telemetry warm-up: %w", err)
+		}
+		batches := telemetryBatches(o.invocations, o.functions, tapi, "load")
 		cpu0, err := gw.cpu()
 		if err != nil {
 			return r, err
 		}
-		if _, err := send(gw.url+"/v1/lambda/telemetry", "application/json", batchHeaders(batches), bodies(batches), o.workers); err != nil {
-			return r, err
-		}
-		if err := waitForCount(sink, p, runID+"-tapi", float64(o.invocations), o); err != nil {
+		if err := sendAndCount(gw, sink, p, o, tapi, bodies(batches), batchHeaders(batches), warmInvocations+o.invocations); err != nil {
 			return r, err
 		}
 		cpu1, err := gw.cpu()
@@ -208,15 +208,18 @@ func measure(o options, bin string, p pipeline, telemetry bool, runID string) (r
 			return r, err
 		}
 		r.invocationCPU = cpu1 - cpu0
-		r.invocationsCounted = countOf(sink, p, runID+"-tapi")
+		r.invocationsCounted = countOf(sink, p, tapi) - warmInvocations
 	}
 
 	// Many sandboxes of one function, each with its own resource: do their counts add up?
-	sandboxes := otlpRequests(sandboxSpans, 1, runID+"-sb", true)
+	// The stock pipeline never gets there: wait a window and a few flushes at most.
+	sandboxes := otlpRequests(sandboxSpans, 1, runID+"-sb", "load", true)
 	if _, err := send(gw.url+"/v1/traces", "application/x-protobuf", nil, sandboxes, o.workers); err != nil {
 		return r, err
 	}
-	time.Sleep(3 * o.flush) // no wait-for-exact here: the stock pipeline does not get there
+	for deadline := time.Now().Add(4 * o.flush); time.Now().Before(deadline) && countOf(sink, p, runID+"-sb") < sandboxSpans; {
+		time.Sleep(50 * time.Millisecond)
+	}
 	r.sandboxCounted = countOf(sink, p, runID+"-sb")
 
 	r.rssSteady, r.rssPeak, err = gw.memory()
@@ -226,7 +229,7 @@ func measure(o options, bin string, p pipeline, telemetry bool, runID string) (r
 	for i := range o.probes {
 		// Spread the probes over the flush cycle.
 		time.Sleep(time.Duration(i) * o.flush / time.Duration(o.probes))
-		d, err := probe(gw, sink, p, fmt.Sprintf("%s-probe%d", runID, i), o)
+		d, err := probe(gw, sink, p, runID, fmt.Sprintf("probe%d", i), o)
 		if err != nil {
 			return r, err
 		}
@@ -275,17 +278,32 @@ func waitForCount(sink *rwsink.Sink, p pipeline, runID string, want float64, o o
 	}
 }
 
-// probe sends one invocation and times how long it takes to reach the sink.
-func probe(gw *gateway, sink *rwsink.Sink, p pipeline, id string, o options) (time.Duration, error) {
-	req := otlpRequests(1, 1, id, false)
+// probe sends one invocation of a function of the load and times how long it takes to be
+// counted in the sink.
+func probe(gw *gateway, sink *rwsink.Sink, p pipeline, runID, batchID string, o options) (time.Duration, error) {
+	before := countOf(sink, p, runID)
+	req := otlpRequests(1, 1, runID, batchID, false)
 	sent := time.Now()
 	if _, err := send(gw.url+"/v1/traces", "application/x-protobuf", nil, req, 1); err != nil {
 		return 0, err
 	}
-	if err := waitForCount(sink, p, id, 1, o); err != nil {
+	if err := waitForCount(sink, p, runID, before+1, o); err != nil {
 		return 0, err
 	}
 	return time.Since(sent), nil
+}
+
+// sendAndCount sends the bodies and waits until the sink counts want invocations of the
+// run's functions.
+func sendAndCount(gw *gateway, sink *rwsink.Sink, p pipeline, o options, runID string, bodies [][]byte, headers []http.Header, want int) error {
+	url, contentType := gw.url+"/v1/traces", "application/x-protobuf"
+	if headers != nil {
+		url, contentType = gw.url+"/v1/lambda/telemetry", "application/json"
+	}
+	if _, err := send(url, contentType, headers, bodies, o.workers); err != nil {
+		return err
+	}
+	return waitForCount(sink, p, runID, float64(want), o)
 }
 
 // send posts every body, retrying a refusal (429/503) so that nothing is dropped on the
@@ -408,6 +426,8 @@ func startGateway(bin string, configs []string, remoteWrite string, flush time.D
 		"OTELCOL_LAMBDA_HEALTH_ENDPOINT="+addrs[2],
 		"OTELCOL_LAMBDA_TELEMETRY_PORT="+telemetryPort,
 		"OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL="+flush.String(),
+		// As documented: lambda_correlation's window at most the flush interval.
+		"OTELCOL_LAMBDA_CORRELATION_WINDOW="+flush.String(),
 		"OTELCOL_LAMBDA_LOG_LEVEL=warn",
 		"PROMETHEUS_REMOTE_WRITE_URL="+remoteWrite,
 	)
