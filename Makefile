@@ -24,7 +24,7 @@ GO_SOURCES := $(shell find receiver processor connector internal -name '*.go' -n
 COMPONENTS := $(patsubst %/metadata.yaml,%,$(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml connector/*/metadata.yaml))
 
 # Go fuzz targets: "package:Target". make test runs each briefly, make fuzz for longer.
-FUZZ_TARGETS  := ./internal/telemetryapi:FuzzDecodeEvents ./internal/telemetryapi:FuzzDecodeRecord ./receiver/lambdatelemetryreceiver:FuzzTelemetryHandler
+FUZZ_TARGETS  := ./internal/telemetryapi:FuzzDecodeEvents ./internal/telemetryapi:FuzzDecodeRecord ./internal/promtext:FuzzParse ./layer/internal/pushgw:FuzzPush ./receiver/lambdatelemetryreceiver:FuzzTelemetryHandler
 FUZZ_TIME     ?= 10s
 FUZZ_TIME_LONG ?= 5m
 
@@ -150,8 +150,15 @@ fuzz-smoke: ## Run each fuzz target for $(FUZZ_TIME)
 fuzz: ## Run each fuzz target for $(FUZZ_TIME_LONG)
 	@$(MAKE) --no-print-directory fuzz-smoke FUZZ_TIME=$(FUZZ_TIME_LONG)
 
+# The testbed's Node.js function's packages (its Go function builds in the test itself).
+NODEFN := testbed/functions/nodefn
+$(NODEFN)/node_modules/.package-lock.json: $(NODEFN)/package.json $(NODEFN)/package-lock.json
+	$(call apt_ensure,node,nodejs)
+	$(call step,installing the testbed Node.js function's packages (npm ci))
+	cd $(NODEFN) && npm ci --no-audit --no-fund --silent
+
 .PHONY: e2e
-e2e: build deps $(JAEGER_BIN) ## End-to-end: the built gateway and a real Prometheus, exact counts
+e2e: build deps $(JAEGER_BIN) $(NODEFN)/node_modules/.package-lock.json ## End-to-end: the built gateway and a real Prometheus, exact counts
 	$(call step,end-to-end tests against a real Prometheus)
 	OTELCOL_LAMBDA_BIN=$(GATEWAY) JAEGER_BIN=$(JAEGER_BIN) go test -tags e2e -count=1 -timeout 15m -v ./testbed/e2e/...
 
@@ -183,6 +190,39 @@ bench-go: ## Go benchmarks, written to testbed/results/microbench.txt
 	$(call step,Go benchmarks (5 runs each))
 	@mkdir -p testbed/results
 	go test -run='^$$' -bench=. -benchmem -count=5 ./... | tee testbed/results/microbench.txt
+
+# ---------------------------------------------------------------------------- Lambda layer
+# make layer: the extension for x86_64 and arm64, each zipped as extensions/<name> (the
+# layout Lambda expects). make layer-bench: measure it (and the floor) with testbed/extbench.
+LAYER_BUILD := $(ROOT)/layer/build
+LAYER_NAME  := otelcol-lambda-extension
+LAYER_ARCHS := x86_64 arm64
+LAYER_BENCH_INVOCATIONS ?= 3000
+LAYER_BENCH_COLDSTARTS  ?= 50
+
+.PHONY: layer
+layer: ## Build the Lambda layer zips into layer/build/ (x86_64, arm64)
+	$(call step,building the Lambda extension layer)
+	@mkdir -p $(LAYER_BUILD)
+	@go build -o $(LAYER_BUILD)/mkzip ./layer/cmd/mkzip
+	@for arch in $(LAYER_ARCHS); do \
+		case $$arch in x86_64) goarch=amd64;; *) goarch=$$arch;; esac; \
+		bin=$(LAYER_BUILD)/$$arch/extensions/$(LAYER_NAME); \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$goarch go build -trimpath -ldflags "-s -w" -o $$bin ./layer/cmd/$(LAYER_NAME); \
+		$(LAYER_BUILD)/mkzip -o $(LAYER_BUILD)/$(LAYER_NAME)-$$arch.zip extensions/$(LAYER_NAME)=$$bin; \
+		echo "  layer/build/$(LAYER_NAME)-$$arch.zip: $$(stat -c %s $(LAYER_BUILD)/$(LAYER_NAME)-$$arch.zip) bytes (binary $$(stat -c %s $$bin))"; \
+	done
+
+.PHONY: layer-bench
+layer-bench: layer ## Measure the extension and the floor under the Lambda emulator (layer/build/bench.md)
+	$(call step,measuring the extension with testbed/extbench)
+	@CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LAYER_BUILD)/floor/extensions/floorext ./testbed/extbench/floorext
+	@go build -o $(LAYER_BUILD)/extbench ./testbed/extbench
+	$(LAYER_BUILD)/extbench -extension $(LAYER_BUILD)/x86_64/extensions/$(LAYER_NAME) -zip $(LAYER_BUILD)/$(LAYER_NAME)-x86_64.zip \
+		-invocations $(LAYER_BENCH_INVOCATIONS) -coldstarts $(LAYER_BENCH_COLDSTARTS) | tee $(LAYER_BUILD)/bench.md
+	$(LAYER_BUILD)/extbench -extension $(LAYER_BUILD)/floor/extensions/floorext -flush "" \
+		-invocations $(LAYER_BENCH_INVOCATIONS) -coldstarts $(LAYER_BENCH_COLDSTARTS) | tee -a $(LAYER_BUILD)/bench.md
+# ---------------------------------------------------------------------------- end of Lambda layer
 
 .PHONY: bench-gateway
 bench-gateway: build ## otelcol-lambda against the stock spanmetrics pipeline, written to testbed/results/bench.md
