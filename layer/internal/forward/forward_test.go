@@ -1,0 +1,150 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package forward
+
+import (
+	"context"
+	"encoding/pem"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
+	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/gatewaytest"
+	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/queue"
+	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/telemetry"
+)
+
+func queues(t *testing.T, n int) (*queue.Queue[telemetry.Item], *queue.Queue[Payload]) {
+	t.Helper()
+	events := queue.New(1<<20, telemetry.Item.Size)
+	for i := range n {
+		ev, err := telemetryapi.NewEvent(time.Unix(1700000000, 0), telemetryapi.TypeFunction, "line "+string(rune('a'+i%26)))
+		require.NoError(t, err)
+		events.Push(telemetry.Item{Event: ev})
+	}
+	return events, queue.New(1<<20, Payload.Size)
+}
+
+func newSender(t *testing.T, url string, mod func(*Options)) *Sender {
+	t.Helper()
+	opts := Options{
+		Endpoint: url, Gzip: true, MaxBatchBytes: 1 << 20,
+		Sandbox: func() wire.Sandbox { return wire.Sandbox{FunctionName: "fn", ExtensionInstanceID: "i-1"} },
+	}
+	if mod != nil {
+		mod(&opts)
+	}
+	s, err := New(opts)
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestBatchesAreLimitedInBytes(t *testing.T) {
+	gw := gatewaytest.New()
+	defer gw.Close()
+	s := newSender(t, gw.URL, func(o *Options) { o.MaxBatchBytes = 200 })
+	events, payloads := queues(t, 10)
+	require.NoError(t, s.Flush(context.Background(), events, payloads))
+	assert.Len(t, gw.Accepted(), 10)
+	assert.Greater(t, len(gw.Batches()), 1)
+	for i, b := range gw.Batches() {
+		assert.Equal(t, uint64(i+1), b.Batch.Sequence)
+		assert.Equal(t, "fn", b.Batch.Sandbox.FunctionName)
+	}
+	assert.Equal(t, 10, s.Stats().Events)
+}
+
+func TestRetryAfterBeyondTheBudgetKeepsTheBatch(t *testing.T) {
+	gw := gatewaytest.New()
+	defer gw.Close()
+	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusTooManyRequests })
+	s := newSender(t, gw.URL, nil)
+	events, payloads := queues(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	// Retry-After: 1 (second) does not fit in 200 ms: give up at once, keep the batch.
+	assert.ErrorIs(t, s.Flush(ctx, events, payloads), ErrGatewayUnavailable)
+	assert.Len(t, gw.Batches(), 1)
+	gw.SetPolicy(nil)
+	require.NoError(t, s.Flush(context.Background(), events, payloads))
+	batches := gw.Batches()
+	require.Len(t, batches, 2)
+	assert.Equal(t, batches[0].Raw, batches[1].Raw, "the same batch")
+	assert.Equal(t, batches[0].Batch.Sequence, batches[1].Batch.Sequence, "under the same number")
+}
+
+func TestRefusedBatchesAreDroppedAndCounted(t *testing.T) {
+	gw := gatewaytest.New()
+	defer gw.Close()
+	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusBadRequest })
+	s := newSender(t, gw.URL, func(o *Options) { o.Gzip = false })
+	events, payloads := queues(t, 4)
+	require.NoError(t, s.Flush(context.Background(), events, payloads))
+	assert.Equal(t, uint64(4), s.Stats().DroppedEvents)
+	gw.SetPolicy(nil)
+	more, _ := queues(t, 1)
+	events.Push(more.Take(1<<20, 0)...)
+	require.NoError(t, s.Flush(context.Background(), events, payloads))
+	last := gw.Batches()[len(gw.Batches())-1]
+	assert.Equal(t, uint64(4), last.Batch.DroppedEvents, "the next accepted batch says what was lost")
+	assert.Empty(t, last.Header.Get("Content-Encoding"))
+}
+
+func TestSingleEventTooLargeIsDropped(t *testing.T) {
+	gw := gatewaytest.New()
+	defer gw.Close()
+	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusRequestEntityTooLarge })
+	s := newSender(t, gw.URL, nil)
+	events, payloads := queues(t, 4)
+	require.NoError(t, s.Flush(context.Background(), events, payloads))
+	assert.Equal(t, uint64(4), s.Stats().DroppedEvents)
+	assert.Equal(t, uint64(4), events.TakeDropped())
+}
+
+func TestPayloadsKeepTheirBytesAndHeaders(t *testing.T) {
+	gw := gatewaytest.New()
+	defer gw.Close()
+	s := newSender(t, gw.URL, func(o *Options) { o.Token = "tok" })
+	gw.Token = "tok"
+	events, payloads := queues(t, 0)
+	payloads.Push(Payload{Path: "/v1/traces", ContentType: "application/x-protobuf", ContentEncoding: "gzip", Body: []byte{1, 2, 3}})
+	require.NoError(t, s.Flush(context.Background(), events, payloads))
+	got := gw.Payloads()
+	require.Len(t, got, 1)
+	assert.Equal(t, []byte{1, 2, 3}, got[0].Body)
+	assert.Equal(t, "gzip", got[0].Header.Get("Content-Encoding"))
+	assert.Equal(t, "fn", got[0].Header.Get(wire.HeaderFunctionName))
+}
+
+func TestCAFile(t *testing.T) {
+	gw := gatewaytest.NewTLS()
+	defer gw.Close()
+	// Without the CA the handshake fails; with it the batch goes.
+	events, payloads := queues(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	plain := newSender(t, gw.URL, nil)
+	assert.Error(t, plain.Flush(ctx, events, payloads))
+
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	cert := gw.Certificate()
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o600))
+	withCA := newSender(t, gw.URL, func(o *Options) { o.CAFile = ca })
+	events, payloads = queues(t, 1) // the first sender keeps its batch pending
+	require.NoError(t, withCA.Flush(context.Background(), events, payloads))
+	assert.Len(t, gw.Accepted(), 1)
+
+	bad := filepath.Join(t.TempDir(), "bad.pem")
+	require.NoError(t, os.WriteFile(bad, []byte("not a certificate"), 0o600))
+	_, err := New(Options{Endpoint: gw.URL, CAFile: bad})
+	assert.ErrorContains(t, err, "holds no PEM certificate")
+}
