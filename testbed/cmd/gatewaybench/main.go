@@ -159,7 +159,7 @@ func measure(o options, bin string, p pipeline, telemetry bool, runID string) (r
 	// what lambda_correlation learns of the functions (they send no spans of their own, so
 	// after a window their invocation spans are no longer held), as in a gateway that has
 	// been running.
-	const warmSpans = 1000
+	warmSpans := o.functions * spansPerRequest // one request of every function
 	if err := sendAndCount(gw, sink, p, o, runID, otlpRequests(warmSpans, o.functions, runID, "warm", false), nil, warmSpans); err != nil {
 		return r, fmt.Errorf("warm-up: %w", err)
 	}
@@ -186,11 +186,11 @@ func measure(o options, bin string, p pipeline, telemetry bool, runID string) (r
 		return r, err
 	}
 	r.spanCPU = cpu1 - cpu0
-	r.spansCounted = countOf(sink, p, runID) - warmSpans
+	r.spansCounted = countOf(sink, p, runID) - float64(warmSpans)
 
 	if telemetry {
 		tapi := runID + "-tapi"
-		const warmInvocations = 1000
+		warmInvocations := o.functions * invocationsPerBatch // one batch of every function
 		warm := telemetryBatches(warmInvocations, o.functions, tapi, "warm")
 		if err := sendAndCount(gw, sink, p, o, tapi, bodies(warm), batchHeaders(warm), warmInvocations); err != nil {
 			return r, fmt.Errorf("telemetry warm-up: %w", err)
@@ -208,7 +208,7 @@ func measure(o options, bin string, p pipeline, telemetry bool, runID string) (r
 			return r, err
 		}
 		r.invocationCPU = cpu1 - cpu0
-		r.invocationsCounted = countOf(sink, p, tapi) - warmInvocations
+		r.invocationsCounted = countOf(sink, p, tapi) - float64(warmInvocations)
 	}
 
 	// Many sandboxes of one function, each with its own resource: do their counts add up?
