@@ -203,8 +203,16 @@ type sample struct {
 	value  float64
 }
 
-// query runs an instant PromQL query.
-func (s *stack) query(ctx context.Context, promql string) ([]sample, error) {
+// queryResult is one series of an instant query's answer: a float sample in Value, or a
+// native histogram in Histogram.
+type queryResult struct {
+	Metric    map[string]string `json:"metric"`
+	Value     []any             `json:"value"`
+	Histogram []json.RawMessage `json:"histogram"`
+}
+
+// instantQuery runs an instant PromQL query through Prometheus' HTTP API.
+func (s *stack) instantQuery(ctx context.Context, promql string) ([]queryResult, error) {
 	u := s.prometheusURL + "/api/v1/query?" + url.Values{"query": {promql}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -219,11 +227,7 @@ func (s *stack) query(ctx context.Context, promql string) ([]sample, error) {
 		Status string `json:"status"`
 		Error  string `json:"error"`
 		Data   struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
+			Result []queryResult `json:"result"`
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
@@ -232,15 +236,24 @@ func (s *stack) query(ctx context.Context, promql string) ([]sample, error) {
 	if body.Status != "success" {
 		return nil, fmt.Errorf("query %q failed: %s", promql, body.Error)
 	}
-	out := make([]sample, 0, len(body.Data.Result))
-	for _, r := range body.Data.Result {
-		str, ok := r.Value[1].(string)
-		if !ok {
-			return nil, fmt.Errorf("query %q: unexpected value %v", promql, r.Value)
+	return body.Data.Result, nil
+}
+
+// query runs an instant PromQL query whose result is float samples.
+func (s *stack) query(ctx context.Context, promql string) ([]sample, error) {
+	results, err := s.instantQuery(ctx, promql)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sample, 0, len(results))
+	for _, r := range results {
+		var str string
+		if len(r.Value) == 2 {
+			str, _ = r.Value[1].(string)
 		}
 		v, err := strconv.ParseFloat(str, 64)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("query %q: unexpected value %v", promql, r.Value)
 		}
 		out = append(out, sample{labels: r.Metric, value: v})
 	}

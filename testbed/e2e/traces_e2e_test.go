@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -189,35 +188,12 @@ type nativeHistogram struct {
 // nativeHistograms runs an instant query whose result is native histograms. A float sample
 // in the result is an error: the series is then not a native histogram.
 func (s *stack) nativeHistograms(ctx context.Context, promql string) ([]nativeHistogram, error) {
-	u := s.prometheusURL + "/api/v1/query?" + url.Values{"query": {promql}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	results, err := s.instantQuery(ctx, promql)
 	if err != nil {
 		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []struct {
-				Metric    map[string]string `json:"metric"`
-				Value     []any             `json:"value"`
-				Histogram []json.RawMessage `json:"histogram"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
-	}
-	if body.Status != "success" {
-		return nil, fmt.Errorf("query %q failed: %s", promql, body.Error)
 	}
 	var out []nativeHistogram
-	for _, r := range body.Data.Result {
+	for _, r := range results {
 		if r.Value != nil || len(r.Histogram) != 2 {
 			return nil, fmt.Errorf("%v is not a native histogram: value %v", r.Metric, r.Value)
 		}

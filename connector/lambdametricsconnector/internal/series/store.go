@@ -155,40 +155,12 @@ func (m *Metric) AppendTo(ms pmetric.MetricSlice, now pcommon.Timestamp) {
 		if m.desc.Histogram.Exponential {
 			h := out.SetEmptyExponentialHistogram()
 			h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-			m.each(func(s *Series) {
-				if !s.exported {
-					dp := h.DataPoints().AppendEmpty()
-					s.attrs.CopyTo(dp.Attributes())
-					dp.SetStartTimestamp(s.start)
-					dp.SetTimestamp(s.start)
-					s.Hist.copyToExponential(dp, true)
-				}
-				dp := h.DataPoints().AppendEmpty()
-				s.attrs.CopyTo(dp.Attributes())
-				dp.SetStartTimestamp(s.start)
-				dp.SetTimestamp(now)
-				s.Hist.copyToExponential(dp, false)
-				s.Hist.ClearExemplars()
-			})
+			appendHistogramPoints(m, now, h.DataPoints().AppendEmpty, (*Histogram).copyToExponential)
 			return
 		}
 		h := out.SetEmptyHistogram()
 		h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-		m.each(func(s *Series) {
-			if !s.exported {
-				dp := h.DataPoints().AppendEmpty()
-				s.attrs.CopyTo(dp.Attributes())
-				dp.SetStartTimestamp(s.start)
-				dp.SetTimestamp(s.start)
-				s.Hist.copyToExplicit(dp, true)
-			}
-			dp := h.DataPoints().AppendEmpty()
-			s.attrs.CopyTo(dp.Attributes())
-			dp.SetStartTimestamp(s.start)
-			dp.SetTimestamp(now)
-			s.Hist.copyToExplicit(dp, false)
-			s.Hist.ClearExemplars()
-		})
+		appendHistogramPoints(m, now, h.DataPoints().AppendEmpty, (*Histogram).copyToExplicit)
 	}
 }
 
@@ -229,4 +201,31 @@ func (m *Metric) numberPoint(dp pmetric.NumberDataPoint, s *Series, ts pcommon.T
 			dp.SetIntValue(s.Int)
 		}
 	}
+}
+
+// histogramPoint is what explicit and exponential histogram data points have in common.
+type histogramPoint interface {
+	Attributes() pcommon.Map
+	SetStartTimestamp(pcommon.Timestamp)
+	SetTimestamp(pcommon.Timestamp)
+}
+
+// appendHistogramPoints writes each series' histogram as of now, preceded by a zero point
+// at its start when it is exported for the first time.
+func appendHistogramPoints[DP histogramPoint](m *Metric, now pcommon.Timestamp, appendPoint func() DP, copyTo func(*Histogram, DP, bool)) {
+	m.each(func(s *Series) {
+		if !s.exported {
+			dp := appendPoint()
+			s.attrs.CopyTo(dp.Attributes())
+			dp.SetStartTimestamp(s.start)
+			dp.SetTimestamp(s.start)
+			copyTo(s.Hist, dp, true)
+		}
+		dp := appendPoint()
+		s.attrs.CopyTo(dp.Attributes())
+		dp.SetStartTimestamp(s.start)
+		dp.SetTimestamp(now)
+		copyTo(s.Hist, dp, false)
+		s.Hist.ClearExemplars()
+	})
 }
