@@ -229,6 +229,13 @@ bench-gateway: build ## otelcol-lambda against the stock spanmetrics pipeline, w
 	$(call step,gateway benchmark: otelcol-lambda against otlp -> batch -> spanmetrics -> prometheusremotewrite)
 	go run ./testbed/cmd/gatewaybench -bin $(GATEWAY) -out testbed/results/bench.md $(BENCH_ARGS)
 
+# ---- scenarios (testbed/cmd/scenarios: fleet load against the built gateway, exact counts) ----
+.PHONY: scenarios
+scenarios: build ## Fleet scenarios (steady, backend outage), written to testbed/results/scenarios.md
+	$(call step,fleet scenarios against the built gateway and a validating remote-write sink)
+	go run ./testbed/cmd/scenarios -bin $(GATEWAY) -out testbed/results/scenarios.md
+# ---- end scenarios ---------------------------------------------------------------------------
+
 .PHONY: clean
 clean: ## Remove the build output, the tools and what make run left
 	rm -rf $(BUILD_DIR) $(BIN) .run
