@@ -6,6 +6,7 @@ package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lam
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -50,14 +51,9 @@ func otlpHandler[R otlpRequest](newRequest func() R, consume func(context.Contex
 				"unsupported content type "+req.Header.Get("Content-Type")+", use "+protobufContentType+" or "+jsonContentType)
 			return
 		}
-		body, err := io.ReadAll(req.Body)
+		body, code, err := readBody(req)
 		if err != nil {
-			code := http.StatusBadRequest
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				code = http.StatusRequestEntityTooLarge
-			}
-			writeStatus(w, contentType, code, codes.InvalidArgument, "cannot read the request body: "+err.Error())
+			writeStatus(w, contentType, code, codes.InvalidArgument, err.Error())
 			return
 		}
 
@@ -94,6 +90,21 @@ func otlpHandler[R otlpRequest](newRequest func() R, consume func(context.Contex
 			_, _ = w.Write([]byte("{}"))
 		}
 	})
+}
+
+// readBody reads a request body; when it cannot, it returns the HTTP status to answer:
+// 413 over max_request_body_size (confighttp's MaxBytesReader), 400 otherwise.
+func readBody(req *http.Request) ([]byte, int, error) {
+	body, err := io.ReadAll(req.Body)
+	if err == nil {
+		return body, http.StatusOK, nil
+	}
+	code := http.StatusBadRequest
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		code = http.StatusRequestEntityTooLarge
+	}
+	return nil, code, fmt.Errorf("cannot read the request body: %w", err)
 }
 
 func mediaType(contentType string) string {

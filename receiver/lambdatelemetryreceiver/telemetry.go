@@ -53,14 +53,9 @@ func (r *lambdaTelemetryReceiver) handleTelemetry(w http.ResponseWriter, req *ht
 			"unsupported content type "+req.Header.Get("Content-Type")+", use "+jsonContentType)
 		return
 	}
-	body, err := io.ReadAll(req.Body)
+	body, code, err := readBody(req)
 	if err != nil {
-		code := http.StatusBadRequest
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			code = http.StatusRequestEntityTooLarge
-		}
-		writeTelemetryError(w, code, "cannot read the request body: "+err.Error())
+		writeTelemetryError(w, code, err.Error())
 		return
 	}
 
