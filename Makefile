@@ -231,8 +231,8 @@ bench-gateway: build ## otelcol-lambda against the stock spanmetrics pipeline, w
 
 # ---- scenarios (testbed/cmd/scenarios: fleet load against the built gateway, exact counts) ----
 .PHONY: scenarios
-scenarios: build ## Fleet scenarios (steady, backend outage), written to testbed/results/scenarios.md
-	$(call step,fleet scenarios against the built gateway and a validating remote-write sink)
+scenarios: build deps ## Fleet scenarios (steady, cold-start burst, error storm, outage, restart, kill, replicas), written to testbed/results/scenarios.md
+	$(call step,fleet scenarios: gateway processes -> real Prometheus and the validating sink)
 	go run ./testbed/cmd/scenarios -bin $(GATEWAY) -out testbed/results/scenarios.md
 # ---- end scenarios ---------------------------------------------------------------------------
 

@@ -7,55 +7,58 @@ package e2e
 
 import (
 	"context"
-	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/loadgen"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/scenario"
 )
 
-// TestFleetSteadyShort is the short steady-fleet scenario of `make scenarios`: a small
-// fleet's Telemetry API batches (cold starts, errors, timeouts, out-of-memory kills,
-// asynchronous retries) sent in rate mode to the built gateway, and Prometheus must hold
-// exactly the generated invocations, errors by error_type, timeouts and cold starts of
-// every function.
-func TestFleetSteadyShort(t *testing.T) {
-	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s", "OTELCOL_LAMBDA_CORRELATION_WINDOW=1s")
-	fleet, err := loadgen.Generate(loadgen.Config{
-		Prefix: "e2efleet", Functions: 4, Sandboxes: 3, Invocations: 1500, PerBatch: 10, Seed: 3,
-		Mix: loadgen.Mix{ColdStart: 0.02, Error: 0.08, Timeout: 0.04, OOM: 0.02, Retry: 0.5},
-	})
-	require.NoError(t, err)
-	total := fleet.Total()
-	require.Positive(t, total.OOMs)
-	require.Positive(t, total.Retries)
-
-	stats, err := loadgen.Send(context.Background(), loadgen.SendConfig{
-		URL: "http://" + s.httpAddr, Workers: 4, Rate: 500, Timeout: time.Minute,
-	}, fleet.Batches)
-	require.NoError(t, err)
-	require.Equal(t, int64(total.Invocations), stats.AcknowledgedInvocations)
-	t.Logf("sent %d batches, %d invocations in %s, %d retries", stats.Sent, stats.AcknowledgedInvocations, stats.Duration, stats.Retried)
-
-	invocations, timeouts, coldStarts, errs := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
-	for fn, tr := range fleet.Truth {
-		key := "faas_name=" + fn
-		invocations[key] = float64(tr.Invocations)
-		if tr.Timeouts > 0 {
-			timeouts[key] = float64(tr.Timeouts)
-		}
-		if tr.ColdStarts > 0 {
-			coldStarts[key] = float64(tr.ColdStarts)
-		}
-		for et, n := range tr.Errors {
-			errs[fmt.Sprintf("faas_name=%s,error_type=%s", fn, et)] = float64(n)
-		}
+// The short scenarios of `make scenarios` (testbed/scenario): a small fleet's Telemetry API
+// batches (cold starts, errors, timeouts, out-of-memory kills, asynchronous retries) sent
+// in rate mode to gateway processes that write to a real Prometheus and the validating
+// sink, while a gateway is stopped or killed and started again.
+func TestScenariosShort(t *testing.T) {
+	mix := loadgen.Mix{ColdStart: 0.02, Error: 0.08, Timeout: 0.04, OOM: 0.02, Retry: 0.5}
+	opts := scenario.Options{Bin: gatewayBinary(t), Root: repoRoot(t), Flush: time.Second, Drain: queryDeadline, Logf: t.Logf}
+	for _, s := range []scenario.Scenario{
+		{
+			// Graceful restart loses nothing: Prometheus holds every count, summed over the
+			// reset segments of the replica's series.
+			Name:  "restart-short",
+			Fleet: loadgen.Config{Prefix: "e2erestart", Functions: 4, Sandboxes: 3, Invocations: 3000, PerBatch: 10, Mix: mix, Seed: 3},
+			Rate:  500, Workers: 4,
+			Disruption: &scenario.Disruption{At: 2 * time.Second, Down: time.Second},
+		},
+		{
+			// Two replicas, one killed: nothing counted twice, at most its unflushed share lost.
+			Name:  "kill-short",
+			Fleet: loadgen.Config{Prefix: "e2ekill", Functions: 6, Sandboxes: 2, Invocations: 3000, PerBatch: 10, Mix: mix, Seed: 4},
+			Rate:  500, Workers: 2, Replicas: 2,
+			Disruption: &scenario.Disruption{Replica: 1, At: 2 * time.Second, Down: time.Second, Kill: true},
+		},
+	} {
+		t.Run(s.Name, func(t *testing.T) {
+			r := scenario.Run(context.Background(), opts, s)
+			require.NoError(t, r.Err)
+			require.Equal(t, int64(r.Truth.Invocations), r.Stats.AcknowledgedInvocations, "the sender acknowledged everything")
+			require.Positive(t, r.Truth.OOMs)
+			require.Positive(t, r.Truth.Retries)
+			assert.Positive(t, r.PrometheusResets, "the restarted replica's series reset")
+			assert.Empty(t, r.Overcounted, "counted twice")
+			if s.Disruption.Kill {
+				assert.LessOrEqual(t, r.Lost, r.LossBound, "lost in Prometheus")
+				assert.LessOrEqual(t, r.SinkLost, r.LossBound, "lost in the sink")
+			} else {
+				assert.Empty(t, r.PrometheusMismatches, "Prometheus")
+				assert.Empty(t, r.SinkMismatches, "sink")
+				assert.True(t, r.Passed())
+			}
+			t.Logf("%d invocations, %d retried requests; timeline:\n%s", r.Truth.Invocations, r.Stats.Retried, strings.Join(r.Timeline, "\n"))
+		})
 	}
-	sel := `{faas_name=~"e2efleet-.*"}`
-	s.eventually(t, `sum by (faas_name) (faas_invocations_total`+sel+`)`, invocations, "faas_name")
-	s.eventually(t, `sum by (faas_name, error_type) (faas_errors_total`+sel+`) > 0`, errs, "faas_name", "error_type")
-	s.eventually(t, `sum by (faas_name) (faas_timeouts_total`+sel+`) > 0`, timeouts, "faas_name")
-	s.eventually(t, `sum by (faas_name) (faas_coldstarts_total`+sel+`) > 0`, coldStarts, "faas_name")
 }

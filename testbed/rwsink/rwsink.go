@@ -2,9 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package rwsink is a validating Prometheus remote-write (v1) backend for the testbed: it
-// decodes every write, keeps the latest sample of each series, and answers the questions a
-// scenario or benchmark asks (the final value of a counter, summed over series; when a
-// series first reached a value). It holds series in memory, so it is for bounded runs.
+// decodes every write, keeps every sample of each series, and answers the questions a
+// scenario or benchmark asks (a counter's total over its reset segments, summed over
+// series; when a series first reached a value). It holds series in memory, so it is for
+// bounded runs.
 package rwsink // import "github.com/otelcol-lambda/otelcol-lambda/testbed/rwsink"
 
 import (
@@ -34,6 +35,38 @@ type Series struct {
 	FirstSeen time.Time
 	// Exemplars counts the exemplars received for the series.
 	Exemplars int
+	// Total is the series' value as a counter: the sum of the last value of each reset
+	// segment (see [CounterTotal]); for a series that never reset, Value.
+	Total float64
+	// Resets counts the times the value went down: a gateway that restarted with the same
+	// instance id.
+	Resets int
+	// History is every sample, in time order (in copies returned by Find).
+	History []Point
+
+	points map[int64]float64 // timestamp (ms) -> value; a resent sample counts once
+}
+
+// Point is one sample.
+type Point struct {
+	Timestamp int64 // ms
+	Value     float64
+}
+
+// CounterTotal is what a counter counted over a run in which it may have reset: the last
+// value of each reset segment (a segment ends where the next value is lower), summed. The
+// points must be in time order. It is what a scenario compares with the ground truth,
+// never increase(), which extrapolates.
+func CounterTotal(points []Point) (total float64, resets int) {
+	for i, p := range points {
+		if i+1 == len(points) || points[i+1].Value < p.Value {
+			total += p.Value
+			if i+1 < len(points) {
+				resets++
+			}
+		}
+	}
+	return total, resets
 }
 
 // Sink is an http.Handler that takes remote-write requests.
@@ -55,8 +88,19 @@ func New() *Sink {
 func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err == nil {
-		body, err = snappy.Decode(nil, body)
+		err = s.Write(body)
 	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Write takes one remote-write request body (snappy-compressed protobuf), as ServeHTTP
+// does; it is for a front end that has read the body already.
+func (s *Sink) Write(body []byte) error {
+	body, err := snappy.Decode(nil, body)
 	if err == nil {
 		err = s.write(body)
 	}
@@ -66,11 +110,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.errors++
 	}
 	s.mu.Unlock()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	return err
 }
 
 // Requests returns how many writes were received, and how many of them did not decode.
@@ -80,16 +120,12 @@ func (s *Sink) Requests() (total, failed int) {
 	return s.requests, s.errors
 }
 
-// Sum adds up the newest value of every series named name whose labels match all of
-// match (label name -> value).
+// Sum adds up the counter total (over reset segments) of every series named name whose
+// labels match all of match (label name -> value).
 func (s *Sink) Sum(name string, match map[string]string) float64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var total float64
-	for _, ser := range s.series {
-		if ser.Labels["__name__"] == name && matches(ser.Labels, match) {
-			total += ser.Value
-		}
+	for _, ser := range s.Find(name, match) {
+		total += ser.Total
 	}
 	return total
 }
@@ -102,6 +138,9 @@ func (s *Sink) Find(name string, match map[string]string) []Series {
 	for _, ser := range s.series {
 		if ser.Labels["__name__"] == name && matches(ser.Labels, match) {
 			c := *ser
+			c.points = nil
+			c.History = ser.sortedPoints()
+			c.Total, c.Resets = CounterTotal(c.History)
 			out = append(out, c)
 		}
 	}
@@ -200,7 +239,7 @@ func (s *Sink) timeSeries(b []byte, now time.Time) error {
 	defer s.mu.Unlock()
 	ser, ok := s.series[key]
 	if !ok {
-		ser = &Series{Labels: labels, FirstSeen: now}
+		ser = &Series{Labels: labels, FirstSeen: now, points: map[int64]float64{}}
 		s.series[key] = ser
 	}
 	ser.Exemplars += exemplars
@@ -209,9 +248,20 @@ func (s *Sink) timeSeries(b []byte, now time.Time) error {
 		if ser.Samples == 0 || !t.Before(ser.Timestamp) {
 			ser.Value, ser.Timestamp = smp.value, t
 		}
+		ser.points[smp.ts] = smp.value
 		ser.Samples++
 	}
 	return nil
+}
+
+// sortedPoints returns the series' samples in time order, one per timestamp.
+func (ser *Series) sortedPoints() []Point {
+	out := make([]Point, 0, len(ser.points))
+	for ts, v := range ser.points {
+		out = append(out, Point{Timestamp: ts, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Timestamp < out[j].Timestamp })
+	return out
 }
 
 func label(b []byte) (string, string, error) {

@@ -91,3 +91,45 @@ func TestRefusesWhatDoesNotDecode(t *testing.T) {
 	_, failed := s.Requests()
 	assert.Equal(t, 3, failed)
 }
+
+func TestCounterTotalSumsResetSegments(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values []float64
+		total  float64
+		resets int
+	}{
+		{name: "no samples", values: nil, total: 0},
+		{name: "one segment", values: []float64{0, 3, 3, 7}, total: 7},
+		{name: "a restart", values: []float64{0, 4, 9, 0, 2, 5}, total: 14, resets: 1},
+		{name: "a restart without the zero sample", values: []float64{4, 9, 3, 6}, total: 15, resets: 1},
+		{name: "two restarts", values: []float64{5, 1, 0, 2}, total: 8, resets: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			points := make([]Point, len(tc.values))
+			for i, v := range tc.values {
+				points[i] = Point{Timestamp: int64(i), Value: v}
+			}
+			total, resets := CounterTotal(points)
+			assert.Equal(t, tc.total, total)
+			assert.Equal(t, tc.resets, resets)
+		})
+	}
+}
+
+func TestSumFollowsAGatewayRestart(t *testing.T) {
+	s := New()
+	series := func(samples ...[2]float64) testSeries {
+		return testSeries{labels: [][2]string{{"__name__", "faas_invocations_total"}, {"instance", "replica-0"}}, samples: samples}
+	}
+	require.Equal(t, http.StatusNoContent, post(t, s, encode(series([2]float64{0, 1000}, [2]float64{40, 2000}))))
+	// Restarted: a new start with a zero sample, then counts again; a resent sample counts once.
+	require.Equal(t, http.StatusNoContent, post(t, s, encode(series([2]float64{0, 3000}, [2]float64{15, 4000}))))
+	require.Equal(t, http.StatusNoContent, post(t, s, encode(series([2]float64{15, 4000}))))
+	assert.Equal(t, 55.0, s.Sum("faas_invocations_total", nil))
+	found := s.Find("faas_invocations_total", nil)
+	require.Len(t, found, 1)
+	assert.Equal(t, 1, found[0].Resets)
+	assert.Equal(t, 15.0, found[0].Value, "Value stays the newest sample")
+	assert.Len(t, found[0].History, 4)
+}

@@ -1,0 +1,157 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// GatewayAddrs are the loopback addresses a gateway listens on.
+type GatewayAddrs struct {
+	HTTP, GRPC, Health, Telemetry string
+}
+
+// GatewayConfig says how to start a gateway process.
+type GatewayConfig struct {
+	// Bin is the built distribution (_build/otelcol-lambda).
+	Bin string
+	// Configs are the --config files, the first usually distribution/config.yaml.
+	Configs []string
+	// RemoteWrite is the remote-write URL the exporter writes to.
+	RemoteWrite string
+	// InstanceID is the replica's service.instance.id, which becomes the instance label of
+	// its series; a restarted replica keeps its id, as a Kubernetes pod name does. Empty
+	// leaves the distribution's default (host and process id).
+	InstanceID string
+	// Flush is lambda_metrics' flush interval, and lambda_correlation's window (the
+	// documented pairing); zero leaves the configuration's values.
+	Flush time.Duration
+	// Addrs reuses an earlier gateway's addresses (a restart); nil takes free ports.
+	Addrs *GatewayAddrs
+	// Env is more environment, NAME=value.
+	Env []string
+	// ReadyTimeout bounds the wait for the health check; default 60s.
+	ReadyTimeout time.Duration
+}
+
+// Gateway is a running distribution process.
+type Gateway struct {
+	*Process
+	Config GatewayConfig
+	Addrs  GatewayAddrs
+	// URL is the base URL of the receiver's HTTP server.
+	URL string
+	dir string
+}
+
+// StartGateway starts the distribution and waits until its health check answers.
+func StartGateway(cfg GatewayConfig) (*Gateway, error) {
+	if _, err := os.Stat(cfg.Bin); err != nil {
+		return nil, fmt.Errorf("no gateway binary (run 'make build'): %w", err)
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 60 * time.Second
+	}
+	var addrs GatewayAddrs
+	if cfg.Addrs != nil {
+		addrs = *cfg.Addrs
+	} else {
+		free, err := FreeAddrs(4)
+		if err != nil {
+			return nil, err
+		}
+		addrs = GatewayAddrs{HTTP: free[0], GRPC: free[1], Health: free[2], Telemetry: free[3]}
+	}
+	dir, err := os.MkdirTemp("", "otelcol-lambda-gateway-*")
+	if err != nil {
+		return nil, err
+	}
+	configs := cfg.Configs
+	if cfg.InstanceID != "" {
+		overlay := filepath.Join(dir, "instance.yaml")
+		body := fmt.Sprintf("service:\n  telemetry:\n    resource:\n      service.instance.id: %q\n", cfg.InstanceID)
+		if err := os.WriteFile(overlay, []byte(body), 0o600); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		configs = append(configs[:len(configs):len(configs)], overlay)
+	}
+	args := make([]string, 0, 2*len(configs))
+	for _, c := range configs {
+		args = append(args, "--config", c)
+	}
+	telemetryHost, telemetryPort, _ := net.SplitHostPort(addrs.Telemetry)
+	cmd := exec.Command(cfg.Bin, args...)
+	cmd.Env = append(os.Environ(),
+		"OTELCOL_LAMBDA_HTTP_ENDPOINT="+addrs.HTTP,
+		"OTELCOL_LAMBDA_GRPC_ENDPOINT="+addrs.GRPC,
+		"OTELCOL_LAMBDA_HEALTH_ENDPOINT="+addrs.Health,
+		"OTELCOL_LAMBDA_TELEMETRY_HOST="+telemetryHost,
+		"OTELCOL_LAMBDA_TELEMETRY_PORT="+telemetryPort,
+		"OTELCOL_LAMBDA_LOG_LEVEL=warn",
+		"PROMETHEUS_REMOTE_WRITE_URL="+cfg.RemoteWrite,
+	)
+	if cfg.Flush > 0 {
+		cmd.Env = append(cmd.Env,
+			"OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL="+cfg.Flush.String(),
+			"OTELCOL_LAMBDA_CORRELATION_WINDOW="+cfg.Flush.String())
+	}
+	cmd.Env = append(cmd.Env, cfg.Env...)
+	p, err := StartProcess(cmd)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	g := &Gateway{Process: p, Config: cfg, Addrs: addrs, URL: "http://" + addrs.HTTP, dir: dir}
+	deadline := time.Now().Add(cfg.ReadyTimeout)
+	for {
+		resp, err := http.Get("http://" + addrs.Health + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return g, nil
+			}
+		}
+		select {
+		case <-p.Done():
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("the gateway exited during start-up (%v):\n%s", p.err, Tail(p.Output.String(), 4096))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = g.Stop()
+			return nil, errors.New("the gateway was not healthy within " + cfg.ReadyTimeout.String())
+		}
+	}
+}
+
+// Stop stops the gateway gracefully (SIGTERM: the Collector drains its pipelines) and
+// removes its temporary files.
+func (g *Gateway) Stop() error {
+	err := g.Process.Stop(syscall.SIGTERM, 30*time.Second)
+	os.RemoveAll(g.dir)
+	return err
+}
+
+// Kill kills the gateway as a crash would (SIGKILL): nothing is drained.
+func (g *Gateway) Kill() {
+	_ = g.Process.Stop(syscall.SIGKILL, 10*time.Second)
+	os.RemoveAll(g.dir)
+}
+
+// Restart starts the same gateway again on the same addresses, after it stopped.
+func (g *Gateway) Restart() (*Gateway, error) {
+	cfg := g.Config
+	addrs := g.Addrs
+	cfg.Addrs = &addrs
+	return StartGateway(cfg)
+}

@@ -1,0 +1,254 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/rwsink"
+)
+
+// Prometheus is a real Prometheus server (the Debian package's binary) with the
+// remote-write receiver on, and no scrape jobs: everything it holds was remote-written.
+type Prometheus struct {
+	*Process
+	// URL is the server's base URL.
+	URL string
+	dir string
+}
+
+// StartPrometheus starts bin (default "prometheus" on PATH) on a free loopback port with
+// its storage in a temporary directory, and waits until it is ready.
+func StartPrometheus(bin string) (*Prometheus, error) {
+	if bin == "" {
+		bin = "prometheus"
+	}
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return nil, fmt.Errorf("no Prometheus binary (make deps installs the Debian package): %w", err)
+	}
+	addrs, err := FreeAddrs(1)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "otelcol-lambda-prometheus-*")
+	if err != nil {
+		return nil, err
+	}
+	config := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(config, []byte("global:\n  evaluation_interval: 15s\n"), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	cmd := exec.Command(path,
+		"--config.file="+config,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addrs[0],
+		"--web.enable-remote-write-receiver",
+		"--enable-feature=exemplar-storage,native-histograms",
+	)
+	p, err := StartProcess(cmd)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	prom := &Prometheus{Process: p, URL: "http://" + addrs[0], dir: dir}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(prom.URL + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return prom, nil
+			}
+		}
+		select {
+		case <-p.Done():
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("prometheus exited during start-up (%v):\n%s", p.err, Tail(p.Output.String(), 4096))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = prom.Stop()
+			return nil, fmt.Errorf("prometheus was not ready within 60s:\n%s", Tail(p.Output.String(), 4096))
+		}
+	}
+}
+
+// WriteURL is the remote-write endpoint.
+func (p *Prometheus) WriteURL() string { return p.URL + "/api/v1/write" }
+
+// Stop stops Prometheus and removes its storage.
+func (p *Prometheus) Stop() error {
+	err := p.Process.Stop(syscall.SIGTERM, 30*time.Second)
+	os.RemoveAll(p.dir)
+	return err
+}
+
+// Series is one series of a query's answer: a float value for an instant vector, or the
+// raw samples of a range-vector selector.
+type Series struct {
+	Labels map[string]string
+	Value  float64
+	Points []rwsink.Point
+}
+
+// Query runs an instant PromQL query at time at (zero: now). The answer may be a vector
+// (Value set) or a matrix (Points set, for a selector such as metric[10m]).
+func (p *Prometheus) Query(ctx context.Context, promql string, at time.Time) ([]Series, error) {
+	params := url.Values{"query": {promql}}
+	if !at.IsZero() {
+		params.Set("time", strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/api/v1/query?"+params.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string `json:"metric"`
+				Value  []any             `json:"value"`
+				Values [][]any           `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("decoding the answer to %q: %w", promql, err)
+	}
+	if body.Status != "success" {
+		return nil, fmt.Errorf("query %q failed: %s", promql, body.Error)
+	}
+	out := make([]Series, 0, len(body.Data.Result))
+	for _, r := range body.Data.Result {
+		s := Series{Labels: r.Metric}
+		if len(r.Value) == 2 {
+			if _, s.Value, err = point(r.Value); err != nil {
+				return nil, fmt.Errorf("query %q: %w", promql, err)
+			}
+		}
+		for _, v := range r.Values {
+			ts, value, err := point(v)
+			if err != nil {
+				return nil, fmt.Errorf("query %q: %w", promql, err)
+			}
+			s.Points = append(s.Points, rwsink.Point{Timestamp: ts, Value: value})
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// point decodes Prometheus' [unix seconds, "value"] pair.
+func point(pair []any) (int64, float64, error) {
+	if len(pair) != 2 {
+		return 0, 0, fmt.Errorf("unexpected sample %v", pair)
+	}
+	ts, ok1 := pair[0].(float64)
+	str, ok2 := pair[1].(string)
+	if !ok1 || !ok2 {
+		return 0, 0, fmt.Errorf("unexpected sample %v", pair)
+	}
+	v, err := strconv.ParseFloat(str, 64)
+	return int64(ts*1000 + 0.5), v, err
+}
+
+// CounterTotals reads every raw sample of the series that selector (e.g.
+// `faas_invocations_total{faas_name=~"steady-.*"}`) selects over the last window, and
+// returns each series' total over its reset segments (rwsink.CounterTotal), with how
+// many resets it saw. This is how a scenario checks Prometheus against the ground truth
+// when a gateway restarted: never increase(), which extrapolates.
+func (p *Prometheus) CounterTotals(ctx context.Context, selector string, window time.Duration) ([]Series, int, error) {
+	series, err := p.Query(ctx, fmt.Sprintf("%s[%dms]", selector, window.Milliseconds()), time.Time{})
+	if err != nil {
+		return nil, 0, err
+	}
+	resets := 0
+	for i := range series {
+		sort.Slice(series[i].Points, func(a, b int) bool { return series[i].Points[a].Timestamp < series[i].Points[b].Timestamp })
+		total, r := rwsink.CounterTotal(series[i].Points)
+		series[i].Value = total
+		resets += r
+	}
+	return series, resets, nil
+}
+
+// Tee is a remote-write endpoint that writes every request to Prometheus and, once
+// Prometheus took it, to the validating sink: both backends see the same writes. It
+// answers with Prometheus' status, so the gateway retries what Prometheus could not take.
+type Tee struct {
+	Sink       *rwsink.Sink
+	Prometheus string // remote-write URL
+	Client     *http.Client
+	// Refused counts the writes Prometheus answered with a 4xx (out-of-order samples
+	// after a retry, for instance); they still reach the sink.
+	Refused atomic.Int64
+}
+
+func (t *Tee) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	client := t.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	// A gateway killed while it waits for the answer must not leave the write in
+	// Prometheus and not in the sink: the tee finishes what it started.
+	req, err := http.NewRequestWithContext(context.WithoutCancel(r.Context()), http.MethodPost, t.Prometheus, bytes.NewReader(body))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	req.Header = r.Header.Clone()
+	resp, err := client.Do(req)
+	if err != nil {
+		http.Error(w, "prometheus: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		http.Error(w, "prometheus: "+string(answer), resp.StatusCode)
+		return
+	}
+	if resp.StatusCode >= 400 {
+		t.Refused.Add(1)
+	}
+	// Prometheus decides the answer; the sink's matters only when Prometheus took a
+	// write that the sink could not decode.
+	sinkErr := t.Sink.Write(body)
+	switch {
+	case resp.StatusCode >= 400:
+		http.Error(w, "prometheus: "+string(answer), resp.StatusCode)
+	case sinkErr != nil:
+		http.Error(w, "rwsink: "+sinkErr.Error(), http.StatusBadRequest)
+	default:
+		w.WriteHeader(resp.StatusCode)
+	}
+}

@@ -1,0 +1,124 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package scenario
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
+)
+
+// Render writes the results as the markdown report of `make scenarios`.
+func Render(command string, results []Result) string {
+	var b strings.Builder
+	b.WriteString("# Fleet scenarios\n\n")
+	fmt.Fprintf(&b, "Command: `%s`, %s.\n\n", command, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "Machine: %s, %d CPUs, %s %s/%s.\n\n", harness.CPUModel(), runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	b.WriteString("Each scenario starts its own real Prometheus (the Debian package, remote-write receiver on) and one or more " +
+		"gateway processes (`_build/otelcol-lambda --config distribution/config.yaml`, each replica with its own " +
+		"`service.instance.id`, so its own `instance` label), all on loopback. The gateways remote-write through a tee that " +
+		"writes every request to Prometheus and to the validating sink `testbed/rwsink`. The load is `testbed/loadgen`: " +
+		"Telemetry API batches as the extension sends them (cold starts, errors of four error.type classes, timeouts, " +
+		"out-of-memory kills, asynchronous retries with the same request id), routed to the replicas by function name; the " +
+		"sender never drops a batch and retries what a gateway refuses or cannot take (connection refused while it restarts).\n\n" +
+		"The check, per function: faas_invocations_total, faas_errors_total by error_type and in all, faas_timeouts_total " +
+		"and faas_coldstarts_total. The value compared is each series' counter total: the last value of every reset segment " +
+		"(a restarted replica keeps its instance id, so its series reset), read from every raw sample " +
+		"(`metric[window]`, never `increase()`), summed over replicas. A scenario passes when Prometheus and the sink both " +
+		"hold exactly the generated counts, and still do three flushes later. When a replica is killed (SIGKILL), it " +
+		"passes when nothing is counted twice and the invocations missing are at most what that replica may have received " +
+		"and not yet flushed (its rate share over 2 flush intervals plus 1 s).\n\n")
+	b.WriteString("| scenario | result | invocations | Prometheus | sink |\n|---|---|---|---|---|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s |\n", r.Scenario.Name, passFail(r), r.Truth.Invocations,
+			exactness(r, r.PrometheusExact, r.Lost), exactness(r, r.SinkExact, r.SinkLost))
+	}
+	b.WriteString("\n")
+	for _, r := range results {
+		s := r.Scenario
+		fmt.Fprintf(&b, "## %s: %s\n\n%s.\n\n", s.Name, passFail(r), s.About)
+		b.WriteString("| figure | value |\n|---|---|\n")
+		row := func(k string, v any) { fmt.Fprintf(&b, "| %s | %v |\n", k, v) }
+		row("functions x sandbox slots", fmt.Sprintf("%d x %d", s.Fleet.Functions, s.Fleet.Sandboxes))
+		row("gateway replicas", max(1, s.Replicas))
+		row("flush interval and correlation window", r.Flush)
+		row("batches generated / sent / acknowledged", fmt.Sprintf("%d / %d / %d", r.Stats.Generated, r.Stats.Sent, r.Stats.Acknowledged))
+		row("requests (retries)", fmt.Sprintf("%d (%d)", r.Stats.Attempts, r.Stats.Retried))
+		row("invocations generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedInvocations, r.Stats.AcknowledgedInvocations))
+		row("errors by error_type", formatCounts(r.Truth.Errors))
+		row("timeouts / cold starts / OOM kills / retried request ids", fmt.Sprintf("%d / %d / %d / %d", r.Truth.Timeouts, r.Truth.ColdStarts, r.Truth.OOMs, r.Truth.Retries))
+		if s.Rate > 0 {
+			row("send mode", fmt.Sprintf("rate %.0f invocations/s, %d workers per replica", s.Rate, max(1, s.Workers)))
+		} else {
+			row("send mode", fmt.Sprintf("max (as fast as the gateway acknowledges), %d workers per replica", max(1, s.Workers)))
+		}
+		row("load duration", r.Stats.Duration.Round(time.Millisecond))
+		if r.Stats.Duration > 0 {
+			row("achieved rate", fmt.Sprintf("%.0f invocations/s", float64(r.Stats.AcknowledgedInvocations)/r.Stats.Duration.Seconds()))
+		}
+		if s.OutageFor > 0 {
+			row("remote writes refused during the outage", r.OutageRefused)
+		}
+		row("remote writes received (Prometheus refused)", fmt.Sprintf("%d (%d)", r.SinkRequests, r.PrometheusRefus))
+		row("counter resets seen in Prometheus", r.PrometheusResets)
+		row("checks (series sums compared)", r.Checks)
+		if d := s.Disruption; d != nil && d.Kill {
+			row("invocations missing in Prometheus / in the sink / allowed", fmt.Sprintf("%.0f / %.0f / %.0f", r.Lost, r.SinkLost, r.LossBound))
+			row("series counted twice", len(r.Overcounted))
+		} else {
+			row("Prometheus exact", exactness(r, r.PrometheusExact, 0))
+			row("sink exact", exactness(r, r.SinkExact, 0))
+		}
+		b.WriteString("\n")
+		if len(r.Timeline) > 0 {
+			b.WriteString("Timeline (from the start of the load):\n\n")
+			for _, e := range r.Timeline {
+				fmt.Fprintf(&b, "- %s\n", e)
+			}
+			b.WriteString("\n")
+		}
+		if r.Err != nil {
+			fmt.Fprintf(&b, "Error: `%v`\n\n", r.Err)
+		}
+		list(&b, "Prometheus differs", r.PrometheusMismatches)
+		list(&b, "The sink differs", r.SinkMismatches)
+		list(&b, "Counted twice", r.Overcounted)
+	}
+	return b.String()
+}
+
+func passFail(r Result) string {
+	if r.Passed() {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func exactness(r Result, after time.Duration, lost float64) string {
+	if d := r.Scenario.Disruption; d != nil && d.Kill {
+		return fmt.Sprintf("%.0f missing (allowed %.0f)", lost, r.LossBound)
+	}
+	if after > 0 {
+		return fmt.Sprintf("exact, %s after the load", after.Round(100*time.Millisecond))
+	}
+	return "not exact"
+}
+
+func list(b *strings.Builder, title string, items []string) {
+	if len(items) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "%s:\n\n", title)
+	for i, m := range items {
+		if i == 20 {
+			fmt.Fprintf(b, "- ... %d more\n", len(items)-20)
+			break
+		}
+		fmt.Fprintf(b, "- %s\n", m)
+	}
+	b.WriteString("\n")
+}
