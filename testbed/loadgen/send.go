@@ -20,7 +20,8 @@ import (
 
 // SendConfig says where and how fast to send.
 type SendConfig struct {
-	// URL is the gateway's base URL (http://host:port); batches go to wire.TelemetryPath.
+	// URL is the gateway's base URL (http://host:port); batches go to their Path under it
+	// (wire.TelemetryPath or TracesPath).
 	URL string
 	// Workers is how many batches are in flight at most. A sandbox slot's batches always go
 	// through the same worker, in order.
@@ -41,17 +42,23 @@ type Stats struct {
 	Generated, Sent, Acknowledged int64 // batches: given, sent at least once, answered 200
 	Attempts, Retried             int64 // requests made, of which retries
 	Replayed                      int64 // acknowledgements that said replayed
-	GeneratedInvocations          int64
-	AcknowledgedInvocations       int64
-	Duration                      time.Duration
+	// Invocations of the telemetry batches given and acknowledged (Batch.Invocations).
+	GeneratedInvocations    int64
+	AcknowledgedInvocations int64
+	// Function spans of the OTLP batches given and acknowledged (Batch.Spans).
+	GeneratedSpans    int64
+	AcknowledgedSpans int64
+	Duration          time.Duration
 }
 
 // Unacknowledged is how many batches were not acknowledged.
 func (s Stats) Unacknowledged() int64 { return s.Generated - s.Acknowledged }
 
-// Send posts every batch until the gateway acknowledges it. 429, 503, other 5xx and
-// transport errors are retried with backoff; a 4xx other than 429 is a permanent error that
-// stops the send. It returns an error when any batch was not acknowledged.
+// Send posts every batch to its path until the gateway acknowledges it. A slot's batches
+// (telemetry and OTLP alike) go through one worker, in order, each acknowledged before the
+// next is sent. 429, 503, other 5xx and transport errors are retried with backoff; a 4xx
+// other than 429 is a permanent error that stops the send. It returns an error when any
+// batch was not acknowledged.
 func Send(ctx context.Context, cfg SendConfig, batches []Batch) (Stats, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
@@ -72,11 +79,12 @@ func Send(ctx context.Context, cfg SendConfig, batches []Batch) (Stats, error) {
 	defer cancel()
 
 	var st struct {
-		sent, acked, attempts, retried, replayed, ackedInv atomic.Int64
+		sent, acked, attempts, retried, replayed, ackedInv, ackedSpans atomic.Int64
 	}
 	stats := Stats{Generated: int64(len(batches))}
 	for _, b := range batches {
 		stats.GeneratedInvocations += int64(b.Invocations)
+		stats.GeneratedSpans += int64(b.Spans)
 	}
 
 	queues := make([][]Batch, cfg.Workers)
@@ -96,7 +104,6 @@ func Send(ctx context.Context, cfg SendConfig, batches []Batch) (Stats, error) {
 	fail := func(err error) {
 		errOnce.Do(func() { firstErr = err; cancel() })
 	}
-	url := cfg.URL + wire.TelemetryPath
 	for _, q := range queues {
 		wg.Add(1)
 		go func() {
@@ -114,10 +121,11 @@ func Send(ctx context.Context, cfg SendConfig, batches []Batch) (Stats, error) {
 						st.retried.Add(1)
 					}
 					st.attempts.Add(1)
-					code, retryAfter, replayed, err := post(ctx, cfg.Client, url, b)
+					code, retryAfter, replayed, err := post(ctx, cfg.Client, cfg.URL, b)
 					if err == nil && code == http.StatusOK {
 						st.acked.Add(1)
 						st.ackedInv.Add(int64(b.Invocations))
+						st.ackedSpans.Add(int64(b.Spans))
 						if replayed {
 							st.replayed.Add(1)
 						}
@@ -128,7 +136,7 @@ func Send(ctx context.Context, cfg SendConfig, batches []Batch) (Stats, error) {
 						return
 					}
 					if err == nil && code != http.StatusTooManyRequests && code < 500 {
-						fail(fmt.Errorf("batch %s of %s: permanent answer %d", b.Header.Get(wire.HeaderBatchSequence), b.Function, code))
+						fail(fmt.Errorf("%s: permanent answer %d", b.describe(), code))
 						return
 					}
 					wait := backoff
@@ -150,6 +158,7 @@ func Send(ctx context.Context, cfg SendConfig, batches []Batch) (Stats, error) {
 	stats.Sent, stats.Acknowledged = st.sent.Load(), st.acked.Load()
 	stats.Attempts, stats.Retried, stats.Replayed = st.attempts.Load(), st.retried.Load(), st.replayed.Load()
 	stats.AcknowledgedInvocations = st.ackedInv.Load()
+	stats.AcknowledgedSpans = st.ackedSpans.Load()
 	stats.Duration = time.Since(began)
 	if firstErr == nil && stats.Acknowledged != stats.Generated {
 		firstErr = errors.New("not every batch was acknowledged")
@@ -160,16 +169,38 @@ func Send(ctx context.Context, cfg SendConfig, batches []Batch) (Stats, error) {
 	return stats, nil
 }
 
-// post sends one batch; it returns the status code, the Retry-After the answer asked for,
-// and whether the gateway said it had the batch already.
-func post(ctx context.Context, c *http.Client, url string, b Batch) (int, time.Duration, bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b.Body))
+// path is where the batch goes under the gateway's URL.
+func (b *Batch) path() string {
+	if b.Path == "" {
+		return wire.TelemetryPath
+	}
+	return b.Path
+}
+
+// describe names the batch in errors.
+func (b *Batch) describe() string {
+	if b.IsTraces() {
+		return fmt.Sprintf("OTLP batch of %s (slot %d, %d spans)", b.Function, b.Slot, b.Spans)
+	}
+	return fmt.Sprintf("batch %s of %s", b.Header.Get(wire.HeaderBatchSequence), b.Function)
+}
+
+// post sends one batch to its path under base; it returns the status code, the
+// Retry-After the answer asked for, and whether the gateway said it had the batch already.
+func post(ctx context.Context, c *http.Client, base string, b Batch) (int, time.Duration, bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+b.path(), bytes.NewReader(b.Body))
 	if err != nil {
 		return 0, 0, false, err
 	}
 	req.Header = b.Header.Clone()
-	if req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	switch {
+	case b.ContentType != "":
+		req.Header.Set("Content-Type", b.ContentType)
+	case req.Header.Get("Content-Type") == "":
+		req.Header.Set("Content-Type", ContentTypeJSON)
 	}
 	resp, err := c.Do(req)
 	if err != nil {
