@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/lambdaemu"
 )
 
@@ -94,7 +95,7 @@ func TestScenarioRealFunctions(t *testing.T) {
 	for _, fn := range functions {
 		t.Run(fn.name, func(t *testing.T) {
 			otlpAddr := loopbackAddr(t)
-			log := &lockedBuffer{}
+			log := &harness.LockedBuffer{}
 			t.Cleanup(func() {
 				if t.Failed() {
 					t.Logf("%s sandbox output:\n%s", fn.name, log.String())

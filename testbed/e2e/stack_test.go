@@ -12,19 +12,18 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 )
 
 // Deadlines for things that must happen; they bound how long a broken run hangs and are
@@ -57,36 +56,9 @@ func gatewayBinary(t *testing.T) string {
 // freeAddrs reserves n distinct loopback ports and releases them for the processes to take.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	listeners := make([]net.Listener, n)
-	addrs := make([]string, n)
-	for i := range listeners {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		listeners[i] = l
-		addrs[i] = l.Addr().String()
-	}
-	for _, l := range listeners {
-		require.NoError(t, l.Close())
-	}
+	addrs, err := harness.FreeAddrs(n)
+	require.NoError(t, err)
 	return addrs
-}
-
-// lockedBuffer collects a process's output from its copying goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // stack is a gateway and a Prometheus started by distribution/run.sh.
@@ -96,7 +68,7 @@ type stack struct {
 	runDir                                        string
 
 	cmd    *exec.Cmd
-	output *lockedBuffer
+	output *harness.LockedBuffer
 	done   chan struct{}
 	err    error // the script's exit error, once done is closed
 }
@@ -114,7 +86,7 @@ func startStack(t *testing.T, extraEnv ...string) *stack {
 		telemetryAddr: addrs[3],
 		prometheusURL: "http://" + addrs[4],
 		runDir:        t.TempDir(),
-		output:        &lockedBuffer{},
+		output:        &harness.LockedBuffer{},
 		done:          make(chan struct{}),
 	}
 	_, telemetryPort, _ := net.SplitHostPort(s.telemetryAddr)
@@ -153,7 +125,7 @@ func startStack(t *testing.T, extraEnv ...string) *stack {
 		if t.Failed() {
 			t.Logf("run.sh output:\n%s", s.output.String())
 			if log, err := os.ReadFile(filepath.Join(s.runDir, "prometheus.log")); err == nil {
-				t.Logf("prometheus.log (last 4 KiB):\n%s", tail(log, 4096))
+				t.Logf("prometheus.log (last 4 KiB):\n%s", harness.Tail(string(log), 4096))
 			}
 		}
 	})
@@ -190,72 +162,27 @@ func (s *stack) stop() error {
 	}
 }
 
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
 // sample is one series of an instant query's result.
 type sample struct {
 	labels map[string]string
 	value  float64
 }
 
-// queryResult is one series of an instant query's answer: a float sample in Value, or a
-// native histogram in Histogram.
-type queryResult struct {
-	Metric    map[string]string `json:"metric"`
-	Value     []any             `json:"value"`
-	Histogram []json.RawMessage `json:"histogram"`
-}
-
-// instantQuery runs an instant PromQL query through Prometheus' HTTP API.
-func (s *stack) instantQuery(ctx context.Context, promql string) ([]queryResult, error) {
-	u := s.prometheusURL + "/api/v1/query?" + url.Values{"query": {promql}}.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Result []queryResult `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("decoding the answer to %q: %w", promql, err)
-	}
-	if body.Status != "success" {
-		return nil, fmt.Errorf("query %q failed: %s", promql, body.Error)
-	}
-	return body.Data.Result, nil
-}
+// prometheus is the stack's Prometheus, for queries.
+func (s *stack) prometheus() *harness.Prometheus { return &harness.Prometheus{URL: s.prometheusURL} }
 
 // query runs an instant PromQL query whose result is float samples.
 func (s *stack) query(ctx context.Context, promql string) ([]sample, error) {
-	results, err := s.instantQuery(ctx, promql)
+	results, err := s.prometheus().Query(ctx, promql, time.Time{})
 	if err != nil {
 		return nil, err
 	}
 	out := make([]sample, 0, len(results))
 	for _, r := range results {
-		var str string
-		if len(r.Value) == 2 {
-			str, _ = r.Value[1].(string)
+		if r.Histogram != nil {
+			return nil, fmt.Errorf("query %q: %v is a native histogram, not a float sample", promql, r.Labels)
 		}
-		v, err := strconv.ParseFloat(str, 64)
-		if err != nil {
-			return nil, fmt.Errorf("query %q: unexpected value %v", promql, r.Value)
-		}
-		out = append(out, sample{labels: r.Metric, value: v})
+		out = append(out, sample{labels: r.Labels, value: r.Value})
 	}
 	return out, nil
 }
@@ -362,7 +289,7 @@ func startJaeger(t *testing.T) *jaeger {
 	configFile := filepath.Join(t.TempDir(), "jaeger.yaml")
 	require.NoError(t, os.WriteFile(configFile, []byte(config), 0o600))
 
-	output := &lockedBuffer{}
+	output := &harness.LockedBuffer{}
 	cmd := exec.Command(bin, "--config", configFile)
 	cmd.Stdout, cmd.Stderr = output, output
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -383,7 +310,7 @@ func startJaeger(t *testing.T) *jaeger {
 			t.Errorf("jaeger did not stop within %s and was killed", stopDeadline)
 		}
 		if t.Failed() {
-			t.Logf("jaeger output (last 4 KiB):\n%s", tail([]byte(output.String()), 4096))
+			t.Logf("jaeger output (last 4 KiB):\n%s", harness.Tail(output.String(), 4096))
 		}
 	})
 

@@ -188,21 +188,21 @@ type nativeHistogram struct {
 // nativeHistograms runs an instant query whose result is native histograms. A float sample
 // in the result is an error: the series is then not a native histogram.
 func (s *stack) nativeHistograms(ctx context.Context, promql string) ([]nativeHistogram, error) {
-	results, err := s.instantQuery(ctx, promql)
+	results, err := s.prometheus().Query(ctx, promql, time.Time{})
 	if err != nil {
 		return nil, err
 	}
 	var out []nativeHistogram
 	for _, r := range results {
-		if r.Value != nil || len(r.Histogram) != 2 {
-			return nil, fmt.Errorf("%v is not a native histogram: value %v", r.Metric, r.Value)
+		if r.Histogram == nil {
+			return nil, fmt.Errorf("%v is not a native histogram: value %v", r.Labels, r.Value)
 		}
 		var h struct {
 			Count   string  `json:"count"`
 			Sum     string  `json:"sum"`
 			Buckets [][]any `json:"buckets"`
 		}
-		if err := json.Unmarshal(r.Histogram[1], &h); err != nil {
+		if err := json.Unmarshal(r.Histogram, &h); err != nil {
 			return nil, err
 		}
 		count, err := strconv.ParseFloat(h.Count, 64)
@@ -213,7 +213,7 @@ func (s *stack) nativeHistograms(ctx context.Context, promql string) ([]nativeHi
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, nativeHistogram{labels: r.Metric, count: count, sum: sum, buckets: len(h.Buckets)})
+		out = append(out, nativeHistogram{labels: r.Labels, count: count, sum: sum, buckets: len(h.Buckets)})
 	}
 	return out, nil
 }

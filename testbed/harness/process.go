@@ -103,7 +103,8 @@ func (p *Process) Err() error {
 }
 
 // Stop sends sig (SIGTERM or SIGINT for a graceful stop, SIGKILL for a crash) and waits;
-// a process still running after timeout has its whole group killed, and that is an error.
+// a process still running after timeout gets SIGQUIT, so that a Go program writes its
+// goroutines to Output, then has its whole group killed, and that is an error.
 func (p *Process) Stop(sig syscall.Signal, timeout time.Duration) error {
 	select {
 	case <-p.done:
@@ -115,10 +116,15 @@ func (p *Process) Stop(sig syscall.Signal, timeout time.Duration) error {
 	case <-p.done:
 		return nil
 	case <-time.After(timeout):
+	}
+	_ = p.Cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
 		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
-		return fmt.Errorf("%s did not stop within %s of %s and was killed", p.Cmd.Path, timeout, sig)
 	}
+	return fmt.Errorf("%s did not stop within %s of %s and was killed (its goroutines are in its output)", p.Cmd.Path, timeout, sig)
 }
 
 // CPU is the process's user+system CPU time so far.

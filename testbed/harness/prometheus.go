@@ -100,12 +100,15 @@ func (p *Prometheus) Stop() error {
 	return err
 }
 
-// Series is one series of a query's answer: a float value for an instant vector, or the
-// raw samples of a range-vector selector.
+// Series is one series of a query's answer: a float value for an instant vector, the raw
+// samples of a range-vector selector, or a native histogram.
 type Series struct {
 	Labels map[string]string
 	Value  float64
 	Points []rwsink.Point
+	// Histogram is the native histogram sample's object (count, sum, buckets) as
+	// Prometheus' API writes it; nil for a float sample.
+	Histogram json.RawMessage
 }
 
 // Query runs an instant PromQL query at time at (zero: now). The answer may be a vector
@@ -130,9 +133,10 @@ func (p *Prometheus) Query(ctx context.Context, promql string, at time.Time) ([]
 		Data   struct {
 			ResultType string `json:"resultType"`
 			Result     []struct {
-				Metric map[string]string `json:"metric"`
-				Value  []any             `json:"value"`
-				Values [][]any           `json:"values"`
+				Metric    map[string]string `json:"metric"`
+				Value     []any             `json:"value"`
+				Values    [][]any           `json:"values"`
+				Histogram []json.RawMessage `json:"histogram"`
 			} `json:"result"`
 		} `json:"data"`
 	}
@@ -149,6 +153,9 @@ func (p *Prometheus) Query(ctx context.Context, promql string, at time.Time) ([]
 			if _, s.Value, err = point(r.Value); err != nil {
 				return nil, fmt.Errorf("query %q: %w", promql, err)
 			}
+		}
+		if len(r.Histogram) == 2 {
+			s.Histogram = r.Histogram[1]
 		}
 		for _, v := range r.Values {
 			ts, value, err := point(v)

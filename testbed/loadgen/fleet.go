@@ -266,6 +266,9 @@ func Generate(cfg Config) (*Fleet, error) {
 	if cfg.Start.IsZero() {
 		cfg.Start = time.Now().Add(-time.Hour)
 	}
+	// The Telemetry API's times have millisecond precision: so have the generated ones, or
+	// the truth would hold durations that the events cannot carry.
+	cfg.Start = cfg.Start.Truncate(time.Millisecond)
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	// Ids, event ages and log streams come from a second stream, so that the outcomes
 	// drawn from the first are the same with and without function spans.

@@ -24,7 +24,21 @@ type Check struct {
 	Metric string
 	Match  map[string]string
 	Want   float64
+	// Tolerance is the relative difference allowed: 0 for counts, 1e-9 for sums of
+	// seconds, which the gateway adds up in another order than the generator.
+	Tolerance float64
 }
+
+// met says whether got meets the check.
+func (c Check) met(got float64) bool {
+	if c.Tolerance == 0 {
+		return got == c.Want
+	}
+	return math.Abs(got-c.Want) <= c.Tolerance*math.Max(math.Abs(c.Want), 1)
+}
+
+// secondsTolerance is the relative error allowed on a sum of float seconds.
+const secondsTolerance = 1e-9
 
 func (c Check) String() string {
 	keys := slices.Sorted(maps.Keys(c.Match))
@@ -36,8 +50,13 @@ func (c Check) String() string {
 }
 
 // Checks lists what the gateway must have counted for the fleet, per function: its
-// invocations, errors by error_type (and no other error_type), timeouts and cold starts.
-func Checks(fleet *loadgen.Fleet) []Check {
+// invocations, errors by error_type (and no other error_type), timeouts, cold starts, the
+// count and sum of invoke durations and the billed duration. paired adds what the
+// functions' own spans bring once joined with their invocation spans: invocations by
+// event-source labels and the event-age histogram's count and sum. Those hold only when
+// every function span met its invocation span within the correlation window: not across
+// a gateway restart, which releases the window's held spans unpaired.
+func Checks(fleet *loadgen.Fleet, paired bool) []Check {
 	var out []Check
 	for _, fn := range fleet.Functions() {
 		t := fleet.Truth[fn]
@@ -46,7 +65,26 @@ func Checks(fleet *loadgen.Fleet) []Check {
 			Check{Metric: "faas_invocations_total", Match: m, Want: float64(t.Invocations)},
 			Check{Metric: "faas_timeouts_total", Match: m, Want: float64(t.Timeouts)},
 			Check{Metric: "faas_coldstarts_total", Match: m, Want: float64(t.ColdStarts)},
+			Check{Metric: "faas_invoke_duration_seconds_count", Match: m, Want: float64(t.DurationCount)},
+			Check{Metric: "faas_invoke_duration_seconds_sum", Match: m, Want: t.DurationSum, Tolerance: secondsTolerance},
+			Check{Metric: "aws_lambda_billed_duration_seconds_total", Match: m, Want: t.BilledDurationSeconds(), Tolerance: secondsTolerance},
 		)
+		if paired && t.EventAgeCount > 0 {
+			out = append(out,
+				Check{Metric: "aws_lambda_event_age_seconds_count", Match: m, Want: float64(t.EventAgeCount)},
+				Check{Metric: "aws_lambda_event_age_seconds_sum", Match: m, Want: t.EventAgeSum, Tolerance: secondsTolerance},
+			)
+		}
+		if paired {
+			byLabels := t.InvocationsByLabels()
+			for _, labels := range slices.SortedFunc(maps.Keys(byLabels), func(a, b loadgen.Labels) int {
+				return strings.Compare(fmt.Sprint(a), fmt.Sprint(b))
+			}) {
+				match := labels.Match()
+				match["faas_name"] = fn
+				out = append(out, Check{Metric: "faas_invocations_total", Match: match, Want: float64(byLabels[labels])})
+			}
+		}
 		errorsTotal := 0
 		for _, et := range slices.Sorted(maps.Keys(t.Errors)) {
 			out = append(out, Check{Metric: "faas_errors_total", Match: map[string]string{"faas_name": fn, "error_type": et}, Want: float64(t.Errors[et])})
@@ -74,7 +112,7 @@ type Totals func(metric string, match map[string]string) float64
 func Mismatches(checks []Check, got Totals) []string {
 	var out []string
 	for _, c := range checks {
-		if v := got(c.Metric, c.Match); v != c.Want {
+		if v := got(c.Metric, c.Match); !c.met(v) {
 			out = append(out, fmt.Sprintf("%s: %v, generated %v", c, v, c.Want))
 		}
 	}
@@ -89,7 +127,7 @@ func Shortfall(checks []Check, got Totals, metric string) (missing float64, over
 			continue
 		}
 		v := got(c.Metric, c.Match)
-		if v > c.Want {
+		if v > c.Want && !c.met(v) {
 			over = append(over, fmt.Sprintf("%s: %v, generated %v", c, v, c.Want))
 		}
 		missing += math.Max(0, c.Want-v)

@@ -21,17 +21,25 @@ func Render(command string, results []Result) string {
 	b.WriteString("Each scenario starts its own real Prometheus (the Debian package, remote-write receiver on) and one or more " +
 		"gateway processes (`_build/otelcol-lambda --config distribution/config.yaml`, each replica with its own " +
 		"`service.instance.id`, so its own `instance` label), all on loopback. The gateways remote-write through a tee that " +
-		"writes every request to Prometheus and to the validating sink `testbed/rwsink`. The load is `testbed/loadgen`: " +
-		"Telemetry API batches as the extension sends them (cold starts, errors of four error.type classes, timeouts, " +
-		"out-of-memory kills, asynchronous retries with the same request id), routed to the replicas by function name; the " +
-		"sender never drops a batch and retries what a gateway refuses or cannot take (connection refused while it restarts).\n\n" +
-		"The check, per function: faas_invocations_total, faas_errors_total by error_type and in all, faas_timeouts_total " +
-		"and faas_coldstarts_total. The value compared is each series' counter total: the last value of every reset segment " +
-		"(a restarted replica keeps its instance id, so its series reset), read from every raw sample " +
-		"(`metric[window]`, never `increase()`), summed over replicas. A scenario passes when Prometheus and the sink both " +
-		"hold exactly the generated counts, and still do three flushes later. When a replica is killed (SIGKILL), it " +
-		"passes when nothing is counted twice and the invocations missing are at most what that replica may have received " +
-		"and not yet flushed (its rate share over 2 flush intervals plus 1 s).\n\n")
+		"writes every request to Prometheus and to the validating sink `testbed/rwsink`.\n\n" +
+		"The load is `testbed/loadgen`: per sandbox, the Telemetry API batches the extension forwards (cold starts, errors " +
+		"of four error.type classes, timeouts, out-of-memory kills, asynchronous retries with the same request id; a " +
+		"platform.report arrives in the sandbox's next batch, as it does at the next thaw), and the function's own OTLP " +
+		"spans as otellambda with `lambdaevents` writes them, for nine event sources in turn (SQS, SNS, API Gateway REST " +
+		"and HTTP, MSK, Kinesis, EventBridge, S3, DynamoDB), with source timestamps. Batches go to the replicas by " +
+		"function name; the sender never drops one and retries what a gateway refuses or cannot take (connection refused " +
+		"while it restarts).\n\n" +
+		"The checks, per function: faas_invocations_total, faas_errors_total by error_type and in all, faas_timeouts_total, " +
+		"faas_coldstarts_total, faas_invoke_duration_seconds_count and _sum, aws_lambda_billed_duration_seconds_total; " +
+		"without a restart also faas_invocations_total by event-source labels (faas_trigger, messaging_system, " +
+		"messaging_destination_name, http_route) and aws_lambda_event_age_seconds_count and _sum, which need every " +
+		"function span joined with its invocation (a restart releases the correlation window's held spans unpaired). " +
+		"The value compared is each series' counter total: the last value of every reset segment (a restarted replica " +
+		"keeps its instance id, so its series reset), read from every raw sample (`metric[window]`, never `increase()`), " +
+		"summed over replicas; sums of seconds to a relative 1e-9, counts exactly. A scenario passes when Prometheus and " +
+		"the sink both hold the truth, and still do three flushes later. When a replica is killed (SIGKILL), it passes " +
+		"when nothing is counted twice and the invocations missing are at most what that replica may have received and " +
+		"not yet flushed (its rate share over 2 flush intervals plus 1 s).\n\n")
 	b.WriteString("| scenario | result | invocations | Prometheus | sink |\n|---|---|---|---|---|\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s |\n", r.Scenario.Name, passFail(r), r.Truth.Invocations,
@@ -49,6 +57,12 @@ func Render(command string, results []Result) string {
 		row("batches generated / sent / acknowledged", fmt.Sprintf("%d / %d / %d", r.Stats.Generated, r.Stats.Sent, r.Stats.Acknowledged))
 		row("requests (retries)", fmt.Sprintf("%d (%d)", r.Stats.Attempts, r.Stats.Retried))
 		row("invocations generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedInvocations, r.Stats.AcknowledgedInvocations))
+		if s.Fleet.FunctionSpans {
+			row("function spans (OTLP) generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedSpans, r.Stats.AcknowledgedSpans))
+		}
+		if s.Fleet.ReportLag {
+			row("reports delivered in the sandbox's next batch", r.Truth.LaggedReports)
+		}
 		row("errors by error_type", formatCounts(r.Truth.Errors))
 		row("timeouts / cold starts / OOM kills / retried request ids", fmt.Sprintf("%d / %d / %d / %d", r.Truth.Timeouts, r.Truth.ColdStarts, r.Truth.OOMs, r.Truth.Retries))
 		if s.Rate > 0 {
@@ -74,6 +88,9 @@ func Render(command string, results []Result) string {
 			row("sink exact", exactness(r, r.SinkExact, 0))
 		}
 		b.WriteString("\n")
+		if c := r.Comparison; c != nil {
+			renderComparison(&b, c)
+		}
 		if len(r.Timeline) > 0 {
 			b.WriteString("Timeline (from the start of the load):\n\n")
 			for _, e := range r.Timeline {
@@ -121,4 +138,19 @@ func list(b *strings.Builder, title string, items []string) {
 		fmt.Fprintf(b, "- %s\n", m)
 	}
 	b.WriteString("\n")
+}
+
+func renderComparison(b *strings.Builder, c *Comparison) {
+	b.WriteString("Against the stock pipeline (otlp -> batch -> spanmetrics -> prometheusremotewrite, the same collector " +
+		"release), which gets the functions' own spans, all it can take, while otelcol-lambda also gets the Telemetry API batches:\n\n")
+	b.WriteString("| | generated | otelcol-lambda | stock spanmetrics |\n|---|---|---|---|\n")
+	fmt.Fprintf(b, "| invocations | %d | %.0f | %.0f |\n", c.Invocations, c.OursInvocations, c.StockInvocations)
+	fmt.Fprintf(b, "| failed invocations | %d | %.0f | %.0f (spans with an error status) |\n", c.Errors, c.OursErrors, c.StockErrors)
+	fmt.Fprintf(b, "| functions with the exact invocation count | %d | %d | %d |\n", c.Functions, c.OursExact, c.StockExact)
+	fmt.Fprintf(b, "| function spans sent / acknowledged | %d | | %d |\n", c.Spans, c.StockSpansAcknowledged)
+	fmt.Fprintf(b, "| calls series in Prometheus | | | %d |\n\n", c.StockSeries)
+	b.WriteString("The stock pipeline cannot count an invocation whose handler never ended its span (timeouts, out-of-memory " +
+		"kills, runtime crashes), sees no error status on spans that otellambda leaves unset, and keeps one stream per " +
+		"resource: the sandboxes of one function (one faas.instance each) land on the same Prometheus series after " +
+		"remote write, which drops the resource, and overwrite each other.\n\n")
 }

@@ -18,6 +18,7 @@ import (
 	"hash/fnv"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,24 @@ type Scenario struct {
 	OutageAt, OutageFor time.Duration
 	// Disruption stops or kills a gateway during the load and starts it again.
 	Disruption *Disruption
+	// Stock also runs the stock pipeline (testbed/bench/stock-pipeline.yaml: otlp ->
+	// batch -> spanmetrics -> prometheusremotewrite) and sends it the functions' own spans,
+	// all that it can take, to compare what each counts. Needs Fleet.FunctionSpans.
+	Stock bool
+}
+
+// Comparison is what the stock pipeline counted beside otelcol-lambda, over the fleet.
+type Comparison struct {
+	// Generated: invocations, failed invocations, and the functions' own spans, which are
+	// all that the stock pipeline can see.
+	Invocations, Errors, Spans    int
+	OursInvocations, OursErrors   float64
+	StockInvocations, StockErrors float64
+	// Functions whose invocation count is exact, of Functions.
+	Functions, OursExact, StockExact int
+	// StockSeries is how many calls series the stock pipeline wrote to Prometheus.
+	StockSeries            int
+	StockSpansAcknowledged int
 }
 
 // Disruption is a gateway stopped (SIGTERM: the Collector drains its pipelines) or killed
@@ -101,6 +120,7 @@ type Result struct {
 	SinkRequests    int
 	OutageRefused   int64
 	PrometheusRefus int64
+	Comparison      *Comparison
 	Err             error
 }
 
@@ -155,7 +175,7 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 		r.Err = err
 		return r
 	}
-	checks := Checks(fleet)
+	checks := Checks(fleet, s.Disruption == nil)
 	r.Truth, r.Batches, r.Functions, r.Checks = fleet.Total(), len(fleet.Batches), len(fleet.Truth), len(checks)
 
 	prom, err := harness.StartPrometheus(o.PrometheusBin)
@@ -189,7 +209,8 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 				r.Err = err
 			}
 			if !r.Passed() {
-				o.Logf("gateway %s output (last 4 KiB):\n%s", g.Config.InstanceID, harness.Tail(g.Output.String(), 4096))
+				o.Logf("gateway %s output (last 4 KiB; all of it in %s):\n%s", g.Config.InstanceID,
+					keep(g.Output.String(), s.Name), harness.Tail(g.Output.String(), 4096))
 			}
 		}
 	}()
@@ -206,6 +227,21 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 			return r
 		}
 		gateways[i] = g
+	}
+
+	var stock *harness.Gateway
+	if s.Stock {
+		stock, err = harness.StartGateway(harness.GatewayConfig{
+			Bin:         o.Bin,
+			Configs:     []string{filepath.Join(o.Root, "testbed", "bench", "stock-pipeline.yaml")},
+			RemoteWrite: "http://" + l.Addr().String() + "/api/v1/write",
+			Flush:       o.Flush,
+		})
+		if err != nil {
+			r.Err = fmt.Errorf("the stock pipeline: %w", err)
+			return r
+		}
+		defer stock.Stop()
 	}
 
 	loadStart := time.Now()
@@ -270,6 +306,21 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 	for i, g := range gateways {
 		urls[i] = g.URL
 	}
+	var stockStats loadgen.Stats
+	var stockErr error
+	if stock != nil {
+		var spans []loadgen.Batch
+		for _, b := range fleet.Batches {
+			if b.IsTraces() {
+				spans = append(spans, b)
+			}
+		}
+		side.Add(1)
+		go func() {
+			defer side.Done()
+			stockStats, stockErr = send(ctx, s, []string{stock.URL}, spans)
+		}()
+	}
 	r.Stats, err = send(ctx, s, urls, fleet.Batches)
 	close(loadDone)
 	loadEnd := time.Now()
@@ -277,6 +328,9 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 	side.Wait()
 	if err == nil {
 		err = disruptErr
+	}
+	if err == nil && stockErr != nil {
+		err = fmt.Errorf("sending to the stock pipeline: %w", stockErr)
 	}
 	if err != nil {
 		r.Err = err
@@ -296,6 +350,12 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 		r.Err = settleAfterKill(ctx, &r, checks, sink, promTotals, o)
 	} else {
 		r.Err = converge(ctx, &r, checks, sink, promTotals, loadEnd, o)
+	}
+	if stock != nil && r.Err == nil {
+		r.Comparison, r.Err = compareStock(ctx, prom, fleet, checks, promTotals, window)
+		if r.Comparison != nil {
+			r.Comparison.StockSpansAcknowledged = int(stockStats.AcknowledgedSpans)
+		}
 	}
 	r.SinkRequests, _ = sink.Requests()
 	r.OutageRefused = front.refused.Load()
@@ -453,6 +513,8 @@ func send(ctx context.Context, s Scenario, urls []string, batches []loadgen.Batc
 			sum.Replayed += st.Replayed
 			sum.GeneratedInvocations += st.GeneratedInvocations
 			sum.AcknowledgedInvocations += st.AcknowledgedInvocations
+			sum.GeneratedSpans += st.GeneratedSpans
+			sum.AcknowledgedSpans += st.AcknowledgedSpans
 			if err != nil {
 				errs = append(errs, fmt.Errorf("replica %d: %w", i, err))
 			}
@@ -461,4 +523,55 @@ func send(ctx context.Context, s Scenario, urls []string, batches []loadgen.Batc
 	wg.Wait()
 	sum.Duration = time.Since(start)
 	return sum, errors.Join(errs...)
+}
+
+// keep writes a failed run's whole output to a temporary file and returns its path.
+func keep(output, name string) string {
+	f, err := os.CreateTemp("", "scenario-"+name+"-*.log")
+	if err != nil {
+		return "(not kept: " + err.Error() + ")"
+	}
+	defer f.Close()
+	_, _ = f.WriteString(output)
+	return f.Name()
+}
+
+// compareStock reads what the stock pipeline counted per function (spanmetrics' calls and
+// error calls, summed over its series) beside what otelcol-lambda counted.
+func compareStock(ctx context.Context, prom *harness.Prometheus, fleet *loadgen.Fleet, checks []Check, promTotals func() (Totals, error), window time.Duration) (*Comparison, error) {
+	ours, err := promTotals()
+	if err != nil {
+		return nil, err
+	}
+	calls, _, err := prom.CounterTotals(ctx, fmt.Sprintf(`traces_span_metrics_calls_total{service_name=~"%s-.*"}`, fleet.Config.Prefix), window)
+	if err != nil {
+		return nil, err
+	}
+	c := &Comparison{Functions: len(fleet.Truth), StockSeries: len(calls)}
+	stockBy := map[string]float64{}
+	for _, s := range calls {
+		stockBy[s.Labels["service_name"]] += s.Value
+		c.StockInvocations += s.Value
+		if s.Labels["status_code"] == "STATUS_CODE_ERROR" {
+			c.StockErrors += s.Value
+		}
+	}
+	for fn, t := range fleet.Truth {
+		m := map[string]string{"faas_name": fn}
+		c.Invocations += t.Invocations
+		c.Spans += t.Spans
+		got := ours("faas_invocations_total", m)
+		c.OursInvocations += got
+		c.OursErrors += ours("faas_errors_total", m)
+		for _, n := range t.Errors {
+			c.Errors += n
+		}
+		if got == float64(t.Invocations) {
+			c.OursExact++
+		}
+		if stockBy[fn] == float64(t.Invocations) {
+			c.StockExact++
+		}
+	}
+	return c, nil
 }

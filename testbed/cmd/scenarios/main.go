@@ -28,44 +28,50 @@ func catalog() []scenario.Scenario {
 	return []scenario.Scenario{
 		{
 			Name: "steady-fleet", About: "20 functions x 5 sandboxes, 20,000 invocations at 2,000/s",
-			Fleet: loadgen.Config{Prefix: "steady", Functions: 20, Sandboxes: 5, Invocations: 20_000, PerBatch: 20, Mix: mix, Seed: 1},
+			Fleet: loadgen.Config{Prefix: "steady", Functions: 20, Sandboxes: 5, Invocations: 20_000, PerBatch: 20, Mix: mix, FunctionSpans: true, ReportLag: true, Seed: 1},
 			Rate:  2000, Workers: 8,
 		},
 		{
-			Name: "coldstart-burst", About: "200 functions x 10 sandboxes come up at once: 4,000 invocations in max mode, " +
+			Name: "coldstart-burst", About: "100 functions x 20 sandboxes come up at once: 4,000 invocations in max mode, " +
 				"every slot's first invocation and 20% of the rest cold",
-			Fleet: loadgen.Config{Prefix: "burst", Functions: 200, Sandboxes: 10, Invocations: 4_000, PerBatch: 5,
-				Mix: loadgen.Mix{ColdStart: 0.2, Error: 0.02, Timeout: 0.01, Retry: 0.5}, Seed: 3},
+			Fleet: loadgen.Config{Prefix: "burst", Functions: 100, Sandboxes: 20, Invocations: 4_000, PerBatch: 5,
+				Mix: loadgen.Mix{ColdStart: 0.2, Error: 0.02, Timeout: 0.01, Retry: 0.5}, FunctionSpans: true, ReportLag: true, Seed: 3},
 			Workers: 16,
 		},
 		{
 			Name: "error-storm", About: "20 functions x 5 sandboxes, 10,000 invocations at 1,000/s, of which 40% errors, " +
 				"15% timeouts and 10% out-of-memory kills, 90% of the failures retried",
 			Fleet: loadgen.Config{Prefix: "storm", Functions: 20, Sandboxes: 5, Invocations: 10_000, PerBatch: 20,
-				Mix: loadgen.Mix{ColdStart: 0.01, Error: 0.4, Timeout: 0.15, OOM: 0.1, Retry: 0.9}, Seed: 4},
+				Mix: loadgen.Mix{ColdStart: 0.01, Error: 0.4, Timeout: 0.15, OOM: 0.1, Retry: 0.9}, FunctionSpans: true, ReportLag: true, Seed: 4},
 			Rate: 1000, Workers: 8,
 		},
 		{
+			Name: "comparison", About: "20 functions x 5 sandboxes, 10,000 invocations at 1,000/s to otelcol-lambda; the " +
+				"functions' own spans also to the stock spanmetrics pipeline",
+			Fleet: loadgen.Config{Prefix: "compare", Functions: 20, Sandboxes: 5, Invocations: 10_000, PerBatch: 20, Mix: mix, FunctionSpans: true, ReportLag: true, Seed: 8},
+			Rate:  1000, Workers: 8, Stock: true,
+		},
+		{
 			Name: "backend-outage", About: "20 functions x 5 sandboxes, 20,000 invocations at 1,000/s; the backend answers 503 from 5 s to 15 s",
-			Fleet: loadgen.Config{Prefix: "outage", Functions: 20, Sandboxes: 5, Invocations: 20_000, PerBatch: 20, Mix: mix, Seed: 2},
+			Fleet: loadgen.Config{Prefix: "outage", Functions: 20, Sandboxes: 5, Invocations: 20_000, PerBatch: 20, Mix: mix, FunctionSpans: true, ReportLag: true, Seed: 2},
 			Rate:  1000, Workers: 8, OutageAt: 5 * time.Second, OutageFor: 10 * time.Second,
 		},
 		{
 			Name: "gateway-restart", About: "20 functions x 5 sandboxes, 15,000 invocations at 1,000/s; the gateway is stopped " +
 				"(SIGTERM) at 5 s and started again 3 s later with the same instance id, while the senders retry",
-			Fleet: loadgen.Config{Prefix: "restart", Functions: 20, Sandboxes: 5, Invocations: 15_000, PerBatch: 20, Mix: mix, Seed: 5},
+			Fleet: loadgen.Config{Prefix: "restart", Functions: 20, Sandboxes: 5, Invocations: 15_000, PerBatch: 20, Mix: mix, FunctionSpans: true, ReportLag: true, Seed: 5},
 			Rate:  1000, Workers: 8, Disruption: &scenario.Disruption{At: 5 * time.Second, Down: 3 * time.Second},
 		},
 		{
 			Name: "gateway-kill", About: "20 functions x 5 sandboxes, 15,000 invocations at 1,000/s; the gateway is killed " +
 				"(SIGKILL) at 5 s and started again 3 s later with the same instance id",
-			Fleet: loadgen.Config{Prefix: "kill", Functions: 20, Sandboxes: 5, Invocations: 15_000, PerBatch: 20, Mix: mix, Seed: 6},
+			Fleet: loadgen.Config{Prefix: "kill", Functions: 20, Sandboxes: 5, Invocations: 15_000, PerBatch: 20, Mix: mix, FunctionSpans: true, ReportLag: true, Seed: 6},
 			Rate:  1000, Workers: 8, Disruption: &scenario.Disruption{At: 5 * time.Second, Down: 3 * time.Second, Kill: true},
 		},
 		{
 			Name: "multi-replica", About: "3 gateway replicas behind routing by function name; 30 functions x 5 sandboxes, " +
 				"30,000 invocations at 3,000/s; replica 1 is stopped (SIGTERM) at 4 s and back 2 s later",
-			Fleet: loadgen.Config{Prefix: "replicas", Functions: 30, Sandboxes: 5, Invocations: 30_000, PerBatch: 20, Mix: mix, Seed: 7},
+			Fleet: loadgen.Config{Prefix: "replicas", Functions: 30, Sandboxes: 5, Invocations: 30_000, PerBatch: 20, Mix: mix, FunctionSpans: true, ReportLag: true, Seed: 7},
 			Rate:  3000, Workers: 4, Replicas: 3,
 			Disruption: &scenario.Disruption{Replica: 1, At: 4 * time.Second, Down: 2 * time.Second},
 		},
