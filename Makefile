@@ -183,7 +183,7 @@ test: lint check-generated unit fuzz-smoke instrumentation-test e2e ## Everythin
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: bench-go bench-gateway ## All benchmarks, results in testbed/results/
+bench: bench-go bench-gateway ## All benchmarks, results in testbed/results/ (make soak: the 10-minute soak)
 
 .PHONY: bench-go
 bench-go: ## Go benchmarks, written to testbed/results/microbench.txt
@@ -225,9 +225,17 @@ layer-bench: layer ## Measure the extension and the floor under the Lambda emula
 # ---------------------------------------------------------------------------- end of Lambda layer
 
 .PHONY: bench-gateway
-bench-gateway: build ## otelcol-lambda against the stock spanmetrics pipeline, written to testbed/results/bench.md
+bench-gateway: build deps ## otelcol-lambda against the stock spanmetrics pipeline, written to testbed/results/bench.md
 	$(call step,gateway benchmark: otelcol-lambda against otlp -> batch -> spanmetrics -> prometheusremotewrite)
 	go run ./testbed/cmd/gatewaybench -bin $(GATEWAY) -out testbed/results/bench.md $(BENCH_ARGS)
+
+# The soak's length; make soak SOAK_DURATION=1h for a longer one.
+SOAK_DURATION ?= 10m
+
+.PHONY: soak
+soak: build deps ## otelcol-lambda under a constant fleet load for SOAK_DURATION (10m): RSS over time, exact counts, written to testbed/results/soak.md
+	$(call step,soak: otelcol-lambda under a constant fleet load for $(SOAK_DURATION))
+	go run ./testbed/cmd/gatewaybench -bin $(GATEWAY) -soak $(SOAK_DURATION) -out testbed/results/soak.md
 
 # ---- scenarios (testbed/cmd/scenarios: fleet load against the built gateway, exact counts) ----
 .PHONY: scenarios

@@ -4,10 +4,8 @@
 package harness
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,26 +110,11 @@ func StartGateway(cfg GatewayConfig) (*Gateway, error) {
 		return nil, err
 	}
 	g := &Gateway{Process: p, Config: cfg, Addrs: addrs, URL: "http://" + addrs.HTTP, dir: dir}
-	deadline := time.Now().Add(cfg.ReadyTimeout)
-	for {
-		resp, err := http.Get("http://" + addrs.Health + "/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return g, nil
-			}
-		}
-		select {
-		case <-p.Done():
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("the gateway exited during start-up (%v):\n%s", p.err, Tail(p.Output.String(), 4096))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = g.Stop()
-			return nil, errors.New("the gateway was not healthy within " + cfg.ReadyTimeout.String())
-		}
+	if err := p.waitReady("the gateway", "http://"+addrs.Health+"/", cfg.ReadyTimeout); err != nil {
+		_ = g.Stop()
+		return nil, err
 	}
+	return g, nil
 }
 
 // Stop stops the gateway gracefully (SIGTERM: the Collector drains its pipelines) and

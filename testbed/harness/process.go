@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -183,4 +184,27 @@ func CPUModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// waitReady polls url until it answers 200; the process exiting first, or timeout
+// passing, is an error that quotes the end of its output.
+func (p *Process) waitReady(name, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited during start-up (%v):\n%s", name, p.err, Tail(p.Output.String(), 4096))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s was not ready within %s:\n%s", name, timeout, Tail(p.Output.String(), 4096))
+		}
+	}
 }

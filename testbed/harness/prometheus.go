@@ -68,26 +68,11 @@ func StartPrometheus(bin string) (*Prometheus, error) {
 		return nil, err
 	}
 	prom := &Prometheus{Process: p, URL: "http://" + addrs[0], dir: dir}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(prom.URL + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return prom, nil
-			}
-		}
-		select {
-		case <-p.Done():
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("prometheus exited during start-up (%v):\n%s", p.err, Tail(p.Output.String(), 4096))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = prom.Stop()
-			return nil, fmt.Errorf("prometheus was not ready within 60s:\n%s", Tail(p.Output.String(), 4096))
-		}
+	if err := p.waitReady("prometheus", prom.URL+"/-/ready", 60*time.Second); err != nil {
+		_ = prom.Stop()
+		return nil, err
 	}
+	return prom, nil
 }
 
 // WriteURL is the remote-write endpoint.

@@ -73,7 +73,11 @@ func Send(ctx context.Context, cfg SendConfig, batches []Batch) (Stats, error) {
 		cfg.MaxBackoff = 2 * time.Second
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 30 * time.Second}
+		// One kept-alive connection per worker: the default two per host would make every
+		// other worker open a new connection for each batch.
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = cfg.Workers
+		cfg.Client = &http.Client{Timeout: 30 * time.Second, Transport: transport}
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/loadgen"
 )
 
 // floors are the cost of only decoding the payloads the gateways received.
@@ -19,22 +20,27 @@ type floors struct {
 }
 
 // measureFloors decodes the same payloads on one core, as many times as it takes to
-// measure, and nothing else.
-func measureFloors(o options) floors {
-	runtime.GC()
-	spans := otlpRequests(o.spans, o.functions, "floor", "load", false)
-	batches := telemetryBatches(o.invocations, o.functions, "floor", "load")
+// measure, and nothing else: the OTLP requests of the span load, and the Telemetry API
+// batches of a fleet generated as the load's (same configuration and seed).
+func measureFloors(o options) (floors, error) {
 	var f floors
+	fleet, err := loadgen.Generate(telemetryFleet(o, "A1-tapi"))
+	if err != nil {
+		return f, err
+	}
+	invocations := fleet.Total().Invocations
+	spans := otlpRequests(o.spans, o.functions, "A1", "load", false)
+	runtime.GC()
 	f.perSpan = cpuPer(o.spans, func() {
-		for _, body := range spans {
-			if err := ptraceotlp.NewExportRequest().UnmarshalProto(body); err != nil {
+		for _, b := range spans {
+			if err := ptraceotlp.NewExportRequest().UnmarshalProto(b.Body); err != nil {
 				panic(err)
 			}
 		}
 	})
-	f.perInvocation = cpuPer(o.invocations, func() {
-		for _, b := range batches {
-			events, err := telemetryapi.DecodeEvents(b.body)
+	f.perInvocation = cpuPer(invocations, func() {
+		for _, b := range fleet.Batches {
+			events, err := telemetryapi.DecodeEvents(b.Body)
 			if err != nil {
 				panic(err)
 			}
@@ -45,7 +51,7 @@ func measureFloors(o options) floors {
 			}
 		}
 	})
-	return f
+	return f, nil
 }
 
 // cpuPer runs work three times and returns this process's CPU time per item of the

@@ -4,9 +4,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
-	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/loadgen"
 )
 
 // spansPerRequest is what one forwarder flush carries.
@@ -23,16 +23,16 @@ const spansPerRequest = 100
 
 // otlpRequests encodes n invocation spans (as the lambda_telemetry receiver makes them, so
 // that both pipelines count them) over the given number of functions named
-// <runID>-fn<i> (request ids also carry batchID), spansPerRequest to a request, one
-// function per request. With
-// perSandbox, each request's resource also names its sandbox (faas.instance), as
-// forwarded data from many sandboxes of one function does.
-func otlpRequests(n, functions int, runID, batchID string, perSandbox bool) [][]byte {
-	var out [][]byte
+// <prefix>-fn<i> (request ids also carry batchID), spansPerRequest to a request, one
+// function per request, as loadgen batches for the OTLP/HTTP traces path. With perSandbox,
+// each request's resource also names its sandbox (faas.instance), as forwarded data from
+// many sandboxes of one function does. The spans end now.
+func otlpRequests(n, functions int, prefix, batchID string, perSandbox bool) []loadgen.Batch {
+	var out []loadgen.Batch
 	end := time.Now()
 	for sent, req := 0, 0; sent < n; req++ {
 		size := min(spansPerRequest, n-sent)
-		fn := fmt.Sprintf("%s-fn%d", runID, req%functions)
+		fn := fmt.Sprintf("%s-fn%d", prefix, req%functions)
 		td := ptrace.NewTraces()
 		rs := td.ResourceSpans().AppendEmpty()
 		res := rs.Resource().Attributes()
@@ -41,7 +41,7 @@ func otlpRequests(n, functions int, runID, batchID string, perSandbox bool) [][]
 		res.PutStr(lambdaconv.AttrFaaSVersion, "$LATEST")
 		res.PutStr(lambdaconv.AttrCloudRegion, "eu-west-1")
 		if perSandbox {
-			res.PutStr(lambdaconv.AttrFaaSInstance, fmt.Sprintf("%s-sandbox%d", runID, req))
+			res.PutStr(lambdaconv.AttrFaaSInstance, fmt.Sprintf("%s-sandbox%d", prefix, req))
 		}
 		spans := rs.ScopeSpans().AppendEmpty().Spans()
 		for i := range size {
@@ -57,7 +57,7 @@ func otlpRequests(n, functions int, runID, batchID string, perSandbox bool) [][]
 			s.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
 			a := s.Attributes()
 			a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
-			a.PutStr(lambdaconv.AttrFaaSInvocationID, fmt.Sprintf("%s-%s-%d-%d", runID, batchID, req, i))
+			a.PutStr(lambdaconv.AttrFaaSInvocationID, fmt.Sprintf("%s-%s-%d-%d", prefix, batchID, req, i))
 			a.PutBool(lambdaconv.AttrFaaSColdstart, false)
 			a.PutStr(lambdaconv.AttrStatus, telemetryapi.StatusSuccess)
 		}
@@ -65,70 +65,50 @@ func otlpRequests(n, functions int, runID, batchID string, perSandbox bool) [][]
 		if err != nil {
 			panic(err) // pdata built above always marshals
 		}
-		out = append(out, body)
+		out = append(out, loadgen.Batch{Function: fn, Slot: req, Path: loadgen.TracesPath,
+			ContentType: loadgen.ContentTypeProtobuf, Body: body, Spans: size})
 		sent += size
 	}
 	return out
 }
 
-type telemetryBatch struct {
-	header http.Header
-	body   []byte
+// sendAll sends the batches as fast as the workers go (loadgen's max mode), retrying
+// refusals: nothing is dropped client-side.
+func sendAll(url string, workers int, batches []loadgen.Batch) (loadgen.Stats, error) {
+	return loadgen.Send(context.Background(), loadgen.SendConfig{URL: url, Workers: workers, Timeout: 10 * time.Minute,
+		Client: client(workers)}, batches)
 }
 
-// invocationsPerBatch is a busy sandbox's flush.
+// client keeps a connection per worker alive between requests, as each forwarder does;
+// http.DefaultTransport keeps two per host, so more workers would open and close
+// connections all the time, and the gateway would pay for it.
+func client(workers int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+}
+
+// benchMix is the Telemetry API load's light mix: a few cold starts and errors besides
+// each sandbox's first invocation, nothing that changes how an invocation is counted.
+var benchMix = loadgen.Mix{ColdStart: 0.002, Error: 0.01}
+
+// invocationsPerBatch is a busy sandbox's flush in the benchmark.
 const invocationsPerBatch = 100
 
-// telemetryBatches writes n invocations as the extension forwards them: Telemetry API
-// events verbatim (start, runtimeDone, report), one sandbox per batch.
-func telemetryBatches(n, functions int, runID, batchID string) []telemetryBatch {
-	var out []telemetryBatch
-	t0 := time.Now().Add(-time.Hour).UTC()
-	for sent, b := 0, 0; sent < n; b++ {
-		size := min(invocationsPerBatch, n-sent)
-		var sb strings.Builder
-		sb.WriteByte('[')
-		for i := range size {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			start := t0.Add(time.Duration(sent+i) * time.Millisecond)
-			ts := func(d time.Duration) string { return start.Add(d).Format(telemetryapi.TimeLayout) }
-			id := fmt.Sprintf("%s-%s-%d-%d", runID, batchID, b, i)
-			fmt.Fprintf(&sb, `{"time":%q,"type":"platform.start","record":{"requestId":%q,"version":"$LATEST"}},`, ts(0), id)
-			fmt.Fprintf(&sb, `{"time":%q,"type":"platform.runtimeDone","record":{"requestId":%q,"status":"success","metrics":{"durationMs":41.6,"producedBytes":512},"spans":[{"name":"responseLatency","start":%q,"durationMs":40.1},{"name":"responseDuration","start":%q,"durationMs":1.5}]}},`,
-				ts(42*time.Millisecond), id, ts(0), ts(40*time.Millisecond))
-			fmt.Fprintf(&sb, `{"time":%q,"type":"platform.report","record":{"requestId":%q,"status":"success","metrics":{"durationMs":43.2,"billedDurationMs":44,"memorySizeMB":512,"maxMemoryUsedMB":87}}}`,
-				ts(44*time.Millisecond), id)
-		}
-		sb.WriteByte(']')
-		h := http.Header{}
-		wire.Batch{
-			Sandbox: wire.Sandbox{
-				FunctionName: fmt.Sprintf("%s-fn%d", runID, b%functions), FunctionVersion: "$LATEST",
-				Region: "eu-west-1", MemorySizeMB: 512, Architecture: "arm64",
-				ExtensionInstanceID: fmt.Sprintf("%s-%s-sandbox%d", runID, batchID, b),
-			},
-			Sequence: 1,
-		}.SetHeaders(h)
-		out = append(out, telemetryBatch{header: h, body: []byte(sb.String())})
-		sent += size
-	}
-	return out
+// telemetryFleet is the benchmark's Telemetry API load: Telemetry API events as the
+// extension forwards them, one sandbox per batch, over prefix-fn<i>.
+func telemetryFleet(o options, prefix string) loadgen.Config {
+	return loadgen.Config{Prefix: prefix, Functions: o.functions, Sandboxes: o.sandboxes, Invocations: o.invocations,
+		PerBatch: invocationsPerBatch, Mix: benchMix, Seed: 1}
 }
 
-func batchHeaders(batches []telemetryBatch) []http.Header {
-	out := make([]http.Header, len(batches))
-	for i, b := range batches {
-		out[i] = b.header
+// splitWarm returns the fleet's first batches, up to at least warm invocations and at
+// least one batch of each of the functions, and the rest. A slot's batches stay in order:
+// the warm-up sends its first ones.
+func splitWarm(batches []loadgen.Batch, warm, functions int) (head, tail []loadgen.Batch, headInvocations int) {
+	seen := map[string]bool{}
+	i := 0
+	for ; i < len(batches) && (headInvocations < warm || len(seen) < functions); i++ {
+		headInvocations += batches[i].Invocations
+		seen[batches[i].Function] = true
 	}
-	return out
-}
-
-func bodies(batches []telemetryBatch) [][]byte {
-	out := make([][]byte, len(batches))
-	for i, b := range batches {
-		out[i] = b.body
-	}
-	return out
+	return batches[:i], batches[i:], headInvocations
 }
