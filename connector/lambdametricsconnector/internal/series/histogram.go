@@ -158,6 +158,9 @@ func (h *Histogram) copyToExplicit(dp pmetric.HistogramDataPoint, zero bool) {
 	dp.ExplicitBounds().FromRaw(h.cfg.Bounds)
 	if zero {
 		dp.BucketCounts().FromRaw(make([]uint64, len(h.counts)))
+		// An explicit sum of 0: without it remote write leaves the _sum series without its
+		// zero sample, and a restarted replica's reset of _sum can go unseen.
+		dp.SetSum(0)
 		return
 	}
 	dp.BucketCounts().FromRaw(h.counts)
@@ -173,6 +176,7 @@ func (h *Histogram) copyToExplicit(dp pmetric.HistogramDataPoint, zero bool) {
 func (h *Histogram) copyToExponential(dp pmetric.ExponentialHistogramDataPoint, zero bool) {
 	dp.SetScale(h.exp.scale)
 	if zero {
+		dp.SetSum(0) // as for explicit buckets
 		return
 	}
 	dp.SetCount(h.count)

@@ -82,3 +82,32 @@ func TestMetricLimitOverflowAndExpiry(t *testing.T) {
 	m.Expire(now + 5)
 	assert.Equal(t, 1, m.Len())
 }
+
+// TestHistogramZeroPointHasASum checks that a new histogram series' zero point carries a sum
+// of 0, not none: remote write writes a _sum sample only when the point has a sum, and the
+// zero sample is what shows a restarted replica's reset.
+func TestHistogramZeroPointHasASum(t *testing.T) {
+	now := pcommon.NewTimestampFromTime(time.Unix(1000, 0))
+	for _, exponential := range []bool{false, true} {
+		cfg := &HistogramConfig{Bounds: []float64{0.1, 1}, Exponential: exponential, MaxSize: 160}
+		m := NewMetric(Desc{Name: "h", Kind: KindHistogram, Histogram: cfg}, 10)
+		m.Get([]byte("a"), now-5, now, func(pcommon.Map) {}).Hist.Record(0.25)
+		ms := pmetric.NewMetricSlice()
+		m.AppendTo(ms, now)
+		if exponential {
+			dps := ms.At(0).ExponentialHistogram().DataPoints()
+			require.Equal(t, 2, dps.Len())
+			assert.True(t, dps.At(0).HasSum())
+			assert.Zero(t, dps.At(0).Sum())
+			assert.Zero(t, dps.At(0).Count())
+			assert.Equal(t, 0.25, dps.At(1).Sum())
+			continue
+		}
+		dps := ms.At(0).Histogram().DataPoints()
+		require.Equal(t, 2, dps.Len())
+		assert.True(t, dps.At(0).HasSum())
+		assert.Zero(t, dps.At(0).Sum())
+		assert.Zero(t, dps.At(0).Count())
+		assert.Equal(t, 0.25, dps.At(1).Sum())
+	}
+}
