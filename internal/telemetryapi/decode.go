@@ -384,12 +384,11 @@ func unquote(q []byte) (string, bool) {
 
 var eventFields = []string{"time", "type", "record"}
 
-// decodeEventsFast decodes a batch of events, then copies all records into
-// one allocation, so that they do not share memory with data.
+// decodeEventsFast decodes a batch of events. Their records share memory with
+// data (see copyRecords).
 func decodeEventsFast(data []byte) ([]Event, bool) {
 	d := decoder{data: data}
 	events := make([]Event, 0, 1+len(data)/256)
-	total := 0
 	ok := d.array(func() bool {
 		var ev Event
 		var seen uint16
@@ -403,18 +402,27 @@ func decodeEventsFast(data []byte) ([]Event, bool) {
 				if !once(&seen, 4) || d.peek() == 'n' {
 					return false
 				}
-				var ok bool
-				ev.Record, ok = d.value()
+				record, ok := d.value()
+				ev.Record = record[:len(record):len(record)] // an append must not write into data
 				return ok
 			}
 			return d.unknownKey(key, eventFields)
 		})
-		total += len(ev.Record)
 		events = append(events, ev)
 		return ok
 	})
 	if !ok || !d.atEnd() {
 		return nil, false
+	}
+	return events, true
+}
+
+// copyRecords copies all records into one allocation, so that they no longer
+// share memory with the data they were decoded from.
+func copyRecords(events []Event) {
+	total := 0
+	for _, ev := range events {
+		total += len(ev.Record)
 	}
 	arena := make([]byte, 0, total)
 	for i := range events {
@@ -424,7 +432,6 @@ func decodeEventsFast(data []byte) ([]Event, bool) {
 			events[i].Record = arena[start:len(arena):len(arena)]
 		}
 	}
-	return events, true
 }
 
 // eventTypes are the types [Event.DecodeRecord] knows.

@@ -130,6 +130,10 @@ func TestEnvelopeFastPathMatchesEncodingJSON(t *testing.T) {
 			if (err == nil) != (slowErr == nil) || !reflect.DeepEqual(got, slow) {
 				t.Errorf("DecodeEvents = %#v, %v;\nencoding/json gives %#v, %v", got, err, slow, slowErr)
 			}
+			got, err = DecodeEventsNoCopy([]byte(tc.data))
+			if (err == nil) != (slowErr == nil) || !reflect.DeepEqual(got, slow) {
+				t.Errorf("DecodeEventsNoCopy = %#v, %v;\nencoding/json gives %#v, %v", got, err, slow, slowErr)
+			}
 		})
 	}
 }
@@ -163,6 +167,36 @@ func isFast(rec any) bool {
 	return false
 }
 
+// TestDecodeEventsMemory checks who owns the records: DecodeEvents copies them
+// out of the input, which the caller may then reuse; DecodeEventsNoCopy shares
+// the input, but an append to a record does not write into it.
+func TestDecodeEventsMemory(t *testing.T) {
+	const data = `[{"type":"function","record":"a"},{"type":"function","record":"b"}]`
+
+	in := []byte(data)
+	events, err := DecodeEvents(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(in)
+	if got := string(events[0].Record) + string(events[1].Record); got != `"a""b"` {
+		t.Errorf("DecodeEvents records after the input was reused: %s", got)
+	}
+
+	in = []byte(data)
+	events, err = DecodeEventsNoCopy(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &events[0].Record[0] != &in[strings.Index(data, `"a"`)] {
+		t.Error("DecodeEventsNoCopy copied a record")
+	}
+	_ = append(events[0].Record, 'x')
+	if string(in) != data {
+		t.Errorf("an append to a record changed the input: %s", in)
+	}
+}
+
 func TestDecodeAllocs(t *testing.T) {
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, readTestdata(t, "invoke.json")); err != nil {
@@ -172,6 +206,10 @@ func TestDecodeAllocs(t *testing.T) {
 	// The events slice and one copy of all records.
 	if n := testing.AllocsPerRun(100, func() { _, _ = DecodeEvents(data) }); n != 2 {
 		t.Errorf("DecodeEvents allocates %v times, want 2", n)
+	}
+	// The events slice only.
+	if n := testing.AllocsPerRun(100, func() { _, _ = DecodeEventsNoCopy(data) }); n != 1 {
+		t.Errorf("DecodeEventsNoCopy allocates %v times, want 1", n)
 	}
 	events, err := DecodeEvents(data)
 	if err != nil {

@@ -48,6 +48,18 @@ var errNoRecord = errors.New("missing record")
 // copied out of data, which the caller may reuse.
 func DecodeEvents(data []byte) ([]Event, error) {
 	if events, ok := decodeEventsFast(data); ok {
+		copyRecords(events)
+		return events, nil
+	}
+	return decodeEventsSlow(data)
+}
+
+// DecodeEventsNoCopy is [DecodeEvents] without the copy of the records: they
+// may share data's memory, so the caller must own data and keep it unchanged
+// while it uses the events. A receiver that decodes each request body once
+// saves a copy of every record.
+func DecodeEventsNoCopy(data []byte) ([]Event, error) {
+	if events, ok := decodeEventsFast(data); ok {
 		return events, nil
 	}
 	return decodeEventsSlow(data)

@@ -42,6 +42,9 @@ func FuzzDecodeEvents(f *testing.F) {
 		if (err == nil) != (slowErr == nil) || !reflect.DeepEqual(events, slow) {
 			t.Fatalf("DecodeEvents(%q) = %#v, %v;\nencoding/json gives %#v, %v", data, events, err, slow, slowErr)
 		}
+		if shared, err := DecodeEventsNoCopy(data); (err == nil) != (slowErr == nil) || !reflect.DeepEqual(shared, slow) {
+			t.Fatalf("DecodeEventsNoCopy(%q) = %#v, %v;\nencoding/json gives %#v, %v", data, shared, err, slow, slowErr)
+		}
 		for _, ev := range events {
 			checkRecord(t, ev)
 		}

@@ -4,10 +4,13 @@
 package lambdatelemetryreceiver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +73,45 @@ func BenchmarkTelemetryPath(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		wholePath(b, r, header, body)
+	}
+	perInvocation(b)
+}
+
+// BenchmarkTelemetryHandler is a batch through the HTTP handler: read the body, decode,
+// derive spans, hand them on, answer. The batch names no extension instance, so that every
+// one is translated from a fresh state, as in BenchmarkTelemetryPath.
+func BenchmarkTelemetryHandler(b *testing.B) {
+	body := benchBatch()
+	sandbox := testSandbox
+	sandbox.ExtensionInstanceID = ""
+	header := http.Header{}
+	wire.Batch{Sandbox: sandbox}.SetHeaders(header)
+	header.Set("Content-Type", jsonContentType)
+	h := newBenchReceiver(b).handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(b, h, wire.TelemetryPath, header, body)
+	}
+	perInvocation(b)
+}
+
+// BenchmarkTelemetryHandlerNewSandboxes is BenchmarkTelemetryHandler for a fleet: every
+// batch comes from a sandbox not seen before, and the oldest sandbox is forgotten.
+func BenchmarkTelemetryHandlerNewSandboxes(b *testing.B) {
+	body, header := benchBatch(), benchHeader()
+	header.Set("Content-Type", jsonContentType)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Sandboxes.MaxSandboxes = 1000
+	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type))
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.nextTraces = consumertest.NewNop()
+	h := r.handler()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		header.Set(wire.HeaderExtensionInstanceID, "ext-"+strconv.Itoa(i))
+		serve(b, h, wire.TelemetryPath, header, body)
 	}
 	perInvocation(b)
 }
@@ -157,6 +199,20 @@ func BenchmarkOTLPPath(b *testing.B) {
 	perSpan(b)
 }
 
+// BenchmarkOTLPHandler is a forwarded OTLP/protobuf request through the HTTP handler.
+func BenchmarkOTLPHandler(b *testing.B) {
+	body := benchOTLPRequest(b)
+	header := http.Header{}
+	testSandbox.SetHeaders(header)
+	header.Set("Content-Type", protobufContentType)
+	h := newBenchReceiver(b).handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		serve(b, h, tracesPath, header, body)
+	}
+	perSpan(b)
+}
+
 // BenchmarkOTLPDecodeFloor decodes the same request and nothing else.
 func BenchmarkOTLPDecodeFloor(b *testing.B) {
 	body := benchOTLPRequest(b)
@@ -217,6 +273,17 @@ func wholePath(b *testing.B, r *lambdaTelemetryReceiver, header http.Header, bod
 	out := translator.Translate(translator.NewSandbox(""), batch, events, r.scope)
 	if err := r.nextTraces.ConsumeTraces(context.Background(), out.Traces); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// serve posts body to the handler as a client would, with its Content-Length.
+func serve(b *testing.B, h http.Handler, path string, header http.Header, body []byte) {
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	req.Header = header
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		b.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 }
 

@@ -4,10 +4,10 @@
 package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver"
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 
@@ -92,12 +92,25 @@ func otlpHandler[R otlpRequest](newRequest func() R, consume func(context.Contex
 	})
 }
 
+// maxBodyPreallocation bounds what a request's Content-Length makes readBody allocate before
+// the bytes arrive; a larger body grows the buffer as it is read.
+const maxBodyPreallocation = 1 << 20
+
 // readBody reads a request body; when it cannot, it returns the HTTP status to answer:
 // 413 over max_request_body_size (confighttp's MaxBytesReader), 400 otherwise.
+//
+// The buffer is sized from Content-Length: io.ReadAll does not know the length, and for a
+// 100 kB batch allocates some 2.5 times the body in growing chunks, then copies them into
+// one more buffer.
 func readBody(req *http.Request) ([]byte, int, error) {
-	body, err := io.ReadAll(req.Body)
+	var buf bytes.Buffer
+	if n := req.ContentLength; n > 0 {
+		// ReadFrom wants MinRead spare bytes to see the end of the body without growing.
+		buf.Grow(int(min(n, maxBodyPreallocation)) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(req.Body)
 	if err == nil {
-		return body, http.StatusOK, nil
+		return buf.Bytes(), http.StatusOK, nil
 	}
 	code := http.StatusBadRequest
 	var tooLarge *http.MaxBytesError

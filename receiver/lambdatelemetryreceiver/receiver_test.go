@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -34,6 +35,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
 )
 
@@ -250,6 +252,35 @@ func TestOTLPHTTPBadInput(t *testing.T) {
 		})
 	}
 	assert.Zero(t, sink.SpanCount(), "nothing from a refused request reaches the pipeline")
+}
+
+// TestReadBody checks that the Content-Length readBody sizes its buffer from is only a
+// hint: the body is read to its end whatever the header says.
+func TestReadBody(t *testing.T) {
+	small := []byte(`[{"type":"function","record":"x"}]`)
+	large := bytes.Repeat([]byte("x"), maxBodyPreallocation+100)
+	tests := []struct {
+		name          string
+		body          []byte
+		contentLength int64
+	}{
+		{name: "announced", body: small, contentLength: int64(len(small))},
+		{name: "unknown length", body: small, contentLength: -1},
+		{name: "announced too short", body: small, contentLength: 3},
+		{name: "announced too long", body: small, contentLength: 1 << 30},
+		{name: "beyond the preallocation", body: large, contentLength: int64(len(large))},
+		{name: "empty", body: nil, contentLength: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, wire.TelemetryPath, io.NopCloser(bytes.NewReader(tt.body)))
+			req.ContentLength = tt.contentLength
+			body, code, err := readBody(req)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusOK, code)
+			assert.Equal(t, string(tt.body), string(body))
+		})
+	}
 }
 
 func TestOTLPHTTPSignalWithoutPipelineIsNotFound(t *testing.T) {

@@ -76,9 +76,11 @@ func (r *lambdaTelemetryReceiver) handleTelemetry(w http.ResponseWriter, req *ht
 func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, events []telemetryapi.Event, positions []int, rejected []rejectedEvent) (int, telemetryResponse) {
 	ctx := req.Context()
 	malformedEarly := len(rejected)
-	sandbox := translator.NewSandbox("")
+	var sandbox *translator.Sandbox
 	if key := b.Sandbox.ExtensionInstanceID; key != "" {
 		sandbox = r.sandboxes.GetOrCreate(key, time.Now(), func() *translator.Sandbox { return translator.NewSandbox(key) })
+	} else {
+		sandbox = translator.NewSandbox("")
 	}
 
 	sandbox.Lock()
@@ -183,7 +185,9 @@ func decodeBatch(header http.Header, body []byte) (wire.Batch, []telemetryapi.Ev
 		return b, nil, nil, nil, errors.New("the body is neither a JSON array of Telemetry API events nor a batch envelope object")
 	}
 
-	if events, err := telemetryapi.DecodeEvents(eventsJSON); err == nil {
+	// The body is this request's own and is not changed: the events may share it. Nothing
+	// the translator keeps refers to a record's bytes.
+	if events, err := telemetryapi.DecodeEventsNoCopy(eventsJSON); err == nil {
 		positions := make([]int, len(events))
 		for i := range positions {
 			positions[i] = i

@@ -102,7 +102,17 @@ func (t *batch) platformLog(at time.Time, eventType, msg string) {
 	lr.Body().SetStr(msg)
 }
 
+// newLog appends a log record. The batch's log resource is made with the first one: most
+// batches carry none, and building a resource that is then dropped costs every batch.
 func (t *batch) newLog(at time.Time, eventType string) plog.LogRecord {
+	if t.out.Logs.ResourceLogs().Len() == 0 {
+		rl := t.out.Logs.ResourceLogs().AppendEmpty()
+		MergeSandboxResource(rl.Resource().Attributes(), t.sandbox)
+		sl := rl.ScopeLogs().AppendEmpty()
+		sl.Scope().SetName(t.scope.Name)
+		sl.Scope().SetVersion(t.scope.Version)
+		t.logs = sl.LogRecords()
+	}
 	lr := t.logs.AppendEmpty()
 	if !at.IsZero() {
 		lr.SetTimestamp(pcommon.NewTimestampFromTime(at))

@@ -61,7 +61,7 @@ type batch struct {
 	sandbox                   wire.Sandbox
 	scope                     Scope
 	spans                     ptrace.SpanSlice
-	logs                      plog.LogRecordSlice
+	logs                      plog.LogRecordSlice // made by the first log record; see newLog
 	reportsWithoutRuntimeDone []int
 	out                       *Output
 }
@@ -78,18 +78,11 @@ func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.Event, scope Sco
 	ss.Scope().SetName(scope.Name)
 	ss.Scope().SetVersion(scope.Version)
 
-	rl := out.Logs.ResourceLogs().AppendEmpty()
-	MergeSandboxResource(rl.Resource().Attributes(), b.Sandbox)
-	sl := rl.ScopeLogs().AppendEmpty()
-	sl.Scope().SetName(scope.Name)
-	sl.Scope().SetVersion(scope.Version)
-
 	t := &batch{
 		st:                        &sb.st,
 		sandbox:                   b.Sandbox,
 		scope:                     scope,
 		spans:                     ss.Spans(),
-		logs:                      sl.LogRecords(),
 		reportsWithoutRuntimeDone: b.ReportsWithoutRuntimeDone,
 		out:                       &out,
 	}
@@ -101,9 +94,6 @@ func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.Event, scope Sco
 	}
 	if out.Traces.SpanCount() == 0 {
 		out.Traces = ptrace.NewTraces()
-	}
-	if out.Logs.LogRecordCount() == 0 {
-		out.Logs = plog.NewLogs()
 	}
 	return out
 }
@@ -271,6 +261,7 @@ func setOutcome(span ptrace.Span, attrs pcommon.Map, status, lambdaErrorType, er
 
 // addPhaseEvents adds Lambda's sub-phases (responseLatency, ...) as span events.
 func addPhaseEvents(span ptrace.Span, phases []telemetryapi.Span) {
+	span.Events().EnsureCapacity(span.Events().Len() + len(phases))
 	for _, p := range phases {
 		ev := span.Events().AppendEmpty()
 		ev.SetName(p.Name)
