@@ -619,3 +619,12 @@ func TestSendPostsFunctionSpansToTheTracesPath(t *testing.T) {
 	}
 	assert.Equal(t, want, h.order)
 }
+
+func TestStatsAddSumsEveryCount(t *testing.T) {
+	one := Stats{Generated: 1, Sent: 2, Acknowledged: 3, Attempts: 4, Retried: 5, Replayed: 6,
+		GeneratedInvocations: 7, AcknowledgedInvocations: 8, GeneratedSpans: 9, AcknowledgedSpans: 10, Duration: time.Second}
+	sum := one
+	sum.Add(one)
+	assert.Equal(t, Stats{Generated: 2, Sent: 4, Acknowledged: 6, Attempts: 8, Retried: 10, Replayed: 12,
+		GeneratedInvocations: 14, AcknowledgedInvocations: 16, GeneratedSpans: 18, AcknowledgedSpans: 20, Duration: time.Second}, sum)
+}

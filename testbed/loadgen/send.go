@@ -51,6 +51,21 @@ type Stats struct {
 	Duration          time.Duration
 }
 
+// Add adds o's counts to s, for sends that ran side by side (Duration is left to the
+// caller, who knows whether they overlapped).
+func (s *Stats) Add(o Stats) {
+	s.Generated += o.Generated
+	s.Sent += o.Sent
+	s.Acknowledged += o.Acknowledged
+	s.Attempts += o.Attempts
+	s.Retried += o.Retried
+	s.Replayed += o.Replayed
+	s.GeneratedInvocations += o.GeneratedInvocations
+	s.AcknowledgedInvocations += o.AcknowledgedInvocations
+	s.GeneratedSpans += o.GeneratedSpans
+	s.AcknowledgedSpans += o.AcknowledgedSpans
+}
+
 // Unacknowledged is how many batches were not acknowledged.
 func (s Stats) Unacknowledged() int64 { return s.Generated - s.Acknowledged }
 

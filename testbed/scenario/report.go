@@ -77,7 +77,7 @@ func Render(command string, results []Result) string {
 		if s.OutageFor > 0 {
 			row("remote writes refused during the outage", r.OutageRefused)
 		}
-		row("remote writes received (Prometheus refused)", fmt.Sprintf("%d (%d)", r.SinkRequests, r.PrometheusRefus))
+		row("remote writes received (Prometheus refused)", fmt.Sprintf("%d (%d)", r.SinkRequests, r.PrometheusRefused))
 		row("counter resets seen in Prometheus", r.PrometheusResets)
 		row("checks (series sums compared)", r.Checks)
 		if d := s.Disruption; d != nil && d.Kill {

@@ -114,14 +114,14 @@ type Result struct {
 	// Lost and LossBound, when a gateway was killed: invocations missing from Prometheus,
 	// and the most the scenario allows (what the killed replica may have received since
 	// its last flush).
-	Lost, LossBound float64
-	SinkLost        float64
-	Overcounted     []string
-	SinkRequests    int
-	OutageRefused   int64
-	PrometheusRefus int64
-	Comparison      *Comparison
-	Err             error
+	Lost, LossBound   float64
+	SinkLost          float64
+	Overcounted       []string
+	SinkRequests      int
+	OutageRefused     int64
+	PrometheusRefused int64
+	Comparison        *Comparison
+	Err               error
 }
 
 // Passed says whether the scenario met its criterion.
@@ -352,14 +352,14 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 		r.Err = converge(ctx, &r, checks, sink, promTotals, loadEnd, o)
 	}
 	if stock != nil && r.Err == nil {
-		r.Comparison, r.Err = compareStock(ctx, prom, fleet, checks, promTotals, window)
+		r.Comparison, r.Err = compareStock(ctx, prom, fleet, promTotals, window)
 		if r.Comparison != nil {
 			r.Comparison.StockSpansAcknowledged = int(stockStats.AcknowledgedSpans)
 		}
 	}
 	r.SinkRequests, _ = sink.Requests()
 	r.OutageRefused = front.refused.Load()
-	r.PrometheusRefus = tee.Refused.Load()
+	r.PrometheusRefused = tee.Refused.Load()
 	return r
 }
 
@@ -428,8 +428,8 @@ func settleAfterKill(ctx context.Context, r *Result, checks []Check, sink *rwsin
 		lost, over := Shortfall(checks, got, metric)
 		for _, m := range metrics(checks) {
 			if m != metric {
-				_, o := Shortfall(checks, got, m)
-				over = append(over, o...)
+				_, twice := Shortfall(checks, got, m)
+				over = append(over, twice...)
 			}
 		}
 		sinkLost, sinkOver := Shortfall(checks, SinkTotals(sink), metric)
@@ -505,16 +505,7 @@ func send(ctx context.Context, s Scenario, urls []string, batches []loadgen.Batc
 			st, err := loadgen.Send(ctx, loadgen.SendConfig{URL: urls[i], Workers: s.Workers, Rate: rate, Timeout: 5 * time.Minute}, share)
 			mu.Lock()
 			defer mu.Unlock()
-			sum.Generated += st.Generated
-			sum.Sent += st.Sent
-			sum.Acknowledged += st.Acknowledged
-			sum.Attempts += st.Attempts
-			sum.Retried += st.Retried
-			sum.Replayed += st.Replayed
-			sum.GeneratedInvocations += st.GeneratedInvocations
-			sum.AcknowledgedInvocations += st.AcknowledgedInvocations
-			sum.GeneratedSpans += st.GeneratedSpans
-			sum.AcknowledgedSpans += st.AcknowledgedSpans
+			sum.Add(st)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("replica %d: %w", i, err))
 			}
@@ -538,7 +529,7 @@ func keep(output, name string) string {
 
 // compareStock reads what the stock pipeline counted per function (spanmetrics' calls and
 // error calls, summed over its series) beside what otelcol-lambda counted.
-func compareStock(ctx context.Context, prom *harness.Prometheus, fleet *loadgen.Fleet, checks []Check, promTotals func() (Totals, error), window time.Duration) (*Comparison, error) {
+func compareStock(ctx context.Context, prom *harness.Prometheus, fleet *loadgen.Fleet, promTotals func() (Totals, error), window time.Duration) (*Comparison, error) {
 	ours, err := promTotals()
 	if err != nil {
 		return nil, err
