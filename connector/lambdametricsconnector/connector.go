@@ -6,8 +6,6 @@ package lambdametricsconnector // import "github.com/otelcol-lambda/otelcol-lamb
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -21,8 +19,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector/internal/metadata"
-	"github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector/internal/series"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/series"
 )
 
 const (
@@ -229,15 +227,7 @@ func outputResource(in pcommon.Resource) pcommon.Resource {
 		name = v.Str()
 	}
 	out.Attributes().PutStr("service.name", name)
-	instance := ""
-	if v, ok := in.Attributes().Get("service.instance.id"); ok {
-		instance = v.Str()
-	}
-	if instance == "" {
-		host, _ := os.Hostname()
-		instance = fmt.Sprintf("%s-%d", host, os.Getpid())
-	}
-	out.Attributes().PutStr("service.instance.id", instance)
+	out.Attributes().PutStr("service.instance.id", series.ReplicaID(in))
 	if v, ok := in.Attributes().Get("service.version"); ok {
 		out.Attributes().PutStr("service.version", v.Str())
 	}

@@ -1,7 +1,7 @@
 // Copyright The otelcol-lambda Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package series // import "github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector/internal/series"
+package series // import "github.com/otelcol-lambda/otelcol-lambda/internal/series"
 
 import (
 	"time"
@@ -19,7 +19,7 @@ type Kind int
 
 // The kinds of metric the connector writes.
 const (
-	// KindSum is a monotonic cumulative sum.
+	// KindSum is a cumulative sum: monotonic unless Desc.NonMonotonic.
 	KindSum Kind = iota
 	// KindGauge is a last-value gauge.
 	KindGauge
@@ -35,10 +35,14 @@ type Desc struct {
 	Kind        Kind
 	// Float makes sums and gauges double-valued; otherwise they are ints.
 	Float bool
+	// NonMonotonic marks a KindSum that is a level (an up-down counter): it may go down, and
+	// it gets no zero point, which would be a false dip to 0.
+	NonMonotonic bool
 	// IntScale, when not zero, exports a sum or gauge accumulated as an int (exact) as the
 	// double Int*IntScale (billed milliseconds as seconds).
 	IntScale float64
-	// Histogram configures a KindHistogram metric.
+	// Histogram configures a KindHistogram metric. Nil leaves each series' Hist to its
+	// owner (bounds that come with the data); the metric is then explicit.
 	Histogram *HistogramConfig
 }
 
@@ -52,6 +56,9 @@ type Series struct {
 	Int   int64
 	Float float64
 	Hist  *Histogram
+	// State is what the series' owner keeps beside the value (per-sandbox gauge values);
+	// it goes when the series expires.
+	State any
 }
 
 // Touch records that the series changed at now, which keeps it from expiring.
@@ -77,6 +84,9 @@ func (m *Metric) Len() int {
 	}
 	return len(m.series)
 }
+
+// Lookup returns the series for key, or nil.
+func (m *Metric) Lookup(key []byte) *Series { return m.series[string(key)] }
 
 // Get returns the series for key. A new series starts at start (at the latest one millisecond
 // before now, so that its initial zero sample precedes its first value in Prometheus) with the
@@ -108,21 +118,35 @@ func (m *Metric) newSeries(start, now pcommon.Timestamp) *Series {
 		start = latest
 	}
 	s := &Series{attrs: pcommon.NewMap(), start: start, updated: now}
-	if m.desc.Kind == KindHistogram {
+	if m.desc.Kind == KindHistogram && m.desc.Histogram != nil {
 		s.Hist = NewHistogram(m.desc.Histogram)
 	}
 	return s
 }
 
-// Expire forgets the series not touched since cutoff: they are no longer exported.
-func (m *Metric) Expire(cutoff pcommon.Timestamp) {
+// Expire forgets the series not touched since cutoff: they are no longer exported. It
+// returns how many it forgot, not counting the overflow series.
+func (m *Metric) Expire(cutoff pcommon.Timestamp) int {
+	n := 0
 	for k, s := range m.series {
 		if s.updated < cutoff {
 			delete(m.series, k)
+			n++
 		}
 	}
 	if m.overflow != nil && m.overflow.updated < cutoff {
 		m.overflow = nil
+	}
+	return n
+}
+
+// Range calls f for every series, the overflow series included.
+func (m *Metric) Range(f func(*Series)) {
+	for _, s := range m.series {
+		f(s)
+	}
+	if m.overflow != nil {
+		f(m.overflow)
 	}
 }
 
@@ -140,10 +164,10 @@ func (m *Metric) AppendTo(ms pmetric.MetricSlice, now pcommon.Timestamp) {
 	switch m.desc.Kind {
 	case KindSum:
 		sum := out.SetEmptySum()
-		sum.SetIsMonotonic(true)
+		sum.SetIsMonotonic(!m.desc.NonMonotonic)
 		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 		m.each(func(s *Series) {
-			if !s.exported {
+			if !s.exported && !m.desc.NonMonotonic {
 				m.numberPoint(sum.DataPoints().AppendEmpty(), s, s.start, true)
 			}
 			m.numberPoint(sum.DataPoints().AppendEmpty(), s, now, false)
@@ -152,7 +176,7 @@ func (m *Metric) AppendTo(ms pmetric.MetricSlice, now pcommon.Timestamp) {
 		g := out.SetEmptyGauge()
 		m.each(func(s *Series) { m.numberPoint(g.DataPoints().AppendEmpty(), s, now, false) })
 	case KindHistogram:
-		if m.desc.Histogram.Exponential {
+		if m.desc.Histogram != nil && m.desc.Histogram.Exponential {
 			h := out.SetEmptyExponentialHistogram()
 			h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 			appendHistogramPoints(m, now, h.DataPoints().AppendEmpty, (*Histogram).copyToExponential)
@@ -214,6 +238,9 @@ type histogramPoint interface {
 // at its start when it is exported for the first time.
 func appendHistogramPoints[DP histogramPoint](m *Metric, now pcommon.Timestamp, appendPoint func() DP, copyTo func(*Histogram, DP, bool)) {
 	m.each(func(s *Series) {
+		if s.Hist == nil {
+			return // its owner never gave it data
+		}
 		if !s.exported {
 			dp := appendPoint()
 			s.attrs.CopyTo(dp.Attributes())

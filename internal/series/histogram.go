@@ -1,13 +1,18 @@
 // Copyright The otelcol-lambda Authors
 // SPDX-License-Identifier: Apache-2.0
 
-// Package series holds the lambda_metrics connector's state: histogram accumulators and the
-// bounded store of cumulative series with start timestamps, cardinality limits and expiry.
-// Nothing in it is safe for concurrent use; the connector serialises access.
-package series // import "github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector/internal/series"
+// Package series is the one store of cumulative output series: the lambda_metrics
+// connector's derived metrics and the lambda_fleet_metrics processor's fleet series of what
+// functions emit. It holds histogram accumulators and the bounded store of series with the
+// output contract: a stable start time, a zero point before a new counter's first value,
+// cardinality limits with an overflow series, and idle expiry. Nothing in it is safe for
+// concurrent use; its owners serialise access.
+package series // import "github.com/otelcol-lambda/otelcol-lambda/internal/series"
 
 import (
+	"errors"
 	"math"
+	"slices"
 	"sort"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -134,6 +139,64 @@ func (h *Histogram) Merge(o *Histogram) {
 	}
 }
 
+// ErrBoundsMismatch says that explicit buckets cannot be added exactly into a histogram:
+// its bounds are not all among theirs.
+var ErrBoundsMismatch = errors.New("the bucket bounds differ from the series' bounds, and are not a refinement of them")
+
+// ErrNegativeBuckets says that an exponential histogram has negative buckets, which the
+// store does not keep.
+var ErrNegativeBuckets = errors.New("exponential histograms with negative buckets are not supported")
+
+// Bounds returns the explicit bucket bounds.
+func (h *Histogram) Bounds() []float64 { return h.cfg.Bounds }
+
+// AddExplicit adds counts already bucketed by bounds (len(bounds)+1 counts, the last one
+// above every bound) and their sum. Equal bounds add bucket by bucket; finer bounds that
+// include every bound of h are folded exactly into h's buckets; anything else is
+// ErrBoundsMismatch and adds nothing.
+func (h *Histogram) AddExplicit(bounds []float64, counts []uint64, sum float64) error {
+	if h.cfg.Exponential || len(counts) != len(bounds)+1 {
+		return ErrBoundsMismatch
+	}
+	same := slices.Equal(bounds, h.cfg.Bounds)
+	if !same {
+		for _, b := range h.cfg.Bounds {
+			if _, found := slices.BinarySearch(bounds, b); !found {
+				return ErrBoundsMismatch
+			}
+		}
+	}
+	var n uint64
+	for i, c := range counts {
+		n += c
+		switch {
+		case same:
+			h.counts[i] += c
+		case i == len(bounds):
+			h.counts[len(h.counts)-1] += c
+		default:
+			// Every bound of h is one of bounds, so (bounds[i-1], bounds[i]] lies wholly in
+			// the bucket of h whose upper bound is the first at or above bounds[i].
+			h.counts[bucketOf(h.cfg.Bounds, bounds[i])] += c
+		}
+	}
+	h.count += n
+	h.sum += sum
+	return nil
+}
+
+// AddExponential adds positive exponential buckets (scale, offset, counts), the zero
+// bucket and their sum, downscaling as needed to stay within the configured size.
+func (h *Histogram) AddExponential(scale int32, zero uint64, offset int32, counts []uint64, sum float64) {
+	n := zero
+	for _, c := range counts {
+		n += c
+	}
+	h.count += n
+	h.sum += sum
+	h.exp.merge(&expo{scale: scale, zero: zero, offset: offset, counts: counts}, h.cfg.MaxSize)
+}
+
 // ClearExemplars forgets the exemplars, after they were exported once.
 func (h *Histogram) ClearExemplars() {
 	clear(h.hasEx)
@@ -166,11 +229,20 @@ func (h *Histogram) copyToExplicit(dp pmetric.HistogramDataPoint, zero bool) {
 	dp.BucketCounts().FromRaw(h.counts)
 	dp.SetCount(h.count)
 	dp.SetSum(h.sum)
-	if h.count > 0 {
+	h.setMinMax(dp)
+	h.appendExemplars(dp.Exemplars())
+}
+
+// setMinMax writes min and max when they are known: histograms built from bucket counts
+// (AddExplicit, AddExponential) have none.
+func (h *Histogram) setMinMax(dp interface {
+	SetMin(float64)
+	SetMax(float64)
+}) {
+	if h.count > 0 && !math.IsInf(h.min, 0) && !math.IsInf(h.max, 0) {
 		dp.SetMin(h.min)
 		dp.SetMax(h.max)
 	}
-	h.appendExemplars(dp.Exemplars())
 }
 
 func (h *Histogram) copyToExponential(dp pmetric.ExponentialHistogramDataPoint, zero bool) {
@@ -181,10 +253,7 @@ func (h *Histogram) copyToExponential(dp pmetric.ExponentialHistogramDataPoint, 
 	}
 	dp.SetCount(h.count)
 	dp.SetSum(h.sum)
-	if h.count > 0 {
-		dp.SetMin(h.min)
-		dp.SetMax(h.max)
-	}
+	h.setMinMax(dp)
 	dp.SetZeroCount(h.exp.zero)
 	dp.Positive().SetOffset(h.exp.offset)
 	dp.Positive().BucketCounts().FromRaw(h.exp.counts)

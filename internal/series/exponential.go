@@ -1,7 +1,7 @@
 // Copyright The otelcol-lambda Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package series // import "github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector/internal/series"
+package series // import "github.com/otelcol-lambda/otelcol-lambda/internal/series"
 
 import "math"
 
