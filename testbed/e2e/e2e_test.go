@@ -148,7 +148,7 @@ func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 func TestDistributionListsOurComponents(t *testing.T) {
 	out, err := exec.Command(gatewayBinary(t), "components").CombinedOutput()
 	require.NoError(t, err, string(out))
-	for _, name := range []string{"lambda_telemetry", "lambda_correlation", "lambda_metrics", "prometheus_remote_write", "span_metrics", "delta_to_cumulative"} {
+	for _, name := range []string{"lambda_telemetry", "lambda_correlation", "lambda_metrics", "prometheus_remote_write", "span_metrics", "lambda_fleet_metrics"} {
 		assert.Contains(t, string(out), "name: "+name)
 	}
 }
