@@ -150,6 +150,7 @@ func SandboxFromHeaders(h http.Header) (Sandbox, error) {
 		Runtime:             h.Get(HeaderRuntime),
 		ExtensionInstanceID: h.Get(HeaderExtensionInstanceID),
 	}
+	s.deriveAccount()
 	var err error
 	if s.MemorySizeMB, err = headerFloat(h, HeaderMemorySizeMB); err != nil {
 		return Sandbox{}, err
@@ -189,6 +190,27 @@ func BatchFromHeaders(h http.Header) (Batch, error) {
 	return b, nil
 }
 
+// deriveAccount takes the account id from the function ARN when the forwarder did not say
+// it: arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>].
+func (s *Sandbox) deriveAccount() {
+	if s.AccountID != "" || s.FunctionARN == "" {
+		return
+	}
+	parts := strings.SplitN(s.FunctionARN, ":", 6)
+	if len(parts) == 6 && parts[0] == "arn" && parts[2] == "lambda" && isDigits(parts[4]) {
+		s.AccountID = parts[4]
+	}
+}
+
+func isDigits(v string) bool {
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return v != ""
+}
+
 func headerFloat(h http.Header, key string) (float64, error) {
 	v := h.Get(key)
 	if v == "" {
@@ -217,6 +239,7 @@ func DecodeEnvelope(data []byte) (Batch, json.RawMessage, error) {
 			return Batch{}, nil, fmt.Errorf("invalid reportsWithoutRuntimeDone index %d", idx)
 		}
 	}
+	env.Sandbox.deriveAccount()
 	return Batch{
 		Sandbox:                   env.Sandbox,
 		Sequence:                  env.Sequence,

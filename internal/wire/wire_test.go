@@ -4,10 +4,14 @@
 package wire
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestBatchHeadersRoundTrip(t *testing.T) {
@@ -88,5 +92,28 @@ func TestDecodeEnvelope(t *testing.T) {
 		if _, _, err := DecodeEnvelope([]byte(bad)); err == nil {
 			t.Errorf("%s: want an error", bad)
 		}
+	}
+}
+
+func TestAccountComesFromTheARNWhenNotSaid(t *testing.T) {
+	tests := []struct{ name, arn, account, want string }{
+		{"from the ARN", "arn:aws:lambda:eu-west-1:123456789012:function:checkout", "", "123456789012"},
+		{"with a qualifier", "arn:aws:lambda:eu-west-1:123456789012:function:checkout:live", "", "123456789012"},
+		{"said wins", "arn:aws:lambda:eu-west-1:123456789012:function:checkout", "999999999999", "999999999999"},
+		{"not a Lambda ARN", "arn:aws:sqs:eu-west-1:123456789012:queue", "", ""},
+		{"no account in it", "arn:aws:lambda:eu-west-1::function:checkout", "", ""},
+		{"no ARN", "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			Sandbox{FunctionName: "checkout", FunctionARN: tt.arn, AccountID: tt.account}.SetHeaders(h)
+			s, err := SandboxFromHeaders(h)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, s.AccountID)
+			b, _, err := DecodeEnvelope(fmt.Appendf(nil, `{"sandbox":{"functionName":"checkout","functionArn":%q,"accountId":%q},"events":[]}`, tt.arn, tt.account))
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, b.Sandbox.AccountID)
+		})
 	}
 }

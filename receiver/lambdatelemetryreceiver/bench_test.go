@@ -293,7 +293,7 @@ func otlpPath(b *testing.B, r *lambdaTelemetryReceiver, body []byte) {
 	if err := req.UnmarshalProto(body); err != nil {
 		b.Fatal(err)
 	}
-	if err := r.exportTraces(context.Background(), req, testSandbox); err != nil {
+	if err := r.exportTraces(context.Background(), req, wire.Batch{Sandbox: testSandbox}); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lam
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -22,50 +23,84 @@ import (
 const otlpFormat = "otlp"
 
 // The export functions serve OTLP over HTTP and gRPC alike. Data a forwarder sends on a
-// sandbox's behalf gets the sandbox's resource attributes where the SDK did not set them.
+// sandbox's behalf gets the sandbox's resource attributes where the SDK did not set them,
+// and a request it numbered is taken once: a resend of an accepted one is acknowledged and
+// ignored, as Telemetry API batches are.
 
-func (r *lambdaTelemetryReceiver) exportTraces(ctx context.Context, req ptraceotlp.ExportRequest, sandbox wire.Sandbox) error {
+// once hands a request to consume unless the same forwarder's request with the same
+// sequence number was accepted before, in which case it reports a replay. A request the
+// pipeline refused for good counts as accepted: what it could take it took, and a resend
+// must not count that twice.
+func (r *lambdaTelemetryReceiver) once(ctx context.Context, b wire.Batch, consume func() error) (replayed bool, err error) {
+	key := b.Sandbox.ExtensionInstanceID
+	if b.Sequence == 0 || key == "" {
+		return false, consume()
+	}
+	sandbox := r.sandboxes.GetOrCreate(key, time.Now(), func() *translator.Sandbox { return translator.NewSandbox(key) })
+	sandbox.Lock()
+	defer sandbox.Unlock()
+	if sandbox.Replayed(b.Sequence) {
+		r.telemetry.ReceiverLambdaTelemetryBatchesReplayed.Add(ctx, 1)
+		return true, nil
+	}
+	err = consume()
+	if err == nil || consumererror.IsPermanent(err) {
+		sandbox.Accepted(b.Sequence)
+	}
+	return false, err
+}
+
+func (r *lambdaTelemetryReceiver) exportTraces(ctx context.Context, req ptraceotlp.ExportRequest, b wire.Batch) error {
 	td := req.Traces()
 	n := td.SpanCount()
 	if n == 0 {
 		return nil
 	}
 	for i := range td.ResourceSpans().Len() {
-		translator.MergeSandboxResource(td.ResourceSpans().At(i).Resource().Attributes(), sandbox)
+		translator.MergeSandboxResource(td.ResourceSpans().At(i).Resource().Attributes(), b.Sandbox)
 	}
-	ctx = r.obsrep.StartTracesOp(ctx)
-	err := r.nextTraces.ConsumeTraces(ctx, td)
-	r.obsrep.EndTracesOp(ctx, otlpFormat, n, err)
+	_, err := r.once(ctx, b, func() error {
+		opCtx := r.obsrep.StartTracesOp(ctx)
+		err := r.nextTraces.ConsumeTraces(opCtx, td)
+		r.obsrep.EndTracesOp(opCtx, otlpFormat, n, err)
+		return err
+	})
 	return err
 }
 
-func (r *lambdaTelemetryReceiver) exportMetrics(ctx context.Context, req pmetricotlp.ExportRequest, sandbox wire.Sandbox) error {
+func (r *lambdaTelemetryReceiver) exportMetrics(ctx context.Context, req pmetricotlp.ExportRequest, b wire.Batch) error {
 	md := req.Metrics()
 	n := md.DataPointCount()
 	if n == 0 {
 		return nil
 	}
 	for i := range md.ResourceMetrics().Len() {
-		translator.MergeSandboxResource(md.ResourceMetrics().At(i).Resource().Attributes(), sandbox)
+		translator.MergeSandboxResource(md.ResourceMetrics().At(i).Resource().Attributes(), b.Sandbox)
 	}
-	ctx = r.obsrep.StartMetricsOp(ctx)
-	err := r.nextMetrics.ConsumeMetrics(ctx, md)
-	r.obsrep.EndMetricsOp(ctx, otlpFormat, n, err)
+	_, err := r.once(ctx, b, func() error {
+		opCtx := r.obsrep.StartMetricsOp(ctx)
+		err := r.nextMetrics.ConsumeMetrics(opCtx, md)
+		r.obsrep.EndMetricsOp(opCtx, otlpFormat, n, err)
+		return err
+	})
 	return err
 }
 
-func (r *lambdaTelemetryReceiver) exportLogs(ctx context.Context, req plogotlp.ExportRequest, sandbox wire.Sandbox) error {
+func (r *lambdaTelemetryReceiver) exportLogs(ctx context.Context, req plogotlp.ExportRequest, b wire.Batch) error {
 	ld := req.Logs()
 	n := ld.LogRecordCount()
 	if n == 0 {
 		return nil
 	}
 	for i := range ld.ResourceLogs().Len() {
-		translator.MergeSandboxResource(ld.ResourceLogs().At(i).Resource().Attributes(), sandbox)
+		translator.MergeSandboxResource(ld.ResourceLogs().At(i).Resource().Attributes(), b.Sandbox)
 	}
-	ctx = r.obsrep.StartLogsOp(ctx)
-	err := r.nextLogs.ConsumeLogs(ctx, ld)
-	r.obsrep.EndLogsOp(ctx, otlpFormat, n, err)
+	_, err := r.once(ctx, b, func() error {
+		opCtx := r.obsrep.StartLogsOp(ctx)
+		err := r.nextLogs.ConsumeLogs(opCtx, ld)
+		r.obsrep.EndLogsOp(opCtx, otlpFormat, n, err)
+		return err
+	})
 	return err
 }
 
@@ -77,9 +112,9 @@ type grpcTraces struct {
 }
 
 func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	sandbox, err := sandboxFromGRPC(ctx)
+	b, err := batchFromGRPC(ctx)
 	if err == nil {
-		err = g.r.exportTraces(ctx, req, sandbox)
+		err = g.r.exportTraces(ctx, req, b)
 	}
 	return ptraceotlp.NewExportResponse(), grpcError(err)
 }
@@ -90,9 +125,9 @@ type grpcMetrics struct {
 }
 
 func (g *grpcMetrics) Export(ctx context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	sandbox, err := sandboxFromGRPC(ctx)
+	b, err := batchFromGRPC(ctx)
 	if err == nil {
-		err = g.r.exportMetrics(ctx, req, sandbox)
+		err = g.r.exportMetrics(ctx, req, b)
 	}
 	return pmetricotlp.NewExportResponse(), grpcError(err)
 }
@@ -103,15 +138,16 @@ type grpcLogs struct {
 }
 
 func (g *grpcLogs) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	sandbox, err := sandboxFromGRPC(ctx)
+	b, err := batchFromGRPC(ctx)
 	if err == nil {
-		err = g.r.exportLogs(ctx, req, sandbox)
+		err = g.r.exportLogs(ctx, req, b)
 	}
 	return plogotlp.NewExportResponse(), grpcError(err)
 }
 
-// sandboxFromGRPC reads the sandbox from request metadata, as HTTP reads it from headers.
-func sandboxFromGRPC(ctx context.Context) (wire.Sandbox, error) {
+// batchFromGRPC reads the sandbox and the sequence number from request metadata, as HTTP
+// reads them from headers.
+func batchFromGRPC(ctx context.Context) (wire.Batch, error) {
 	md, _ := grpcmetadata.FromIncomingContext(ctx)
 	h := http.Header{}
 	for k, vs := range md {
@@ -119,11 +155,11 @@ func sandboxFromGRPC(ctx context.Context) (wire.Sandbox, error) {
 			h.Add(k, v)
 		}
 	}
-	s, err := wire.SandboxFromHeaders(h)
+	b, err := wire.BatchFromHeaders(h)
 	if err != nil {
-		return wire.Sandbox{}, status.Error(codes.InvalidArgument, err.Error())
+		return wire.Batch{}, status.Error(codes.InvalidArgument, err.Error())
 	}
-	return s, nil
+	return b, nil
 }
 
 func grpcError(err error) error {
@@ -134,7 +170,7 @@ func grpcError(err error) error {
 		return err
 	}
 	if consumererror.IsPermanent(err) {
-		return status.Error(codes.Internal, err.Error())
+		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	return status.Error(codes.Unavailable, err.Error())
 }

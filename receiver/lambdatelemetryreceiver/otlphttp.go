@@ -37,8 +37,9 @@ type otlpRequest interface {
 
 // otlpHandler serves one OTLP/HTTP signal path as the OTLP specification asks: protobuf or
 // JSON in, the same encoding out, errors as a google.rpc.Status, 400 for a body that does
-// not decode, 503 with Retry-After when the pipeline refuses for now.
-func otlpHandler[R otlpRequest](newRequest func() R, consume func(context.Context, R, wire.Sandbox) error) http.Handler {
+// not decode or data the pipeline refuses for good, 503 with Retry-After when it refuses
+// for now.
+func otlpHandler[R otlpRequest](newRequest func() R, consume func(context.Context, R, wire.Batch) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -68,14 +69,16 @@ func otlpHandler[R otlpRequest](newRequest func() R, consume func(context.Contex
 			return
 		}
 
-		sandbox, err := wire.SandboxFromHeaders(req.Header)
+		b, err := wire.BatchFromHeaders(req.Header)
 		if err != nil {
 			writeStatus(w, contentType, http.StatusBadRequest, codes.InvalidArgument, err.Error())
 			return
 		}
-		if err := consume(req.Context(), otlpReq, sandbox); err != nil {
+		if err := consume(req.Context(), otlpReq, b); err != nil {
+			// A permanent error is about the data (a metric whose type conflicts, say):
+			// resending the same cannot help, and the rest of the request was taken.
 			if consumererror.IsPermanent(err) {
-				writeStatus(w, contentType, http.StatusInternalServerError, codes.Internal, err.Error())
+				writeStatus(w, contentType, http.StatusBadRequest, codes.InvalidArgument, err.Error())
 				return
 			}
 			w.Header().Set("Retry-After", retryAfterSeconds)

@@ -299,7 +299,7 @@ func TestOTLPHTTPPipelineRefusal(t *testing.T) {
 		wantRetryAfter string
 	}{
 		{name: "retryable", err: errors.New("memory limit reached"), wantCode: http.StatusServiceUnavailable, wantRetryAfter: retryAfterSeconds},
-		{name: "permanent", err: consumererror.NewPermanent(errors.New("bad data")), wantCode: http.StatusInternalServerError},
+		{name: "permanent", err: consumererror.NewPermanent(errors.New("bad data")), wantCode: http.StatusBadRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -312,6 +312,45 @@ func TestOTLPHTTPPipelineRefusal(t *testing.T) {
 			assert.Equal(t, tt.err.Error(), decodeStatus(t, resp.Header.Get("Content-Type"), respBody).GetMessage())
 		})
 	}
+}
+
+// TestOTLPResendCountsOnce: a forwarder's numbered OTLP request whose acknowledgement got
+// lost is resent with the same number; the pipeline gets it once. A request refused for now
+// (503) was not taken, so its resend is.
+func TestOTLPResendCountsOnce(t *testing.T) {
+	sink := new(consumertest.MetricsSink)
+	refuse := true
+	next, err := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
+		if refuse {
+			refuse = false
+			return errors.New("memory limit reached")
+		}
+		return sink.ConsumeMetrics(ctx, md)
+	})
+	require.NoError(t, err)
+	base := startReceiver(t, sinks{metrics: next}, nil)
+	md := pmetric.NewMetrics()
+	md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1)
+	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	require.NoError(t, err)
+	send := func(instance, seq string) int {
+		req, err := http.NewRequest(http.MethodPost, base+metricsPath, bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", protobufContentType)
+		req.Header.Set(wire.HeaderFunctionName, "fn")
+		req.Header.Set(wire.HeaderExtensionInstanceID, instance)
+		req.Header.Set(wire.HeaderBatchSequence, seq)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusServiceUnavailable, send("sandbox-a", "7"))
+	assert.Equal(t, http.StatusOK, send("sandbox-a", "7"), "the retry of a refused request is taken")
+	assert.Equal(t, http.StatusOK, send("sandbox-a", "7"), "a resend is acknowledged")
+	assert.Equal(t, http.StatusOK, send("sandbox-b", "7"), "another sandbox's 7 is another request")
+	assert.Equal(t, http.StatusOK, send("sandbox-a", "8"))
+	assert.Equal(t, 3, sink.DataPointCount())
 }
 
 func TestShutdownWithoutStart(t *testing.T) {

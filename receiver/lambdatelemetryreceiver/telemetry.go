@@ -99,7 +99,7 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, 
 			sandbox.Restore(checkpoint)
 			sandbox.Unlock()
 			if consumererror.IsPermanent(err) {
-				return http.StatusInternalServerError, telemetryResponse{Error: err.Error()}
+				return http.StatusBadRequest, telemetryResponse{Error: err.Error()}
 			}
 			return http.StatusServiceUnavailable, telemetryResponse{Error: err.Error()}
 		}
