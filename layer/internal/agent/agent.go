@@ -267,10 +267,10 @@ func newInstanceID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// pushSource hands the Pushgateway API's changed groups to the sender.
+// pushSource hands what the Pushgateway API owes the gateway to the sender.
 type pushSource struct{ a *Agent }
 
-func (p pushSource) Collect(time.Time) (*forward.Payload, func()) {
+func (p pushSource) Collect(time.Time) *forward.Payload {
 	s := p.a.currentSandbox()
 	attrs := []pushgw.KeyValue{
 		pushgw.StringAttr("cloud.provider", "aws"),
@@ -290,11 +290,11 @@ func (p pushSource) Collect(time.Time) (*forward.Payload, func()) {
 	if s.MemorySizeMB > 0 {
 		attrs = append(attrs, pushgw.IntAttr("faas.max_memory", int64(s.MemorySizeMB)*telemetryapi.BytesPerMB))
 	}
-	body, ack := p.a.store.Encode(attrs)
+	body := p.a.store.Collect(attrs)
 	if body == nil {
-		return nil, nil
+		return nil
 	}
-	return &forward.Payload{Path: otlpproxy.PathMetrics, ContentType: "application/json", Body: body}, ack
+	return &forward.Payload{Path: otlpproxy.PathMetrics, ContentType: "application/json", Body: body}
 }
 
 func (a *Agent) loop(ctx context.Context) error {

@@ -668,7 +668,7 @@ func TestPushgatewayAPI(t *testing.T) {
 	counter := metrics[1]
 	require.Equal(t, "orders_total", counter.Name)
 	require.NotNil(t, counter.Sum)
-	assert.Equal(t, 2, counter.Sum.AggregationTemporality, "cumulative")
+	assert.Equal(t, 1, counter.Sum.AggregationTemporality, "delta: the increments since the last accepted batch")
 	assert.True(t, counter.Sum.IsMonotonic)
 	dp := counter.Sum.DataPoints[0]
 	assert.Equal(t, float64(3), dp.AsDouble)
@@ -679,7 +679,9 @@ func TestPushgatewayAPI(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"queue": "reports/daily", "status": "ok"}, pointAttrs)
 
-	// Unchanged groups are not sent again; a new push is, with the same start time.
+	assert.NotEmpty(t, got[0].Header.Get("Lambda-Batch-Sequence"), "numbered, so that the gateway recognises a resend")
+
+	// Nothing pushed, nothing sent; a new push sends its increment, from the last batch on.
 	s.invoke()
 	assert.Len(t, s.gateway.Payloads(), 1)
 	code, _ = push(http.MethodPost, "/metrics/job/orders/queue@base64/cmVwb3J0cy9kYWlseQ", "# TYPE orders_total counter\norders_total{status=\"ok\"} 5\n")
@@ -691,9 +693,9 @@ func TestPushgatewayAPI(t *testing.T) {
 	require.Len(t, got, 2)
 	require.NoError(t, json.Unmarshal(got[1].Body, &req))
 	metrics = req.ResourceMetrics[0].ScopeMetrics[0].Metrics
-	require.Len(t, metrics, 2, "POST replaced orders_total and kept inflight")
-	assert.Equal(t, float64(5), metrics[1].Sum.DataPoints[0].AsDouble)
-	assert.Equal(t, dp.StartTimeUnixNano, metrics[1].Sum.DataPoints[0].StartTimeUnixNano, "the series keeps its start time")
+	require.Len(t, metrics, 1, "only what was pushed")
+	assert.Equal(t, float64(2), metrics[0].Sum.DataPoints[0].AsDouble, "from 3 to 5")
+	assert.Equal(t, dp.TimeUnixNano, metrics[0].Sum.DataPoints[0].StartTimeUnixNano, "the increment starts where the last batch ended")
 	s.shutdown()
 }
 

@@ -3,7 +3,9 @@
 
 // Package forward sends what the extension buffered to the gateway's lambda_telemetry
 // receiver (the contract is internal/wire): Telemetry API events in numbered batches,
-// function OTLP payloads as received, and the Pushgateway API's metrics as OTLP/JSON.
+// function OTLP payloads as received, and the Pushgateway API's increments as OTLP/JSON.
+// Every request the gateway counts from carries a sequence number (one counter for all of
+// them), so that a resent request is recognised whatever its path.
 //
 // Every flush runs under a context whose deadline is the time Lambda leaves: a failure
 // that may pass (no connection, 429, 5xx) is retried with backoff only while that time
@@ -43,15 +45,19 @@ type Payload struct {
 	ContentType     string
 	ContentEncoding string
 	Body            []byte
+	// seq is the payload's sequence number, given when it is first sent and kept across
+	// resends.
+	seq uint64
 }
 
 // Size is what a payload costs in the queue's budget.
 func (p Payload) Size() int { return len(p.Body) + len(p.Path) + len(p.ContentType) + 32 }
 
-// Source produces a payload at flush time (the Pushgateway API's metrics); ack is called
-// once the gateway accepted it.
+// Source produces a payload at flush time (the Pushgateway API's increments). What it
+// returns is the sender's: it is resent as it is until the gateway accepts it, and the
+// source is asked again only then.
 type Source interface {
-	Collect(now time.Time) (p *Payload, ack func())
+	Collect(now time.Time) *Payload
 }
 
 // Options configure a Sender.
@@ -78,8 +84,10 @@ type Sender struct {
 
 	seq     uint64
 	pending *batch // built and sent at least once, not accepted yet
-	gz      *gzip.Writer
-	failing bool
+	// collected holds each source's payload until the gateway accepts it, by source index.
+	collected []*Payload
+	gz        *gzip.Writer
+	failing   bool
 
 	mu    sync.Mutex
 	stats Stats
@@ -164,25 +172,46 @@ func (s *Sender) Flush(ctx context.Context, events *queue.Queue[telemetry.Item],
 	if err := s.flushPayloads(ctx, payloads); err != nil {
 		return err
 	}
-	for _, src := range sources {
-		p, ack := src.Collect(time.Now())
+	if len(s.collected) < len(sources) {
+		s.collected = append(s.collected, make([]*Payload, len(sources)-len(s.collected))...)
+	}
+	for i, src := range sources {
+		p := s.collected[i]
 		if p == nil {
-			continue
+			if p = src.Collect(time.Now()); p == nil {
+				continue
+			}
+			s.collected[i] = p
 		}
-		h := http.Header{}
-		s.opts.Sandbox().SetHeaders(h)
-		switch s.send(ctx, p.Path, p.ContentType, p.ContentEncoding, p.Body, h, "") {
+		switch s.sendPayload(ctx, p) {
 		case outcomeAccepted:
-			ack()
+			s.collected[i] = nil
 			s.count(func(st *Stats) { st.Payloads++ })
 		case outcomeRetryLater:
 			return ErrGatewayUnavailable
 		default:
+			s.collected[i] = nil // refused for good: resending the same cannot help
 			s.count(func(st *Stats) { st.DroppedPayloads++ })
-			ack() // refused for good: resending the same cannot help
 		}
 	}
 	return nil
+}
+
+// sendPayload sends an OTLP payload with the sandbox headers and its sequence number.
+func (s *Sender) sendPayload(ctx context.Context, p *Payload) outcome {
+	if p.seq == 0 {
+		s.seq++
+		p.seq = s.seq
+	}
+	h := http.Header{}
+	wire.Batch{Sandbox: s.opts.Sandbox(), Sequence: p.seq}.SetHeaders(h)
+	return s.send(ctx, p.Path, p.ContentType, p.ContentEncoding, p.Body, h, s.idempotencyKey(p.seq))
+}
+
+// idempotencyKey makes Go's transport resend a POST on a connection the gateway closed
+// while the sandbox was frozen; the gateway dedupes by sequence anyway.
+func (s *Sender) idempotencyKey(seq uint64) string {
+	return s.opts.Sandbox().ExtensionInstanceID + "-" + strconv.FormatUint(seq, 10)
 }
 
 func (s *Sender) count(f func(*Stats)) {
@@ -213,10 +242,7 @@ func (s *Sender) flushEvents(ctx context.Context, events *queue.Queue[telemetry.
 		if s.opts.Gzip {
 			encoding = "gzip"
 		}
-		// The key makes Go's transport resend the POST on a connection the gateway closed
-		// while the sandbox was frozen; the gateway dedupes by sequence anyway.
-		key := s.opts.Sandbox().ExtensionInstanceID + "-" + strconv.FormatUint(b.seq, 10)
-		switch s.send(ctx, wire.TelemetryPath, "application/json", encoding, b.body, h, key) {
+		switch s.send(ctx, wire.TelemetryPath, "application/json", encoding, b.body, h, s.idempotencyKey(b.seq)) {
 		case outcomeAccepted:
 			s.pending = nil
 			s.count(func(st *Stats) {
@@ -263,10 +289,8 @@ func (s *Sender) flushPayloads(ctx context.Context, payloads *queue.Queue[Payloa
 		if len(taken) == 0 {
 			return nil
 		}
-		p := taken[0]
-		h := http.Header{}
-		s.opts.Sandbox().SetHeaders(h)
-		switch s.send(ctx, p.Path, p.ContentType, p.ContentEncoding, p.Body, h, "") {
+		p := &taken[0]
+		switch s.sendPayload(ctx, p) {
 		case outcomeAccepted:
 			s.count(func(st *Stats) { st.Payloads++ })
 		case outcomeRetryLater:

@@ -148,3 +148,54 @@ func TestCAFile(t *testing.T) {
 	_, err := New(Options{Endpoint: gw.URL, CAFile: bad})
 	assert.ErrorContains(t, err, "holds no PEM certificate")
 }
+
+// countingSource owes one new payload per Collect, numbering its bodies.
+type countingSource struct{ collected int }
+
+func (c *countingSource) Collect(time.Time) *Payload {
+	c.collected++
+	return &Payload{Path: "/v1/metrics", ContentType: "application/json", Body: []byte{byte('0' + c.collected)}}
+}
+
+// TestSourcePayloadIsResentAsItIsUntilAccepted: what a source handed over (pushed
+// increments, no longer owed by it) is resent byte for byte, with its sequence number,
+// until the gateway accepts it; the source is asked again only then. OTLP payloads get
+// sequence numbers from the same counter as telemetry batches.
+func TestSourcePayloadIsResentAsItIsUntilAccepted(t *testing.T) {
+	gw := gatewaytest.New()
+	defer gw.Close()
+	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusServiceUnavailable })
+	s := newSender(t, gw.URL, nil)
+	events, payloads := queues(t, 0)
+	payloads.Push(Payload{Path: "/v1/traces", ContentType: "application/x-protobuf", Body: []byte("spans")})
+	src := &countingSource{}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, s.Flush(ctx, events, payloads), ErrGatewayUnavailable)
+	gw.SetPolicy(nil)
+	require.NoError(t, s.Flush(context.Background(), events, payloads, src))
+	require.NoError(t, s.Flush(context.Background(), events, payloads, src))
+
+	seqs := map[string][]string{}
+	for _, p := range gw.Payloads() {
+		seqs[p.Path] = append(seqs[p.Path], p.Header.Get(wire.HeaderBatchSequence)+":"+string(p.Body))
+	}
+	traces := seqs["/v1/traces"]
+	require.GreaterOrEqual(t, len(traces), 2, "refused, then accepted")
+	for _, got := range traces {
+		assert.Equal(t, "1:spans", got, "the same number and bytes on every attempt")
+	}
+	assert.Equal(t, []string{"2:1", "3:2"}, seqs["/v1/metrics"], "a new payload only after the last was accepted")
+
+	// A source's payload refused for now is kept, not collected again.
+	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusServiceUnavailable })
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	assert.ErrorIs(t, s.Flush(ctx2, events, payloads, src), ErrGatewayUnavailable)
+	gw.SetPolicy(nil)
+	require.NoError(t, s.Flush(context.Background(), events, payloads, src))
+	last := gw.Payloads()[len(gw.Payloads())-1]
+	assert.Equal(t, "4", last.Header.Get(wire.HeaderBatchSequence))
+	assert.Equal(t, "3", string(last.Body), "the kept payload, not a fresh one")
+	assert.Equal(t, 3, src.collected)
+}

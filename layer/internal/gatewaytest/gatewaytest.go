@@ -34,9 +34,11 @@ type Payload struct {
 	Path   string
 	Header http.Header
 	Body   []byte // as received (still compressed if it was)
+	Status int    // what the gateway answered
 }
 
-// Policy decides the status of a telemetry batch before it is accepted; 0 means accept.
+// Policy decides the status of a telemetry batch (or, with nil events, of an OTLP
+// request) before it is accepted; 0 means accept.
 // It may block (a slow gateway) until r's context ends.
 type Policy func(r *http.Request, events []telemetryapi.Event) int
 
@@ -87,10 +89,19 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path != wire.TelemetryPath {
 		g.mu.Lock()
-		g.payloads = append(g.payloads, Payload{Path: r.URL.Path, Header: r.Header.Clone(), Body: raw})
+		policy := g.policy
+		g.mu.Unlock()
+		status := http.StatusOK
+		if policy != nil {
+			if s := policy(r, nil); s != 0 {
+				status = s
+			}
+		}
+		g.mu.Lock()
+		g.payloads = append(g.payloads, Payload{Path: r.URL.Path, Header: r.Header.Clone(), Body: raw, Status: status})
 		g.notifyLocked()
 		g.mu.Unlock()
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(status)
 		return
 	}
 	body := raw

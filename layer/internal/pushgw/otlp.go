@@ -20,7 +20,8 @@ import (
 // ScopeName is the instrumentation scope of forwarded pushes.
 const ScopeName = "otelcol-lambda-extension/pushgateway"
 
-const temporalityCumulative = 2
+// temporalityDelta is OTLP's AGGREGATION_TEMPORALITY_DELTA.
+const temporalityDelta = 1
 
 type exportRequest struct {
 	ResourceMetrics []resourceMetrics `json:"resourceMetrics"`
@@ -70,7 +71,6 @@ type metric struct {
 	Sum         *sum       `json:"sum,omitempty"`
 	Gauge       *gauge     `json:"gauge,omitempty"`
 	Histogram   *histogram `json:"histogram,omitempty"`
-	Summary     *summary   `json:"summary,omitempty"`
 }
 
 type sum struct {
@@ -88,13 +88,9 @@ type histogram struct {
 	AggregationTemporality int              `json:"aggregationTemporality"`
 }
 
-type summary struct {
-	DataPoints []summaryPoint `json:"dataPoints"`
-}
-
 type numberPoint struct {
 	Attributes        []KeyValue `json:"attributes,omitempty"`
-	StartTimeUnixNano uint64     `json:"startTimeUnixNano,string"`
+	StartTimeUnixNano uint64     `json:"startTimeUnixNano,string,omitempty"`
 	TimeUnixNano      uint64     `json:"timeUnixNano,string"`
 	AsDouble          double     `json:"asDouble"`
 }
@@ -107,20 +103,6 @@ type histogramPoint struct {
 	Sum               *double    `json:"sum,omitempty"`
 	BucketCounts      []string   `json:"bucketCounts"`
 	ExplicitBounds    []double   `json:"explicitBounds"`
-}
-
-type summaryPoint struct {
-	Attributes        []KeyValue      `json:"attributes,omitempty"`
-	StartTimeUnixNano uint64          `json:"startTimeUnixNano,string"`
-	TimeUnixNano      uint64          `json:"timeUnixNano,string"`
-	Count             uint64          `json:"count,string"`
-	Sum               double          `json:"sum"`
-	QuantileValues    []quantileValue `json:"quantileValues"`
-}
-
-type quantileValue struct {
-	Quantile double `json:"quantile"`
-	Value    double `json:"value"`
 }
 
 // double encodes non-finite values as the protobuf JSON mapping does.
@@ -148,134 +130,110 @@ func toCount(f float64) uint64 {
 
 func unixNano(t time.Time) uint64 { return uint64(max(t.UnixNano(), 0)) }
 
-// Encode builds the OTLP/JSON request for groups that changed; it returns nil when none
-// did. resourceAttrs describe the sandbox; each group adds service.name = its job. The
-// returned ack marks what was encoded as sent (unless pushed again meanwhile).
-func (s *Store) Encode(resourceAttrs []KeyValue) ([]byte, func()) {
+// Collect hands over what the store owes the gateway: one OTLP/JSON request with the
+// increments of the counters, histograms and summaries pushed since the last collect
+// (temporality delta, from the last collect to now) and the newest value of their gauges;
+// nil when nothing was pushed. What it returns is no longer owed: the caller keeps the
+// request until the gateway accepts it. resourceAttrs describe the sandbox; each job adds
+// service.name = the job.
+func (s *Store) Collect(resourceAttrs []KeyValue) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var dirty []*group
-	for _, g := range s.groups {
-		if g.dirty {
-			dirty = append(dirty, g)
+	var touched []*series
+	for _, st := range s.series {
+		if st.touched {
+			touched = append(touched, st)
 		}
 	}
-	if len(dirty) == 0 {
-		return nil, nil
+	if len(touched) == 0 {
+		return nil
 	}
-	sort.Slice(dirty, func(a, b int) bool { return dirty[a].key < dirty[b].key })
-	req := exportRequest{ResourceMetrics: make([]resourceMetrics, 0, len(dirty))}
-	versions := make(map[*group]uint64, len(dirty))
-	for _, g := range dirty {
-		versions[g] = g.version
-		attrs := append(append([]KeyValue(nil), resourceAttrs...), StringAttr("service.name", g.job))
-		req.ResourceMetrics = append(req.ResourceMetrics, resourceMetrics{
-			Resource:     resource{Attributes: attrs},
-			ScopeMetrics: []scopeMetrics{{Scope: scope{Name: ScopeName}, Metrics: s.groupMetricsLocked(g)}},
-		})
+	sort.Slice(touched, func(a, b int) bool {
+		x, y := touched[a], touched[b]
+		if x.job != y.job {
+			return x.job < y.job
+		}
+		if x.family != y.family {
+			return x.family < y.family
+		}
+		return seriesKey("", "", append(append([]promtext.Label(nil), x.group...), x.labels...)) <
+			seriesKey("", "", append(append([]promtext.Label(nil), y.group...), y.labels...))
+	})
+	now := s.now()
+	req := exportRequest{}
+	var m *metric
+	for i, st := range touched {
+		if i == 0 || st.job != touched[i-1].job {
+			attrs := append(append([]KeyValue(nil), resourceAttrs...), StringAttr("service.name", st.job))
+			req.ResourceMetrics = append(req.ResourceMetrics, resourceMetrics{
+				Resource:     resource{Attributes: attrs},
+				ScopeMetrics: []scopeMetrics{{Scope: scope{Name: ScopeName}}},
+			})
+			m = nil
+		}
+		sm := &req.ResourceMetrics[len(req.ResourceMetrics)-1].ScopeMetrics[0]
+		if m == nil || m.Name != st.family {
+			sm.Metrics = append(sm.Metrics, metric{Name: st.family, Description: st.help})
+			m = &sm.Metrics[len(sm.Metrics)-1]
+		}
+		st.appendPoint(m, now)
+		st.owed = owed{bounds: st.owed.bounds, buckets: zeroed(st.owed.buckets)}
+		st.touched = false
+		st.since = now
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, nil // every value is encodable; an error here is a bug the tests catch
+		return nil // every value is encodable; an error here is a bug the tests catch
 	}
-	return body, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for g, v := range versions {
-			if s.groups[g.key] == g && g.version == v {
-				g.dirty = false
-			}
-		}
-	}
+	return body
 }
 
-func (s *Store) groupMetricsLocked(g *group) []metric {
-	names := make([]string, 0, len(g.families))
-	for name := range g.families {
-		names = append(names, name)
+func zeroed(b []float64) []float64 {
+	if b == nil {
+		return nil
 	}
-	sort.Strings(names)
-	ts := unixNano(g.pushed)
-	var out []metric
-	for _, name := range names {
-		f := g.families[name]
-		m := metric{Name: f.Name, Description: f.Help}
-		for _, pm := range f.Metrics {
-			attrs := make([]KeyValue, 0, len(g.labels)+len(pm.Labels))
-			for _, l := range g.labels {
-				attrs = append(attrs, StringAttr(l.Name, l.Value))
-			}
-			for _, l := range pm.Labels {
-				if l.Name == "job" {
-					continue // it is the resource's service.name
-				}
-				if _, inKey := findLabel(g.labels, l.Name); !inKey {
-					attrs = append(attrs, StringAttr(l.Name, l.Value))
-				}
-			}
-			start := unixNano(s.firstSeen[seriesKey(g.key, f.Name, pm.Labels)])
-			switch f.Type {
-			case promtext.Counter:
-				if m.Sum == nil {
-					m.Sum = &sum{AggregationTemporality: temporalityCumulative, IsMonotonic: true}
-				}
-				m.Sum.DataPoints = append(m.Sum.DataPoints, numberPoint{attrs, start, ts, double(pm.Value)})
-			case promtext.Histogram:
-				if m.Histogram == nil {
-					m.Histogram = &histogram{AggregationTemporality: temporalityCumulative}
-				}
-				m.Histogram.DataPoints = append(m.Histogram.DataPoints, histogramPointOf(pm, attrs, start, ts))
-			case promtext.Summary:
-				if m.Summary == nil {
-					m.Summary = &summary{}
-				}
-				p := summaryPoint{Attributes: attrs, StartTimeUnixNano: start, TimeUnixNano: ts, Count: toCount(pm.Count), Sum: double(pm.Sum)}
-				for _, q := range pm.Quantiles {
-					p.QuantileValues = append(p.QuantileValues, quantileValue{double(q.Quantile), double(q.Value)})
-				}
-				m.Summary.DataPoints = append(m.Summary.DataPoints, p)
-			default: // gauge, untyped
-				if m.Gauge == nil {
-					m.Gauge = &gauge{}
-				}
-				m.Gauge.DataPoints = append(m.Gauge.DataPoints, numberPoint{attrs, 0, ts, double(pm.Value)})
-			}
-		}
-		out = append(out, m)
-	}
-	return out
+	return make([]float64, len(b))
 }
 
-// histogramPointOf turns cumulative text-format buckets into OTLP's per-bucket counts.
-func histogramPointOf(pm promtext.Metric, attrs []KeyValue, start, ts uint64) histogramPoint {
-	p := histogramPoint{Attributes: attrs, StartTimeUnixNano: start, TimeUnixNano: ts, ExplicitBounds: []double{}, BucketCounts: []string{}}
-	var prev float64
-	for _, b := range pm.Buckets {
-		if math.IsInf(b.UpperBound, 1) {
-			continue
-		}
-		p.ExplicitBounds = append(p.ExplicitBounds, double(b.UpperBound))
-		p.BucketCounts = append(p.BucketCounts, strconv.FormatUint(toCount(b.CumulativeCount-prev), 10))
-		prev = b.CumulativeCount
+// appendPoint adds the series' point to m: what it owes, or a gauge's newest value.
+func (st *series) appendPoint(m *metric, now time.Time) {
+	attrs := make([]KeyValue, 0, len(st.group)+len(st.labels))
+	for _, l := range st.group {
+		attrs = append(attrs, StringAttr(l.Name, l.Value))
 	}
-	total := pm.Count
-	if !pm.HasCount && len(pm.Buckets) > 0 {
-		total = pm.Buckets[len(pm.Buckets)-1].CumulativeCount
-	}
-	p.Count = toCount(total)
-	p.BucketCounts = append(p.BucketCounts, strconv.FormatUint(toCount(total-prev), 10))
-	if pm.HasSum {
-		v := double(pm.Sum)
-		p.Sum = &v
-	}
-	return p
-}
-
-func findLabel(labels []promtext.Label, name string) (string, bool) {
-	for _, l := range labels {
-		if l.Name == name {
-			return l.Value, true
+	for _, l := range st.labels {
+		if l.Name != "job" { // the resource's service.name
+			attrs = append(attrs, StringAttr(l.Name, l.Value))
 		}
 	}
-	return "", false
+	start, ts := unixNano(st.since), unixNano(now)
+	switch st.typ {
+	case promtext.Counter:
+		if m.Sum == nil {
+			m.Sum = &sum{AggregationTemporality: temporalityDelta, IsMonotonic: true}
+		}
+		m.Sum.DataPoints = append(m.Sum.DataPoints, numberPoint{attrs, start, ts, double(st.owed.value)})
+	case promtext.Histogram, promtext.Summary:
+		// A summary's quantiles cannot be added across sandboxes; its count and sum can,
+		// as a histogram without bounds.
+		if m.Histogram == nil {
+			m.Histogram = &histogram{AggregationTemporality: temporalityDelta}
+		}
+		p := histogramPoint{Attributes: attrs, StartTimeUnixNano: start, TimeUnixNano: ts, Count: toCount(st.owed.count),
+			ExplicitBounds: make([]double, len(st.owed.bounds)), BucketCounts: make([]string, len(st.owed.buckets))}
+		for i, b := range st.owed.bounds {
+			p.ExplicitBounds[i] = double(b)
+		}
+		for i, c := range st.owed.buckets {
+			p.BucketCounts[i] = strconv.FormatUint(toCount(c), 10)
+		}
+		sum := double(st.owed.sum)
+		p.Sum = &sum
+		m.Histogram.DataPoints = append(m.Histogram.DataPoints, p)
+	default: // gauge, untyped
+		if m.Gauge == nil {
+			m.Gauge = &gauge{}
+		}
+		m.Gauge.DataPoints = append(m.Gauge.DataPoints, numberPoint{attrs, 0, unixNano(st.at), double(st.last.Value)})
+	}
 }

@@ -7,14 +7,16 @@
 //
 // Paths are /metrics/job/<job>{/<label>/<value>}; a label name ending in @base64 carries a
 // base64url value (any value, "/" and empty included). Bodies are in the text exposition
-// format. PUT replaces the group's metrics, POST replaces only the metric families it
-// names, DELETE removes the group. Within one sandbox a push carries that sandbox's
-// running totals, so the latest push wins here; the gateway adds sandboxes together.
+// format. PUT, POST and DELETE are accepted as a Pushgateway accepts them.
 //
-// At each flush, the groups changed since the last accepted flush go to the gateway as
-// cumulative OTLP/JSON metrics: one resource per group (service.name = the job, plus the
-// sandbox's identity), the other grouping labels and the metric's labels as attributes,
-// and as start time the moment this sandbox first saw the series.
+// A push carries the sandbox's running totals. A Pushgateway keeps the last push, so the
+// sandboxes of one function overwrite each other; here each series remembers its last
+// totals instead and owes the gateway the increments since then. At each flush the store
+// hands over what it owes as OTLP/JSON deltas (counters, histograms and summaries; gauges
+// as their newest value), and the forwarder resends that very batch, with its sequence
+// number, until the gateway accepts it. A value that goes down (the runtime restarted in
+// the sandbox) is an increment from zero, never a negative one. The gateway adds the
+// sandboxes' increments into one fleet series.
 package pushgw // import "github.com/otelcol-lambda/otelcol-lambda/layer/internal/pushgw"
 
 import (
@@ -22,8 +24,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,31 +39,54 @@ import (
 // maxPushBytes bounds one push body.
 const maxPushBytes = 4 << 20
 
-// group is the metrics of one grouping key.
-type group struct {
-	key      string
-	job      string
-	labels   []promtext.Label // the grouping labels other than job, sorted
-	families map[string]promtext.Family
-	pushed   time.Time
-	dirty    bool
-	// version counts changes, so that an ack only cleans what was collected.
-	version uint64
+// series is what the sandbox knows of one pushed series: its last running totals and the
+// increments it owes the gateway.
+type series struct {
+	job    string
+	group  []promtext.Label // grouping labels other than job, sorted
+	family string
+	help   string
+	typ    promtext.Type
+	labels []promtext.Label
+	last   promtext.Metric // the totals of the last push
+	// since is when the increments owed started (the last collect, or the first push).
+	since time.Time
+	at    time.Time // the last push
+	owed  owed
+	// touched: pushed since the last collect, so it goes in the next batch.
+	touched bool
 }
 
-// Store holds the pushed groups. It is safe for concurrent use.
+// owed is what a series owes the gateway: counter increments (value), histogram and
+// summary increments (count, sum, and per-bucket counts over bounds).
+type owed struct {
+	value   float64
+	count   float64
+	sum     float64
+	bounds  []float64
+	buckets []float64 // len(bounds)+1 when bounds are known
+}
+
+// Store holds the pushed series. It is safe for concurrent use.
 type Store struct {
 	maxSeries int
 
-	mu        sync.Mutex
-	groups    map[string]*group
-	firstSeen map[string]time.Time // series key -> when this sandbox first saw it
-	now       func() time.Time
+	mu     sync.Mutex
+	series map[string]*series
+	types  map[string]promtext.Type // family name -> type, for the sandbox's lifetime
+	now    func() time.Time
 }
 
-// NewStore returns a store keeping at most maxSeries series start times.
+// NewStore returns a store keeping at most maxSeries series.
 func NewStore(maxSeries int) *Store {
-	return &Store{maxSeries: maxSeries, groups: make(map[string]*group), firstSeen: make(map[string]time.Time), now: time.Now}
+	return &Store{maxSeries: maxSeries, series: make(map[string]*series), types: make(map[string]promtext.Type), now: time.Now}
+}
+
+// Len returns how many series are stored.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.series)
 }
 
 // BadRequestError is an error the client caused (HTTP 400).
@@ -140,9 +167,10 @@ func groupKey(job string, labels []promtext.Label) string {
 	return b.String()
 }
 
-// Push stores a push: replace=true (PUT) replaces the whole group, otherwise (POST) only
-// the families in the body.
-func (s *Store) Push(job string, labels []promtext.Label, body []byte, replace bool) error {
+// Push takes a push: each series' totals replace its last ones and add their increase to
+// what it owes. PUT and POST differ only in what a Pushgateway would go on showing; here
+// every series is summed into the fleet, so both take the series in the body.
+func (s *Store) Push(job string, labels []promtext.Label, body []byte) error {
 	families, err := promtext.Parse(body)
 	if err != nil {
 		return badRequest("%v", err)
@@ -161,6 +189,9 @@ func (s *Store) Push(job string, labels []promtext.Label, body []byte, replace b
 					return badRequest("metric %s has label %s=%q, which conflicts with the grouping key's %q", f.Name, l.Name, l.Value, v)
 				}
 			}
+			if err := checkTotals(f, m); err != nil {
+				return err
+			}
 		}
 	}
 	key := groupKey(job, labels)
@@ -169,56 +200,142 @@ func (s *Store) Push(job string, labels []promtext.Label, body []byte, replace b
 	defer s.mu.Unlock()
 	newSeries := 0
 	for _, f := range families {
+		if t, ok := s.types[f.Name]; ok && t != f.Type {
+			return badRequest("metric %s was pushed as a %s before; this push makes it a %s", f.Name, t, f.Type)
+		}
 		for _, m := range f.Metrics {
-			if _, ok := s.firstSeen[seriesKey(key, f.Name, m.Labels)]; !ok {
+			st, ok := s.series[seriesKey(key, f.Name, m.Labels)]
+			if !ok {
 				newSeries++
+				continue
+			}
+			if bounds, _ := perBucket(m); st.owed.buckets != nil && !slices.Equal(bounds, st.owed.bounds) {
+				return badRequest("histogram %s changed its bucket bounds; a series keeps its buckets for the sandbox's lifetime", f.Name)
 			}
 		}
 	}
-	if len(s.firstSeen)+newSeries > s.maxSeries {
-		return badRequest("too many series: this push would keep %d, the limit is %d (OTELCOL_LAMBDA_PUSHGATEWAY_MAX_SERIES)", len(s.firstSeen)+newSeries, s.maxSeries)
+	if len(s.series)+newSeries > s.maxSeries {
+		return badRequest("too many series: this push would keep %d, the limit is %d (OTELCOL_LAMBDA_PUSHGATEWAY_MAX_SERIES)", len(s.series)+newSeries, s.maxSeries)
 	}
 	for _, f := range families {
+		s.types[f.Name] = f.Type
 		for _, m := range f.Metrics {
 			sk := seriesKey(key, f.Name, m.Labels)
-			if _, ok := s.firstSeen[sk]; !ok {
-				s.firstSeen[sk] = now
+			st := s.series[sk]
+			if st == nil {
+				st = &series{job: job, group: labels, family: f.Name, typ: f.Type, labels: withoutGrouping(m.Labels, grouping), since: now}
+				s.series[sk] = st
 			}
+			st.help = f.Help
+			st.add(m)
+			st.at = now
+			st.touched = true
 		}
 	}
-	g := s.groups[key]
-	if g == nil || replace {
-		g = &group{key: key, job: job, labels: labels, families: make(map[string]promtext.Family), version: versionOf(g)}
-		s.groups[key] = g
-	}
-	for _, f := range families {
-		g.families[f.Name] = f
-	}
-	g.pushed = now
-	g.dirty = true
-	g.version++
 	return nil
 }
 
-func versionOf(g *group) uint64 {
-	if g == nil {
-		return 0
+// checkTotals refuses values that cannot be running totals.
+func checkTotals(f promtext.Family, m promtext.Metric) error {
+	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) || v < 0 }
+	switch f.Type {
+	case promtext.Counter:
+		if bad(m.Value) {
+			return badRequest("counter %s has the value %v; a counter is a finite total, 0 or more", f.Name, m.Value)
+		}
+	case promtext.Histogram, promtext.Summary:
+		if bad(m.Count) || math.IsNaN(m.Sum) || math.IsInf(m.Sum, 0) {
+			return badRequest("%s %s has the count %v and the sum %v; both must be finite, the count 0 or more", f.Type, f.Name, m.Count, m.Sum)
+		}
+		for _, b := range m.Buckets {
+			if bad(b.CumulativeCount) {
+				return badRequest("histogram %s has the bucket count %v; counts are finite, 0 or more", f.Name, b.CumulativeCount)
+			}
+		}
 	}
-	return g.version
+	return nil
 }
 
-// Delete removes a group.
-func (s *Store) Delete(job string, labels []promtext.Label) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.groups, groupKey(job, labels))
+// add takes a push of the series' totals: what they grew by is owed, and a total that went
+// down means the client started again from zero, so all of it is owed.
+func (st *series) add(m promtext.Metric) {
+	switch st.typ {
+	case promtext.Counter:
+		inc := m.Value - st.last.Value
+		if m.Value < st.last.Value {
+			inc = m.Value
+		}
+		st.owed.value += inc
+	case promtext.Histogram, promtext.Summary:
+		bounds, buckets := perBucket(m)
+		count := totalCount(m)
+		lastBounds, lastBuckets := perBucket(st.last)
+		reset := count < totalCount(st.last) || !slices.Equal(bounds, lastBounds) || anyBelow(buckets, lastBuckets)
+		if st.owed.buckets == nil {
+			st.owed.bounds = bounds
+			st.owed.buckets = make([]float64, len(bounds)+1)
+		}
+		if reset {
+			lastBuckets = nil
+		}
+		for i, c := range buckets {
+			if lastBuckets != nil {
+				c -= lastBuckets[i]
+			}
+			st.owed.buckets[i] += c
+		}
+		if reset {
+			st.owed.count += count
+			st.owed.sum += m.Sum
+		} else {
+			st.owed.count += count - totalCount(st.last)
+			st.owed.sum += m.Sum - st.last.Sum
+		}
+	}
+	st.last = m
 }
 
-// Groups returns how many groups are stored.
-func (s *Store) Groups() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.groups)
+// perBucket returns the finite bounds and the per-bucket (not cumulative) counts, the last
+// one above every bound.
+func perBucket(m promtext.Metric) ([]float64, []float64) {
+	var bounds []float64
+	var counts []float64
+	var prev float64
+	for _, b := range m.Buckets {
+		if math.IsInf(b.UpperBound, 1) {
+			continue
+		}
+		bounds = append(bounds, b.UpperBound)
+		counts = append(counts, b.CumulativeCount-prev)
+		prev = b.CumulativeCount
+	}
+	return bounds, append(counts, totalCount(m)-prev)
+}
+
+func totalCount(m promtext.Metric) float64 {
+	if !m.HasCount && len(m.Buckets) > 0 {
+		return m.Buckets[len(m.Buckets)-1].CumulativeCount
+	}
+	return m.Count
+}
+
+func anyBelow(cur, prev []float64) bool {
+	for i := range min(len(cur), len(prev)) {
+		if cur[i] < prev[i] {
+			return true
+		}
+	}
+	return false
+}
+
+func withoutGrouping(labels []promtext.Label, grouping map[string]string) []promtext.Label {
+	var out []promtext.Label
+	for _, l := range labels {
+		if _, inKey := grouping[l.Name]; !inKey {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func seriesKey(group, family string, labels []promtext.Label) string {
@@ -270,7 +387,8 @@ func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodDelete:
-		h.Store.Delete(job, labels)
+		// The group's increments were owed already and its gauges stop being sent: a
+		// fleet series ends when it expires at the gateway, not when one sandbox says so.
 		w.WriteHeader(http.StatusAccepted)
 	case http.MethodPut, http.MethodPost:
 		if mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/vnd.google.protobuf" || params["proto"] != "" {
@@ -282,7 +400,7 @@ func (h Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("the body is larger than %d bytes", maxPushBytes), http.StatusRequestEntityTooLarge)
 			return
 		}
-		if err := h.Store.Push(job, labels, body, r.Method == http.MethodPut); err != nil {
+		if err := h.Store.Push(job, labels, body); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}

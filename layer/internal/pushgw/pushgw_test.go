@@ -5,6 +5,7 @@ package pushgw
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -88,7 +89,7 @@ func TestHandlerBadInput(t *testing.T) {
 			assert.Contains(t, msg, tt.wantMsg)
 		})
 	}
-	assert.Zero(t, h.Store.Groups(), "bad pushes store nothing")
+	assert.Zero(t, h.Store.Len(), "bad pushes store nothing")
 }
 
 type otlpRequest struct {
@@ -101,11 +102,10 @@ type otlpRequest struct {
 
 func encodeMetrics(t *testing.T, s *Store) map[string]string {
 	t.Helper()
-	body, ack := s.Encode([]KeyValue{StringAttr("faas.name", "fn")})
+	body := s.Collect([]KeyValue{StringAttr("faas.name", "fn")})
 	if body == nil {
 		return nil
 	}
-	ack()
 	var req otlpRequest
 	require.NoError(t, json.Unmarshal(body, &req))
 	out := map[string]string{}
@@ -119,66 +119,148 @@ func encodeMetrics(t *testing.T, s *Store) map[string]string {
 	return out
 }
 
-func TestPutPostDelete(t *testing.T) {
+func at(s *Store, sec int64) { s.now = func() time.Time { return time.Unix(sec, 0) } }
+
+func TestCollectHandsOverIncrementsSinceTheLastCollect(t *testing.T) {
 	s := NewStore(100)
-	s.now = func() time.Time { return time.Unix(100, 0) }
+	at(s, 100)
 	h := Handler{Store: s}
 	code, _ := do(t, h, "PUT", "/metrics/job/a", "", "# TYPE c counter\nc 1\n# TYPE g gauge\ng 5\n")
 	require.Equal(t, 200, code)
 	m := encodeMetrics(t, s)
-	assert.Len(t, m, 2)
-	assert.Nil(t, encodeMetrics(t, s), "nothing changed since the last ack")
+	assert.JSONEq(t, `{"name":"c","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[
+		{"startTimeUnixNano":"100000000000","timeUnixNano":"100000000000","asDouble":1}]}}`, m["c"])
+	assert.JSONEq(t, `{"name":"g","gauge":{"dataPoints":[{"timeUnixNano":"100000000000","asDouble":5}]}}`, m["g"])
+	assert.Nil(t, encodeMetrics(t, s), "nothing pushed since the last collect")
 
-	// POST replaces only c; g stays.
-	s.now = func() time.Time { return time.Unix(200, 0) }
+	// The running total went from 1 to 4: 3 is owed, from the last collect on. POST and
+	// PUT take the series in the body alike; g was not pushed, so it is not sent.
+	at(s, 200)
 	code, _ = do(t, h, "POST", "/metrics/job/a", "", "# TYPE c counter\nc 4\n")
 	require.Equal(t, 200, code)
 	m = encodeMetrics(t, s)
-	require.Len(t, m, 2)
-	assert.JSONEq(t, `{"name":"c","sum":{"aggregationTemporality":2,"isMonotonic":true,"dataPoints":[
-		{"startTimeUnixNano":"100000000000","timeUnixNano":"200000000000","asDouble":4}]}}`, m["c"])
-	assert.JSONEq(t, `{"name":"g","gauge":{"dataPoints":[{"startTimeUnixNano":"0","timeUnixNano":"200000000000","asDouble":5}]}}`, m["g"])
-
-	// PUT replaces the group.
-	code, _ = do(t, h, "PUT", "/metrics/job/a", "", "# TYPE c counter\nc 6\n")
-	require.Equal(t, 200, code)
-	m = encodeMetrics(t, s)
-	assert.Len(t, m, 1)
+	require.Len(t, m, 1)
+	assert.JSONEq(t, `{"name":"c","sum":{"aggregationTemporality":1,"isMonotonic":true,"dataPoints":[
+		{"startTimeUnixNano":"100000000000","timeUnixNano":"200000000000","asDouble":3}]}}`, m["c"])
 
 	code, _ = do(t, h, "DELETE", "/metrics/job/a", "", "")
 	assert.Equal(t, http.StatusAccepted, code)
-	assert.Zero(t, s.Groups())
+	assert.Nil(t, encodeMetrics(t, s), "a DELETE owes nothing")
 }
 
-func TestHistogramAndSummaryEncoding(t *testing.T) {
+// counterOwed pushes the running totals in turn, collecting after those marked, and
+// returns the increments handed over.
+func counterOwed(t *testing.T, totals []float64, collectAfter map[int]bool) []float64 {
+	t.Helper()
+	s := NewStore(10)
+	var got []float64
+	collect := func() {
+		var req struct {
+			ResourceMetrics []struct {
+				ScopeMetrics []struct {
+					Metrics []struct {
+						Sum struct {
+							DataPoints []struct{ AsDouble float64 }
+						}
+					}
+				}
+			}
+		}
+		body := s.Collect(nil)
+		if body == nil {
+			return
+		}
+		require.NoError(t, json.Unmarshal(body, &req))
+		got = append(got, req.ResourceMetrics[0].ScopeMetrics[0].Metrics[0].Sum.DataPoints[0].AsDouble)
+	}
+	for i, v := range totals {
+		require.NoError(t, s.Push("j", nil, fmt.Appendf(nil, "# TYPE c counter\nc %v\n", v)))
+		if collectAfter[i] {
+			collect()
+		}
+	}
+	collect()
+	return got
+}
+
+func TestCounterIncrements(t *testing.T) {
+	tests := []struct {
+		name         string
+		totals       []float64
+		collectAfter map[int]bool
+		want         []float64
+	}{
+		{"one collect", []float64{1, 2, 5}, nil, []float64{5}},
+		{"a collect between pushes", []float64{1, 2, 5}, map[int]bool{0: true}, []float64{1, 4}},
+		{"the same total again owes 0", []float64{3, 3}, map[int]bool{0: true}, []float64{3, 0}},
+		{"a reset counts from zero", []float64{10, 3, 5}, map[int]bool{0: true}, []float64{10, 5}},
+		{"a reset between collects", []float64{10, 12, 2}, map[int]bool{0: true}, []float64{10, 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, counterOwed(t, tt.totals, tt.collectAfter))
+		})
+	}
+}
+
+func TestHistogramAndSummaryIncrements(t *testing.T) {
 	s := NewStore(100)
-	s.now = func() time.Time { return time.Unix(1, 0) }
-	require.NoError(t, s.Push("j", nil, []byte(`# TYPE lat histogram
-lat_bucket{le="0.1"} 2
-lat_bucket{le="1"} 5
-lat_bucket{le="+Inf"} 6
-lat_sum 3.5
-lat_count 6
+	at(s, 1)
+	push := func(count, b1, b2 int, sum float64) {
+		require.NoError(t, s.Push("j", nil, fmt.Appendf(nil, `# TYPE lat histogram
+lat_bucket{le="0.1"} %d
+lat_bucket{le="1"} %d
+lat_bucket{le="+Inf"} %d
+lat_sum %v
+lat_count %d
 # TYPE q summary
 q{quantile="0.5"} 0.2
-q{quantile="0.99"} NaN
-q_sum 1
-q_count 4
-`), true))
+q_sum %v
+q_count %d
+`, b1, b2, count, sum, count, sum, count)))
+	}
+	push(6, 2, 5, 3.5)
 	m := encodeMetrics(t, s)
-	assert.JSONEq(t, `{"name":"lat","histogram":{"aggregationTemporality":2,"dataPoints":[{"startTimeUnixNano":"1000000000",
+	assert.JSONEq(t, `{"name":"lat","histogram":{"aggregationTemporality":1,"dataPoints":[{"startTimeUnixNano":"1000000000",
 		"timeUnixNano":"1000000000","count":"6","sum":3.5,"bucketCounts":["2","3","1"],"explicitBounds":[0.1,1]}]}}`, m["lat"])
-	assert.JSONEq(t, `{"name":"q","summary":{"dataPoints":[{"startTimeUnixNano":"1000000000","timeUnixNano":"1000000000",
-		"count":"4","sum":1,"quantileValues":[{"quantile":0.5,"value":0.2},{"quantile":0.99,"value":"NaN"}]}]}}`, m["q"])
+	assert.JSONEq(t, `{"name":"q","histogram":{"aggregationTemporality":1,"dataPoints":[{"startTimeUnixNano":"1000000000",
+		"timeUnixNano":"1000000000","count":"6","sum":3.5,"bucketCounts":["6"],"explicitBounds":[]}]}}`, m["q"])
+
+	at(s, 2)
+	push(9, 3, 7, 5)
+	m = encodeMetrics(t, s)
+	assert.JSONEq(t, `{"name":"lat","histogram":{"aggregationTemporality":1,"dataPoints":[{"startTimeUnixNano":"1000000000",
+		"timeUnixNano":"2000000000","count":"3","sum":1.5,"bucketCounts":["1","1","1"],"explicitBounds":[0.1,1]}]}}`, m["lat"])
+
+	push(1, 1, 1, 0.05) // the runtime started again: all of it is owed
+	m = encodeMetrics(t, s)
+	assert.JSONEq(t, `{"name":"lat","histogram":{"aggregationTemporality":1,"dataPoints":[{"startTimeUnixNano":"2000000000",
+		"timeUnixNano":"2000000000","count":"1","sum":0.05,"bucketCounts":["1","0","0"],"explicitBounds":[0.1,1]}]}}`, m["lat"])
 }
 
-func TestAckDoesNotHideANewerPush(t *testing.T) {
-	s := NewStore(100)
-	require.NoError(t, s.Push("j", nil, []byte("c 1\n"), true))
-	body, ack := s.Encode(nil)
-	require.NotNil(t, body)
-	require.NoError(t, s.Push("j", nil, []byte("c 2\n"), false))
-	ack()
-	body, _ = s.Encode(nil)
-	assert.NotNil(t, body, "the push after the collection is still to be sent")
+func TestPushesThatCannotBeTotals(t *testing.T) {
+	tests := []struct{ name, first, second, wantMsg string }{
+		{"type changes", "# TYPE x counter\nx 1\n", "# TYPE x gauge\nx 1\n", "was pushed as a counter before"},
+		{"negative counter", "", "# TYPE x counter\nx -1\n", "a counter is a finite total"},
+		{"NaN counter", "", "# TYPE x counter\nx NaN\n", "a counter is a finite total"},
+		{"NaN histogram sum", "", "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum NaN\nh_count 1\n", "must be finite"},
+		{"bounds change", "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
+			"# TYPE h histogram\nh_bucket{le=\"2\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n", "changed its bucket bounds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := Handler{Store: NewStore(10)}
+			if tt.first != "" {
+				code, msg := do(t, h, "PUT", "/metrics/job/a", "", tt.first)
+				require.Equal(t, 200, code, msg)
+			}
+			path := "/metrics/job/b" // types hold across groups
+			if tt.name == "bounds change" {
+				path = "/metrics/job/a" // bounds, per series
+			}
+			code, msg := do(t, h, "PUT", path, "", tt.second)
+			assert.Equal(t, http.StatusBadRequest, code)
+			assert.Contains(t, msg, tt.wantMsg)
+		})
+	}
 }
