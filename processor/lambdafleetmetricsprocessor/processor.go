@@ -497,7 +497,7 @@ func (p *fleetProcessor) foldHistogram(j *job, fm *fleetMetric, metricHash uint6
 		counts = []uint64{count} // no buckets: all in one
 		bounds = nil
 	}
-	if len(counts) != len(bounds)+1 || !slices.IsSorted(bounds) || math.IsNaN(sum) || math.IsInf(sum, 0) {
+	if len(counts) != len(bounds)+1 || !validBounds(bounds) || math.IsNaN(sum) || math.IsInf(sum, 0) {
 		t.refuse("invalid", 1, fmt.Sprintf("histogram %q has %d bucket counts for %d bounds, or a non-finite sum", fm.key.name, len(counts), len(bounds)))
 		return
 	}
@@ -523,6 +523,16 @@ func (p *fleetProcessor) foldHistogram(j *job, fm *fleetMetric, metricHash uint6
 	_ = s.Hist.AddExplicit(bounds, counts, sum) // bounds checked above
 }
 
+// validBounds: finite and strictly increasing, as OTLP requires.
+func validBounds(bounds []float64) bool {
+	for i, b := range bounds {
+		if math.IsNaN(b) || math.IsInf(b, 0) || (i > 0 && b <= bounds[i-1]) {
+			return false
+		}
+	}
+	return true
+}
+
 // refines says whether every bound of coarse is among fine's, so that fine's buckets add
 // exactly into coarse's.
 func refines(fine, coarse []float64) bool {
@@ -545,8 +555,8 @@ func (p *fleetProcessor) foldExponential(j *job, fm *fleetMetric, metricHash uin
 			return
 		}
 	}
-	if math.IsNaN(dp.Sum()) || math.IsInf(dp.Sum(), 0) {
-		t.refuse("invalid", 1, fmt.Sprintf("exponential histogram %q has a non-finite sum", fm.key.name))
+	if math.IsNaN(dp.Sum()) || math.IsInf(dp.Sum(), 0) || !validExponential(dp.Scale(), dp.Positive().Offset(), dp.Positive().BucketCounts().Len()) {
+		t.refuse("invalid", 1, fmt.Sprintf("exponential histogram %q has a non-finite sum, or a scale (%d) or buckets beyond what float64 values can fill", fm.key.name, dp.Scale()))
 		return
 	}
 	s, outcome := p.series(j, fm, dp.Attributes(), now)
@@ -565,6 +575,23 @@ func (p *fleetProcessor) foldExponential(j *job, fm *fleetMetric, metricHash uin
 	}
 	t.outcomes[outcome]++
 	s.Hist.AddExponential(e.Scale, e.Zero, e.Offset, e.Counts, e.Sum)
+}
+
+// Exponential histograms: the scales OTLP defines, and at most the buckets that float64
+// values can fill (index |i| <= 1075 * 2^scale). Anything else is refused before it
+// reaches the store, whose bucket arithmetic would otherwise overflow.
+const (
+	minExponentialScale = -10
+	maxExponentialScale = 20
+)
+
+func validExponential(scale, offset int32, n int) bool {
+	if scale < minExponentialScale || scale > maxExponentialScale {
+		return false
+	}
+	limit := int64(1075) << max(scale, 0)
+	first, last := int64(offset), int64(offset)+int64(n)-1
+	return first >= -limit && last <= limit
 }
 
 // flush sends every fleet series on, after expiring idle ones and working out the levels.
