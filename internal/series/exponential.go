@@ -103,20 +103,21 @@ func (e *expo) merge(o *expo, maxSize int32) {
 	} else if e.scale > src.scale {
 		e.downscale(e.scale - src.scale)
 	}
+	lo, hi := src.offset, src.offset+int32(len(src.counts))-1
 	if len(e.counts) > 0 {
-		lo := min(e.offset, src.offset)
-		hi := max(e.offset+int32(len(e.counts))-1, src.offset+int32(len(src.counts))-1)
-		var shift int32
-		for (hi>>shift)-(lo>>shift)+1 > maxSize {
-			shift++
+		lo = min(lo, e.offset)
+		hi = max(hi, e.offset+int32(len(e.counts))-1)
+	}
+	var shift int32
+	for (hi>>shift)-(lo>>shift)+1 > maxSize {
+		shift++
+	}
+	if shift > 0 {
+		e.downscale(shift)
+		if src.counts == nil || &src.counts[0] == &o.counts[0] {
+			src.counts = append([]uint64(nil), o.counts...)
 		}
-		if shift > 0 {
-			e.downscale(shift)
-			if src.counts == nil || &src.counts[0] == &o.counts[0] {
-				src.counts = append([]uint64(nil), o.counts...)
-			}
-			src.downscale(shift)
-		}
+		src.downscale(shift)
 	}
 	for i, c := range src.counts {
 		if c != 0 {

@@ -111,3 +111,19 @@ func TestHistogramZeroPointHasASum(t *testing.T) {
 		assert.Equal(t, 0.25, dps.At(1).Sum())
 	}
 }
+
+// TestAddExponentialStaysWithinMaxSize: buckets added from outside (an SDK's histogram)
+// are merged down to the configured size, also into an empty histogram.
+func TestAddExponentialStaysWithinMaxSize(t *testing.T) {
+	h := NewHistogram(&HistogramConfig{Exponential: true, MaxSize: 4})
+	h.AddExponential(3, 1, 0, []uint64{1, 1, 1, 1, 1, 1, 1, 1}, 20)
+	assert.LessOrEqual(t, len(h.exp.counts), 4)
+	h.AddExponential(1, 0, 0, []uint64{1, 1}, 1)
+	assert.LessOrEqual(t, len(h.exp.counts), 4)
+	var n uint64
+	for _, c := range h.exp.counts {
+		n += c
+	}
+	assert.Equal(t, uint64(10), n)
+	assert.Equal(t, uint64(11), h.Count())
+}
