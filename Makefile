@@ -24,7 +24,7 @@ GO_SOURCES := $(shell find receiver processor connector internal -name '*.go' -n
 COMPONENTS := $(patsubst %/metadata.yaml,%,$(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml connector/*/metadata.yaml))
 
 # Go fuzz targets: "package:Target". make test runs each briefly, make fuzz for longer.
-FUZZ_TARGETS  := ./internal/telemetryapi:FuzzDecodeEvents ./internal/telemetryapi:FuzzDecodeRecord ./internal/promtext:FuzzParse ./layer/internal/pushgw:FuzzPush ./receiver/lambdatelemetryreceiver:FuzzTelemetryHandler
+FUZZ_TARGETS  := ./internal/telemetryapi:FuzzDecodeEvents ./internal/telemetryapi:FuzzDecodeRecord ./internal/promtext:FuzzParse ./layer/internal/pushgw:FuzzPush ./receiver/lambdatelemetryreceiver:FuzzTelemetryHandler ./processor/lambdafleetmetricsprocessor:FuzzConsumeMetrics
 FUZZ_TIME     ?= 10s
 FUZZ_TIME_LONG ?= 5m
 
@@ -68,21 +68,24 @@ endif
 # ---------------------------------------------------------------------------- end jaeger
 
 # Debian packages: installed when missing and root, otherwise the command to run is printed.
-define apt_ensure
-	@if ! command -v $(1) >/dev/null 2>&1; then \
+# apt_ensure checks a command on PATH; apt_check takes any shell check and what it is for.
+apt_ensure = $(call apt_check,command -v $(1),$(2),$(1))
+define apt_check
+	@if ! $(1) >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			printf '\n==> installing the Debian package %s (for %s)\n' "$(2)" "$(1)"; \
+			printf '\n==> installing the Debian package %s (for %s)\n' "$(2)" "$(3)"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) >/dev/null; \
 		else \
-			echo "$(1) is missing; install it with: sudo apt-get install -y $(2)"; exit 1; \
+			echo "$(3) is missing; install it with: sudo apt-get install -y $(2)"; exit 1; \
 		fi; \
 	fi
 endef
 
 .PHONY: deps
-deps: ## Install the Debian packages that run and the tests need (prometheus, curl)
+deps: ## Install the Debian packages that run and the tests need (prometheus, curl, python3-prometheus-client)
 	$(call apt_ensure,prometheus,prometheus)
 	$(call apt_ensure,curl,curl)
+	$(call apt_check,/usr/bin/python3 -c 'import prometheus_client',python3-prometheus-client,the Python module prometheus_client of /usr/bin/python3 (the testbed's Python function))
 
 # ---------------------------------------------------------------------------- build
 
@@ -183,7 +186,7 @@ test: lint check-generated unit fuzz-smoke instrumentation-test e2e ## Everythin
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: bench-go bench-gateway ## All benchmarks, results in testbed/results/ (make soak: the 10-minute soak)
+bench: bench-go bench-gateway bench-push ## All benchmarks, results in testbed/results/ (make soak: the 10-minute soak)
 
 .PHONY: bench-go
 bench-go: ## Go benchmarks, written to testbed/results/microbench.txt
@@ -239,10 +242,20 @@ soak: build deps ## otelcol-lambda under a constant fleet load for SOAK_DURATION
 
 # ---- scenarios (testbed/cmd/scenarios: fleet load against the built gateway, exact counts) ----
 .PHONY: scenarios
-scenarios: build deps ## Fleet scenarios (steady, cold-start burst, error storm, outage, restart, kill, replicas), written to testbed/results/scenarios.md
+scenarios: build deps ## Fleet scenarios (steady, cold-start burst, error storm, outage, restart, kill, replicas, push), written to testbed/results/scenarios.md
 	$(call step,fleet scenarios: gateway processes -> real Prometheus and the validating sink)
 	go run ./testbed/cmd/scenarios -bin $(GATEWAY) -out testbed/results/scenarios.md
 # ---- end scenarios ---------------------------------------------------------------------------
+
+# ---- bench-push (testbed/cmd/gatewaybench -push: Pushgateway pushes as the extension forwards them) ----
+# make bench-push PUSH_BENCH_ARGS="-push-sandboxes 1000 -rounds 1" for a shorter run.
+PUSH_BENCH_ARGS ?=
+
+.PHONY: bench-push
+bench-push: build deps ## The gateway under pushes: CPU per flush and per data point, RSS, exact counts, written to testbed/results/push.md
+	$(call step,push benchmark: otelcol-lambda under the extension's Pushgateway flushes)
+	go run ./testbed/cmd/gatewaybench -bin $(GATEWAY) -push -out testbed/results/push.md $(PUSH_BENCH_ARGS)
+# ---- end bench-push ----------------------------------------------------------------------------
 
 .PHONY: clean
 clean: ## Remove the build output, the tools and what make run left

@@ -40,6 +40,12 @@ func Render(command string, results []Result) string {
 		"the sink both hold the truth, and still do three flushes later. When a replica is killed (SIGKILL), it passes " +
 		"when nothing is counted twice and the invocations missing are at most what that replica may have received and " +
 		"not yet flushed (its rate share over 2 flush intervals plus 1 s).\n\n")
+	for _, r := range results {
+		if r.Push != nil {
+			b.WriteString(pushIntro)
+			break
+		}
+	}
 	b.WriteString("| scenario | result | invocations | Prometheus | sink |\n|---|---|---|---|---|\n")
 	for _, r := range results {
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s |\n", r.Scenario.Name, passFail(r), r.Truth.Invocations,
@@ -49,6 +55,11 @@ func Render(command string, results []Result) string {
 	for _, r := range results {
 		s := r.Scenario
 		fmt.Fprintf(&b, "## %s: %s\n\n%s.\n\n", s.Name, passFail(r), s.About)
+		if r.Push != nil {
+			renderPush(&b, r)
+			renderEnd(&b, r)
+			continue
+		}
 		b.WriteString("| figure | value |\n|---|---|\n")
 		row := func(k string, v any) { fmt.Fprintf(&b, "| %s | %v |\n", k, v) }
 		row("functions x sandbox slots", fmt.Sprintf("%d x %d", s.Fleet.Functions, s.Fleet.Sandboxes))
@@ -91,21 +102,26 @@ func Render(command string, results []Result) string {
 		if c := r.Comparison; c != nil {
 			renderComparison(&b, c)
 		}
-		if len(r.Timeline) > 0 {
-			b.WriteString("Timeline (from the start of the load):\n\n")
-			for _, e := range r.Timeline {
-				fmt.Fprintf(&b, "- %s\n", e)
-			}
-			b.WriteString("\n")
-		}
-		if r.Err != nil {
-			fmt.Fprintf(&b, "Error: `%v`\n\n", r.Err)
-		}
-		list(&b, "Prometheus differs", r.PrometheusMismatches)
-		list(&b, "The sink differs", r.SinkMismatches)
-		list(&b, "Counted twice", r.Overcounted)
+		renderEnd(&b, r)
 	}
 	return b.String()
+}
+
+// renderEnd writes the end of a scenario's section: its timeline and what went wrong.
+func renderEnd(b *strings.Builder, r Result) {
+	if len(r.Timeline) > 0 {
+		b.WriteString("Timeline (from the start of the load):\n\n")
+		for _, e := range r.Timeline {
+			fmt.Fprintf(b, "- %s\n", e)
+		}
+		b.WriteString("\n")
+	}
+	if r.Err != nil {
+		fmt.Fprintf(b, "Error: `%v`\n\n", r.Err)
+	}
+	list(b, "Prometheus differs", r.PrometheusMismatches)
+	list(b, "The sink differs", r.SinkMismatches)
+	list(b, "Counted twice", r.Overcounted)
 }
 
 func passFail(r Result) string {

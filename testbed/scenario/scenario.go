@@ -47,6 +47,8 @@ type Scenario struct {
 	// batch -> spanmetrics -> prometheusremotewrite) and sends it the functions' own spans,
 	// all that it can take, to compare what each counts. Needs Fleet.FunctionSpans.
 	Stock bool
+	// Push, when set, sends sandboxes' Pushgateway pushes (see PushLoad) instead of Fleet.
+	Push *PushLoad
 }
 
 // Comparison is what the stock pipeline counted beside otelcol-lambda, over the fleet.
@@ -121,7 +123,9 @@ type Result struct {
 	OutageRefused     int64
 	PrometheusRefused int64
 	Comparison        *Comparison
-	Err               error
+	// Push is what a push scenario sent.
+	Push *PushResult
+	Err  error
 }
 
 // Passed says whether the scenario met its criterion.
@@ -167,6 +171,9 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 	}
 	if s.Workers <= 0 {
 		s.Workers = 4
+	}
+	if s.Push != nil {
+		return runPush(ctx, o, s)
 	}
 	r.Scenario, r.Flush = s, o.Flush
 	began := time.Now()
@@ -349,7 +356,7 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 		r.LossBound = lossBound(s, fleet, o.Flush)
 		r.Err = settleAfterKill(ctx, &r, checks, sink, promTotals, o)
 	} else {
-		r.Err = converge(ctx, &r, checks, sink, promTotals, loadEnd, o)
+		r.Err = converge(ctx, &r, checks, func() Totals { return SinkTotals(sink) }, promTotals, loadEnd, o)
 	}
 	if stock != nil && r.Err == nil {
 		r.Comparison, r.Err = compareStock(ctx, prom, fleet, promTotals, window)
@@ -365,11 +372,11 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 
 // converge waits until the sink and Prometheus hold the ground truth, then checks that
 // they still do a few flushes later (nothing counted twice after the fact).
-func converge(ctx context.Context, r *Result, checks []Check, sink *rwsink.Sink, promTotals func() (Totals, error), loadEnd time.Time, o Options) error {
+func converge(ctx context.Context, r *Result, checks []Check, sinkTotals func() Totals, promTotals func() (Totals, error), loadEnd time.Time, o Options) error {
 	deadline := time.Now().Add(o.Drain)
 	for r.SinkExact == 0 || r.PrometheusExact == 0 {
 		if r.SinkExact == 0 {
-			if r.SinkMismatches = Mismatches(checks, SinkTotals(sink)); len(r.SinkMismatches) == 0 {
+			if r.SinkMismatches = Mismatches(checks, sinkTotals()); len(r.SinkMismatches) == 0 {
 				r.SinkExact = time.Since(loadEnd)
 			}
 		}
@@ -399,7 +406,7 @@ func converge(ctx context.Context, r *Result, checks []Check, sink *rwsink.Sink,
 		return ctx.Err()
 	case <-time.After(3 * o.Flush):
 	}
-	r.SinkMismatches = Mismatches(checks, SinkTotals(sink))
+	r.SinkMismatches = Mismatches(checks, sinkTotals())
 	got, err := promTotals()
 	if err != nil {
 		return err

@@ -14,6 +14,11 @@
 // long and writes testbed/results/soak.md: the gateway's RSS and CPU over time, the RSS
 // slope, and whether every count arrived exactly.
 //
+// With -push it runs pipeline A alone under the flushes the extension sends for functions
+// that push Prometheus metrics (testbed/loadgen.GeneratePush) and writes
+// testbed/results/push.md: the gateway's CPU per acknowledged flush and per data point, its
+// RSS, and whether every figure of the ground truth arrived exactly (push.go).
+//
 // Gateways and Prometheus are real processes started by testbed/harness; the load comes
 // from testbed/loadgen, which never drops a batch client-side; every count is checked
 // exactly in the validating remote-write sink (testbed/rwsink).
@@ -58,6 +63,16 @@ type options struct {
 	soakSample    time.Duration
 	soakSlopeMax  float64 // MiB/min
 	soakOverlay   string  // a --config overlay for the soak's gateway; "" for none
+
+	// The push benchmark (push.go); push selects it.
+	push            bool
+	pushSandboxes   int
+	pushFlushes     int
+	pushJobs        int
+	pushFunctions   int
+	pushInvocations int
+	pushWorkers     int
+	pushReplay      float64
 }
 
 func main() {
@@ -84,6 +99,14 @@ func main() {
 	flag.DurationVar(&o.soakSample, "soak-sample", 10*time.Second, "soak: how often to sample the gateway's RSS and CPU")
 	flag.StringVar(&o.soakOverlay, "soak-overlay", filepath.Join("testbed", "bench", "soak-bounds.yaml"), "soak: a configuration overlay (relative to -root); empty runs distribution/config.yaml alone")
 	flag.Float64Var(&o.soakSlopeMax, "soak-slope-max", 0.5, "soak: the RSS slope (MiB/min, over the last 80%) below which RSS is called flat")
+	flag.BoolVar(&o.push, "push", false, "run the push benchmark instead (writes testbed/results/push.md): Pushgateway pushes as the extension forwards them")
+	flag.IntVar(&o.pushSandboxes, "push-sandboxes", 3000, "push: sandboxes (extension instances) per round")
+	flag.IntVar(&o.pushFlushes, "push-flushes", 10, "push: flushes per sandbox")
+	flag.IntVar(&o.pushJobs, "push-jobs", 10, "push: jobs (service names)")
+	flag.IntVar(&o.pushFunctions, "push-functions", 50, "push: functions")
+	flag.IntVar(&o.pushInvocations, "push-invocations", 10, "push: the most invocations a sandbox runs between two flushes")
+	flag.IntVar(&o.pushWorkers, "push-workers", 8, "push: concurrent senders")
+	flag.Float64Var(&o.pushReplay, "push-replay", 0, "push: the share of acknowledged flushes sent again (not counted in the per-flush figures)")
 	flag.Parse()
 	o.args = os.Args[1:]
 	log.SetFlags(log.Ltime)
@@ -98,6 +121,9 @@ func main() {
 		if o.soak > 0 {
 			o.out = filepath.Join("testbed", "results", "soak.md")
 		}
+		if o.push {
+			o.out = filepath.Join("testbed", "results", "push.md")
+		}
 	}
 	if o.soak > 0 && !explicit["flush"] {
 		o.flush = 0 // the distribution's defaults
@@ -109,9 +135,12 @@ func main() {
 	o.bin = bin
 
 	var report string
-	if o.soak > 0 {
+	switch {
+	case o.push:
+		report, err = runPushBench(o)
+	case o.soak > 0:
 		report, err = runSoak(o)
-	} else {
+	default:
 		report, err = runBench(o)
 	}
 	if report != "" {

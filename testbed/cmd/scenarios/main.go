@@ -75,6 +75,21 @@ func catalog() []scenario.Scenario {
 			Rate:  3000, Workers: 4, Replicas: 3,
 			Disruption: &scenario.Disruption{Replica: 1, At: 4 * time.Second, Down: 2 * time.Second},
 		},
+		{
+			Name: "push-fleet", About: "2,000 sandboxes of 50 functions under 10 jobs push Prometheus metrics through the extension: " +
+				"10 flushes each, 20,000 OTLP/JSON delta batches at 2,000/s, 5% sent again after their acknowledgement, 5% of the " +
+				"sandboxes replaced between flushes; the gateway is stopped (SIGTERM) at 4 s and started again 2 s later",
+			Push: &scenario.PushLoad{Rate: 2000, Fleet: loadgen.PushConfig{Prefix: "push", Jobs: 10, Functions: 50, Sandboxes: 2000,
+				Flushes: 10, MaxInvocations: 10, ErrorRate: 0.05, Replay: 0.05, Recycle: 0.05, Seed: 9}},
+			Workers: 16, Disruption: &scenario.Disruption{At: 4 * time.Second, Down: 2 * time.Second},
+		},
+		{
+			Name: "push-replicas", About: "3 gateway replicas behind routing by function name; 600 sandboxes of 30 functions under 6 " +
+				"jobs push 10 flushes each at 1,500/s, with replays and replaced sandboxes; replica 2 is stopped (SIGTERM) at 2 s and back 2 s later",
+			Push: &scenario.PushLoad{Rate: 1500, Fleet: loadgen.PushConfig{Prefix: "pushrep", Jobs: 6, Functions: 30, Sandboxes: 600,
+				Flushes: 10, MaxInvocations: 10, ErrorRate: 0.05, Replay: 0.05, Recycle: 0.05, Seed: 10}},
+			Workers: 6, Replicas: 3, Disruption: &scenario.Disruption{Replica: 2, At: 2 * time.Second, Down: 2 * time.Second},
+		},
 	}
 }
 
