@@ -31,6 +31,11 @@ import (
 // TelemetryPath is where batches of Telemetry API events are posted.
 const TelemetryPath = "/v1/lambda/telemetry"
 
+// PushgatewayScope is the instrumentation scope of the metrics a forwarder takes in
+// through its Pushgateway API. The gateway writes them without a scope, so that they reach
+// Prometheus with the labels a Pushgateway would give them and no otel_scope_name.
+const PushgatewayScope = "otelcol-lambda-extension/pushgateway"
+
 // Headers that describe the sandbox and the batch.
 const (
 	HeaderFunctionName        = "Lambda-Function-Name"

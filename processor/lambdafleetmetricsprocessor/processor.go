@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/series"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdafleetmetricsprocessor/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdafleetmetricsprocessor/internal/streams"
 )
@@ -281,6 +282,10 @@ func shapeOf(m pmetric.Metric) shape {
 // a metric of that name with another shape.
 func (p *fleetProcessor) metric(j *job, scope pcommon.InstrumentationScope, m pmetric.Metric) (*fleetMetric, error) {
 	k := metricKey{scopeName: scope.Name(), scopeVersion: scope.Version(), name: m.Name()}
+	if k.scopeName == wire.PushgatewayScope {
+		// Pushes reach Prometheus with a Pushgateway's labels: no otel_scope_name.
+		k.scopeName, k.scopeVersion = "", ""
+	}
 	want := shapeOf(m)
 	if fm := j.metrics[k]; fm != nil {
 		if fm.shape != want {

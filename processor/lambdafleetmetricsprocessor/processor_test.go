@@ -207,6 +207,8 @@ func TestSandboxesAddUp(t *testing.T) {
 	v, attrs := lastSum(t, m)
 	assert.Equal(t, 8.0*(1+2+3), v)
 	assert.Equal(t, map[string]any{"queue": "orders"}, attrs.AsRaw(), "never a sandbox label")
+	scope := f.sink.AllMetrics()[0].ResourceMetrics().At(0).ScopeMetrics().At(0).Scope()
+	assert.Empty(t, scope.Name(), "pushes carry no scope, so no otel_scope_name label")
 	assert.True(t, m.Sum().IsMonotonic())
 	assert.Equal(t, cumulative, m.Sum().AggregationTemporality())
 

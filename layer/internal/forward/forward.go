@@ -103,6 +103,7 @@ type Stats struct {
 	DroppedEvents    uint64 // events refused for good or too large alone
 	DroppedPayloads  int    // OTLP payloads refused for good
 	ReportedDropped  uint64 // dropped events the gateway was told about
+	KeptPayloads     int    // sources' payloads not accepted yet, kept to be resent
 	LastSequence     uint64
 	LastAttemptError string
 }
@@ -175,26 +176,45 @@ func (s *Sender) Flush(ctx context.Context, events *queue.Queue[telemetry.Item],
 	if len(s.collected) < len(sources) {
 		s.collected = append(s.collected, make([]*Payload, len(sources)-len(s.collected))...)
 	}
+	defer s.countKept()
 	for i, src := range sources {
-		p := s.collected[i]
-		if p == nil {
-			if p = src.Collect(time.Now()); p == nil {
-				continue
+		// A payload kept from an earlier flush goes first; what the source took in since
+		// is owed as well, so a resend is followed by one fresh collect. A fresh collect
+		// covers everything owed up to now.
+		for {
+			p := s.collected[i]
+			fresh := p == nil
+			if fresh {
+				if p = src.Collect(time.Now()); p == nil {
+					break
+				}
+				s.collected[i] = p
 			}
-			s.collected[i] = p
-		}
-		switch s.sendPayload(ctx, p) {
-		case outcomeAccepted:
+			switch s.sendPayload(ctx, p) {
+			case outcomeAccepted:
+				s.count(func(st *Stats) { st.Payloads++ })
+			case outcomeRetryLater:
+				return ErrGatewayUnavailable
+			default: // refused for good: resending the same cannot help
+				s.count(func(st *Stats) { st.DroppedPayloads++ })
+			}
 			s.collected[i] = nil
-			s.count(func(st *Stats) { st.Payloads++ })
-		case outcomeRetryLater:
-			return ErrGatewayUnavailable
-		default:
-			s.collected[i] = nil // refused for good: resending the same cannot help
-			s.count(func(st *Stats) { st.DroppedPayloads++ })
+			if fresh {
+				break
+			}
 		}
 	}
 	return nil
+}
+
+func (s *Sender) countKept() {
+	kept := 0
+	for _, p := range s.collected {
+		if p != nil {
+			kept++
+		}
+	}
+	s.count(func(st *Stats) { st.KeptPayloads = kept })
 }
 
 // sendPayload sends an OTLP payload with the sandbox headers and its sequence number.

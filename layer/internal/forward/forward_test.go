@@ -194,8 +194,33 @@ func TestSourcePayloadIsResentAsItIsUntilAccepted(t *testing.T) {
 	assert.ErrorIs(t, s.Flush(ctx2, events, payloads, src), ErrGatewayUnavailable)
 	gw.SetPolicy(nil)
 	require.NoError(t, s.Flush(context.Background(), events, payloads, src))
-	last := gw.Payloads()[len(gw.Payloads())-1]
-	assert.Equal(t, "4", last.Header.Get(wire.HeaderBatchSequence))
-	assert.Equal(t, "3", string(last.Body), "the kept payload, not a fresh one")
-	assert.Equal(t, 3, src.collected)
+	all := gw.Payloads()
+	kept, fresh := all[len(all)-2], all[len(all)-1]
+	assert.Equal(t, "4:3", kept.Header.Get(wire.HeaderBatchSequence)+":"+string(kept.Body), "the kept payload, resent as it was")
+	assert.Equal(t, "5:4", fresh.Header.Get(wire.HeaderBatchSequence)+":"+string(fresh.Body), "then what was owed since")
+	assert.Equal(t, 4, src.collected)
+}
+
+// TestFlushAfterAResendCollectsWhatCameSince: when a flush resends a source's payload that
+// an earlier flush could not deliver, what the source took in since is owed too and must
+// go in the same flush: the last flush, at SHUTDOWN, would lose it otherwise.
+func TestFlushAfterAResendCollectsWhatCameSince(t *testing.T) {
+	gw := gatewaytest.New()
+	defer gw.Close()
+	s := newSender(t, gw.URL, nil)
+	events, payloads := queues(t, 0)
+	src := &countingSource{}
+	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusServiceUnavailable })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, s.Flush(ctx, events, payloads, src), ErrGatewayUnavailable)
+	gw.SetPolicy(nil)
+	require.NoError(t, s.Flush(context.Background(), events, payloads, src))
+	var accepted []string
+	for _, p := range gw.Payloads() {
+		if p.Status == http.StatusOK {
+			accepted = append(accepted, string(p.Body))
+		}
+	}
+	assert.Equal(t, []string{"1", "2"}, accepted, "the resent payload, then what was owed since")
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/promtext"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 )
 
 // OTLP/JSON (ExportMetricsServiceRequest) written with encoding/json: the extension links
@@ -18,7 +19,7 @@ import (
 // doubles are "NaN"/"Infinity"/"-Infinity", as the protobuf JSON mapping requires.
 
 // ScopeName is the instrumentation scope of forwarded pushes.
-const ScopeName = "otelcol-lambda-extension/pushgateway"
+const ScopeName = wire.PushgatewayScope
 
 // temporalityDelta is OTLP's AGGREGATION_TEMPORALITY_DELTA.
 const temporalityDelta = 1

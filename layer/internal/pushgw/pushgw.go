@@ -82,6 +82,19 @@ func NewStore(maxSeries int) *Store {
 	return &Store{maxSeries: maxSeries, series: make(map[string]*series), types: make(map[string]promtext.Type), now: time.Now}
 }
 
+// Owed returns how many series were pushed since the last collect.
+func (s *Store) Owed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, st := range s.series {
+		if st.touched {
+			n++
+		}
+	}
+	return n
+}
+
 // Len returns how many series are stored.
 func (s *Store) Len() int {
 	s.mu.Lock()
