@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/series"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/warnlog"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdafleetmetricsprocessor/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdafleetmetricsprocessor/internal/streams"
@@ -50,6 +51,8 @@ type fleetProcessor struct {
 	next      consumer.Metrics
 	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
+	warnings  *warnlog.Logger
+	outcomes  [len(outcomeNames)]metric.MeasurementOption
 	now       func() time.Time
 	replica   string
 	seed      maphash.Seed
@@ -128,11 +131,12 @@ func newFleetProcessor(set processor.Settings, cfg *Config, next consumer.Metric
 		return nil, err
 	}
 	start := pcommon.NewTimestampFromTime(now())
-	return &fleetProcessor{
+	p := &fleetProcessor{
 		cfg:       cfg,
 		next:      next,
 		logger:    set.Logger,
 		telemetry: tb,
+		warnings:  warnlog.New(set.Logger),
 		now:       now,
 		replica:   series.ReplicaID(set.Resource),
 		seed:      maphash.MakeSeed(),
@@ -140,7 +144,11 @@ func newFleetProcessor(set processor.Settings, cfg *Config, next consumer.Metric
 		streams:   streams.New(start, cfg.Streams.MaxStreams, pcommon.Timestamp(cfg.Streams.IdleTimeout)),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
-	}, nil
+	}
+	for i, name := range outcomeNames {
+		p.outcomes[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", name)))
+	}
+	return p, nil
 }
 
 // Capabilities: the input is read, never changed.
@@ -237,7 +245,7 @@ func (p *fleetProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metrics)
 	p.mu.Unlock()
 	for i, n := range t.outcomes {
 		if n > 0 {
-			p.telemetry.ProcessorLambdaFleetMetricsPoints.Add(ctx, n, metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", outcomeNames[i]))))
+			p.telemetry.ProcessorLambdaFleetMetricsPoints.Add(ctx, n, p.outcomes[i])
 		}
 	}
 	if len(t.refused) == 0 {
@@ -246,7 +254,9 @@ func (p *fleetProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metrics)
 	for reason, n := range t.refused {
 		p.telemetry.ProcessorLambdaFleetMetricsRefused.Add(ctx, n, metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason))))
 	}
-	return consumererror.NewPermanent(fmt.Errorf("lambda_fleet_metrics refused %d data points: %s", t.total(), strings.Join(t.named, "; ")))
+	err := fmt.Errorf("lambda_fleet_metrics refused %d data points: %s", t.total(), strings.Join(t.named, "; "))
+	p.warnings.Warn("Refused data points that cannot be added to their fleet series", zap.Error(err))
+	return consumererror.NewPermanent(err)
 }
 
 // job returns the job of a resource, made when new.

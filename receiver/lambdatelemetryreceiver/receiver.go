@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/otelcol-lambda/otelcol-lambda/internal/warnlog"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/sandboxcache"
@@ -51,7 +52,7 @@ type lambdaTelemetryReceiver struct {
 	nextLogs    consumer.Logs
 
 	sandboxes *sandboxcache.Cache[*translator.Sandbox]
-	warnings  *rateLimitedLogger
+	warnings  *warnlog.Logger
 
 	server     *http.Server
 	grpcServer *grpc.Server
@@ -93,7 +94,7 @@ func newReceiver(cfg *Config, set receiver.Settings) (*lambdaTelemetryReceiver, 
 			duplicate: outcome("duplicate"),
 		},
 		scope:    translator.Scope{Name: metadata.ScopeName, Version: set.BuildInfo.Version},
-		warnings: newRateLimitedLogger(set.Logger),
+		warnings: warnlog.New(set.Logger),
 	}
 	r.sandboxes = sandboxcache.New[*translator.Sandbox](cfg.Sandboxes.MaxSandboxes, cfg.Sandboxes.IdleTimeout, func(n int) {
 		r.telemetry.ReceiverLambdaTelemetryStateEvictions.Add(context.Background(), int64(n))

@@ -61,7 +61,7 @@ func (r *lambdaTelemetryReceiver) handleTelemetry(w http.ResponseWriter, req *ht
 
 	b, events, positions, rejected, err := decodeBatch(req.Header, body)
 	if err != nil {
-		r.warnings.warn("Refused a malformed Telemetry API batch", zap.Error(err))
+		r.warnings.Warn("Refused a malformed Telemetry API batch", zap.Error(err))
 		writeTelemetryError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -114,7 +114,7 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, 
 		err := r.nextLogs.ConsumeLogs(opCtx, out.Logs)
 		r.obsrep.EndLogsOp(opCtx, telemetryFormat, n, err)
 		if err != nil {
-			r.warnings.warn("Logs pipeline refused function logs of a Telemetry API batch", zap.Error(err))
+			r.warnings.Warn("Logs pipeline refused function logs of a Telemetry API batch", zap.Error(err))
 		}
 	}
 
@@ -123,7 +123,7 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, 
 	}
 	r.record(ctx, b, out.Stats, malformedEarly)
 	if len(rejected) > 0 {
-		r.warnings.warn("Rejected malformed Telemetry API events",
+		r.warnings.Warn("Rejected malformed Telemetry API events",
 			zap.String("function", b.Sandbox.FunctionName), zap.Int("count", len(rejected)), zap.String("first", rejected[0].Error))
 	}
 	resp := telemetryResponse{
