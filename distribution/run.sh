@@ -51,13 +51,39 @@ wait_ready() {
 	done
 }
 
+# Each process runs in a session of its own (setsid), so that Ctrl-C reaches this script
+# only, and the script stops them in order: the gateway first, so that its last flush
+# reaches Prometheus and Jaeger, then the rest.
 pids=()
+gateway_pid=
+stop_timeout=${OTELCOL_LAMBDA_STOP_TIMEOUT:-20}
+stop_pids() {
+	local waited=0
+	kill -TERM "$@" 2>/dev/null || true
+	while kill -0 "$@" 2>/dev/null; do
+		if [ "$waited" -ge $((stop_timeout * 4)) ]; then
+			say "still running after ${stop_timeout}s: killing $*"
+			kill -KILL "$@" 2>/dev/null || true
+			break
+		fi
+		waited=$((waited + 1))
+		sleep 0.25
+	done
+	wait "$@" 2>/dev/null || true
+}
 stop_all() {
 	trap - INT TERM EXIT
-	if [ ${#pids[@]} -gt 0 ]; then
-		say "stopping (pids ${pids[*]})"
-		kill -TERM "${pids[@]}" 2>/dev/null || true
-		wait "${pids[@]}" 2>/dev/null || true
+	if [ -n "$gateway_pid" ] && kill -0 "$gateway_pid" 2>/dev/null; then
+		say "stopping the gateway (pid $gateway_pid); its last flush goes out first"
+		stop_pids "$gateway_pid"
+	fi
+	local rest=()
+	for pid in "${pids[@]}"; do
+		kill -0 "$pid" 2>/dev/null && rest+=("$pid")
+	done
+	if [ ${#rest[@]} -gt 0 ]; then
+		say "stopping (pids ${rest[*]})"
+		stop_pids "${rest[@]}"
 	fi
 }
 trap 'stop_all; exit 0' INT TERM
@@ -81,7 +107,7 @@ else
 		-e "s|@PROMETHEUS_ADDR@|$prometheus_addr|" \
 		"$root/distribution/prometheus/prometheus.yml" >"$run_dir/prometheus.yml"
 	say "starting Prometheus on $prometheus_url (log: $run_dir/prometheus.log)"
-	"$prometheus_bin" \
+	setsid "$prometheus_bin" \
 		--config.file="$run_dir/prometheus.yml" \
 		--storage.tsdb.path="$run_dir/prometheus-data" \
 		--web.listen-address="$prometheus_addr" \
@@ -110,7 +136,7 @@ if [ "$start_jaeger" = 1 ]; then
 		-e "s|@QUERY_GRPC_ADDR@|$jaeger_query_grpc_addr|" \
 		"$root/distribution/jaeger/jaeger.yaml" >"$run_dir/jaeger.yaml"
 	say "starting Jaeger, OTLP/gRPC on $jaeger_otlp_addr, query on $jaeger_url (log: $run_dir/jaeger.log)"
-	"$jaeger_bin" --config "$run_dir/jaeger.yaml" >"$run_dir/jaeger.log" 2>&1 &
+	setsid "$jaeger_bin" --config "$run_dir/jaeger.yaml" >"$run_dir/jaeger.log" 2>&1 &
 	pids+=($!)
 	wait_ready "$jaeger_url/api/services" "$!" Jaeger "$run_dir/jaeger.log"
 	export OTELCOL_LAMBDA_TRACES_ENDPOINT="$jaeger_otlp_addr"
@@ -128,7 +154,8 @@ for overlay in $overlays; do
 done
 
 say "starting the gateway: $gateway_bin ${config_args[*]}"
-"$gateway_bin" "${config_args[@]}" &
+setsid "$gateway_bin" "${config_args[@]}" &
+gateway_pid=$!
 pids+=($!)
 wait_ready "http://$OTELCOL_LAMBDA_HEALTH_ENDPOINT/" "$!" gateway ""
 

@@ -40,9 +40,9 @@ func (e *expo) record(v float64, maxSize int32) {
 		e.counts = append(e.counts, 1)
 		return
 	}
-	lo, hi := min(e.offset, idx), max(e.offset+int32(len(e.counts))-1, idx)
+	lo, hi := min(int64(e.offset), int64(idx)), max(int64(e.offset)+int64(len(e.counts))-1, int64(idx))
 	var shift int32
-	for (hi>>shift)-(lo>>shift)+1 > maxSize {
+	for (hi>>shift)-(lo>>shift)+1 > int64(maxSize) {
 		shift++
 	}
 	if shift > 0 {
@@ -103,13 +103,14 @@ func (e *expo) merge(o *expo, maxSize int32) {
 	} else if e.scale > src.scale {
 		e.downscale(e.scale - src.scale)
 	}
-	lo, hi := src.offset, src.offset+int32(len(src.counts))-1
+	// In int64: bucket indexes at scale 20 reach ±2^30, and their span overflows int32.
+	lo, hi := int64(src.offset), int64(src.offset)+int64(len(src.counts))-1
 	if len(e.counts) > 0 {
-		lo = min(lo, e.offset)
-		hi = max(hi, e.offset+int32(len(e.counts))-1)
+		lo = min(lo, int64(e.offset))
+		hi = max(hi, int64(e.offset)+int64(len(e.counts))-1)
 	}
 	var shift int32
-	for (hi>>shift)-(lo>>shift)+1 > maxSize {
+	for (hi>>shift)-(lo>>shift)+1 > int64(maxSize) {
 		shift++
 	}
 	if shift > 0 {

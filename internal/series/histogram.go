@@ -141,7 +141,7 @@ func (h *Histogram) Merge(o *Histogram) {
 
 // ErrBoundsMismatch says that explicit buckets cannot be added exactly into a histogram:
 // its bounds are not all among theirs.
-var ErrBoundsMismatch = errors.New("the bucket bounds differ from the series' bounds, and are not a refinement of them")
+var ErrBoundsMismatch = errors.New("they cannot be added exactly to the series' buckets, which need every one of the bounds")
 
 // ErrNegativeBuckets says that an exponential histogram has negative buckets, which the
 // store does not keep.

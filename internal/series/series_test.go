@@ -127,3 +127,13 @@ func TestAddExponentialStaysWithinMaxSize(t *testing.T) {
 	assert.Equal(t, uint64(10), n)
 	assert.Equal(t, uint64(11), h.Count())
 }
+
+// TestAddExponentialFarApart: buckets at the two ends of float64's range at scale 20 are
+// 2^31 indexes apart; merging them must downscale, not overflow.
+func TestAddExponentialFarApart(t *testing.T) {
+	h := NewHistogram(&HistogramConfig{Exponential: true, MaxSize: 160})
+	h.AddExponential(20, 0, -1127219200, []uint64{1}, 1)
+	h.AddExponential(20, 0, 1127219200, []uint64{1}, 1)
+	assert.LessOrEqual(t, len(h.exp.counts), 160)
+	assert.Equal(t, uint64(2), h.Count())
+}

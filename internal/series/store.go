@@ -104,6 +104,9 @@ func (m *Metric) Get(key []byte, start, now pcommon.Timestamp, fill func(pcommon
 	return s
 }
 
+// HasOverflow says whether the overflow series exists.
+func (m *Metric) HasOverflow() bool { return m.overflow != nil }
+
 // Overflow returns the overflow series, creating it when needed.
 func (m *Metric) Overflow(start, now pcommon.Timestamp) *Series {
 	if m.overflow == nil {

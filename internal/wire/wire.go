@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -222,8 +223,8 @@ func headerFloat(h http.Header, key string) (float64, error) {
 		return 0, nil
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("invalid %s header %q: want a non-negative number", key, v)
+	if err != nil || !(f >= 0) || math.IsInf(f, 1) {
+		return 0, fmt.Errorf("invalid %s header %q: want a finite number, 0 or more", key, v)
 	}
 	return f, nil
 }

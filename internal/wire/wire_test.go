@@ -58,6 +58,8 @@ func TestBatchFromHeadersErrors(t *testing.T) {
 		{HeaderBatchSequence, "x", "invalid Lambda-Batch-Sequence header"},
 		{HeaderMemorySizeMB, "lots", "invalid Lambda-Memory-Size-Mb header"},
 		{HeaderTimeoutMs, "-5", "invalid Lambda-Timeout-Ms header"},
+		{HeaderTimeoutMs, "Inf", "invalid Lambda-Timeout-Ms header"},
+		{HeaderMemorySizeMB, "NaN", "invalid Lambda-Memory-Size-Mb header"},
 		{HeaderDroppedEvents, "1.5", "invalid Lambda-Dropped-Events header"},
 		{HeaderReportsWithoutRuntimeDone, "1,,2", "invalid Lambda-Reports-Without-Runtime-Done header"},
 		{HeaderReportsWithoutRuntimeDone, "-1", "invalid Lambda-Reports-Without-Runtime-Done header"},

@@ -41,6 +41,11 @@ type Config struct {
 	// series go to its one otel.metric.overflow=true series.
 	MaxSeriesPerJob int `mapstructure:"max_series_per_job"`
 
+	// MaxSeries bounds every series of every job, overflow series included: the memory the
+	// processor may hold. Beyond it a point that needs a new series is refused (counted,
+	// reason limit) until idle series expire.
+	MaxSeries int `mapstructure:"max_series"`
+
 	// ExponentialMaxSize bounds the buckets of a fleet exponential histogram (a Prometheus
 	// native histogram); sandboxes' histograms are merged at a coarser scale as needed.
 	ExponentialMaxSize int32 `mapstructure:"exponential_max_size"`
@@ -86,6 +91,7 @@ var (
 	errFlushInterval  = errors.New("invalid metrics_flush_interval: the duration should be positive")
 	errExpiration     = errors.New("invalid metrics_expiration: the duration should be positive")
 	errMaxSeries      = errors.New("invalid max_series_per_job: should be positive")
+	errMaxAllSeries   = errors.New("invalid max_series: should be positive")
 	errExpMaxSize     = errors.New("invalid exponential_max_size: should be at least 2")
 	errSandboxTTL     = errors.New("invalid gauges::sandbox_ttl: the duration should be positive")
 	errMaxStreams     = errors.New("invalid streams::max_streams: should be positive")
@@ -106,6 +112,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSeriesPerJob <= 0 {
 		errs = append(errs, errMaxSeries)
+	}
+	if c.MaxSeries <= 0 {
+		errs = append(errs, errMaxAllSeries)
 	}
 	if c.ExponentialMaxSize < 2 {
 		errs = append(errs, errExpMaxSize)

@@ -28,6 +28,7 @@ func createDefaultConfig() component.Config {
 		MetricsFlushInterval: 10 * time.Second,
 		MetricsExpiration:    time.Hour,
 		MaxSeriesPerJob:      10000,
+		MaxSeries:            200000,
 		ExponentialMaxSize:   160,
 		Gauges: GaugesConfig{
 			DefaultMode: ModeLast,

@@ -6,6 +6,7 @@ package lambdafleetmetricsprocessor // import "github.com/otelcol-lambda/otelcol
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -59,6 +60,7 @@ type fleetProcessor struct {
 
 	mu      sync.Mutex
 	jobs    map[jobKey]*job
+	held    int // series held in all jobs, overflow series included
 	streams *streams.Tracker
 	keyBuf  []byte
 	kvBuf   []keyValue
@@ -90,9 +92,17 @@ type shape struct {
 }
 
 func (s shape) String() string {
-	kind := strings.ToLower(s.typ.String())
-	if s.typ == pmetric.MetricTypeSum && s.monotonic {
-		kind = "monotonic sum"
+	var kind string
+	switch s.typ {
+	case pmetric.MetricTypeSum:
+		kind = "up-down counter (non-monotonic sum)"
+		if s.monotonic {
+			kind = "counter (monotonic sum)"
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		kind = "native (exponential) histogram"
+	default:
+		kind = strings.ToLower(s.typ.String())
 	}
 	if s.unit != "" {
 		kind += " in " + s.unit
@@ -110,8 +120,8 @@ type fleetMetric struct {
 // level is a gauge's (or an up-down counter's) state beside its series: what each sandbox
 // said, and what was added as deltas.
 type level struct {
-	newest    pcommon.Timestamp // the newest point taken, for mode last
-	deltas    float64           // non-monotonic delta sums
+	deltas    float64 // non-monotonic delta sums
+	hasDeltas bool
 	bySandbox map[uint64]sandboxValue
 }
 
@@ -229,20 +239,8 @@ func (t *tally) total() int64 {
 // named in a permanent error (the receiver answers 400, so a forwarder does not resend a
 // request whose other points are already folded); the rest of the request is kept.
 func (p *fleetProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
-	now := pcommon.NewTimestampFromTime(p.now())
 	var t tally
-	p.mu.Lock()
-	for _, rm := range md.ResourceMetrics().All() {
-		res := rm.Resource().Attributes()
-		j := p.job(res)
-		sandbox := p.hashMap(res)
-		for _, sm := range rm.ScopeMetrics().All() {
-			for _, m := range sm.Metrics().All() {
-				p.foldMetric(j, sandbox, sm.Scope(), m, now, &t)
-			}
-		}
-	}
-	p.mu.Unlock()
+	p.fold(md, pcommon.NewTimestampFromTime(p.now()), &t)
 	for i, n := range t.outcomes {
 		if n > 0 {
 			p.telemetry.ProcessorLambdaFleetMetricsPoints.Add(ctx, n, p.outcomes[i])
@@ -257,6 +255,21 @@ func (p *fleetProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metrics)
 	err := fmt.Errorf("lambda_fleet_metrics refused %d data points: %s", t.total(), strings.Join(t.named, "; "))
 	p.warnings.Warn("Refused data points that cannot be added to their fleet series", zap.Error(err))
 	return consumererror.NewPermanent(err)
+}
+
+func (p *fleetProcessor) fold(md pmetric.Metrics, now pcommon.Timestamp, t *tally) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, rm := range md.ResourceMetrics().All() {
+		res := rm.Resource().Attributes()
+		j := p.job(res)
+		sandbox := p.hashMap(res)
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				p.foldMetric(j, sandbox, sm.Scope(), m, now, t)
+			}
+		}
+	}
 }
 
 // job returns the job of a resource, made when new.
@@ -410,19 +423,52 @@ func (p *fleetProcessor) foldMetric(j *job, sandbox uint64, scope pcommon.Instru
 	}
 }
 
-// series returns the fleet series of a point's attributes, made when new: the job's
+// series returns the fleet series of a point's attributes, made when new: the metric's
 // overflow series once the job holds max_series_per_job. Its outcome is what folding into
-// it means: folded, or overflow.
+// it means: folded, or overflow. It returns nil when max_series, which bounds every series
+// of every job (overflow series included), leaves no room for a new one.
 func (p *fleetProcessor) series(j *job, fm *fleetMetric, attrs pcommon.Map, now pcommon.Timestamp) (*series.Series, int) {
 	p.keyBuf = p.appendKey(p.keyBuf[:0], attrs)
 	if s := fm.store.Lookup(p.keyBuf); s != nil {
 		return s, outFolded
 	}
 	if j.series >= p.cfg.MaxSeriesPerJob {
+		if !fm.store.HasOverflow() {
+			if p.held >= p.cfg.MaxSeries {
+				return nil, 0
+			}
+			p.held++
+		}
 		return fm.store.Overflow(now, now), outOverflow
 	}
+	if p.held >= p.cfg.MaxSeries {
+		return nil, 0
+	}
 	j.series++
-	return fm.store.Get(p.keyBuf, now, now, func(m pcommon.Map) { attrs.CopyTo(m) }), outFolded
+	p.held++
+	return fm.store.Get(p.keyBuf, now, now, func(m pcommon.Map) { copyLabels(attrs, m) }), outFolded
+}
+
+// refuseFull names a point refused for want of room.
+func (p *fleetProcessor) refuseFull(t *tally, fm *fleetMetric) {
+	t.refuse("limit", 1, fmt.Sprintf("metric %q: the gateway holds max_series (%d) series; a new series waits until idle ones expire", fm.key.name, p.cfg.MaxSeries))
+}
+
+// Labels the output sets itself: job is the series' service name and instance the
+// gateway replica. A point attribute of the same name (a Pushgateway grouping key
+// .../instance/<x>, a common idiom) would be overwritten by them and two series would
+// become one; it is renamed exported_<name>, as Prometheus renames a scraped label that
+// clashes with a target label.
+var clashingLabels = map[string]string{"instance": "exported_instance", "job": "exported_job"}
+
+func copyLabels(from, to pcommon.Map) {
+	to.EnsureCapacity(from.Len())
+	for k, v := range from.All() {
+		if renamed, ok := clashingLabels[k]; ok {
+			k = renamed
+		}
+		v.CopyTo(to.PutEmpty(k))
+	}
 }
 
 // streamKey is the key of one sandbox's stream of a metric: the point's attributes added
@@ -445,15 +491,20 @@ func (p *fleetProcessor) foldNumber(j *job, fm *fleetMetric, sandbox, metricHash
 		v = float64(dp.IntValue())
 	}
 	isLevel := fm.shape.typ == pmetric.MetricTypeGauge || !fm.shape.monotonic
-	if math.IsInf(v, 0) || (math.IsNaN(v) && !isLevel) {
-		t.refuse("invalid", 1, fmt.Sprintf("metric %q has the value %v", fm.key.name, v))
+	// NaN is a gauge's own business in mode last; anywhere it is added up it would stay.
+	nanAllowed := fm.shape.typ == pmetric.MetricTypeGauge && fm.mode == ModeLast
+	if math.IsInf(v, 0) || (math.IsNaN(v) && !nanAllowed) || (!isLevel && v < 0) {
+		t.refuse("invalid", 1, fmt.Sprintf("%s %q has the value %v", fm.shape, fm.key.name, v))
 		return
 	}
-	if !isLevel && !cumulative && v < 0 {
-		t.refuse("invalid", 1, fmt.Sprintf("monotonic sum %q has a negative increment %v", fm.key.name, v))
+	if !p.validTime(dp.StartTimestamp(), dp.Timestamp(), now, fm, t) {
 		return
 	}
 	s, outcome := p.series(j, fm, dp.Attributes(), now)
+	if s == nil {
+		p.refuseFull(t, fm)
+		return
+	}
 	s.Touch(now)
 	if isLevel {
 		t.outcomes[outcome]++
@@ -465,11 +516,9 @@ func (p *fleetProcessor) foldNumber(j *job, fm *fleetMetric, sandbox, metricHash
 		switch {
 		case fm.shape.typ == pmetric.MetricTypeSum && !cumulative:
 			lv.deltas += v // an up-down counter's increments
+			lv.hasDeltas = true
 		case fm.mode == ModeLast:
-			if dp.Timestamp() >= lv.newest {
-				lv.newest = dp.Timestamp()
-				s.Float = v
-			}
+			s.Float = v // the last one taken in: points' own clocks may lie
 		default:
 			if lv.bySandbox == nil {
 				lv.bySandbox = make(map[uint64]sandboxValue)
@@ -512,16 +561,23 @@ func (p *fleetProcessor) foldHistogram(j *job, fm *fleetMetric, metricHash uint6
 		counts = []uint64{count} // no buckets: all in one
 		bounds = nil
 	}
-	if len(counts) != len(bounds)+1 || !validBounds(bounds) || math.IsNaN(sum) || math.IsInf(sum, 0) {
-		t.refuse("invalid", 1, fmt.Sprintf("histogram %q has %d bucket counts for %d bounds, or a non-finite sum", fm.key.name, len(counts), len(bounds)))
+	if len(counts) != len(bounds)+1 || len(bounds) > maxExplicitBounds || !validBounds(bounds) || math.IsNaN(sum) || math.IsInf(sum, 0) || overflows(counts) {
+		t.refuse("invalid", 1, fmt.Sprintf("histogram %q has %d bucket counts for %d bounds (at most %d, finite, increasing), a non-finite sum, or counts beyond 2^64", fm.key.name, len(counts), len(bounds), maxExplicitBounds))
+		return
+	}
+	if !p.validTime(start, ts, now, fm, t) {
 		return
 	}
 	s, outcome := p.series(j, fm, attrs, now)
+	if s == nil {
+		p.refuseFull(t, fm)
+		return
+	}
 	if s.Hist == nil {
 		s.Hist = series.NewHistogram(&series.HistogramConfig{Bounds: slices.Clone(bounds)})
 	}
 	if !slices.Equal(bounds, s.Hist.Bounds()) && !refines(bounds, s.Hist.Bounds()) {
-		t.refuse("bounds_mismatch", 1, fmt.Sprintf("histogram %q: %v", fm.key.name, series.ErrBoundsMismatch))
+		t.refuse("bounds_mismatch", 1, fmt.Sprintf("histogram %q of job %q has the bounds %v; %v %v", fm.key.name, j.key.name, bounds, series.ErrBoundsMismatch, s.Hist.Bounds()))
 		return
 	}
 	s.Touch(now)
@@ -538,6 +594,22 @@ func (p *fleetProcessor) foldHistogram(j *job, fm *fleetMetric, metricHash uint6
 	_ = s.Hist.AddExplicit(bounds, counts, sum) // bounds checked above
 }
 
+// maxExplicitBounds bounds the buckets of one histogram: each becomes a Prometheus series
+// (_bucket{le=...}), and max_series counts the histogram as one.
+const maxExplicitBounds = 200
+
+// overflows says whether the counts add up beyond uint64.
+func overflows(counts []uint64) bool {
+	var n uint64
+	for _, c := range counts {
+		if n+c < n {
+			return true
+		}
+		n += c
+	}
+	return false
+}
+
 // validBounds: finite and strictly increasing, as OTLP requires.
 func validBounds(bounds []float64) bool {
 	for i, b := range bounds {
@@ -549,8 +621,12 @@ func validBounds(bounds []float64) bool {
 }
 
 // refines says whether every bound of coarse is among fine's, so that fine's buckets add
-// exactly into coarse's.
+// exactly into coarse's. Buckets never fold into a series without any: that would keep
+// nothing of them, silently.
 func refines(fine, coarse []float64) bool {
+	if len(coarse) == 0 {
+		return len(fine) == 0
+	}
 	for _, b := range coarse {
 		if _, ok := slices.BinarySearch(fine, b); !ok {
 			return false
@@ -592,6 +668,19 @@ func (p *fleetProcessor) foldExponential(j *job, fm *fleetMetric, metricHash uin
 	s.Hist.AddExponential(e.Scale, e.Zero, e.Offset, e.Counts, e.Sum)
 }
 
+// maxClockSkew is how far in the future a point's time or start time may be. Beyond it
+// the point is refused: a stream's clock in the future would make every later point look
+// stale, and a start in the future would make every new stream look old.
+const maxClockSkew = pcommon.Timestamp(time.Hour)
+
+func (p *fleetProcessor) validTime(start, ts, now pcommon.Timestamp, fm *fleetMetric, t *tally) bool {
+	if ts > now+maxClockSkew || start > now+maxClockSkew {
+		t.refuse("invalid", 1, fmt.Sprintf("metric %q has a time or start time more than an hour in the future", fm.key.name))
+		return false
+	}
+	return true
+}
+
 // Exponential histograms: the scales OTLP defines, and at most the buckets that float64
 // values can fill (index |i| <= 1075 * 2^scale). Anything else is refused before it
 // reaches the store, whose bucket arithmetic would otherwise overflow.
@@ -625,7 +714,9 @@ func (p *fleetProcessor) flush(ctx context.Context) error {
 		var sm pmetric.ScopeMetrics
 		var scope metricKey
 		for _, fm := range sortedMetrics(j.metrics) {
+			before := fm.store.Len()
 			j.series -= fm.store.Expire(cutoff)
+			p.held -= before - fm.store.Len()
 			if fm.store.Len() == 0 {
 				delete(j.metrics, fm.key)
 				continue
@@ -676,10 +767,7 @@ func (p *fleetProcessor) flush(ctx context.Context) error {
 // every sandbox dropped out the last value stays, until the series expires.
 func settle(s *series.Series, mode string, ttlCutoff pcommon.Timestamp) {
 	lv, _ := s.State.(*level)
-	if lv == nil || (mode == ModeLast && lv.bySandbox == nil) {
-		if lv != nil && lv.deltas != 0 {
-			s.Float = lv.deltas
-		}
+	if lv == nil {
 		return
 	}
 	for k, sv := range lv.bySandbox {
@@ -688,7 +776,7 @@ func settle(s *series.Series, mode string, ttlCutoff pcommon.Timestamp) {
 		}
 	}
 	if len(lv.bySandbox) == 0 {
-		if lv.deltas != 0 {
+		if lv.hasDeltas {
 			s.Float = lv.deltas
 		}
 		return
@@ -745,10 +833,13 @@ func (p *fleetProcessor) appendKey(b []byte, attrs pcommon.Map) []byte {
 	}
 	slices.SortFunc(kvs, func(a, b keyValue) int { return strings.Compare(a.key, b.key) })
 	for _, kv := range kvs {
+		// Lengths first, so that no value can pass for a separator.
+		b = binary.AppendUvarint(b, uint64(len(kv.key)))
 		b = append(b, kv.key...)
-		b = append(b, 0x1f, byte(kv.val.Type()))
-		b = append(b, kv.val.AsString()...)
-		b = append(b, 0x1e)
+		b = append(b, byte(kv.val.Type()))
+		v := kv.val.AsString()
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
 	}
 	p.kvBuf = kvs[:0]
 	return b

@@ -36,6 +36,7 @@ func TestLoadConfig(t *testing.T) {
 	full.MetricsFlushInterval = 5 * time.Second
 	full.MetricsExpiration = 30 * time.Minute
 	full.MaxSeriesPerJob = 500
+	full.MaxSeries = 5000
 	full.ExponentialMaxSize = 80
 	full.Gauges.SandboxTTL = 2 * time.Minute
 	full.Gauges.Modes = map[string]string{"inflight_requests": ModeSum, "queue_lag_seconds": ModeMax}
@@ -48,7 +49,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewID(metadata.Type), want: createDefaultConfig().(*Config)},
 		{id: component.NewIDWithName(metadata.Type, "full"), want: full},
 		{id: component.NewIDWithName(metadata.Type, "bad"), wantErr: []string{
-			"invalid metrics_flush_interval", "invalid metrics_expiration", "invalid max_series_per_job",
+			"invalid metrics_flush_interval", "invalid metrics_expiration", "invalid max_series_per_job", "invalid max_series:",
 			"invalid exponential_max_size", `invalid gauges::default_mode "newest"`, `invalid gauges::modes::x "median"`,
 			"invalid gauges::sandbox_ttl", "invalid streams::max_streams", "invalid streams::idle_timeout",
 		}},
@@ -222,6 +223,27 @@ func TestSandboxesAddUp(t *testing.T) {
 // TestCumulativeStreams: SDK cumulative streams are differenced per sandbox. A stream that
 // started before this process counts from its second point (it may have been counted by
 // the process before); one that started after counts whole.
+// TestClashingLabelsAreRenamed: a Pushgateway grouping key with instance (or a point
+// attribute job) would be overwritten by the replica's instance and the job; it is kept as
+// exported_instance, so two sandboxes' instance labels stay two series.
+func TestClashingLabelsAreRenamed(t *testing.T) {
+	f := newFixture(t, nil)
+	md := pmetric.NewMetrics()
+	addSum(sandbox(md, "j", "a"), "x", delta, true, f.at(0), f.at(time.Second), 2, "instance", "box0", "job", "other")
+	addSum(sandbox(md, "j", "b"), "x", delta, true, f.at(0), f.at(time.Second), 12, "instance", "box1", "job", "other")
+	require.NoError(t, f.p.ConsumeMetrics(context.Background(), md))
+	got := map[string]float64{}
+	for _, dp := range f.flush(t)["j/x"].Sum().DataPoints().All() {
+		_, hasInstance := dp.Attributes().Get("instance")
+		assert.False(t, hasInstance)
+		job, _ := dp.Attributes().Get("exported_job")
+		assert.Equal(t, "other", job.Str())
+		inst, _ := dp.Attributes().Get("exported_instance")
+		got[inst.Str()] = dp.DoubleValue()
+	}
+	assert.Equal(t, map[string]float64{"box0": 2, "box1": 12}, got, "the last point of each")
+}
+
 func TestCumulativeStreams(t *testing.T) {
 	f := newFixture(t, nil)
 	old, fresh := f.at(-time.Hour), f.at(time.Second)
@@ -292,7 +314,7 @@ func TestHistograms(t *testing.T) {
 	err := f.p.ConsumeMetrics(context.Background(), md)
 	require.Error(t, err)
 	assert.True(t, consumererror.IsPermanent(err))
-	assert.Contains(t, err.Error(), `histogram "latency"`)
+	assert.Contains(t, err.Error(), `histogram "latency" of job "svc" has the bounds [0.2]; they cannot be added exactly to the series' buckets, which need every one of the bounds [0.1 1]`)
 
 	out := f.flush(t)
 	h := out["svc/latency"].Histogram()
@@ -345,7 +367,7 @@ func TestTypeConflictIsRefused(t *testing.T) {
 	err := f.p.ConsumeMetrics(context.Background(), md)
 	require.Error(t, err)
 	assert.True(t, consumererror.IsPermanent(err))
-	assert.Contains(t, err.Error(), `metric "x" of job "svc" is a gauge here, but a monotonic sum was seen first`)
+	assert.Contains(t, err.Error(), `metric "x" of job "svc" is a gauge here, but a counter (monotonic sum) was seen first`)
 	// Another job may use the name as it likes.
 	md = pmetric.NewMetrics()
 	addGauge(sandbox(md, "other", "c"), "x", f.at(time.Second), 7)
@@ -438,4 +460,128 @@ func TestOwnTelemetry(t *testing.T) {
 	}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualProcessorLambdaFleetMetricsSeries(t, f.tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualProcessorLambdaFleetMetricsStreams(t, f.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+}
+
+// TestHostileInputIsRefused: each point here would poison or crash fleet series, or make
+// memory unbounded; each is refused with its reason, and the request's other points stay.
+func TestHostileInputIsRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		edit   func(*Config)
+		send   func(f *fixture, ms pmetric.MetricSlice)
+		reason string
+	}{
+		{"a negative cumulative counter", nil, func(f *fixture, ms pmetric.MetricSlice) {
+			addSum(ms, "x", cumulative, true, f.at(time.Millisecond), f.at(time.Second), -7)
+		}, "invalid"},
+		{"NaN into an up-down counter", nil, func(f *fixture, ms pmetric.MetricSlice) {
+			addSum(ms, "x", delta, false, f.at(0), f.at(time.Second), math.NaN())
+		}, "invalid"},
+		{"a time in the future", nil, func(f *fixture, ms pmetric.MetricSlice) {
+			addGauge(ms, "x", f.at(100*365*24*time.Hour), 99)
+		}, "invalid"},
+		{"a start time in the future", nil, func(f *fixture, ms pmetric.MetricSlice) {
+			addSum(ms, "x", cumulative, true, f.at(48*time.Hour), f.at(time.Second), 1)
+		}, "invalid"},
+		{"too many buckets", nil, func(f *fixture, ms pmetric.MetricSlice) {
+			bounds := make([]float64, maxExplicitBounds+1)
+			for i := range bounds {
+				bounds[i] = float64(i)
+			}
+			addHistogram(ms, "x", delta, f.at(0), f.at(time.Second), bounds, make([]uint64, len(bounds)+1), 0)
+		}, "invalid"},
+		{"max_series reached", func(c *Config) { c.MaxSeries = 1 }, func(f *fixture, ms pmetric.MetricSlice) {
+			addSum(ms, "x", delta, true, f.at(0), f.at(time.Second), 1, "q", "1") // takes the one series
+			addSum(ms, "x", delta, true, f.at(0), f.at(time.Second), 1, "q", "2")
+		}, "limit"}, // and the other job's new series too
+
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.edit)
+			md := pmetric.NewMetrics()
+			ms := sandbox(md, "svc", "a")
+			tt.send(f, ms)
+			addSum(sandbox(md, "other", "b"), "fine", delta, true, f.at(0), f.at(time.Second), 1)
+			err := f.p.ConsumeMetrics(context.Background(), md)
+			require.Error(t, err)
+			assert.True(t, consumererror.IsPermanent(err))
+			refused := int64(1)
+			if tt.reason == "limit" {
+				refused = 2
+			}
+			metadatatest.AssertEqualProcessorLambdaFleetMetricsRefused(t, f.tel, []metricdata.DataPoint[int64]{
+				{Attributes: attribute.NewSet(attribute.String("reason", tt.reason)), Value: refused},
+			}, metricdatatest.IgnoreTimestamp())
+			if tt.reason != "limit" {
+				v, _ := lastSum(t, f.flush(t)["other/fine"])
+				assert.Equal(t, 1.0, v, "the rest of the request is kept")
+			}
+		})
+	}
+}
+
+// TestExponentialAtTheEndsOfTheRange: two points of one series at the two ends of what
+// float64 can hold, at scale 20; once made the store index out of range and left the lock
+// held, so that every later request hung.
+func TestExponentialAtTheEndsOfTheRange(t *testing.T) {
+	f := newFixture(t, nil)
+	for range 2 {
+		md := pmetric.NewMetrics()
+		m := sandbox(md, "svc", "a").AppendEmpty()
+		m.SetName("lat")
+		h := m.SetEmptyExponentialHistogram()
+		h.SetAggregationTemporality(delta)
+		for _, offset := range []int32{-1127219200, 1127219200} {
+			dp := h.DataPoints().AppendEmpty()
+			dp.SetTimestamp(f.at(time.Second))
+			dp.SetScale(20)
+			dp.Positive().SetOffset(offset)
+			dp.Positive().BucketCounts().FromRaw([]uint64{1})
+			dp.SetCount(1)
+			dp.SetSum(1)
+		}
+		require.NoError(t, f.p.ConsumeMetrics(context.Background(), md))
+	}
+	h := f.flush(t)["svc/lat"].ExponentialHistogram()
+	assert.Equal(t, uint64(4), h.DataPoints().At(h.DataPoints().Len()-1).Count())
+}
+
+// TestUpDownCounterBackToZero: a level that returns to exactly 0 shows 0.
+func TestUpDownCounterBackToZero(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, v := range []float64{1, -1} {
+		md := pmetric.NewMetrics()
+		addSum(sandbox(md, "svc", "a"), "inflight", delta, false, f.at(0), f.at(time.Second), v)
+		require.NoError(t, f.p.ConsumeMetrics(context.Background(), md))
+		out := f.flush(t)
+		got, _ := lastSum(t, out["svc/inflight"])
+		if v == -1 {
+			assert.Equal(t, 0.0, got)
+		}
+	}
+}
+
+// TestBucketsNeverFoldIntoNone: a histogram without buckets and one with them are not the
+// same series; folding the buckets away would keep nothing of them.
+func TestBucketsNeverFoldIntoNone(t *testing.T) {
+	f := newFixture(t, nil)
+	md := pmetric.NewMetrics()
+	addHistogram(sandbox(md, "svc", "a"), "h", delta, f.at(0), f.at(time.Second), nil, []uint64{1}, 1)
+	addHistogram(sandbox(md, "svc", "b"), "h", delta, f.at(0), f.at(time.Second), []float64{0.1, 1, 10}, []uint64{4, 3, 2, 1}, 5)
+	err := f.p.ConsumeMetrics(context.Background(), md)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "bounds")
+}
+
+// TestAttributeValuesCannotPassForSeparators: a value that holds the bytes of another
+// label set's encoding is still another series.
+func TestAttributeValuesCannotPassForSeparators(t *testing.T) {
+	f := newFixture(t, nil)
+	md := pmetric.NewMetrics()
+	ms := sandbox(md, "svc", "a")
+	addSum(ms, "x", delta, true, f.at(0), f.at(time.Second), 1, "a", "x\x1eb\x1f\x01y")
+	addSum(ms, "x", delta, true, f.at(0), f.at(time.Second), 100, "a", "x", "b", "y")
+	require.NoError(t, f.p.ConsumeMetrics(context.Background(), md))
+	assert.Equal(t, 4, f.flush(t)["svc/x"].Sum().DataPoints().Len(), "two series, each a zero point and a value")
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -351,6 +352,16 @@ func TestOTLPResendCountsOnce(t *testing.T) {
 	assert.Equal(t, http.StatusOK, send("sandbox-b", "7"), "another sandbox's 7 is another request")
 	assert.Equal(t, http.StatusOK, send("sandbox-a", "8"))
 	assert.Equal(t, 3, sink.DataPointCount())
+
+	// A resend that comes after more numbered requests than the gateway remembers is older
+	// than every number it remembers: still a resend (the forwarder resends before it
+	// numbers anything new).
+	for seq := 9; seq <= 300; seq++ {
+		require.Equal(t, http.StatusOK, send("sandbox-a", strconv.Itoa(seq)))
+	}
+	before := sink.DataPointCount()
+	assert.Equal(t, http.StatusOK, send("sandbox-a", "7"))
+	assert.Equal(t, before, sink.DataPointCount(), "the old number was not counted again")
 }
 
 func TestShutdownWithoutStart(t *testing.T) {

@@ -132,9 +132,11 @@ func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 	s.eventually(t, `sum by (receiver) (otelcol_receiver_accepted_spans{job="otelcol-lambda-gateway"})`,
 		map[string]float64{"receiver=lambda_telemetry": 13, "receiver=otlp": 4}, "receiver")
 
-	// Ctrl-C stops both processes cleanly.
+	// Ctrl-C stops both processes cleanly, the gateway first: its last flush reaches
+	// Prometheus, so nothing is dropped.
 	require.NoError(t, s.stop())
 	assert.Contains(t, s.output.String(), "Shutdown complete.")
+	assert.NotContains(t, s.output.String(), "Exporting failed", "the gateway's last flush found Prometheus gone")
 	for _, addr := range []string{s.httpAddr, s.grpcAddr, strings.TrimPrefix(s.prometheusURL, "http://")} {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
@@ -171,6 +173,7 @@ func TestConfigOverlaysValidate(t *testing.T) {
 		"OTELCOL_LAMBDA_TLS_KEY_FILE="+keyFile,
 		"OTELCOL_LAMBDA_TRACES_ENDPOINT=127.0.0.1:14317",
 		"OTELCOL_LAMBDA_LOGS_ENDPOINT=http://127.0.0.1:14318",
+		"OTELCOL_LAMBDA_REPLICA_ID=gateway-0",
 	)
 	base := filepath.Join(root, "distribution", "config.yaml")
 	for _, overlay := range append([]string{""}, overlays...) {

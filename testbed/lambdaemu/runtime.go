@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"time"
 
@@ -266,4 +268,30 @@ func runtimeNext(ctx context.Context, client *http.Client, base string) (Invocat
 		TraceID:            resp.Header.Get(HeaderRuntimeTraceID),
 		Payload:            payload,
 	}, nil
+}
+
+// ProcessRuntime starts a function program as Lambda starts a runtime: argv with the
+// function's environment (AWS_LAMBDA_RUNTIME_API, the function's name, version, memory and
+// region, _HANDLER and LAMBDA_TASK_ROOT) plus env, its output to output, until the sandbox
+// ends. It runs any runtime client: aws-lambda-go, a Node or Python bootstrap.
+func ProcessRuntime(cfg Config, argv, env []string, output io.Writer) RuntimeFunc {
+	cfg.setDefaults()
+	return func(ctx context.Context, api string) error {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = append(append(os.Environ(),
+			"AWS_LAMBDA_RUNTIME_API="+api,
+			"AWS_LAMBDA_FUNCTION_NAME="+cfg.FunctionName,
+			"AWS_LAMBDA_FUNCTION_VERSION="+cfg.FunctionVersion,
+			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(cfg.MemorySizeMB),
+			"AWS_REGION="+cfg.Region,
+			"_HANDLER="+cfg.Handler,
+		), env...)
+		cmd.Stdout, cmd.Stderr = output, output
+		cmd.WaitDelay = 5 * time.Second
+		err := cmd.Run()
+		if ctx.Err() != nil {
+			return nil // the sandbox ended
+		}
+		return err
+	}
 }

@@ -417,7 +417,7 @@ func (a *Agent) onShutdown(ev extapi.Event) {
 		a.flush(context.Background(), budget, true)
 	}
 	st := a.sender.Stats()
-	a.opts.Logf("shutdown (%s): %d invocations, %d flushes (%d failed); sent %d batches (%d events) and %d payloads; %d events, %d payloads and %d pushed series still buffered, %d dropped events reported",
-		ev.ShutdownReason, a.invocations, a.flushes, a.failedFlushes, st.Batches, st.Events, st.Payloads,
+	a.opts.Logf("shutdown (%s): %d invocations, %d flushes (%d failed); sent %d batches (%d events) and %d payloads, %d payloads refused; %d events, %d payloads and %d pushed series still buffered, %d dropped events reported",
+		ev.ShutdownReason, a.invocations, a.flushes, a.failedFlushes, st.Batches, st.Events, st.Payloads, st.DroppedPayloads,
 		a.events.Len(), a.payloads.Len()+st.KeptPayloads, a.store.Owed(), st.ReportedDropped)
 }

@@ -5,6 +5,7 @@ package agent
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -653,7 +654,8 @@ func TestPushgatewayAPI(t *testing.T) {
 			}
 		}
 	}
-	require.NoError(t, json.Unmarshal(got[0].Body, &req))
+	assert.Equal(t, "gzip", got[0].Header.Get("Content-Encoding"))
+	require.NoError(t, json.Unmarshal(gunzip(t, got[0].Body), &req))
 	require.Len(t, req.ResourceMetrics, 1)
 	attrs := map[string]string{}
 	for _, a := range req.ResourceMetrics[0].Resource.Attributes {
@@ -691,12 +693,21 @@ func TestPushgatewayAPI(t *testing.T) {
 	s.invoke()
 	got = s.gateway.Payloads()
 	require.Len(t, got, 2)
-	require.NoError(t, json.Unmarshal(got[1].Body, &req))
+	require.NoError(t, json.Unmarshal(gunzip(t, got[1].Body), &req))
 	metrics = req.ResourceMetrics[0].ScopeMetrics[0].Metrics
 	require.Len(t, metrics, 1, "only what was pushed")
 	assert.Equal(t, float64(2), metrics[0].Sum.DataPoints[0].AsDouble, "from 3 to 5")
 	assert.Equal(t, dp.TimeUnixNano, metrics[0].Sum.DataPoints[0].StartTimeUnixNano, "the increment starts where the last batch ended")
 	s.shutdown()
+}
+
+func gunzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	require.NoError(t, err)
+	out, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	return out
 }
 
 func TestNoEndpointStaysOutOfTheWay(t *testing.T) {

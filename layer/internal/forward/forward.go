@@ -167,44 +167,78 @@ var ErrGatewayUnavailable = errors.New("the gateway did not accept everything in
 // Flush sends what is buffered: the pending batch, then the queued events, the OTLP
 // payloads and the sources' payloads, until everything is accepted or ctx ends.
 func (s *Sender) Flush(ctx context.Context, events *queue.Queue[telemetry.Item], payloads *queue.Queue[Payload], sources ...Source) error {
-	if err := s.flushEvents(ctx, events); err != nil {
-		return err
-	}
-	if err := s.flushPayloads(ctx, payloads); err != nil {
-		return err
-	}
 	if len(s.collected) < len(sources) {
 		s.collected = append(s.collected, make([]*Payload, len(sources)-len(s.collected))...)
 	}
 	defer s.countKept()
+	// What was sent before and not acknowledged goes first, before anything new takes a
+	// number: the gateway remembers the recent numbers of a sandbox only, and takes a
+	// number older than those as a resend.
+	if err := s.resendKept(ctx, events, payloads); err != nil {
+		return err
+	}
+	if err := s.flushEvents(ctx, events, false); err != nil {
+		return err
+	}
+	if err := s.flushPayloads(ctx, payloads, false); err != nil {
+		return err
+	}
 	for i, src := range sources {
-		// A payload kept from an earlier flush goes first; what the source took in since
-		// is owed as well, so a resend is followed by one fresh collect. A fresh collect
-		// covers everything owed up to now.
-		for {
-			p := s.collected[i]
-			fresh := p == nil
-			if fresh {
-				if p = src.Collect(time.Now()); p == nil {
-					break
-				}
-				s.collected[i] = p
-			}
-			switch s.sendPayload(ctx, p) {
-			case outcomeAccepted:
-				s.count(func(st *Stats) { st.Payloads++ })
-			case outcomeRetryLater:
-				return ErrGatewayUnavailable
-			default: // refused for good: resending the same cannot help
-				s.count(func(st *Stats) { st.DroppedPayloads++ })
-			}
-			s.collected[i] = nil
-			if fresh {
-				break
-			}
+		p := src.Collect(time.Now())
+		if p == nil {
+			continue
+		}
+		if s.opts.Gzip && p.ContentEncoding == "" {
+			// Compressed once, so that a resend is the same bytes.
+			p.Body, p.ContentEncoding = s.gzipped(p.Body), "gzip"
+		}
+		s.collected[i] = p
+		if s.deliverCollected(ctx, i, p) == outcomeRetryLater {
+			return ErrGatewayUnavailable
 		}
 	}
 	return nil
+}
+
+func (s *Sender) resendKept(ctx context.Context, events *queue.Queue[telemetry.Item], payloads *queue.Queue[Payload]) error {
+	if err := s.flushEvents(ctx, events, true); err != nil {
+		return err
+	}
+	if err := s.flushPayloads(ctx, payloads, true); err != nil {
+		return err
+	}
+	for i, p := range s.collected {
+		if p == nil {
+			continue
+		}
+		if s.deliverCollected(ctx, i, p) == outcomeRetryLater {
+			return ErrGatewayUnavailable
+		}
+	}
+	return nil
+}
+
+// deliverCollected sends a source's payload and forgets it unless it is to be resent.
+func (s *Sender) deliverCollected(ctx context.Context, i int, p *Payload) outcome {
+	o := s.sendPayload(ctx, p)
+	switch o {
+	case outcomeAccepted:
+		s.count(func(st *Stats) { st.Payloads++ })
+	case outcomeRetryLater:
+		return o
+	default: // refused for good: resending the same cannot help
+		s.dropped(p, o)
+	}
+	s.collected[i] = nil
+	return o
+}
+
+// dropped counts and logs a payload the gateway refused for good.
+func (s *Sender) dropped(p *Payload, o outcome) {
+	s.count(func(st *Stats) { st.DroppedPayloads++ })
+	if o == outcomeTooLarge {
+		s.opts.Logf("the gateway refused %s (%d bytes) as too large (413); dropped", p.Path, len(p.Body))
+	}
 }
 
 func (s *Sender) countKept() {
@@ -240,9 +274,14 @@ func (s *Sender) count(f func(*Stats)) {
 	s.mu.Unlock()
 }
 
-func (s *Sender) flushEvents(ctx context.Context, events *queue.Queue[telemetry.Item]) error {
+// flushEvents sends the pending batch, then new batches of events; with pendingOnly, the
+// pending batch only (and the halves it is split into).
+func (s *Sender) flushEvents(ctx context.Context, events *queue.Queue[telemetry.Item], pendingOnly bool) error {
 	for {
 		if s.pending == nil {
+			if pendingOnly {
+				return nil
+			}
 			items := events.Take(s.opts.MaxBatchBytes, 0)
 			if len(items) == 0 {
 				return nil
@@ -303,14 +342,20 @@ func (s *Sender) flushEvents(ctx context.Context, events *queue.Queue[telemetry.
 	}
 }
 
-func (s *Sender) flushPayloads(ctx context.Context, payloads *queue.Queue[Payload]) error {
+// flushPayloads sends the queued OTLP payloads; with keptOnly, those numbered before only
+// (a resend keeps its place at the front of the queue).
+func (s *Sender) flushPayloads(ctx context.Context, payloads *queue.Queue[Payload], keptOnly bool) error {
 	for {
 		taken := payloads.Take(0, 1)
 		if len(taken) == 0 {
 			return nil
 		}
 		p := &taken[0]
-		switch s.sendPayload(ctx, p) {
+		if keptOnly && p.seq == 0 {
+			payloads.PushFront(taken)
+			return nil
+		}
+		switch o := s.sendPayload(ctx, p); o {
 		case outcomeAccepted:
 			s.count(func(st *Stats) { st.Payloads++ })
 		case outcomeRetryLater:
@@ -319,7 +364,7 @@ func (s *Sender) flushPayloads(ctx context.Context, payloads *queue.Queue[Payloa
 		default:
 			// OTLP bytes are opaque here: a payload refused (or too large) is dropped.
 			payloads.AddDropped(1)
-			s.count(func(st *Stats) { st.DroppedPayloads++ })
+			s.dropped(p, o)
 		}
 	}
 }
@@ -340,22 +385,27 @@ func (s *Sender) build(items []telemetry.Item, dropped, seq uint64) (*batch, err
 	}
 	body := raw
 	if s.opts.Gzip {
-		var buf bytes.Buffer
-		buf.Grow(len(raw) / 4)
-		if s.gz == nil {
-			s.gz, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level never errs
-		} else {
-			s.gz.Reset(&buf)
-		}
-		_, _ = s.gz.Write(raw)
-		_ = s.gz.Close()
-		body = buf.Bytes()
+		body = s.gzipped(raw)
 	}
 	if seq == 0 {
 		s.seq++
 		seq = s.seq
 	}
 	return &batch{items: items, seq: seq, dropped: dropped, body: body, marks: marks}, nil
+}
+
+// gzipped compresses raw with the sender's one gzip writer.
+func (s *Sender) gzipped(raw []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(raw) / 4)
+	if s.gz == nil {
+		s.gz, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level never errs
+	} else {
+		s.gz.Reset(&buf)
+	}
+	_, _ = s.gz.Write(raw)
+	_ = s.gz.Close()
+	return buf.Bytes()
 }
 
 type outcome int

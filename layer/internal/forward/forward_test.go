@@ -165,7 +165,7 @@ func TestSourcePayloadIsResentAsItIsUntilAccepted(t *testing.T) {
 	gw := gatewaytest.New()
 	defer gw.Close()
 	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusServiceUnavailable })
-	s := newSender(t, gw.URL, nil)
+	s := newSender(t, gw.URL, func(o *Options) { o.Gzip = false }) // bodies readable here
 	events, payloads := queues(t, 0)
 	payloads.Push(Payload{Path: "/v1/traces", ContentType: "application/x-protobuf", Body: []byte("spans")})
 	src := &countingSource{}
@@ -207,7 +207,7 @@ func TestSourcePayloadIsResentAsItIsUntilAccepted(t *testing.T) {
 func TestFlushAfterAResendCollectsWhatCameSince(t *testing.T) {
 	gw := gatewaytest.New()
 	defer gw.Close()
-	s := newSender(t, gw.URL, nil)
+	s := newSender(t, gw.URL, func(o *Options) { o.Gzip = false })
 	events, payloads := queues(t, 0)
 	src := &countingSource{}
 	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusServiceUnavailable })

@@ -208,6 +208,17 @@ func (s *Store) Push(job string, labels []promtext.Label, body []byte) error {
 		}
 	}
 	key := groupKey(job, labels)
+	// A metric's copy of a grouping label is the same series as the metric without it.
+	keys := make(map[string]bool)
+	for _, f := range families {
+		for _, m := range f.Metrics {
+			k := seriesKey(key, f.Name, withoutGrouping(m.Labels, grouping))
+			if keys[k] {
+				return badRequest("metric %s has a series twice in this push (labels %v, with the grouping key)", f.Name, m.Labels)
+			}
+			keys[k] = true
+		}
+	}
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -217,7 +228,7 @@ func (s *Store) Push(job string, labels []promtext.Label, body []byte) error {
 			return badRequest("metric %s was pushed as a %s before; this push makes it a %s", f.Name, t, f.Type)
 		}
 		for _, m := range f.Metrics {
-			st, ok := s.series[seriesKey(key, f.Name, m.Labels)]
+			st, ok := s.series[seriesKey(key, f.Name, withoutGrouping(m.Labels, grouping))]
 			if !ok {
 				newSeries++
 				continue
@@ -233,7 +244,7 @@ func (s *Store) Push(job string, labels []promtext.Label, body []byte) error {
 	for _, f := range families {
 		s.types[f.Name] = f.Type
 		for _, m := range f.Metrics {
-			sk := seriesKey(key, f.Name, m.Labels)
+			sk := seriesKey(key, f.Name, withoutGrouping(m.Labels, grouping))
 			st := s.series[sk]
 			if st == nil {
 				st = &series{job: job, group: labels, family: f.Name, typ: f.Type, labels: withoutGrouping(m.Labels, grouping), since: now}
@@ -248,22 +259,38 @@ func (s *Store) Push(job string, labels []promtext.Label, body []byte) error {
 	return nil
 }
 
+// maxBuckets bounds a pushed histogram's buckets, as the gateway does: each becomes a
+// Prometheus series.
+const maxBuckets = 200
+
 // checkTotals refuses values that cannot be running totals.
 func checkTotals(f promtext.Family, m promtext.Metric) error {
 	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) || v < 0 }
+	whole := func(v float64) bool { return v == math.Trunc(v) }
 	switch f.Type {
 	case promtext.Counter:
 		if bad(m.Value) {
 			return badRequest("counter %s has the value %v; a counter is a finite total, 0 or more", f.Name, m.Value)
 		}
 	case promtext.Histogram, promtext.Summary:
-		if bad(m.Count) || math.IsNaN(m.Sum) || math.IsInf(m.Sum, 0) {
-			return badRequest("%s %s has the count %v and the sum %v; both must be finite, the count 0 or more", f.Type, f.Name, m.Count, m.Sum)
+		if bad(m.Count) || !whole(m.Count) || math.IsNaN(m.Sum) || math.IsInf(m.Sum, 0) {
+			return badRequest("%s %s has the count %v and the sum %v; the sum must be finite, the count a whole number, 0 or more", f.Type, f.Name, m.Count, m.Sum)
 		}
+		if len(m.Buckets) > maxBuckets+1 {
+			return badRequest("histogram %s has %d buckets; at most %d", f.Name, len(m.Buckets), maxBuckets)
+		}
+		prev, prevBound := 0.0, math.Inf(-1)
 		for _, b := range m.Buckets {
-			if bad(b.CumulativeCount) {
-				return badRequest("histogram %s has the bucket count %v; counts are finite, 0 or more", f.Name, b.CumulativeCount)
+			if math.IsNaN(b.UpperBound) || b.UpperBound <= prevBound || math.IsInf(b.UpperBound, -1) {
+				return badRequest("histogram %s has the bucket le=%v after le=%v; bounds are numbers in increasing order", f.Name, b.UpperBound, prevBound)
 			}
+			if bad(b.CumulativeCount) || !whole(b.CumulativeCount) || b.CumulativeCount < prev {
+				return badRequest("histogram %s has the bucket count %v at le=%v; buckets are cumulative whole counts that never go down", f.Name, b.CumulativeCount, b.UpperBound)
+			}
+			prev, prevBound = b.CumulativeCount, b.UpperBound
+		}
+		if n := len(m.Buckets); n > 0 && math.IsInf(m.Buckets[n-1].UpperBound, 1) && m.HasCount && m.Count != m.Buckets[n-1].CumulativeCount {
+			return badRequest("histogram %s has the count %v but %v in its +Inf bucket; they are the same number", f.Name, m.Count, m.Buckets[n-1].CumulativeCount)
 		}
 	}
 	return nil

@@ -244,6 +244,12 @@ func TestPushesThatCannotBeTotals(t *testing.T) {
 		{"negative counter", "", "# TYPE x counter\nx -1\n", "a counter is a finite total"},
 		{"NaN counter", "", "# TYPE x counter\nx NaN\n", "a counter is a finite total"},
 		{"NaN histogram sum", "", "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum NaN\nh_count 1\n", "must be finite"},
+		{"buckets not cumulative", "", "# TYPE h histogram\nh_bucket{le=\"1\"} 5\nh_bucket{le=\"2\"} 3\nh_bucket{le=\"+Inf\"} 5\nh_sum 1\nh_count 5\n", "never go down"},
+		{"count below +Inf", "", "# TYPE h histogram\nh_bucket{le=\"1\"} 5\nh_bucket{le=\"+Inf\"} 9\nh_sum 1\nh_count 2\n", "they are the same number"},
+		{"NaN bound", "", "# TYPE h histogram\nh_bucket{le=\"NaN\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n", "increasing order"},
+		{"a bound twice", "", "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"1.0\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n", "increasing order"},
+		{"a fractional count", "", "# TYPE s summary\ns_sum 1\ns_count 0.4\n", "a whole number"},
+		{"a series twice through the grouping key", "", "# TYPE c counter\nc{job=\"b\"} 5\nc 5\n", "a series twice"},
 		{"bounds change", "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
 			"# TYPE h histogram\nh_bucket{le=\"2\"} 1\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n", "changed its bucket bounds"},
 	}

@@ -32,8 +32,12 @@ type state struct {
 	key string // the forwarder's instance id; "" for a batch without one
 
 	sequences recentSet // accepted batch sequence numbers
-	counted   recentSet // invocations counted: request id + end time
-	reported  recentSet // reports turned into spans: request id + report time
+	// highest is the highest sequence number accepted. A forwarder numbers everything it
+	// sends from one counter and resends what is not acknowledged before it numbers
+	// anything new, so a number older than the recent ones is a resend.
+	highest  uint64
+	counted  recentSet // invocations counted: request id + end time
+	reported recentSet // reports turned into spans: request id + report time
 
 	// started: platform.start seen, platform.runtimeDone not yet.
 	started map[string]startedInvocation
@@ -96,13 +100,17 @@ func (s *Sandbox) Unlock() { s.mu.Unlock() }
 // Replayed reports whether the batch with this sequence number was accepted already; 0
 // means "not numbered" and is never a replay.
 func (s *Sandbox) Replayed(sequence uint64) bool {
-	return sequence != 0 && s.st.sequences.contains(sequence)
+	if sequence == 0 {
+		return false
+	}
+	return s.st.sequences.contains(sequence) || sequence+uint64(len(s.st.sequences.keys)) <= s.st.highest
 }
 
 // Accepted remembers that the batch with this sequence number went into the pipeline.
 func (s *Sandbox) Accepted(sequence uint64) {
 	if sequence != 0 {
 		s.st.sequences.add(sequence)
+		s.st.highest = max(s.st.highest, sequence)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,23 +34,37 @@ func main() {
 	work := flag.Duration("work", 10*time.Millisecond, "time the echo function takes")
 	timeout := flag.Duration("timeout", 3*time.Second, "the function's timeout")
 	freeze := flag.Bool("freeze", true, "stop the extension processes between invocations (SIGSTOP)")
+	runtime := flag.String("runtime", "", `a function program to run against the Runtime API instead of the echo function, e.g. "/usr/bin/python3 testbed/functions/pyfn/bootstrap.py"`)
+	handler := flag.String("handler", "handler.handler", "the function's _HANDLER, for -runtime")
+	function := flag.String("function", "emulated-function", "the function's name")
+	payload := flag.String("payload", `{"hello":"world"}`, "the event of every invocation")
 	flag.Parse()
-	if err := run(extensions, env, *invocations, *work, *timeout, *freeze); err != nil {
+	if err := run(extensions, env, *invocations, *work, *timeout, *freeze, *runtime, *handler, *function, *payload); err != nil {
 		fmt.Fprintln(os.Stderr, "lambdaemu:", err)
 		os.Exit(1)
 	}
 }
 
-func run(extensions, env []string, invocations int, work, timeout time.Duration, freeze bool) error {
+func run(extensions, env []string, invocations int, work, timeout time.Duration, freeze bool, runtime, handler, function, payload string) error {
 	cfg := lambdaemu.Config{
+		FunctionName: function, Handler: handler,
 		Timeout: timeout, FreezeProcesses: freeze, ExtensionOutput: os.Stderr,
 		Runtime: lambdaemu.HandlerRuntime(func(_ context.Context, inv lambdaemu.Invocation) ([]byte, error) {
 			time.Sleep(work)
 			return inv.Payload, nil
 		}),
 	}
+	if runtime != "" {
+		// The function gets the extensions' -env too, as a sandbox shares its settings.
+		cfg.Runtime = lambdaemu.ProcessRuntime(cfg, strings.Fields(runtime), env, os.Stderr)
+	}
 	for _, path := range extensions {
-		cfg.Extensions = append(cfg.Extensions, lambdaemu.ExtensionSpec{Path: path, Env: env})
+		// The extension runs in its own directory: a relative path would not find it.
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return err
+		}
+		cfg.Extensions = append(cfg.Extensions, lambdaemu.ExtensionSpec{Path: abs, Env: env})
 	}
 	emu, err := lambdaemu.New(cfg)
 	if err != nil {
@@ -66,7 +81,7 @@ func run(extensions, env []string, invocations int, work, timeout time.Duration,
 		fmt.Printf("  extension %s %v: spawn -> first next %s\n", x.Name, x.Events, x.FirstNext.Sub(x.Spawned))
 	}
 	for range invocations {
-		res, err := emu.Invoke(context.Background(), lambdaemu.InvokeRequest{Payload: []byte(`{"hello":"world"}`)})
+		res, err := emu.Invoke(context.Background(), lambdaemu.InvokeRequest{Payload: []byte(payload)})
 		if err != nil {
 			return err
 		}
