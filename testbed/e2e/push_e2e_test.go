@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -124,33 +125,16 @@ func (p pushTotals) mismatch(held pushTotals) string {
 		out = append(out, fmt.Sprintf("sum(lambda_execution_duration_seconds_sum{job=%q}): want %.12g (the handlers' own sums), Prometheus held %.12g (relative error %.3g)",
 			pushJob, p.Sum, held.Sum, d/math.Max(math.Abs(p.Sum), math.SmallestNonzeroFloat64)))
 	}
-	if !mapsEqualF(p.Buckets, held.Buckets) {
+	if !maps.Equal(p.Buckets, held.Buckets) {
 		out = append(out, fmt.Sprintf("sum by (le) (lambda_execution_duration_seconds_bucket{job=%q}): want %s, Prometheus held %s", pushJob, fmtBuckets(p.Buckets), fmtBuckets(held.Buckets)))
 	}
 	return strings.Join(out, "\n")
 }
 
-func mapsEqualF(a, b map[float64]float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
-}
-
 func fmtBuckets(m map[float64]float64) string {
-	bounds := make([]float64, 0, len(m))
-	for b := range m {
-		bounds = append(bounds, b)
-	}
-	sort.Float64s(bounds)
-	parts := make([]string, 0, len(bounds))
-	for _, b := range bounds {
-		parts = append(parts, fmt.Sprintf("%v:%v", b, m[b]))
+	var parts []string
+	for _, le := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%v:%v", le, m[le]))
 	}
 	return "{" + strings.Join(parts, " ") + "}"
 }
@@ -930,24 +914,14 @@ func newPushFleet(t *testing.T, endpoint string) *pushFleet {
 // interleaved with invocations, freezes and the extensions' flushes.
 func TestPushSeedCode(t *testing.T) {
 	t.Parallel()
-	checkPython(t)
-	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
-	proxy := startGatewayProxy(t, "http://"+s.httpAddr, false)
-	fleet := newPushFleet(t, "http://"+proxy.addr)
-	truth := fleet.run(t, pushRun{})
-	eventuallyPush(t, instantReader(s.prometheus()), truth, "seed code", fleet.ledger(proxy))
+	pushOnStack(t, "seed code", false, pushRun{}, nil)
 }
 
 // TestPushSandboxRecycled: one sandbox is shut down after half its invocations and a
 // fresh one (a new Python process, counters from 0) takes the rest.
 func TestPushSandboxRecycled(t *testing.T) {
 	t.Parallel()
-	checkPython(t)
-	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
-	proxy := startGatewayProxy(t, "http://"+s.httpAddr, false)
-	fleet := newPushFleet(t, "http://"+proxy.addr)
-	truth := fleet.run(t, pushRun{recycle: true})
-	eventuallyPush(t, instantReader(s.prometheus()), truth, "sandbox recycled", fleet.ledger(proxy))
+	pushOnStack(t, "sandbox recycled", false, pushRun{recycle: true}, nil)
 }
 
 // TestPushGatewayRestart: the gateway is stopped gracefully (SIGTERM) halfway through and
@@ -956,51 +930,21 @@ func TestPushSandboxRecycled(t *testing.T) {
 func TestPushGatewayRestart(t *testing.T) {
 	t.Parallel()
 	checkPython(t)
-	root := repoRoot(t)
-	prom, err := harness.StartPrometheus("")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = prom.Stop() })
-	gw, err := harness.StartGateway(harness.GatewayConfig{
-		Bin:         gatewayBinary(t),
-		Configs:     []string{filepath.Join(root, "distribution", "config.yaml")},
-		RemoteWrite: prom.WriteURL(),
-		InstanceID:  "orders-gateway-0",
-		Flush:       time.Second,
-	})
-	require.NoError(t, err)
-	var gwMu sync.Mutex
-	t.Cleanup(func() {
-		gwMu.Lock()
-		defer gwMu.Unlock()
-		if err := gw.Stop(); err != nil {
-			t.Errorf("stopping the gateway: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("gateway output (last 4 KiB):\n%s", harness.Tail(gw.Output.String(), 4096))
-		}
-	})
-
-	proxy := startGatewayProxy(t, gw.URL, false)
+	gw := startRestartableGateway(t)
+	proxy := startGatewayProxy(t, "http://"+gw.addrs.HTTP, false)
 	restarted := false
 	fleet := newPushFleet(t, "http://"+proxy.addr)
 	truth := fleet.run(t, pushRun{midway: func(t *testing.T) {
-		gwMu.Lock()
-		defer gwMu.Unlock()
-		if err := gw.Stop(); err != nil {
-			t.Errorf("stopping the gateway: %v", err)
+		stoppedAfter := fleet.done.Load()
+		if err := gw.restart(); err != nil {
+			t.Error(err)
 			return
 		}
-		t.Logf("gateway stopped (SIGTERM) after %d of %d invocations; starting it again", fleet.done.Load(), pushSandboxes*pushInvocations)
-		next, err := gw.Restart()
-		if err != nil {
-			t.Errorf("restarting the gateway: %v", err)
-			return
-		}
-		gw, restarted = next, true
-		t.Logf("gateway ready again after %d invocations", fleet.done.Load())
+		restarted = true
+		t.Logf("gateway stopped (SIGTERM) after %d of %d invocations, ready again after %d", stoppedAfter, pushSandboxes*pushInvocations, fleet.done.Load())
 	}})
 	require.True(t, restarted, "the gateway restarted")
-	eventuallyPush(t, segmentReader(prom), truth, "gateway restarted", fleet.ledger(proxy))
+	eventuallyPush(t, segmentReader(gw.prom), truth, "gateway restarted", fleet.ledger(proxy))
 }
 
 // TestPushBatchReplayed: the gateway receives batches again (sent twice, resent by the
@@ -1008,15 +952,28 @@ func TestPushGatewayRestart(t *testing.T) {
 // must count each once, and the extension must still send everything.
 func TestPushBatchReplayed(t *testing.T) {
 	t.Parallel()
+	pushOnStack(t, "batches replayed", true, pushRun{}, func(proxy *gatewayProxy) {
+		t.Logf("replay proxy: %d /v1/metrics requests, %d sent twice, %d answers cut, %d answers the extension gave up waiting for",
+			proxy.metrics.Load(), proxy.duplicated.Load(), proxy.cut.Load(), proxy.gaveUp.Load())
+		require.Positive(t, proxy.duplicated.Load(), "batches sent twice")
+		require.Positive(t, proxy.cut.Load(), "answers cut")
+		require.Positive(t, proxy.gaveUp.Load(), "answers the extension gave up waiting for")
+	})
+}
+
+// pushOnStack runs the seed's fleet against a whole stack (the gateway flushing every
+// second) through a gatewayProxy, replaying batches with replay, and waits until
+// Prometheus holds what the handlers counted; checkProxy, when set, looks at the proxy
+// first.
+func pushOnStack(t *testing.T, what string, replay bool, opts pushRun, checkProxy func(*gatewayProxy)) {
+	t.Helper()
 	checkPython(t)
 	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
-	proxy := startGatewayProxy(t, "http://"+s.httpAddr, true)
+	proxy := startGatewayProxy(t, "http://"+s.httpAddr, replay)
 	fleet := newPushFleet(t, "http://"+proxy.addr)
-	truth := fleet.run(t, pushRun{})
-	t.Logf("replay proxy: %d /v1/metrics requests, %d sent twice, %d answers cut, %d answers the extension gave up waiting for",
-		proxy.metrics.Load(), proxy.duplicated.Load(), proxy.cut.Load(), proxy.gaveUp.Load())
-	require.Positive(t, proxy.duplicated.Load(), "batches sent twice")
-	require.Positive(t, proxy.cut.Load(), "answers cut")
-	require.Positive(t, proxy.gaveUp.Load(), "answers the extension gave up waiting for")
-	eventuallyPush(t, instantReader(s.prometheus()), truth, "batches replayed", fleet.ledger(proxy))
+	truth := fleet.run(t, opts)
+	if checkProxy != nil {
+		checkProxy(proxy)
+	}
+	eventuallyPush(t, instantReader(s.prometheus()), truth, what, fleet.ledger(proxy))
 }

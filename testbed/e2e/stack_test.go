@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -201,6 +203,65 @@ func byLabels(samples []sample, keys ...string) map[string]float64 {
 	return out
 }
 
+// restartableGateway is the built gateway (distribution/config.yaml, a flush every second,
+// replica id orders-gateway-0) writing straight to a Prometheus of its own, for tests that
+// stop it and start it again while the load goes on. When the test fails, the output of
+// every gateway process is logged.
+type restartableGateway struct {
+	prom  *harness.Prometheus
+	addrs harness.GatewayAddrs // the same across restarts
+	mu    sync.Mutex           // restart replaces the process
+	gw    *harness.Gateway
+	ended []string // the output of each gateway process that ended
+}
+
+func startRestartableGateway(t *testing.T) *restartableGateway {
+	t.Helper()
+	prom, err := harness.StartPrometheus("")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = prom.Stop() })
+	gw, err := harness.StartGateway(harness.GatewayConfig{
+		Bin:         gatewayBinary(t),
+		Configs:     []string{filepath.Join(repoRoot(t), "distribution", "config.yaml")},
+		RemoteWrite: prom.WriteURL(),
+		InstanceID:  "orders-gateway-0",
+		Flush:       time.Second,
+	})
+	require.NoError(t, err)
+	g := &restartableGateway{prom: prom, addrs: gw.Addrs, gw: gw}
+	t.Cleanup(func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if err := g.gw.Stop(); err != nil {
+			t.Errorf("stopping the gateway: %v", err)
+		}
+		if t.Failed() {
+			for k, out := range append(g.ended, g.gw.Output.String()) {
+				t.Logf("gateway process %d output (last 4 KiB):\n%s", k+1, harness.Tail(out, 4096))
+			}
+		}
+	})
+	return g
+}
+
+// restart stops the gateway gracefully (SIGTERM: it drains its pipelines) and starts it
+// again on the same addresses with the same replica id.
+func (g *restartableGateway) restart() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	err := g.gw.Stop()
+	g.ended = append(g.ended, g.gw.Output.String())
+	if err != nil {
+		return fmt.Errorf("stopping the gateway (SIGTERM): %w", err)
+	}
+	next, err := g.gw.Restart()
+	if err != nil {
+		return fmt.Errorf("starting the gateway again on the same addresses: %w", err)
+	}
+	g.gw = next
+	return nil
+}
+
 // eventually polls promql until the series, keyed by keys, equal want exactly.
 func (s *stack) eventually(t *testing.T, promql string, want map[string]float64, keys ...string) {
 	t.Helper()
@@ -213,7 +274,7 @@ func (s *stack) eventually(t *testing.T, promql string, want map[string]float64,
 		lastErr = err
 		if err == nil {
 			last = byLabels(samples, keys...)
-			if mapsEqual(last, want) {
+			if maps.Equal(last, want) {
 				return
 			}
 		}
@@ -225,18 +286,6 @@ func (s *stack) eventually(t *testing.T, promql string, want map[string]float64,
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-}
-
-func mapsEqual(a, b map[string]float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 func sorted(m map[string]float64) []string {

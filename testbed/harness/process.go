@@ -44,6 +44,18 @@ func FreeAddrs(n int) ([]string, error) {
 	return addrs, nil
 }
 
+// Serve serves h on a free loopback port until stop is called; url is http://host:port.
+// The scenarios and the benchmark put their remote-write receivers (tee, sink) there.
+func Serve(h http.Handler) (url string, stop func() error, err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String(), srv.Close, nil
+}
+
 // LockedBuffer collects a process's output from its copying goroutines.
 type LockedBuffer struct {
 	mu  sync.Mutex

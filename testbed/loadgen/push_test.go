@@ -300,7 +300,7 @@ func TestSendPushRetriesAndReplaysCountOnce(t *testing.T) {
 	})
 	srv := httptest.NewServer(g)
 	defer srv.Close()
-	st, err := SendPush(context.Background(), PushSendConfig{URL: srv.URL, Workers: 6, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, f.Sandboxes)
+	st, err := SendPush(context.Background(), SendConfig{URL: srv.URL, Workers: 6, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, f.Sandboxes)
 	require.NoError(t, err)
 	g.totals.requireTruth(t, f)
 	assert.Equal(t, int64(f.Truth.Batches), st.Generated)
@@ -323,7 +323,7 @@ func TestSendPushHoldsReplays(t *testing.T) {
 	defer srv.Close()
 	var hold atomic.Bool
 	hold.Store(true)
-	st, err := SendPush(context.Background(), PushSendConfig{URL: srv.URL, Workers: 3, HoldReplays: &hold}, f.Sandboxes)
+	st, err := SendPush(context.Background(), SendConfig{URL: srv.URL, Workers: 3, HoldReplays: &hold}, f.Sandboxes)
 	require.NoError(t, err)
 	g.totals.requireTruth(t, f)
 	assert.Zero(t, st.Replayed)
@@ -338,7 +338,7 @@ func TestSendPushRateAndPermanentError(t *testing.T) {
 	srv := httptest.NewServer(g)
 	defer srv.Close()
 	began := time.Now()
-	st, err := SendPush(context.Background(), PushSendConfig{URL: srv.URL, Workers: 4, Rate: 100}, f.Sandboxes)
+	st, err := SendPush(context.Background(), SendConfig{URL: srv.URL, Workers: 4, Rate: 100}, f.Sandboxes)
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, time.Since(began), 150*time.Millisecond, "20 flushes at 100/s")
 	assert.Equal(t, int64(20), st.Acknowledged)
@@ -346,7 +346,7 @@ func TestSendPushRateAndPermanentError(t *testing.T) {
 	bad := newGatewayStub(t, func(string, int) int { return http.StatusBadRequest })
 	srv2 := httptest.NewServer(bad)
 	defer srv2.Close()
-	st, err = SendPush(context.Background(), PushSendConfig{URL: srv2.URL, Workers: 2}, f.Sandboxes)
+	st, err = SendPush(context.Background(), SendConfig{URL: srv2.URL, Workers: 2}, f.Sandboxes)
 	require.ErrorContains(t, err, "permanent answer 400")
 	assert.Zero(t, st.Acknowledged)
 }
@@ -362,12 +362,12 @@ func TestSendPushRetriesAnUnreachableGateway(t *testing.T) {
 	require.NoError(t, reserved.Close())
 	done := make(chan struct{})
 	var (
-		st      PushStats
+		st      Stats
 		sendErr error
 	)
 	go func() {
 		defer close(done)
-		st, sendErr = SendPush(context.Background(), PushSendConfig{URL: "http://" + addr, Workers: 2, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, f.Sandboxes)
+		st, sendErr = SendPush(context.Background(), SendConfig{URL: "http://" + addr, Workers: 2, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, f.Sandboxes)
 	}()
 	time.Sleep(100 * time.Millisecond)
 	restarted := &http.Server{Handler: g, ReadHeaderTimeout: time.Second}

@@ -8,13 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
-	"net/http"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
@@ -32,10 +27,9 @@ type PushLoad struct {
 	Rate float64
 }
 
-// PushResult is what a push scenario sent; Result holds the rest.
+// PushResult is what a push scenario generated; Result holds the rest.
 type PushResult struct {
 	Truth loadgen.PushTruth
-	Stats loadgen.PushStats
 	// Series is how many series of the push metrics the truth has (over replicas, not
 	// counting the instance label); Gauges how many gauge values were checked (per replica).
 	Series, Gauges int
@@ -202,262 +196,85 @@ func PushSinkTotals(sink *rwsink.Sink, prefix string) Totals {
 	return pushTotals(byMetric)
 }
 
-// runPush runs a push scenario: the gateways, Prometheus and the sink as for every
-// scenario, the push load instead of the Telemetry API load, and the push checks.
-func runPush(ctx context.Context, o Options, s Scenario) (r Result) {
-	r.Scenario, r.Flush = s, o.Flush
-	began := time.Now()
+// pushLoad is the push load of Scenario.Push.
+type pushLoad struct {
+	fleet  *loadgen.PushFleet
+	checks []Check
+}
+
+func newPushLoad(s Scenario, r *Result) (load, error) {
 	if d := s.Disruption; d != nil && d.Kill {
-		r.Err = errors.New("push scenarios stop gateways gracefully only")
-		return r
+		return nil, errors.New("push scenarios stop gateways gracefully only")
+	}
+	if s.Stock {
+		return nil, errors.New("push scenarios have no stock pipeline to compare with")
 	}
 	fleet, err := loadgen.GeneratePush(s.Push.Fleet)
 	if err != nil {
-		r.Err = err
-		return r
+		return nil, err
 	}
 	replicaIDs := make([]string, s.Replicas)
 	for i := range replicaIDs {
-		replicaIDs[i] = fmt.Sprintf("%s-replica-%d", s.Name, i)
+		replicaIDs[i] = replicaID(s, i)
 	}
 	route := func(b *loadgen.PushBatch) int { return replicaOf(b.Function, s.Replicas) }
-	checks := PushChecks(fleet, replicaIDs, route)
+	l := &pushLoad{fleet: fleet, checks: PushChecks(fleet, replicaIDs, route)}
 	pr := &PushResult{Truth: fleet.Truth, Series: len(fleet.Truth.Counters) + len(fleet.Truth.Histograms)*(len(loadgen.PushBuckets)+3) + fleet.Config.Jobs}
-	for _, c := range checks {
+	for _, c := range l.checks {
 		if strings.HasPrefix(c.Metric, gaugeOf) {
 			pr.Gauges++
 		}
 	}
 	r.Push = pr
-	r.Truth.Invocations, r.Batches, r.Functions, r.Checks = fleet.Truth.Invocations, fleet.Truth.Batches, fleet.Config.Functions, len(checks)
-
-	prom, err := harness.StartPrometheus(o.PrometheusBin)
-	if err != nil {
-		r.Err = err
-		return r
-	}
-	defer prom.Stop()
-	sink := rwsink.New()
-	tee := &harness.Tee{Sink: sink, Prometheus: prom.WriteURL()}
-	front := &switchable{next: tee}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		r.Err = err
-		return r
-	}
-	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	defer srv.Close()
-
-	gateways := make([]*harness.Gateway, s.Replicas)
-	var gwMu sync.Mutex
-	defer func() {
-		gwMu.Lock()
-		defer gwMu.Unlock()
-		for _, g := range gateways {
-			if g == nil {
-				continue
-			}
-			if err := g.Stop(); err != nil && r.Err == nil {
-				r.Err = err
-			}
-			if !r.Passed() {
-				o.Logf("gateway %s output (last 4 KiB; all of it in %s):\n%s", g.Config.InstanceID,
-					keep(g.Output.String(), s.Name), harness.Tail(g.Output.String(), 4096))
-			}
-		}
-	}()
-	for i := range gateways {
-		g, err := harness.StartGateway(harness.GatewayConfig{
-			Bin:         o.Bin,
-			Configs:     []string{filepath.Join(o.Root, "distribution", "config.yaml")},
-			RemoteWrite: "http://" + l.Addr().String() + "/api/v1/write",
-			InstanceID:  replicaIDs[i],
-			Flush:       o.Flush,
-		})
-		if err != nil {
-			r.Err = err
-			return r
-		}
-		gateways[i] = g
-	}
-
-	loadStart := time.Now()
-	var timelineMu sync.Mutex
-	event := func(format string, args ...any) {
-		msg := fmt.Sprintf("%5.1fs: ", time.Since(loadStart).Seconds()) + fmt.Sprintf(format, args...)
-		timelineMu.Lock()
-		r.Timeline = append(r.Timeline, msg)
-		timelineMu.Unlock()
-		o.Logf("  %s", msg)
-	}
-	loadDone := make(chan struct{})
-	var side sync.WaitGroup
-	holdReplays := make([]atomic.Bool, s.Replicas) // per replica
-	if s.OutageFor > 0 {
-		side.Add(1)
-		go func() {
-			defer side.Done()
-			select {
-			case <-time.After(s.OutageAt):
-			case <-loadDone:
-				return
-			}
-			front.down.Store(true)
-			event("backend down (503) for %s", s.OutageFor)
-			time.Sleep(s.OutageFor)
-			front.down.Store(false)
-			event("backend up")
-		}()
-	}
-	var disruptErr error
-	if d := s.Disruption; d != nil {
-		side.Add(1)
-		go func() {
-			defer side.Done()
-			select {
-			case <-time.After(d.At):
-			case <-loadDone:
-				return
-			}
-			// The gateway remembers accepted sequence numbers in memory: no deliberate
-			// replay may straddle the restart (see loadgen.PushSendConfig.HoldReplays).
-			holdReplays[d.Replica].Store(true)
-			time.Sleep(250 * time.Millisecond)
-			gwMu.Lock()
-			g := gateways[d.Replica]
-			gwMu.Unlock()
-			if err := g.Stop(); err != nil {
-				disruptErr = err
-			}
-			event("%s stopped with SIGTERM (replays to it held from 0.25 s before until it is back)", g.Config.InstanceID)
-			time.Sleep(d.Down)
-			ng, err := g.Restart()
-			if err != nil {
-				disruptErr = fmt.Errorf("restarting %s: %w", g.Config.InstanceID, err)
-				return
-			}
-			gwMu.Lock()
-			gateways[d.Replica] = ng
-			gwMu.Unlock()
-			holdReplays[d.Replica].Store(false)
-			event("%s started again, same addresses and instance id", g.Config.InstanceID)
-		}()
-	}
-	urls := make([]string, len(gateways))
-	for i, g := range gateways {
-		urls[i] = g.URL
-	}
-	pr.Stats, err = sendPush(ctx, s, urls, fleet, holdReplays)
-	r.Stats = loadgen.Stats{Generated: pr.Stats.Generated, Sent: pr.Stats.Sent, Acknowledged: pr.Stats.Acknowledged,
-		Attempts: pr.Stats.Attempts, Retried: pr.Stats.Retried, Replayed: pr.Stats.Replayed, Duration: pr.Stats.Duration,
-		GeneratedInvocations: pr.Stats.GeneratedInvocations, AcknowledgedInvocations: pr.Stats.AcknowledgedInvocations}
-	close(loadDone)
-	loadEnd := time.Now()
-	event("load sent: %d flushes acknowledged, %d replays acknowledged, %d held, %d retried requests",
-		pr.Stats.Acknowledged, pr.Stats.Replayed, pr.Stats.ReplaysHeld, pr.Stats.Retried)
-	side.Wait()
-	if err == nil {
-		err = disruptErr
-	}
-	if err != nil {
-		r.Err = err
-		return r
-	}
-
-	window := time.Since(began) + o.Drain + time.Minute
-	promTotals := func() (Totals, error) {
-		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		t, resets, err := PushPrometheusTotals(qctx, prom, fleet.Config.Prefix, window)
-		r.PrometheusResets = resets
-		return t, err
-	}
-	r.Err = converge(ctx, &r, checks, func() Totals { return PushSinkTotals(sink, fleet.Config.Prefix) }, promTotals, loadEnd, o)
-	r.SinkRequests, _ = sink.Requests()
-	r.OutageRefused = front.refused.Load()
-	r.PrometheusRefused = tee.Refused.Load()
-	return r
+	r.Truth.Invocations, r.Batches, r.Functions, r.Checks = fleet.Truth.Invocations, fleet.Truth.Batches, fleet.Config.Functions, len(l.checks)
+	return l, nil
 }
 
-// sendPush splits the sandboxes by replica (by function name) and sends each share at its
-// part of the rate; holds[i] holds the replays to replica i.
-func sendPush(ctx context.Context, s Scenario, urls []string, fleet *loadgen.PushFleet, holds []atomic.Bool) (loadgen.PushStats, error) {
-	shares := make([][][]loadgen.PushBatch, len(urls))
-	for _, flushes := range fleet.Sandboxes {
-		if len(flushes) == 0 {
-			continue
-		}
-		i := replicaOf(flushes[0].Function, len(urls))
-		shares[i] = append(shares[i], flushes)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		sum   loadgen.PushStats
-		errs  []error
-		start = time.Now()
-	)
-	for i, share := range shares {
-		if len(share) == 0 {
-			continue
-		}
+// send sends each replica the sandboxes of its functions at its part of the rate; the
+// replays to a replica are held while rn.holds says so.
+func (l *pushLoad) send(ctx context.Context, rn *run, urls []string) (loadgen.Stats, string, error) {
+	s := rn.s
+	// GeneratePush gives every sandbox its flushes: the first names the function.
+	function := func(flushes []loadgen.PushBatch) string { return flushes[0].Function }
+	st, err := sendByReplica(urls, l.fleet.Sandboxes, function, func(i int, share [][]loadgen.PushBatch) (loadgen.Stats, error) {
 		rate := 0.0
 		if s.Push.Rate > 0 {
-			rate = s.Push.Rate * float64(len(share)) / float64(len(fleet.Sandboxes))
+			rate = s.Push.Rate * float64(len(share)) / float64(len(l.fleet.Sandboxes))
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st, err := loadgen.SendPush(ctx, loadgen.PushSendConfig{URL: urls[i], Workers: s.Workers, Rate: rate,
-				Timeout: 5 * time.Minute, HoldReplays: &holds[i]}, share)
-			mu.Lock()
-			defer mu.Unlock()
-			sum.Add(st)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("replica %d: %w", i, err))
-			}
-		}()
-	}
-	wg.Wait()
-	sum.Duration = time.Since(start)
-	return sum, errors.Join(errs...)
+		return loadgen.SendPush(ctx, loadgen.SendConfig{URL: urls[i], Workers: s.Workers, Rate: rate,
+			Timeout: 5 * time.Minute, HoldReplays: &rn.holds[i]}, share)
+	})
+	return st, fmt.Sprintf("load sent: %d flushes acknowledged, %d replays acknowledged, %d held, %d retried requests",
+		st.Acknowledged, st.Replayed, st.ReplaysHeld, st.Retried), err
 }
 
-// renderPush writes a push scenario's section of the report.
+func (l *pushLoad) settle(ctx context.Context, rn *run, loadEnd time.Time) error {
+	prefix := l.fleet.Config.Prefix
+	promTotals := rn.prometheusTotals(ctx, func(ctx context.Context, prom *harness.Prometheus, window time.Duration) (Totals, int, error) {
+		return PushPrometheusTotals(ctx, prom, prefix, window)
+	})
+	return converge(ctx, rn.r, l.checks, func() Totals { return PushSinkTotals(rn.sink, prefix) }, promTotals, loadEnd, rn.o)
+}
+
+// renderPush writes the figures of a push scenario.
 func renderPush(b *strings.Builder, r Result) {
-	s, p := r.Scenario, r.Push
+	s, p, st := r.Scenario, r.Push, r.Stats
 	cfg := s.Push.Fleet
-	row := func(k string, v any) { fmt.Fprintf(b, "| %s | %v |\n", k, v) }
-	b.WriteString("| figure | value |\n|---|---|\n")
-	row("jobs / functions / sandboxes", fmt.Sprintf("%d / %d / %d", cfg.Jobs, cfg.Functions, cfg.Sandboxes))
-	row("extension instances (sandboxes and their replacements)", p.Truth.Instances)
-	row("gateway replicas", max(1, s.Replicas))
-	row("flush interval (gateway)", r.Flush)
-	row("flushes per sandbox, invocations per flush", fmt.Sprintf("%d, 1 to %d", cfg.Flushes, max(1, cfg.MaxInvocations)))
-	row("flushes generated / sent / acknowledged", fmt.Sprintf("%d / %d / %d", p.Stats.Generated, p.Stats.Sent, p.Stats.Acknowledged))
-	row("replays of acknowledged flushes: due / sent and acknowledged / held around the restart", fmt.Sprintf("%d / %d / %d", p.Truth.Replays, p.Stats.Replayed, p.Stats.ReplaysHeld))
-	row("requests (retries; refused 429/503, unreachable)", fmt.Sprintf("%d (%d; %d, %d)", p.Stats.Attempts, p.Stats.Retried, p.Stats.Refused, p.Stats.Unreachable))
-	row("data points generated / acknowledged", fmt.Sprintf("%d / %d", p.Stats.GeneratedPoints, p.Stats.AcknowledgedPoints))
-	row("invocations counted by the pushes", p.Truth.Invocations)
-	if s.Push.Rate > 0 {
-		row("send mode", fmt.Sprintf("rate %.0f flushes/s, %d workers per replica", s.Push.Rate, max(1, s.Workers)))
-	} else {
-		row("send mode", fmt.Sprintf("max, %d workers per replica", max(1, s.Workers)))
-	}
-	row("load duration", p.Stats.Duration.Round(time.Millisecond))
-	if p.Stats.Duration > 0 {
-		row("achieved rate", fmt.Sprintf("%.0f flushes/s", float64(p.Stats.Acknowledged)/p.Stats.Duration.Seconds()))
-	}
-	if s.OutageFor > 0 {
-		row("remote writes refused during the outage", r.OutageRefused)
-	}
-	row("remote writes received (Prometheus refused)", fmt.Sprintf("%d (%d)", r.SinkRequests, r.PrometheusRefused))
-	row("counter resets seen in Prometheus", r.PrometheusResets)
-	row("series expected (counter, histogram _bucket/_count/_sum, gauge; instance aside)", p.Series)
-	row("checks (series sums, series counts, gauges per replica)", fmt.Sprintf("%d (%d gauges)", r.Checks, p.Gauges))
-	row("Prometheus exact", exactness(r, r.PrometheusExact, 0))
-	row("sink exact", exactness(r, r.SinkExact, 0))
+	row(b, "jobs / functions / sandboxes", fmt.Sprintf("%d / %d / %d", cfg.Jobs, cfg.Functions, cfg.Sandboxes))
+	row(b, "extension instances (sandboxes and their replacements)", p.Truth.Instances)
+	row(b, "gateway replicas", max(1, s.Replicas))
+	row(b, "flush interval (gateway)", r.Flush)
+	row(b, "flushes per sandbox, invocations per flush", fmt.Sprintf("%d, 1 to %d", cfg.Flushes, max(1, cfg.MaxInvocations)))
+	row(b, "flushes generated / sent / acknowledged", fmt.Sprintf("%d / %d / %d", st.Generated, st.Sent, st.Acknowledged))
+	row(b, "replays of acknowledged flushes: due / sent and acknowledged / held around the restart", fmt.Sprintf("%d / %d / %d", p.Truth.Replays, st.Replayed, st.ReplaysHeld))
+	row(b, "requests (retries; refused 429/503, unreachable)", fmt.Sprintf("%d (%d; %d, %d)", st.Attempts, st.Retried, st.Refused, st.Unreachable))
+	row(b, "data points generated / acknowledged", fmt.Sprintf("%d / %d", st.GeneratedPoints, st.AcknowledgedPoints))
+	row(b, "invocations counted by the pushes", p.Truth.Invocations)
+	renderSend(b, r, s.Push.Rate, "flushes", st.Acknowledged)
+	row(b, "series expected (counter, histogram _bucket/_count/_sum, gauge; instance aside)", p.Series)
+	row(b, "checks (series sums, series counts, gauges per replica)", fmt.Sprintf("%d (%d gauges)", r.Checks, p.Gauges))
+	row(b, "Prometheus exact", exactness(r, r.PrometheusExact, 0))
+	row(b, "sink exact", exactness(r, r.SinkExact, 0))
 	b.WriteString("\n")
 }
 

@@ -55,56 +55,71 @@ func Render(command string, results []Result) string {
 	for _, r := range results {
 		s := r.Scenario
 		fmt.Fprintf(&b, "## %s: %s\n\n%s.\n\n", s.Name, passFail(r), s.About)
+		b.WriteString("| figure | value |\n|---|---|\n")
 		if r.Push != nil {
 			renderPush(&b, r)
-			renderEnd(&b, r)
-			continue
-		}
-		b.WriteString("| figure | value |\n|---|---|\n")
-		row := func(k string, v any) { fmt.Fprintf(&b, "| %s | %v |\n", k, v) }
-		row("functions x sandbox slots", fmt.Sprintf("%d x %d", s.Fleet.Functions, s.Fleet.Sandboxes))
-		row("gateway replicas", max(1, s.Replicas))
-		row("flush interval and correlation window", r.Flush)
-		row("batches generated / sent / acknowledged", fmt.Sprintf("%d / %d / %d", r.Stats.Generated, r.Stats.Sent, r.Stats.Acknowledged))
-		row("requests (retries)", fmt.Sprintf("%d (%d)", r.Stats.Attempts, r.Stats.Retried))
-		row("invocations generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedInvocations, r.Stats.AcknowledgedInvocations))
-		if s.Fleet.FunctionSpans {
-			row("function spans (OTLP) generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedSpans, r.Stats.AcknowledgedSpans))
-		}
-		if s.Fleet.ReportLag {
-			row("reports delivered in the sandbox's next batch", r.Truth.LaggedReports)
-		}
-		row("errors by error_type", formatCounts(r.Truth.Errors))
-		row("timeouts / cold starts / OOM kills / retried request ids", fmt.Sprintf("%d / %d / %d / %d", r.Truth.Timeouts, r.Truth.ColdStarts, r.Truth.OOMs, r.Truth.Retries))
-		if s.Rate > 0 {
-			row("send mode", fmt.Sprintf("rate %.0f invocations/s, %d workers per replica", s.Rate, max(1, s.Workers)))
 		} else {
-			row("send mode", fmt.Sprintf("max (as fast as the gateway acknowledges), %d workers per replica", max(1, s.Workers)))
-		}
-		row("load duration", r.Stats.Duration.Round(time.Millisecond))
-		if r.Stats.Duration > 0 {
-			row("achieved rate", fmt.Sprintf("%.0f invocations/s", float64(r.Stats.AcknowledgedInvocations)/r.Stats.Duration.Seconds()))
-		}
-		if s.OutageFor > 0 {
-			row("remote writes refused during the outage", r.OutageRefused)
-		}
-		row("remote writes received (Prometheus refused)", fmt.Sprintf("%d (%d)", r.SinkRequests, r.PrometheusRefused))
-		row("counter resets seen in Prometheus", r.PrometheusResets)
-		row("checks (series sums compared)", r.Checks)
-		if d := s.Disruption; d != nil && d.Kill {
-			row("invocations missing in Prometheus / in the sink / allowed", fmt.Sprintf("%.0f / %.0f / %.0f", r.Lost, r.SinkLost, r.LossBound))
-			row("series counted twice", len(r.Overcounted))
-		} else {
-			row("Prometheus exact", exactness(r, r.PrometheusExact, 0))
-			row("sink exact", exactness(r, r.SinkExact, 0))
-		}
-		b.WriteString("\n")
-		if c := r.Comparison; c != nil {
-			renderComparison(&b, c)
+			renderFleet(&b, r)
 		}
 		renderEnd(&b, r)
 	}
 	return b.String()
+}
+
+// row writes a row of a scenario's table of figures.
+func row(b *strings.Builder, k string, v any) { fmt.Fprintf(b, "| %s | %v |\n", k, v) }
+
+// renderFleet writes the figures of a Telemetry API scenario, and its comparison with the
+// stock pipeline.
+func renderFleet(b *strings.Builder, r Result) {
+	s := r.Scenario
+	row(b, "functions x sandbox slots", fmt.Sprintf("%d x %d", s.Fleet.Functions, s.Fleet.Sandboxes))
+	row(b, "gateway replicas", max(1, s.Replicas))
+	row(b, "flush interval and correlation window", r.Flush)
+	row(b, "batches generated / sent / acknowledged", fmt.Sprintf("%d / %d / %d", r.Stats.Generated, r.Stats.Sent, r.Stats.Acknowledged))
+	row(b, "requests (retries)", fmt.Sprintf("%d (%d)", r.Stats.Attempts, r.Stats.Retried))
+	row(b, "invocations generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedInvocations, r.Stats.AcknowledgedInvocations))
+	if s.Fleet.FunctionSpans {
+		row(b, "function spans (OTLP) generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedSpans, r.Stats.AcknowledgedSpans))
+	}
+	if s.Fleet.ReportLag {
+		row(b, "reports delivered in the sandbox's next batch", r.Truth.LaggedReports)
+	}
+	row(b, "errors by error_type", formatCounts(r.Truth.Errors))
+	row(b, "timeouts / cold starts / OOM kills / retried request ids", fmt.Sprintf("%d / %d / %d / %d", r.Truth.Timeouts, r.Truth.ColdStarts, r.Truth.OOMs, r.Truth.Retries))
+	renderSend(b, r, s.Rate, "invocations", r.Stats.AcknowledgedInvocations)
+	row(b, "checks (series sums compared)", r.Checks)
+	if d := s.Disruption; d != nil && d.Kill {
+		row(b, "invocations missing in Prometheus / in the sink / allowed", fmt.Sprintf("%.0f / %.0f / %.0f", r.Lost, r.SinkLost, r.LossBound))
+		row(b, "series counted twice", len(r.Overcounted))
+	} else {
+		row(b, "Prometheus exact", exactness(r, r.PrometheusExact, 0))
+		row(b, "sink exact", exactness(r, r.SinkExact, 0))
+	}
+	b.WriteString("\n")
+	if c := r.Comparison; c != nil {
+		renderComparison(b, c)
+	}
+}
+
+// renderSend writes the rows on how the load went out and what the backends took; rate is
+// the scenario's, in units per second, and acknowledged how many units the gateways took.
+func renderSend(b *strings.Builder, r Result, rate float64, units string, acknowledged int64) {
+	s := r.Scenario
+	if rate > 0 {
+		row(b, "send mode", fmt.Sprintf("rate %.0f %s/s, %d workers per replica", rate, units, max(1, s.Workers)))
+	} else {
+		row(b, "send mode", fmt.Sprintf("max (as fast as the gateway acknowledges), %d workers per replica", max(1, s.Workers)))
+	}
+	row(b, "load duration", r.Stats.Duration.Round(time.Millisecond))
+	if r.Stats.Duration > 0 {
+		row(b, "achieved rate", fmt.Sprintf("%.0f %s/s", float64(acknowledged)/r.Stats.Duration.Seconds(), units))
+	}
+	if s.OutageFor > 0 {
+		row(b, "remote writes refused during the outage", r.OutageRefused)
+	}
+	row(b, "remote writes received (Prometheus refused)", fmt.Sprintf("%d (%d)", r.SinkRequests, r.PrometheusRefused))
+	row(b, "counter resets seen in Prometheus", r.PrometheusResets)
 }
 
 // renderEnd writes the end of a scenario's section: its timeline and what went wrong.

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -172,202 +171,332 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 	if s.Workers <= 0 {
 		s.Workers = 4
 	}
-	if s.Push != nil {
-		return runPush(ctx, o, s)
-	}
 	r.Scenario, r.Flush = s, o.Flush
-	began := time.Now()
-	fleet, err := loadgen.Generate(s.Fleet)
+	rn := &run{o: o, s: s, r: &r, began: time.Now()}
+	var l load
+	var err error
+	if s.Push != nil {
+		l, err = newPushLoad(s, &r)
+		rn.holds = make([]atomic.Bool, s.Replicas)
+	} else {
+		l, err = newFleetLoad(s, &r)
+	}
 	if err != nil {
 		r.Err = err
 		return r
 	}
-	checks := Checks(fleet, s.Disruption == nil)
-	r.Truth, r.Batches, r.Functions, r.Checks = fleet.Total(), len(fleet.Batches), len(fleet.Truth), len(checks)
 
-	prom, err := harness.StartPrometheus(o.PrometheusBin)
+	if rn.prom, err = harness.StartPrometheus(o.PrometheusBin); err != nil {
+		r.Err = err
+		return r
+	}
+	defer rn.prom.Stop()
+	rn.sink = rwsink.New()
+	rn.tee = &harness.Tee{Sink: rn.sink, Prometheus: rn.prom.WriteURL()}
+	rn.front = &switchable{next: rn.tee}
+	url, stopFront, err := harness.Serve(rn.front)
 	if err != nil {
 		r.Err = err
 		return r
 	}
-	defer prom.Stop()
-	sink := rwsink.New()
-	tee := &harness.Tee{Sink: sink, Prometheus: prom.WriteURL()}
-	front := &switchable{next: tee}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	defer stopFront()
+	rn.remoteWrite = url + "/api/v1/write"
+
+	defer rn.stopReplicas()
+	if err := rn.startReplicas(); err != nil {
 		r.Err = err
 		return r
 	}
-	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	defer srv.Close()
-
-	gateways := make([]*harness.Gateway, s.Replicas)
-	var gwMu sync.Mutex // a restart replaces a gateway while others read the slice
-	defer func() {
-		gwMu.Lock()
-		defer gwMu.Unlock()
-		for _, g := range gateways {
-			if g == nil {
-				continue
-			}
-			if err := g.Stop(); err != nil && r.Err == nil {
-				r.Err = err
-			}
-			if !r.Passed() {
-				o.Logf("gateway %s output (last 4 KiB; all of it in %s):\n%s", g.Config.InstanceID,
-					keep(g.Output.String(), s.Name), harness.Tail(g.Output.String(), 4096))
-			}
-		}
-	}()
-	for i := range gateways {
-		g, err := harness.StartGateway(harness.GatewayConfig{
-			Bin:         o.Bin,
-			Configs:     []string{filepath.Join(o.Root, "distribution", "config.yaml")},
-			RemoteWrite: "http://" + l.Addr().String() + "/api/v1/write",
-			InstanceID:  fmt.Sprintf("%s-replica-%d", s.Name, i),
-			Flush:       o.Flush,
-		})
-		if err != nil {
-			r.Err = err
-			return r
-		}
-		gateways[i] = g
-	}
-
-	var stock *harness.Gateway
 	if s.Stock {
-		stock, err = harness.StartGateway(harness.GatewayConfig{
+		rn.stock, err = harness.StartGateway(harness.GatewayConfig{
 			Bin:         o.Bin,
 			Configs:     []string{filepath.Join(o.Root, "testbed", "bench", "stock-pipeline.yaml")},
-			RemoteWrite: "http://" + l.Addr().String() + "/api/v1/write",
+			RemoteWrite: rn.remoteWrite,
 			Flush:       o.Flush,
 		})
 		if err != nil {
 			r.Err = fmt.Errorf("the stock pipeline: %w", err)
 			return r
 		}
-		defer stock.Stop()
+		defer rn.stock.Stop()
 	}
 
-	loadStart := time.Now()
-	var timelineMu sync.Mutex
-	event := func(format string, args ...any) {
-		msg := fmt.Sprintf("%5.1fs: ", time.Since(loadStart).Seconds()) + fmt.Sprintf(format, args...)
-		timelineMu.Lock()
-		r.Timeline = append(r.Timeline, msg)
-		timelineMu.Unlock()
-		o.Logf("  %s", msg)
-	}
+	rn.loadStart = time.Now()
 	loadDone := make(chan struct{})
-	var side sync.WaitGroup
-	if s.OutageFor > 0 {
-		side.Add(1)
-		go func() {
-			defer side.Done()
-			select {
-			case <-time.After(s.OutageAt):
-			case <-loadDone:
-				return
-			}
-			front.down.Store(true)
-			event("backend down (503) for %s", s.OutageFor)
-			time.Sleep(s.OutageFor)
-			front.down.Store(false)
-			event("backend up")
-		}()
-	}
-	var disruptErr error
-	if d := s.Disruption; d != nil {
-		side.Add(1)
-		go func() {
-			defer side.Done()
-			select {
-			case <-time.After(d.At):
-			case <-loadDone:
-				return
-			}
-			gwMu.Lock()
-			g := gateways[d.Replica]
-			gwMu.Unlock()
-			if d.Kill {
-				g.Kill()
-			} else if err := g.Stop(); err != nil {
-				disruptErr = err
-			}
-			event("%s stopped with %s", g.Config.InstanceID, d.signal())
-			time.Sleep(d.Down)
-			ng, err := g.Restart()
-			if err != nil {
-				disruptErr = fmt.Errorf("restarting %s: %w", g.Config.InstanceID, err)
-				return
-			}
-			gwMu.Lock()
-			gateways[d.Replica] = ng
-			gwMu.Unlock()
-			event("%s started again, same addresses and instance id", g.Config.InstanceID)
-		}()
-	}
-	urls := make([]string, len(gateways))
-	for i, g := range gateways {
+	rn.outage(loadDone)
+	rn.disrupt(loadDone)
+	urls := make([]string, len(rn.gateways))
+	for i, g := range rn.gateways {
 		urls[i] = g.URL
 	}
-	var stockStats loadgen.Stats
-	var stockErr error
-	if stock != nil {
-		var spans []loadgen.Batch
-		for _, b := range fleet.Batches {
-			if b.IsTraces() {
-				spans = append(spans, b)
-			}
-		}
-		side.Add(1)
-		go func() {
-			defer side.Done()
-			stockStats, stockErr = send(ctx, s, []string{stock.URL}, spans)
-		}()
-	}
-	r.Stats, err = send(ctx, s, urls, fleet.Batches)
+	var sent string
+	r.Stats, sent, err = l.send(ctx, rn, urls)
 	close(loadDone)
 	loadEnd := time.Now()
-	event("load sent: %d batches acknowledged, %d retried requests", r.Stats.Acknowledged, r.Stats.Retried)
-	side.Wait()
+	rn.event("%s", sent)
+	rn.side.Wait()
 	if err == nil {
-		err = disruptErr
-	}
-	if err == nil && stockErr != nil {
-		err = fmt.Errorf("sending to the stock pipeline: %w", stockErr)
+		err = errors.Join(rn.sideErrs...)
 	}
 	if err != nil {
 		r.Err = err
 		return r
 	}
 
-	window := time.Since(began) + o.Drain + time.Minute
-	promTotals := func() (Totals, error) {
-		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		t, resets, err := PrometheusTotals(qctx, prom, checks, s.Fleet.Prefix, window)
-		r.PrometheusResets = resets
-		return t, err
+	rn.window = time.Since(rn.began) + o.Drain + time.Minute
+	r.Err = l.settle(ctx, rn, loadEnd)
+	r.SinkRequests, _ = rn.sink.Requests()
+	r.OutageRefused = rn.front.refused.Load()
+	r.PrometheusRefused = rn.tee.Refused.Load()
+	return r
+}
+
+// load is what a scenario generates, sends and checks: the Telemetry API fleet
+// (fleetLoad) or the sandboxes' pushes (pushLoad). Run does the rest, the same for both.
+type load interface {
+	// send sends the load to the replicas (urls[i] is replica i) while Run's side tasks
+	// go on, and returns the timeline's entry for its end.
+	send(ctx context.Context, rn *run, urls []string) (st loadgen.Stats, sent string, err error)
+	// settle waits until the backends hold the load's checks, or as close as they come,
+	// and records what they hold in rn.r.
+	settle(ctx context.Context, rn *run, loadEnd time.Time) error
+}
+
+// run is one scenario's processes and what goes on beside its load.
+type run struct {
+	o     Options
+	s     Scenario
+	r     *Result
+	began time.Time // before the load was generated: the start of the query window
+
+	prom        *harness.Prometheus
+	sink        *rwsink.Sink
+	tee         *harness.Tee
+	front       *switchable
+	remoteWrite string     // the front's remote-write URL, for the gateways
+	gwMu        sync.Mutex // a restart replaces a gateway while others read the slice
+	gateways    []*harness.Gateway
+	stock       *harness.Gateway // Scenario.Stock's pipeline
+	// holds[i], while true, holds back the push load's replays to replica i: set around a
+	// restart (push scenarios only).
+	holds []atomic.Bool
+
+	loadStart  time.Time
+	timelineMu sync.Mutex
+	side       sync.WaitGroup
+	sideMu     sync.Mutex
+	sideErrs   []error
+	// window reaches back from the settling to before the load was generated.
+	window time.Duration
+}
+
+// replicaID is replica i's service.instance.id, so its instance label.
+func replicaID(s Scenario, i int) string { return fmt.Sprintf("%s-replica-%d", s.Name, i) }
+
+func (rn *run) startReplicas() error {
+	rn.gateways = make([]*harness.Gateway, rn.s.Replicas)
+	for i := range rn.gateways {
+		g, err := harness.StartGateway(harness.GatewayConfig{
+			Bin:         rn.o.Bin,
+			Configs:     []string{filepath.Join(rn.o.Root, "distribution", "config.yaml")},
+			RemoteWrite: rn.remoteWrite,
+			InstanceID:  replicaID(rn.s, i),
+			Flush:       rn.o.Flush,
+		})
+		if err != nil {
+			return err
+		}
+		rn.gateways[i] = g
 	}
-	if d := s.Disruption; d != nil && d.Kill {
-		r.LossBound = lossBound(s, fleet, o.Flush)
-		r.Err = settleAfterKill(ctx, &r, checks, sink, promTotals, o)
-	} else {
-		r.Err = converge(ctx, &r, checks, func() Totals { return SinkTotals(sink) }, promTotals, loadEnd, o)
-	}
-	if stock != nil && r.Err == nil {
-		r.Comparison, r.Err = compareStock(ctx, prom, fleet, promTotals, window)
-		if r.Comparison != nil {
-			r.Comparison.StockSpansAcknowledged = int(stockStats.AcknowledgedSpans)
+	return nil
+}
+
+// stopReplicas stops the replicas; when the scenario failed, it keeps their output.
+func (rn *run) stopReplicas() {
+	rn.gwMu.Lock()
+	defer rn.gwMu.Unlock()
+	for _, g := range rn.gateways {
+		if g == nil {
+			continue
+		}
+		if err := g.Stop(); err != nil && rn.r.Err == nil {
+			rn.r.Err = err
+		}
+		if !rn.r.Passed() {
+			rn.o.Logf("gateway %s output (last 4 KiB; all of it in %s):\n%s", g.Config.InstanceID,
+				keep(g.Output.String(), rn.s.Name), harness.Tail(g.Output.String(), 4096))
 		}
 	}
-	r.SinkRequests, _ = sink.Requests()
-	r.OutageRefused = front.refused.Load()
-	r.PrometheusRefused = tee.Refused.Load()
-	return r
+}
+
+// event adds to the timeline, relative to the start of the load.
+func (rn *run) event(format string, args ...any) {
+	msg := fmt.Sprintf("%5.1fs: ", time.Since(rn.loadStart).Seconds()) + fmt.Sprintf(format, args...)
+	rn.timelineMu.Lock()
+	rn.r.Timeline = append(rn.r.Timeline, msg)
+	rn.timelineMu.Unlock()
+	rn.o.Logf("  %s", msg)
+}
+
+// beside runs task beside the load; Run waits for it after the send, and fails with its
+// error.
+func (rn *run) beside(task func() error) {
+	rn.side.Add(1)
+	go func() {
+		defer rn.side.Done()
+		if err := task(); err != nil {
+			rn.sideMu.Lock()
+			rn.sideErrs = append(rn.sideErrs, err)
+			rn.sideMu.Unlock()
+		}
+	}()
+}
+
+// at runs task beside the load, when after the load's start, unless the load ended first.
+func (rn *run) at(when time.Duration, loadDone <-chan struct{}, task func() error) {
+	rn.beside(func() error {
+		select {
+		case <-time.After(when):
+			return task()
+		case <-loadDone:
+			return nil
+		}
+	})
+}
+
+// outage takes the backend down (503) at Scenario.OutageAt for OutageFor, unless the load
+// ends first.
+func (rn *run) outage(loadDone <-chan struct{}) {
+	s := rn.s
+	if s.OutageFor <= 0 {
+		return
+	}
+	rn.at(s.OutageAt, loadDone, func() error {
+		rn.front.down.Store(true)
+		rn.event("backend down (503) for %s", s.OutageFor)
+		time.Sleep(s.OutageFor)
+		rn.front.down.Store(false)
+		rn.event("backend up")
+		return nil
+	})
+}
+
+// disrupt stops or kills a replica at Disruption.At and starts it again Down later, unless
+// the load ends first.
+func (rn *run) disrupt(loadDone <-chan struct{}) {
+	d := rn.s.Disruption
+	if d == nil {
+		return
+	}
+	rn.at(d.At, loadDone, func() error {
+		held := ""
+		if rn.holds != nil {
+			// The gateway remembers accepted sequence numbers in memory: no deliberate
+			// replay may straddle the restart (see loadgen.SendConfig.HoldReplays).
+			rn.holds[d.Replica].Store(true)
+			time.Sleep(250 * time.Millisecond)
+			held = " (replays to it held from 0.25 s before until it is back)"
+		}
+		rn.gwMu.Lock()
+		g := rn.gateways[d.Replica]
+		rn.gwMu.Unlock()
+		var stopErr error
+		if d.Kill {
+			g.Kill()
+		} else {
+			stopErr = g.Stop()
+		}
+		rn.event("%s stopped with %s%s", g.Config.InstanceID, d.signal(), held)
+		time.Sleep(d.Down)
+		ng, err := g.Restart()
+		if err != nil {
+			return fmt.Errorf("restarting %s: %w", g.Config.InstanceID, err)
+		}
+		rn.gwMu.Lock()
+		rn.gateways[d.Replica] = ng
+		rn.gwMu.Unlock()
+		if rn.holds != nil {
+			rn.holds[d.Replica].Store(false)
+		}
+		rn.event("%s started again, same addresses and instance id", g.Config.InstanceID)
+		return stopErr
+	})
+}
+
+// prometheusTotals reads Prometheus with read over the run's window, with a timeout per
+// query, and records the counter resets it saw.
+func (rn *run) prometheusTotals(ctx context.Context, read func(context.Context, *harness.Prometheus, time.Duration) (Totals, int, error)) func() (Totals, error) {
+	return func() (Totals, error) {
+		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		t, resets, err := read(qctx, rn.prom, rn.window)
+		rn.r.PrometheusResets = resets
+		return t, err
+	}
+}
+
+// fleetLoad is the Telemetry API load of Scenario.Fleet, with the functions' own spans.
+type fleetLoad struct {
+	fleet  *loadgen.Fleet
+	checks []Check
+	// stockSpans is how many function spans the stock pipeline acknowledged.
+	stockSpans int64
+}
+
+func newFleetLoad(s Scenario, r *Result) (load, error) {
+	fleet, err := loadgen.Generate(s.Fleet)
+	if err != nil {
+		return nil, err
+	}
+	l := &fleetLoad{fleet: fleet, checks: Checks(fleet, s.Disruption == nil)}
+	r.Truth, r.Batches, r.Functions, r.Checks = fleet.Total(), len(fleet.Batches), len(fleet.Truth), len(l.checks)
+	return l, nil
+}
+
+// send sends the batches to the replicas, and the functions' own spans to the stock
+// pipeline beside them.
+func (l *fleetLoad) send(ctx context.Context, rn *run, urls []string) (loadgen.Stats, string, error) {
+	if rn.stock != nil {
+		var spans []loadgen.Batch
+		for _, b := range l.fleet.Batches {
+			if b.IsTraces() {
+				spans = append(spans, b)
+			}
+		}
+		rn.beside(func() error {
+			st, err := sendBatches(ctx, rn.s, []string{rn.stock.URL}, spans)
+			l.stockSpans = st.AcknowledgedSpans
+			if err != nil {
+				return fmt.Errorf("sending to the stock pipeline: %w", err)
+			}
+			return nil
+		})
+	}
+	st, err := sendBatches(ctx, rn.s, urls, l.fleet.Batches)
+	return st, fmt.Sprintf("load sent: %d batches acknowledged, %d retried requests", st.Acknowledged, st.Retried), err
+}
+
+// settle converges (a killed replica: measures what is missing and counted twice), then
+// compares with the stock pipeline.
+func (l *fleetLoad) settle(ctx context.Context, rn *run, loadEnd time.Time) error {
+	r, s := rn.r, rn.s
+	promTotals := rn.prometheusTotals(ctx, func(ctx context.Context, prom *harness.Prometheus, window time.Duration) (Totals, int, error) {
+		return PrometheusTotals(ctx, prom, l.checks, s.Fleet.Prefix, window)
+	})
+	var err error
+	if d := s.Disruption; d != nil && d.Kill {
+		r.LossBound = lossBound(s, l.fleet, rn.o.Flush)
+		err = settleAfterKill(ctx, r, l.checks, rn.sink, promTotals, rn.o)
+	} else {
+		err = converge(ctx, r, l.checks, func() Totals { return SinkTotals(rn.sink) }, promTotals, loadEnd, rn.o)
+	}
+	if rn.stock != nil && err == nil {
+		r.Comparison, err = compareStock(ctx, rn.prom, l.fleet, promTotals, rn.window)
+		if r.Comparison != nil {
+			r.Comparison.StockSpansAcknowledged = int(l.stockSpans)
+		}
+	}
+	return err
 }
 
 // converge waits until the sink and Prometheus hold the ground truth, then checks that
@@ -480,16 +609,33 @@ func replicaOf(function string, replicas int) int {
 	return int(h.Sum32() % uint32(replicas))
 }
 
-// send splits the batches by replica and sends each share at its part of the rate.
-func send(ctx context.Context, s Scenario, urls []string, batches []loadgen.Batch) (loadgen.Stats, error) {
-	shares := make([][]loadgen.Batch, len(urls))
-	invocations := make([]int, len(urls))
+// sendBatches sends each replica its share of the batches at its part of the rate.
+func sendBatches(ctx context.Context, s Scenario, urls []string, batches []loadgen.Batch) (loadgen.Stats, error) {
 	total := 0
 	for _, b := range batches {
-		i := replicaOf(b.Function, len(urls))
-		shares[i] = append(shares[i], b)
-		invocations[i] += b.Invocations
 		total += b.Invocations
+	}
+	function := func(b loadgen.Batch) string { return b.Function }
+	return sendByReplica(urls, batches, function, func(i int, share []loadgen.Batch) (loadgen.Stats, error) {
+		rate := 0.0
+		if s.Rate > 0 {
+			invocations := 0
+			for _, b := range share {
+				invocations += b.Invocations
+			}
+			rate = s.Rate * float64(invocations) / float64(total)
+		}
+		return loadgen.Send(ctx, loadgen.SendConfig{URL: urls[i], Workers: s.Workers, Rate: rate, Timeout: 5 * time.Minute}, share)
+	})
+}
+
+// sendByReplica routes each item to a replica by its function's name, as a first tier
+// would, sends every replica's share on a goroutine of its own, and sums what they sent.
+func sendByReplica[T any](urls []string, items []T, function func(T) string, send func(i int, share []T) (loadgen.Stats, error)) (loadgen.Stats, error) {
+	shares := make([][]T, len(urls))
+	for _, item := range items {
+		i := replicaOf(function(item), len(urls))
+		shares[i] = append(shares[i], item)
 	}
 	var (
 		wg    sync.WaitGroup
@@ -502,14 +648,10 @@ func send(ctx context.Context, s Scenario, urls []string, batches []loadgen.Batc
 		if len(share) == 0 {
 			continue
 		}
-		rate := 0.0
-		if s.Rate > 0 {
-			rate = s.Rate * float64(invocations[i]) / float64(total)
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := loadgen.Send(ctx, loadgen.SendConfig{URL: urls[i], Workers: s.Workers, Rate: rate, Timeout: 5 * time.Minute}, share)
+			st, err := send(i, share)
 			mu.Lock()
 			defer mu.Unlock()
 			sum.Add(st)

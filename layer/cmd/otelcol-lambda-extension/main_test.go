@@ -121,7 +121,9 @@ func TestBuiltBinary(t *testing.T) {
 	for _, p := range gw.Payloads() {
 		if p.Path == "/v1/metrics" {
 			metrics++
-			assert.Contains(t, string(p.Body), `"handled_total"`)
+			body, err := p.Plain()
+			require.NoError(t, err)
+			assert.Contains(t, string(body), `"handled_total"`)
 		}
 	}
 	assert.Positive(t, metrics, "the pushes reached the gateway as OTLP")

@@ -37,6 +37,18 @@ type Payload struct {
 	Status int    // what the gateway answered
 }
 
+// Plain returns the body, decompressed when it was sent gzipped.
+func (p Payload) Plain() ([]byte, error) {
+	if p.Header.Get("Content-Encoding") != "gzip" {
+		return p.Body, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(p.Body))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
+}
+
 // Policy decides the status of a telemetry batch (or, with nil events, of an OTLP
 // request) before it is accepted; 0 means accept.
 // It may block (a slow gateway) until r's context ends.

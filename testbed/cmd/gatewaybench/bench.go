@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -57,9 +56,6 @@ type probeResult struct {
 }
 
 func runBench(o options) (string, error) {
-	if _, err := os.Stat(o.bin); err != nil {
-		return "", fmt.Errorf("no gateway binary at %s: run 'make build' first", o.bin)
-	}
 	prom, err := harness.StartPrometheus(o.prometheusBin)
 	if err != nil {
 		return "", err
@@ -108,13 +104,11 @@ const probeWarmSpans = 4
 func measure(o options, prom *harness.Prometheus, p pipeline, round int) (r result, err error) {
 	m := &measurement{o: o, p: p, runID: fmt.Sprintf("%s%d", p.short, round), sink: rwsink.New(), prom: prom}
 	tee := &harness.Tee{Sink: m.sink, Prometheus: prom.WriteURL()}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	teeURL, stopTee, err := harness.Serve(tee)
 	if err != nil {
 		return r, err
 	}
-	srv := &http.Server{Handler: tee, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	defer stopTee()
 
 	// The load is made before the gateway starts: generating it costs this process CPU.
 	var fleet *loadgen.Fleet
@@ -125,19 +119,13 @@ func measure(o options, prom *harness.Prometheus, p pipeline, round int) (r resu
 	}
 	spans := otlpRequests(o.spans, o.functions, m.runID, "load", false)
 
-	gw, pprofAddr, err := startGateway(o, p, "http://"+ln.Addr().String()+"/api/v1/write", o.profileDir != "")
+	gw, pprofAddr, err := startGateway(o, harness.GatewayConfig{Bin: o.bin, Configs: p.configs, RemoteWrite: teeURL + "/api/v1/write", Flush: o.flush},
+		o.profileDir != "")
 	if err != nil {
 		return r, err
 	}
 	m.gw = gw
-	defer func() {
-		if serr := gw.Stop(); serr != nil && err == nil {
-			err = serr
-		}
-		if err != nil {
-			log.Printf("gateway output (last 4 KiB):\n%s", harness.Tail(gw.Output.String(), 4096))
-		}
-	}()
+	defer stopGateway(gw, &err)
 
 	// Warm up with the functions of the load and the probes' functions: connections,
 	// buffers, the first series, and what lambda_correlation learns of the functions (they
@@ -165,9 +153,7 @@ func measure(o options, prom *harness.Prometheus, p pipeline, round int) (r resu
 		}
 	}
 
-	// The OTLP span load, the same for both pipelines. This process collects its garbage
-	// first, so that its collector does not run beside the gateway during the load.
-	runtime.GC()
+	// The OTLP span load, the same for both pipelines.
 	if err := m.spanLoad(&r, spans, warmSpans, pprofAddr); err != nil {
 		return r, err
 	}
@@ -217,49 +203,24 @@ func measure(o options, prom *harness.Prometheus, p pipeline, round int) (r resu
 }
 
 func (m *measurement) spanLoad(r *result, spans []loadgen.Batch, warmSpans int, pprofAddr string) error {
-	cpu0, err := m.gw.CPU()
-	if err != nil {
+	var st loadgen.Stats
+	f, err := measureLoad(m.gw, m.prom, pprofAddr, filepath.Join(m.o.profileDir, m.runID+".pprof"), func() (err error) {
+		st, err = sendAll(m.gw.URL, m.o.workers, spans)
 		return err
-	}
-	smp := startSampler(m.gw.Process, 250*time.Millisecond)
-	profiled := make(chan error, 1)
-	if pprofAddr != "" {
-		go func() {
-			profiled <- profile(pprofAddr, filepath.Join(m.o.profileDir, m.runID+".pprof"))
-		}()
-	} else {
-		profiled <- nil
-	}
-	oth := startOthers(m.gw.Process, m.prom.Process)
-	from := smp.since()
-	st, err := sendAll(m.gw.URL, m.o.workers, spans)
-	to := smp.since()
-	r.spanOthers = oth.stop()
-	if err != nil {
-		smp.Stop()
-		return err
-	}
-	err = m.waitFor(fmt.Sprintf("%d spans", m.o.spans), func() (bool, error) {
-		return m.exactly(countOf(m.sink, m.p, m.runID), float64(warmSpans+m.o.spans))
+	}, func() error {
+		return m.waitFor(fmt.Sprintf("%d spans", m.o.spans), func() (bool, error) {
+			return m.exactly(countOf(m.sink, m.p, m.runID), float64(warmSpans+m.o.spans))
+		})
 	})
-	cpu1, cerr := m.gw.CPU()
-	samples := smp.Stop()
+	r.spanOthers = f.others
 	if err != nil {
 		return err
 	}
-	if cerr != nil {
-		return cerr
-	}
-	if err := <-profiled; err != nil {
-		return err
-	}
-	r.spanCPU = cpu1 - cpu0
+	r.spanCPU = f.cpu
 	r.spansCounted = countOf(m.sink, m.p, m.runID) - float64(warmSpans)
-	steady := between(samples, from+(to-from)/2, to)
-	r.spanSteady, r.spanSamples, r.spanSend = medianRSS(steady), len(steady), to-from
+	r.spanSteady, r.spanSamples, r.spanSend, r.spanPeak = f.steady, f.samples, f.send, f.peak
 	r.retried += st.Retried
-	_, r.spanPeak, err = m.gw.Memory()
-	return err
+	return nil
 }
 
 // telemetryLoad sends the fleet's first batches as a warm-up (every slot keeps its order),
@@ -280,31 +241,18 @@ func (m *measurement) telemetryLoad(r *result, fleet *loadgen.Fleet) error {
 	total := fleet.Total().Invocations
 	checks := scenario.Checks(fleet, true)
 
-	runtime.GC()
-	cpu0, err := m.gw.CPU()
-	if err != nil {
+	var st loadgen.Stats
+	f, err := measureLoad(m.gw, m.prom, "", "", func() (err error) {
+		st, err = sendAll(m.gw.URL, m.o.workers, tail)
 		return err
-	}
-	smp := startSampler(m.gw.Process, 250*time.Millisecond)
-	oth := startOthers(m.gw.Process, m.prom.Process)
-	from := smp.since()
-	st, err := sendAll(m.gw.URL, m.o.workers, tail)
-	to := smp.since()
-	r.tapiOthers = oth.stop()
-	if err != nil {
-		smp.Stop()
-		return err
-	}
-	err = m.waitFor(fmt.Sprintf("%d invocations", total), func() (bool, error) {
-		return m.exactly(countOf(m.sink, m.p, prefix), float64(total))
+	}, func() error {
+		return m.waitFor(fmt.Sprintf("%d invocations", total), func() (bool, error) {
+			return m.exactly(countOf(m.sink, m.p, prefix), float64(total))
+		})
 	})
-	cpu1, cerr := m.gw.CPU()
-	samples := smp.Stop()
+	r.tapiOthers = f.others
 	if err != nil {
 		return err
-	}
-	if cerr != nil {
-		return cerr
 	}
 	// Every figure of the ground truth, not only the invocations.
 	var mismatches []string
@@ -314,15 +262,76 @@ func (m *measurement) telemetryLoad(r *result, fleet *loadgen.Fleet) error {
 	}); err != nil {
 		return fmt.Errorf("%w: %s", err, strings.Join(mismatches, "; "))
 	}
-	r.invocationCPU = cpu1 - cpu0
+	r.invocationCPU = f.cpu
 	r.invocationsLoad = total - headInvocations
 	r.invocationsCounted = countOf(m.sink, m.p, prefix) - float64(headInvocations)
 	r.checks = len(checks)
-	steady := between(samples, from+(to-from)/2, to)
-	r.tapiSteady, r.tapiSamples, r.tapiSend = medianRSS(steady), len(steady), to-from
+	r.tapiSteady, r.tapiSamples, r.tapiSend, r.tapiPeak = f.steady, f.samples, f.send, f.peak
 	r.retried += st.Retried
-	_, r.tapiPeak, err = m.gw.Memory()
-	return err
+	return nil
+}
+
+// loadFigures is what measureLoad read of the gateway and the machine around one load.
+type loadFigures struct {
+	cpu         time.Duration // the gateway's, from the first request until drained
+	send, drain time.Duration // how long sending took, and then until drained
+	harnessCPU  time.Duration // this process's CPU over the send (the load generator's cost)
+	others      float64       // other processes' CPU during the send, in cores
+	// peak is VmHWM once drained, steady the median of the 250 ms RSS readings over the
+	// send's second half (samples of them).
+	peak, steady int64
+	samples      int
+}
+
+// measureLoad sends a load with send and waits with drained until the gateway's output is
+// complete, reading the gateway's CPU before and after, its RSS every 250 ms, and the
+// machine's other work during the send. With a pprof address, the gateway's CPU profile
+// of the load's first 2 seconds goes to profilePath.
+func measureLoad(gw *harness.Gateway, prom *harness.Prometheus, pprofAddr, profilePath string, send, drained func() error) (f loadFigures, err error) {
+	// This process collects its garbage first, so that its collector does not run beside
+	// the gateway during the load.
+	runtime.GC()
+	cpu0, err := gw.CPU()
+	if err != nil {
+		return f, err
+	}
+	smp := startSampler(gw.Process, 250*time.Millisecond)
+	profiled := make(chan error, 1)
+	if pprofAddr != "" {
+		go func() { profiled <- profile(pprofAddr, profilePath) }()
+	} else {
+		profiled <- nil
+	}
+	oth := startOthers(gw.Process, prom.Process)
+	own0 := processCPU()
+	from := smp.since()
+	err = send()
+	to := smp.since()
+	f.harnessCPU = processCPU() - own0
+	f.others = oth.stop()
+	if err != nil {
+		smp.Stop()
+		return f, err
+	}
+	sent := time.Now()
+	err = drained()
+	f.drain = time.Since(sent)
+	cpu1, cerr := gw.CPU()
+	samples := smp.Stop()
+	if err != nil {
+		return f, err
+	}
+	if cerr != nil {
+		return f, cerr
+	}
+	if err := <-profiled; err != nil {
+		return f, err
+	}
+	f.cpu, f.send = cpu1-cpu0, to-from
+	steady := between(samples, from+(to-from)/2, to)
+	f.steady, f.samples = medianRSS(steady), len(steady)
+	_, f.peak, err = gw.Memory()
+	return f, err
 }
 
 // probePrefix names a probe's function prefix: kind p for a function the gateway knows, n

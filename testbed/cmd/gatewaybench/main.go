@@ -133,6 +133,9 @@ func main() {
 		log.Fatalf("gatewaybench: %v", err)
 	}
 	o.bin = bin
+	if _, err := os.Stat(o.bin); err != nil {
+		log.Fatalf("gatewaybench: no gateway binary at %s: run 'make build' first", o.bin)
+	}
 
 	var report string
 	switch {
@@ -185,10 +188,9 @@ func pipelineB(o options) pipeline {
 		count: "traces_span_metrics_calls_total", label: "service_name"}
 }
 
-// startGateway starts the pipeline's gateway writing to remoteWrite; with profiling, the
-// debug-endpoints overlay is added and pprof listens on the returned address.
-func startGateway(o options, p pipeline, remoteWrite string, profiling bool) (*harness.Gateway, string, error) {
-	cfg := harness.GatewayConfig{Bin: o.bin, Configs: p.configs, RemoteWrite: remoteWrite, Flush: o.flush}
+// startGateway starts the gateway of cfg; with profiling, the debug-endpoints overlay is
+// added and pprof listens on the returned address.
+func startGateway(o options, cfg harness.GatewayConfig, profiling bool) (*harness.Gateway, string, error) {
 	pprofAddr := ""
 	if profiling {
 		addrs, err := harness.FreeAddrs(2)
@@ -201,4 +203,15 @@ func startGateway(o options, p pipeline, remoteWrite string, profiling bool) (*h
 	}
 	g, err := harness.StartGateway(cfg)
 	return g, pprofAddr, err
+}
+
+// stopGateway stops a measured gateway, for a defer: a failure to stop becomes *err when
+// nothing else failed, and a failed measurement shows the gateway's last output.
+func stopGateway(gw *harness.Gateway, err *error) {
+	if serr := gw.Stop(); serr != nil && *err == nil {
+		*err = serr
+	}
+	if *err != nil {
+		log.Printf("gateway output (last 4 KiB):\n%s", harness.Tail(gw.Output.String(), 4096))
+	}
 }

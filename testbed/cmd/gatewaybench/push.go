@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"log"
 	"math"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -58,9 +56,6 @@ func (o options) pushFleet(prefix string, sandboxes, flushes int, seed uint64) l
 }
 
 func runPushBench(o options) (string, error) {
-	if _, err := os.Stat(o.bin); err != nil {
-		return "", fmt.Errorf("no gateway binary at %s: run 'make build' first", o.bin)
-	}
 	prom, err := harness.StartPrometheus(o.prometheusBin)
 	if err != nil {
 		return "", err
@@ -92,13 +87,11 @@ func runPushBench(o options) (string, error) {
 func measurePush(o options, prom *harness.Prometheus, round int) (r pushResult, fleet *loadgen.PushFleet, err error) {
 	sink := rwsink.New()
 	tee := &harness.Tee{Sink: sink, Prometheus: prom.WriteURL()}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	teeURL, stopTee, err := harness.Serve(tee)
 	if err != nil {
 		return r, nil, err
 	}
-	srv := &http.Server{Handler: tee, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	defer stopTee()
 
 	// Generating the load costs this process CPU: before the gateway starts.
 	began := time.Now()
@@ -111,34 +104,16 @@ func measurePush(o options, prom *harness.Prometheus, round int) (r pushResult, 
 		return r, nil, err
 	}
 
-	cfg := harness.GatewayConfig{Bin: o.bin, Configs: []string{filepath.Join(o.root, "distribution", "config.yaml")},
-		RemoteWrite: "http://" + ln.Addr().String() + "/api/v1/write", InstanceID: pushReplicaID, Flush: o.flush}
-	pprofAddr := ""
-	if o.profileDir != "" {
-		addrs, err := harness.FreeAddrs(2)
-		if err != nil {
-			return r, nil, err
-		}
-		pprofAddr = addrs[0]
-		cfg.Configs = append(cfg.Configs, filepath.Join(o.root, "distribution", "overlays", "debug-endpoints.yaml"))
-		cfg.Env = []string{"OTELCOL_LAMBDA_PPROF_ENDPOINT=" + addrs[0], "OTELCOL_LAMBDA_ZPAGES_ENDPOINT=" + addrs[1]}
-	}
-	gw, err := harness.StartGateway(cfg)
+	gw, pprofAddr, err := startGateway(o, harness.GatewayConfig{Bin: o.bin, Configs: []string{filepath.Join(o.root, "distribution", "config.yaml")},
+		RemoteWrite: teeURL + "/api/v1/write", InstanceID: pushReplicaID, Flush: o.flush}, o.profileDir != "")
 	if err != nil {
 		return r, nil, err
 	}
-	defer func() {
-		if serr := gw.Stop(); serr != nil && err == nil {
-			err = serr
-		}
-		if err != nil {
-			log.Printf("gateway output (last 4 KiB):\n%s", harness.Tail(gw.Output.String(), 4096))
-		}
-	}()
+	defer stopGateway(gw, &err)
 	route := func(*loadgen.PushBatch) int { return 0 }
 	replicas := []string{pushReplicaID}
-	send := func(f *loadgen.PushFleet) (loadgen.PushStats, error) {
-		return loadgen.SendPush(context.Background(), loadgen.PushSendConfig{URL: gw.URL, Workers: o.pushWorkers, Timeout: 10 * time.Minute,
+	send := func(f *loadgen.PushFleet) (loadgen.Stats, error) {
+		return loadgen.SendPush(context.Background(), loadgen.SendConfig{URL: gw.URL, Workers: o.pushWorkers, Timeout: 10 * time.Minute,
 			Client: client(o.pushWorkers)}, f.Sandboxes)
 	}
 	waitExact := func(what string, f *loadgen.PushFleet) error {
@@ -164,54 +139,20 @@ func measurePush(o options, prom *harness.Prometheus, round int) (r pushResult, 
 		return r, nil, err
 	}
 
-	runtime.GC()
-	cpu0, err := gw.CPU()
+	var st loadgen.Stats
+	f, err := measureLoad(gw, prom, pprofAddr, filepath.Join(o.profileDir, fmt.Sprintf("push%d.pprof", round)), func() (err error) {
+		st, err = send(fleet)
+		return err
+	}, func() error { return waitExact("the measured load", fleet) })
+	r.harnessCPU, r.others = f.harnessCPU, f.others
 	if err != nil {
 		return r, nil, err
-	}
-	smp := startSampler(gw.Process, 250*time.Millisecond)
-	oth := startOthers(gw.Process, prom.Process)
-	profiled := make(chan error, 1)
-	if pprofAddr != "" {
-		go func() {
-			profiled <- profile(pprofAddr, filepath.Join(o.profileDir, fmt.Sprintf("push%d.pprof", round)))
-		}()
-	} else {
-		profiled <- nil
-	}
-	own0 := processCPU()
-	from := smp.since()
-	st, err := send(fleet)
-	to := smp.since()
-	if perr := <-profiled; perr != nil && err == nil {
-		err = perr
-	}
-	r.harnessCPU = processCPU() - own0
-	r.others = oth.stop()
-	if err != nil {
-		smp.Stop()
-		return r, nil, err
-	}
-	sent := time.Now()
-	err = waitExact("the measured load", fleet)
-	r.drain = time.Since(sent)
-	cpu1, cerr := gw.CPU()
-	samples := smp.Stop()
-	if err != nil {
-		return r, nil, err
-	}
-	if cerr != nil {
-		return r, nil, cerr
 	}
 	r.sinkExact = true
-	r.cpu = cpu1 - cpu0
+	r.cpu, r.send, r.drain = f.cpu, f.send, f.drain
 	r.flushes, r.points, r.invocations, r.replays = st.Acknowledged, st.AcknowledgedPoints, st.AcknowledgedInvocations, st.Replayed
-	r.send, r.retried = to-from, st.Retried
-	steady := between(samples, from+(to-from)/2, to)
-	r.steady, r.samples = medianRSS(steady), len(steady)
-	if _, r.peak, err = gw.Memory(); err != nil {
-		return r, nil, err
-	}
+	r.retried = st.Retried
+	r.peak, r.steady, r.samples = f.peak, f.steady, f.samples
 
 	// The same truth in the real Prometheus: every raw sample, per reset segment.
 	checks := scenario.PushChecks(fleet, replicas, route)

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -61,9 +59,6 @@ type internals struct {
 }
 
 func runSoak(o options) (string, error) {
-	if _, err := os.Stat(o.bin); err != nil {
-		return "", fmt.Errorf("no gateway binary at %s: run 'make build' first", o.bin)
-	}
 	var r soakResult
 	r.flush = "the distribution's defaults (lambda_metrics flush 10s, lambda_correlation window 5s)"
 	if o.flush > 0 {
@@ -83,13 +78,11 @@ func runSoak(o options) (string, error) {
 	r.checks = len(checks)
 
 	sink := rwsink.New()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	sinkURL, stopSink, err := harness.Serve(sink)
 	if err != nil {
 		return "", err
 	}
-	srv := &http.Server{Handler: sink, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	defer stopSink()
 
 	p := pipelineA(o)
 	if o.soakOverlay != "" {
@@ -99,7 +92,7 @@ func runSoak(o options) (string, error) {
 		}
 		p.configs = append(p.configs, overlay)
 	}
-	gw, _, err := startGateway(o, p, "http://"+ln.Addr().String()+"/api/v1/write", false)
+	gw, _, err := startGateway(o, harness.GatewayConfig{Bin: o.bin, Configs: p.configs, RemoteWrite: sinkURL + "/api/v1/write", Flush: o.flush}, false)
 	if err != nil {
 		return "", err
 	}
