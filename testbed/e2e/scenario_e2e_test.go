@@ -40,20 +40,10 @@ func loopbackAddr(t *testing.T) string {
 	return freeAddrs(t, 1)[0]
 }
 
-// processRuntime starts a function program as Lambda starts a runtime: with the documented
-// environment and AWS_LAMBDA_RUNTIME_API, until the sandbox ends.
+// processRuntime starts a function program as Lambda starts a runtime; env sets the
+// function's environment (lambdaemu.ProcessRuntime adds the Runtime API's address).
 func processRuntime(argv []string, env []string, output io.Writer) lambdaemu.RuntimeFunc {
-	return func(ctx context.Context, api string) error {
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Env = append(append(os.Environ(), "AWS_LAMBDA_RUNTIME_API="+api), env...)
-		cmd.Stdout, cmd.Stderr = output, output
-		cmd.WaitDelay = 5 * time.Second
-		err := cmd.Run()
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
+	return lambdaemu.ProcessRuntime(lambdaemu.Config{}, argv, env, output)
 }
 
 // sqsEvent is an SQS batch of one message from the queue, as Lambda delivers it.

@@ -636,33 +636,8 @@ func TestSDKMetricsGatewayRestart(t *testing.T) {
 		service  = "orders-sdk-restart" // the job
 	)
 
-	prom, err := harness.StartPrometheus("")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = prom.Stop() })
-	gw, err := harness.StartGateway(harness.GatewayConfig{
-		Bin:         gatewayBinary(t),
-		Configs:     []string{filepath.Join(root, "distribution", "config.yaml")},
-		RemoteWrite: prom.WriteURL(),
-		InstanceID:  "orders-gateway-0",
-		Flush:       time.Second,
-	})
-	require.NoError(t, err)
-	var (
-		gwMu      sync.Mutex
-		gwOutputs []string // the output of each gateway process that ended
-	)
-	t.Cleanup(func() {
-		gwMu.Lock()
-		defer gwMu.Unlock()
-		if err := gw.Stop(); err != nil {
-			t.Errorf("stopping the gateway: %v", err)
-		}
-		if t.Failed() {
-			for k, out := range append(gwOutputs, gw.Output.String()) {
-				t.Logf("gateway process %d output (last 4 KiB):\n%s", k+1, harness.Tail(out, 4096))
-			}
-		}
-	})
+	gw := startRestartableGateway(t)
+	prom := gw.prom
 
 	// The sandboxes, started at once, as a function's concurrent executions are.
 	sandboxes := make([]*lambdaemu.Emulator, sdkRestartSandboxes)
@@ -707,7 +682,7 @@ func TestSDKMetricsGatewayRestart(t *testing.T) {
 		otlpAddrs[i] = quietAddr(t)
 	}
 	each("cold start", func(i int) error {
-		emu, err := startSDKSandbox(ctx, extension, nodefn, gw.Addrs.HTTP, otlpAddrs[i], function, service, "cumulative", logs[i])
+		emu, err := startSDKSandbox(ctx, extension, nodefn, gw.addrs.HTTP, otlpAddrs[i], function, service, "cumulative", logs[i])
 		sandboxes[i] = emu
 		return err
 	})
@@ -817,26 +792,15 @@ func TestSDKMetricsGatewayRestart(t *testing.T) {
 	sdkSettle(t, prom, service, "before the restart", "nothing may be missing yet", exact, diagnose)
 	pending(pendingBefore, "before the restart")
 	tctx, tcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	outcomesBefore, err := fleetOutcomes(tctx, gw.Addrs.Telemetry)
+	outcomesBefore, err := fleetOutcomes(tctx, gw.addrs.Telemetry)
 	tcancel()
 	if err != nil {
 		t.Logf("reading the gateway's telemetry before the restart: %v", err)
 	}
 
-	gwMu.Lock()
-	err = gw.Stop()
-	gwOutputs = append(gwOutputs, gw.Output.String())
-	if err != nil {
-		gwMu.Unlock()
-		t.Fatalf("stopping the gateway (SIGTERM) after %d invocations per sandbox: %v", sdkRestartBefore, err)
+	if err := gw.restart(); err != nil {
+		t.Fatalf("after %d invocations per sandbox: %v", sdkRestartBefore, err)
 	}
-	next, err := gw.Restart()
-	if err != nil {
-		gwMu.Unlock()
-		t.Fatalf("starting the gateway again on the same addresses: %v", err)
-	}
-	gw = next
-	gwMu.Unlock()
 	t.Logf("gateway stopped (SIGTERM) after %d invocations in each of %d sandboxes, and ready again on the same addresses", sdkRestartBefore, sdkRestartSandboxes)
 
 	each("invocations after the restart", func(i int) error {
@@ -857,7 +821,7 @@ func TestSDKMetricsGatewayRestart(t *testing.T) {
 		"at most the increments of each stream's first export after the restart, summed over sandboxes", qs, diagnose)
 	pending(total, "after the restart")
 	tctx, tcancel = context.WithTimeout(context.Background(), 10*time.Second)
-	outcomesAfter, err := fleetOutcomes(tctx, gw.Addrs.Telemetry)
+	outcomesAfter, err := fleetOutcomes(tctx, gw.addrs.Telemetry)
 	tcancel()
 	if err != nil {
 		t.Logf("reading the restarted gateway's telemetry: %v", err)
