@@ -590,6 +590,10 @@ func (p *fleetProcessor) foldHistogram(j *job, fm *fleetMetric, metricHash uint6
 			return
 		}
 	}
+	if total := total(counts); s.Hist.Count()+total < s.Hist.Count() {
+		t.refuse("invalid", 1, fmt.Sprintf("histogram %q: its count would go beyond 2^64", fm.key.name))
+		return
+	}
 	t.outcomes[outcome]++
 	_ = s.Hist.AddExplicit(bounds, counts, sum) // bounds checked above
 }
@@ -597,6 +601,15 @@ func (p *fleetProcessor) foldHistogram(j *job, fm *fleetMetric, metricHash uint6
 // maxExplicitBounds bounds the buckets of one histogram: each becomes a Prometheus series
 // (_bucket{le=...}), and max_series counts the histogram as one.
 const maxExplicitBounds = 200
+
+// total adds up counts (which overflows has checked).
+func total(counts []uint64) uint64 {
+	var n uint64
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}
 
 // overflows says whether the counts add up beyond uint64.
 func overflows(counts []uint64) bool {
@@ -663,6 +676,10 @@ func (p *fleetProcessor) foldExponential(j *job, fm *fleetMetric, metricHash uin
 			t.outcomes[outcome]++
 			return
 		}
+	}
+	if n := total(e.Counts) + e.Zero; overflows(append([]uint64{e.Zero}, e.Counts...)) || s.Hist.Count()+n < s.Hist.Count() {
+		t.refuse("invalid", 1, fmt.Sprintf("exponential histogram %q: its count would go beyond 2^64", fm.key.name))
+		return
 	}
 	t.outcomes[outcome]++
 	s.Hist.AddExponential(e.Scale, e.Zero, e.Offset, e.Counts, e.Sum)

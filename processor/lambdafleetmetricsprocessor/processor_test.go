@@ -490,6 +490,10 @@ func TestHostileInputIsRefused(t *testing.T) {
 			}
 			addHistogram(ms, "x", delta, f.at(0), f.at(time.Second), bounds, make([]uint64, len(bounds)+1), 0)
 		}, "invalid"},
+		{"a count beyond 2^64 over two points", nil, func(f *fixture, ms pmetric.MetricSlice) {
+			addHistogram(ms, "x", delta, f.at(0), f.at(time.Second), []float64{1}, []uint64{math.MaxUint64 - 1, 0}, 1)
+			addHistogram(ms, "x", delta, f.at(0), f.at(time.Second), []float64{1}, []uint64{2, 0}, 1)
+		}, "invalid"},
 		{"max_series reached", func(c *Config) { c.MaxSeries = 1 }, func(f *fixture, ms pmetric.MetricSlice) {
 			addSum(ms, "x", delta, true, f.at(0), f.at(time.Second), 1, "q", "1") // takes the one series
 			addSum(ms, "x", delta, true, f.at(0), f.at(time.Second), 1, "q", "2")
