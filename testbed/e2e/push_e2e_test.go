@@ -56,10 +56,6 @@ const (
 	// pushHold is how long a result that matched must keep matching: a few gateway
 	// flushes, so that what arrives late (a replay counted twice) is seen.
 	pushHold = 3 * time.Second
-	// pushStale ends the wait early once what Prometheus holds has not changed for this
-	// long after every sandbox ended (the gateway flushes every second): it is wrong for
-	// good. queryDeadline bounds the wait in any case.
-	pushStale = 20 * time.Second
 	// sandboxDeadline bounds a sandbox's init and each invocation.
 	sandboxDeadline = 60 * time.Second
 )
@@ -243,9 +239,8 @@ func eventuallyPush(t *testing.T, read pushReader, want pushTotals, what string,
 	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
 	defer cancel()
 	var (
-		last, lastSeries, lastMismatch string
-		lastErr                        error
-		since                          = time.Now()
+		lastSeries, lastMismatch string
+		lastErr                  error
 	)
 	for {
 		held, series, err := read(ctx)
@@ -256,11 +251,9 @@ func eventuallyPush(t *testing.T, read pushReader, want pushTotals, what string,
 			if lastMismatch == "" {
 				break
 			}
-			if key := fmt.Sprintf("%+v", held); key != last {
-				last, since = key, time.Now()
-			}
 		}
-		if ctx.Err() != nil || (last != "" && time.Since(since) > pushStale) {
+		// Only the deadline ends the wait: how long a busy machine takes is not judged.
+		if ctx.Err() != nil {
 			t.Fatalf("%s: after %d sandboxes x %d invocations of the seed code, Prometheus does not hold what the handlers counted:\n%s\n%s\n%s\n(last error: %v)",
 				what, pushSandboxes, pushInvocations, lastMismatch, lastSeries, ledger(), lastErr)
 		}

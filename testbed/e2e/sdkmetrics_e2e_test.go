@@ -381,10 +381,6 @@ const (
 	// sdkRestartHold is how long what Prometheus holds must stay the same before it is
 	// judged: a few gateway flushes (every second here), so that what arrives late is seen.
 	sdkRestartHold = 3 * time.Second
-	// sdkRestartStale ends a wait early once what Prometheus holds has not changed for this
-	// long while it is still not what it must be: it is wrong for good. queryDeadline
-	// bounds every wait in any case; neither judges speed.
-	sdkRestartStale = 20 * time.Second
 	// sdkNewChannel is a channel that no sandbox records before the restart: its streams
 	// start after the restarted gateway did.
 	sdkNewChannel = "phone"
@@ -557,13 +553,15 @@ func sdkSettle(t *testing.T, prom *harness.Prometheus, job, what, allowed string
 			if key := fmt.Sprint(sorted(held)); key != last {
 				last, since = key, time.Now()
 			}
-			settled := time.Since(since) >= sdkRestartHold
-			if len(under) == 0 && settled {
+			// A value that stopped changing for a few flushes is what is judged; it can
+			// only come closer to the truth later, never past it (checked above).
+			if len(under) == 0 && time.Since(since) >= sdkRestartHold {
 				return held
 			}
-			if len(under) > 0 && (time.Since(since) >= sdkRestartStale || ctx.Err() != nil) {
-				t.Fatalf("%s: LOSS BEYOND THE BOUND (%s): what Prometheus holds (per reset segment, summed over instances; %d resets) has not changed for %s and lost more than allowed:\n  %s\n%s",
-					what, allowed, resets, time.Since(since).Round(time.Second), strings.Join(under, "\n  "), diagnose())
+			// Only the deadline ends the wait: how long a busy machine takes is not judged.
+			if len(under) > 0 && ctx.Err() != nil {
+				t.Fatalf("%s: LOSS BEYOND THE BOUND (%s): what Prometheus holds (per reset segment, summed over instances; %d resets) lost more than allowed when the wait ended:\n  %s\n%s",
+					what, allowed, resets, strings.Join(under, "\n  "), diagnose())
 			}
 		}
 		if ctx.Err() != nil {
