@@ -157,8 +157,7 @@ func (s *Store) Collect(resourceAttrs []KeyValue) []byte {
 		if x.family != y.family {
 			return x.family < y.family
 		}
-		return seriesKey("", "", append(append([]promtext.Label(nil), x.group...), x.labels...)) <
-			seriesKey("", "", append(append([]promtext.Label(nil), y.group...), y.labels...))
+		return x.labelKey < y.labelKey
 	})
 	now := s.now()
 	req := exportRequest{}

@@ -48,7 +48,9 @@ type series struct {
 	help   string
 	typ    promtext.Type
 	labels []promtext.Label
-	last   promtext.Metric // the totals of the last push
+	// labelKey orders the series of one job and family in a batch: made once.
+	labelKey string
+	last     promtext.Metric // the totals of the last push
 	// since is when the increments owed started (the last collect, or the first push).
 	since time.Time
 	at    time.Time // the last push
@@ -247,7 +249,9 @@ func (s *Store) Push(job string, labels []promtext.Label, body []byte) error {
 			sk := seriesKey(key, f.Name, withoutGrouping(m.Labels, grouping))
 			st := s.series[sk]
 			if st == nil {
-				st = &series{job: job, group: labels, family: f.Name, typ: f.Type, labels: withoutGrouping(m.Labels, grouping), since: now}
+				own := withoutGrouping(m.Labels, grouping)
+				st = &series{job: job, group: labels, family: f.Name, typ: f.Type, labels: own, since: now,
+					labelKey: seriesKey("", "", append(append([]promtext.Label(nil), labels...), own...))}
 				s.series[sk] = st
 			}
 			st.help = f.Help
