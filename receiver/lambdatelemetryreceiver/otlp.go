@@ -28,26 +28,26 @@ const otlpFormat = "otlp"
 // ignored, as Telemetry API batches are.
 
 // once hands a request to consume unless the same forwarder's request with the same
-// sequence number was accepted before, in which case it reports a replay. A request the
+// sequence number was accepted before; a replay is counted and succeeds. A request the
 // pipeline refused for good counts as accepted: what it could take it took, and a resend
 // must not count that twice.
-func (r *lambdaTelemetryReceiver) once(ctx context.Context, b wire.Batch, consume func() error) (replayed bool, err error) {
+func (r *lambdaTelemetryReceiver) once(ctx context.Context, b wire.Batch, consume func() error) error {
 	key := b.Sandbox.ExtensionInstanceID
 	if b.Sequence == 0 || key == "" {
-		return false, consume()
+		return consume()
 	}
 	sandbox := r.sandboxes.GetOrCreate(key, time.Now(), func() *translator.Sandbox { return translator.NewSandbox(key) })
 	sandbox.Lock()
 	defer sandbox.Unlock()
 	if sandbox.Replayed(b.Sequence) {
 		r.telemetry.ReceiverLambdaTelemetryBatchesReplayed.Add(ctx, 1)
-		return true, nil
+		return nil
 	}
-	err = consume()
+	err := consume()
 	if err == nil || consumererror.IsPermanent(err) {
 		sandbox.Accepted(b.Sequence)
 	}
-	return false, err
+	return err
 }
 
 func (r *lambdaTelemetryReceiver) exportTraces(ctx context.Context, req ptraceotlp.ExportRequest, b wire.Batch) error {
@@ -59,13 +59,12 @@ func (r *lambdaTelemetryReceiver) exportTraces(ctx context.Context, req ptraceot
 	for i := range td.ResourceSpans().Len() {
 		translator.MergeSandboxResource(td.ResourceSpans().At(i).Resource().Attributes(), b.Sandbox)
 	}
-	_, err := r.once(ctx, b, func() error {
+	return r.once(ctx, b, func() error {
 		opCtx := r.obsrep.StartTracesOp(ctx)
 		err := r.nextTraces.ConsumeTraces(opCtx, td)
 		r.obsrep.EndTracesOp(opCtx, otlpFormat, n, err)
 		return err
 	})
-	return err
 }
 
 func (r *lambdaTelemetryReceiver) exportMetrics(ctx context.Context, req pmetricotlp.ExportRequest, b wire.Batch) error {
@@ -77,13 +76,12 @@ func (r *lambdaTelemetryReceiver) exportMetrics(ctx context.Context, req pmetric
 	for i := range md.ResourceMetrics().Len() {
 		translator.MergeSandboxResource(md.ResourceMetrics().At(i).Resource().Attributes(), b.Sandbox)
 	}
-	_, err := r.once(ctx, b, func() error {
+	return r.once(ctx, b, func() error {
 		opCtx := r.obsrep.StartMetricsOp(ctx)
 		err := r.nextMetrics.ConsumeMetrics(opCtx, md)
 		r.obsrep.EndMetricsOp(opCtx, otlpFormat, n, err)
 		return err
 	})
-	return err
 }
 
 func (r *lambdaTelemetryReceiver) exportLogs(ctx context.Context, req plogotlp.ExportRequest, b wire.Batch) error {
@@ -95,13 +93,12 @@ func (r *lambdaTelemetryReceiver) exportLogs(ctx context.Context, req plogotlp.E
 	for i := range ld.ResourceLogs().Len() {
 		translator.MergeSandboxResource(ld.ResourceLogs().At(i).Resource().Attributes(), b.Sandbox)
 	}
-	_, err := r.once(ctx, b, func() error {
+	return r.once(ctx, b, func() error {
 		opCtx := r.obsrep.StartLogsOp(ctx)
 		err := r.nextLogs.ConsumeLogs(opCtx, ld)
 		r.obsrep.EndLogsOp(opCtx, otlpFormat, n, err)
 		return err
 	})
-	return err
 }
 
 // gRPC services: the same exports, errors as gRPC statuses (retryable: Unavailable).
