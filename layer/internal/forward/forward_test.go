@@ -6,6 +6,7 @@ package forward
 import (
 	"context"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -223,4 +224,49 @@ func TestFlushAfterAResendCollectsWhatCameSince(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"1", "2"}, accepted, "the resent payload, then what was owed since")
+}
+
+// TestUnacknowledgedGoesOutBeforeAnythingNewIsNumbered: the gateway takes a number older
+// than the recent ones as a resend, which holds only if nothing new is numbered while an
+// older request waits for its acknowledgement.
+func TestUnacknowledgedGoesOutBeforeAnythingNewIsNumbered(t *testing.T) {
+	gw := gatewaytest.New()
+	defer gw.Close()
+	s := newSender(t, gw.URL, func(o *Options) { o.Gzip = false })
+	events, payloads := queues(t, 0)
+	payloads.Push(Payload{Path: "/v1/traces", ContentType: "application/x-protobuf", Body: []byte("spans")})
+	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusServiceUnavailable })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	assert.ErrorIs(t, s.Flush(ctx, events, payloads), ErrGatewayUnavailable)
+
+	// New events arrive; the kept payload (number 1) must go before their batch is numbered.
+	more, _ := queues(t, 3)
+	var order []string
+	gw.SetPolicy(func(r *http.Request, _ []telemetryapi.Event) int {
+		order = append(order, r.URL.Path+" "+r.Header.Get(wire.HeaderBatchSequence)) // in arrival order
+		return 0
+	})
+	require.NoError(t, s.Flush(context.Background(), more, payloads))
+	assert.Equal(t, []string{"/v1/traces 1", wire.TelemetryPath + " 2"}, order)
+}
+
+// TestRefusedPayloadsAreLogged: a payload the gateway refuses for good, as too large or
+// as bad, is dropped with a log line.
+func TestRefusedPayloadsAreLogged(t *testing.T) {
+	for _, status := range []int{http.StatusRequestEntityTooLarge, http.StatusBadRequest} {
+		gw := gatewaytest.New()
+		var logs []string
+		s := newSender(t, gw.URL, func(o *Options) {
+			o.Logf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+		})
+		gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return status })
+		events, payloads := queues(t, 0)
+		require.NoError(t, s.Flush(context.Background(), events, payloads, &countingSource{}))
+		gw.Close()
+		assert.Equal(t, 1, s.Stats().DroppedPayloads, "HTTP %d", status)
+		require.NotEmpty(t, logs, "HTTP %d", status)
+		assert.Contains(t, logs[len(logs)-1], "/v1/metrics", "HTTP %d", status)
+		assert.Contains(t, logs[len(logs)-1], "dropped", "HTTP %d", status)
+	}
 }
