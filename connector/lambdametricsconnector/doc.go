@@ -19,4 +19,12 @@
 // low-cardinality dimensions on the data points. A new series starts with a zero point at its
 // start time. Each metric holds at most cardinality_limit series plus one overflow series;
 // idle series expire after metrics_expiration.
+//
+// Trust: the connector believes a span's aws.lambda.span.type and the platform attributes
+// on it, and cannot tell where a span came from. Only the lambda_telemetry receiver's
+// conversion of Telemetry API events may make such spans; the lambda_correlation processor
+// enforces it by stripping them from every other span. It must therefore come before this
+// connector, and before the batch processor (which does not pass the receiver's context
+// on), in every traces pipeline that has an OTLP or any other receiver: without it, any
+// client that can send OTLP counts invocations, cold starts, durations and cost.
 package lambdametricsconnector // import "github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector"

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor/internal/metadata"
 )
 
@@ -92,7 +93,9 @@ func newBenchProcessor(b *testing.B, cfg *Config) *correlationProcessor {
 // outside the timer, pool at a time.
 func runRequests(b *testing.B, p *correlationProcessor, partners bool) {
 	const pool = 64
-	ctx := context.Background()
+	// The invocation spans come from the receiver's Telemetry API path, the functions' spans
+	// from OTLP: their provenance check is part of the cost.
+	receiverCtx, otlpCtx := lambdaconv.WithReceiverSpans(context.Background()), context.Background()
 	spansPerOp := benchBatch
 	if partners {
 		spansPerOp = benchBatch * 5
@@ -105,9 +108,9 @@ func runRequests(b *testing.B, p *correlationProcessor, partners bool) {
 			invs, fns = benchRequests(pool, partners)
 			b.StartTimer()
 		}
-		_ = p.ConsumeTraces(ctx, invs[i%pool])
+		_ = p.ConsumeTraces(receiverCtx, invs[i%pool])
 		if partners {
-			_ = p.ConsumeTraces(ctx, fns[i%pool])
+			_ = p.ConsumeTraces(otlpCtx, fns[i%pool])
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spansPerOp), "ns/span")
@@ -138,7 +141,8 @@ func BenchmarkUninstrumented(b *testing.B) {
 	runRequests(b, p, false)
 }
 
-// BenchmarkPassThrough: spans that are neither kind (function children, init spans) pass.
+// BenchmarkPassThrough: spans that are neither kind (function children, from OTLP) pass,
+// after the provenance check.
 func BenchmarkPassThrough(b *testing.B) {
 	p := newBenchProcessor(b, createDefaultConfig().(*Config))
 	ctx := context.Background()
@@ -166,7 +170,7 @@ func TestMemoryUnderFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.function(fnName, time.Now()).lastOwnSpan = time.Now() // instrumented: its spans are held, the worst case
-	ctx := context.Background()
+	ctx := lambdaconv.WithReceiverSpans(context.Background())
 	heap := func() uint64 {
 		runtime.GC()
 		var m runtime.MemStats
@@ -197,4 +201,27 @@ func TestMemoryUnderFlood(t *testing.T) {
 	if err := p.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkForgedInvocations: per op, 100 invocation spans sent over OTLP, the worst a
+// forger can do: each loses its span type and platform attributes, and then, being a
+// SERVER span with a request id, is held as a function's root span until the size bound
+// lets it go.
+func BenchmarkForgedInvocations(b *testing.B) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.MaxPending = 1000
+	p := newBenchProcessor(b, cfg)
+	const pool = 64
+	ctx := context.Background()
+	b.ReportAllocs()
+	var invs []ptrace.Traces
+	for i := 0; i < b.N; i++ {
+		if i%pool == 0 {
+			b.StopTimer()
+			invs, _ = benchRequests(pool, false)
+			b.StartTimer()
+		}
+		_ = p.ConsumeTraces(ctx, invs[i%pool])
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/span")
 }

@@ -33,9 +33,25 @@ type Config struct {
 	// span that names no event source once the join is done.
 	StaticSources []StaticSourceConfig `mapstructure:"static_sources"`
 
+	// ForwardedPlatformSpans is what happens to the lambda_telemetry receiver's span type
+	// and platform attributes (internal/lambdaconv.IsInternalAttribute) on spans that this
+	// gateway's receiver did not make from Telemetry API events: spans from OTLP, whoever
+	// sent them. "strip" (the default) removes them and counts the spans, so that no client
+	// can forge invocations, cold starts, durations or cost. "trust" keeps them: only for a
+	// gateway that takes receiver-made spans from another otelcol-lambda tier over OTLP, and
+	// whose OTLP endpoints nothing else can reach (network policy, mTLS or auth), because
+	// every client that can reach them can then count invocations.
+	ForwardedPlatformSpans string `mapstructure:"forwarded_platform_spans"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
+
+// Values of ForwardedPlatformSpans.
+const (
+	forwardedStrip = "strip"
+	forwardedTrust = "trust"
+)
 
 // TraceRewritesConfig bounds the memory of trace id rewrites.
 type TraceRewritesConfig struct {
@@ -76,6 +92,7 @@ var (
 	errStaticNoFunction = errors.New("function is empty")
 	errStaticNothing    = errors.New("names no event source: set trigger, messaging_system, destination, http_route or arn")
 	errStaticTrigger    = errors.New("trigger should be http, pubsub, datasource, timer or other")
+	errForwarded        = errors.New("should be strip or trust")
 )
 
 var _ confmap.Validator = (*Config)(nil)
@@ -94,6 +111,12 @@ func (c *Config) Validate() error {
 	}
 	if c.TraceRewrites.TTL <= 0 {
 		errs = append(errs, errRewritesTTL)
+	}
+	switch c.ForwardedPlatformSpans {
+	case forwardedStrip, forwardedTrust:
+	default:
+		// No silent default: a typo must neither open the trust boundary nor close it.
+		errs = append(errs, fmt.Errorf("invalid forwarded_platform_spans %q: %w", c.ForwardedPlatformSpans, errForwarded))
 	}
 	for i, s := range c.StaticSources {
 		if s.Function == "" {

@@ -31,6 +31,7 @@ func createDefaultConfig() component.Config {
 			MaxEntries: 100000,
 			TTL:        time.Hour,
 		},
+		ForwardedPlatformSpans: forwardedStrip,
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/warnlog"
 	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor/internal/eventsource"
 	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor/internal/metadata"
 )
@@ -45,6 +46,27 @@ var (
 	attrsDuplicate      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "duplicate")))
 	attrsColdstart      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "coldstart")))
 )
+
+// claimed is the span type a stripped span claimed, the span_type of the stripped count.
+type claimed uint8
+
+const (
+	claimedNone claimed = iota // internal attributes without a span type
+	claimedInvocation
+	claimedReport
+	claimedInit
+	claimedOther // a span type the receiver never writes
+	numClaimed
+)
+
+var claimedNames = [numClaimed]string{"none", "invocation", "report", "init", "other"}
+
+var attrsClaimed = func() (out [numClaimed]metric.AddOption) {
+	for i, name := range claimedNames {
+		out[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("span_type", name)))
+	}
+	return out
+}()
 
 func roleAttrs(r role) metric.MeasurementOption {
 	if r == roleInvocation {
@@ -87,8 +109,12 @@ type correlationProcessor struct {
 	cfg       *Config
 	next      consumer.Traces
 	logger    *zap.Logger
+	warnings  *warnlog.Logger
 	telemetry *metadata.TelemetryBuilder
 	now       func() time.Time
+	// trustForwarded keeps the receiver's span type and platform attributes on spans that
+	// did not come from its Telemetry API conversion (forwarded_platform_spans: trust).
+	trustForwarded bool
 
 	mu        sync.Mutex
 	pending   *pendingStore
@@ -110,16 +136,18 @@ func newCorrelationProcessor(set processor.Settings, cfg *Config, next consumer.
 		return nil, err
 	}
 	return &correlationProcessor{
-		cfg:       cfg,
-		next:      next,
-		logger:    set.Logger,
-		telemetry: tb,
-		now:       now,
-		pending:   newPendingStore(),
-		functions: map[string]*functionState{},
-		rewrites:  newRewriteCache(cfg.TraceRewrites.MaxEntries, cfg.TraceRewrites.TTL),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+		cfg:            cfg,
+		next:           next,
+		logger:         set.Logger,
+		warnings:       warnlog.New(set.Logger),
+		telemetry:      tb,
+		now:            now,
+		trustForwarded: cfg.ForwardedPlatformSpans == forwardedTrust,
+		pending:        newPendingStore(),
+		functions:      map[string]*functionState{},
+		rewrites:       newRewriteCache(cfg.TraceRewrites.MaxEntries, cfg.TraceRewrites.TTL),
+		stop:           make(chan struct{}),
+		done:           make(chan struct{}),
 	}, nil
 }
 
@@ -145,7 +173,13 @@ func (p *correlationProcessor) Start(context.Context, component.Host) error {
 			}
 		}
 	}()
-	p.logger.Info("Starting lambda_correlation", zap.Duration("window", p.cfg.Window), zap.Int("max_pending", p.cfg.MaxPending))
+	p.logger.Info("Starting lambda_correlation", zap.Duration("window", p.cfg.Window), zap.Int("max_pending", p.cfg.MaxPending),
+		zap.String("forwarded_platform_spans", p.cfg.ForwardedPlatformSpans))
+	if p.trustForwarded {
+		// Said once and loudly: it is an open door unless the network closes it.
+		p.logger.Warn("Spans from any source keep the lambda_telemetry receiver's span types and platform attributes " +
+			"(forwarded_platform_spans: trust): every client that can reach this gateway's OTLP endpoints can count invocations")
+	}
 	return nil
 }
 
@@ -185,8 +219,13 @@ func (p *correlationProcessor) releaseExpired(ctx context.Context, all bool) err
 }
 
 // ConsumeTraces joins what it can, holds the joinable spans whose partner has not come yet,
-// and passes everything else on at once.
+// and passes everything else on at once. Spans that lambda_telemetry did not make from
+// Telemetry API events lose its span type and platform attributes first, so that what the
+// join and the lambda_metrics connector after it believe was made by the receiver alone.
 func (p *correlationProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if !p.trustForwarded && !lambdaconv.FromReceiver(ctx) {
+		p.stripForwarded(td)
+	}
 	var c counts
 	p.mu.Lock()
 	now := p.now()
@@ -220,6 +259,79 @@ func (p *correlationProcessor) ConsumeTraces(ctx context.Context, td ptrace.Trac
 		return nil
 	}
 	return p.next.ConsumeTraces(ctx, td)
+}
+
+// stripForwarded removes the receiver's span type and platform attributes from spans that
+// did not come from its Telemetry API conversion, counts those spans by the span type they
+// claimed and warns (rate-limited). The spans themselves go on: a function that sets such
+// an attribute by mistake keeps its trace, it only cannot count as what it claimed.
+func (p *correlationProcessor) stripForwarded(td ptrace.Traces) {
+	var stripped [numClaimed]int64
+	var total int64
+	var firstFn string
+	firstType := claimedNone
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				attrs := spans.At(k).Attributes()
+				if !hasInternal(attrs) {
+					continue
+				}
+				typ := claimedType(attrs)
+				attrs.RemoveIf(isInternal)
+				if total == 0 {
+					firstFn, firstType = functionName(rs.Resource().Attributes()), typ
+				}
+				stripped[typ]++
+				total++
+			}
+		}
+	}
+	if total == 0 {
+		return
+	}
+	ctx := context.Background()
+	for typ, n := range stripped {
+		if n > 0 {
+			p.telemetry.ProcessorLambdaCorrelationStripped.Add(ctx, n, attrsClaimed[typ])
+		}
+	}
+	p.warnings.Warn("Removed the lambda_telemetry receiver's span type and platform attributes from spans it did not make; they count nothing",
+		zap.Int64("spans", total), zap.String("function", firstFn), zap.String("span_type", claimedNames[firstType]))
+}
+
+func isInternal(k string, _ pcommon.Value) bool { return lambdaconv.IsInternalAttribute(k) }
+
+// hasInternal tells whether any attribute is internal; most spans have none, and the
+// check allocates nothing.
+func hasInternal(attrs pcommon.Map) bool {
+	for k := range attrs.All() {
+		if lambdaconv.IsInternalAttribute(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// claimedType is the span type a span claims.
+func claimedType(attrs pcommon.Map) claimed {
+	v, ok := attrs.Get(lambdaconv.AttrSpanType)
+	if !ok {
+		return claimedNone
+	}
+	switch v.Str() {
+	case lambdaconv.SpanTypeInvocation:
+		return claimedInvocation
+	case lambdaconv.SpanTypeReport:
+		return claimedReport
+	case lambdaconv.SpanTypeInit:
+		return claimedInit
+	}
+	return claimedOther
 }
 
 // span handles one span and tells whether it was taken out of the request to be held.

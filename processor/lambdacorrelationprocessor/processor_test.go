@@ -49,6 +49,7 @@ func TestLoadConfig(t *testing.T) {
 					{Function: "orders-*", Trigger: "pubsub", MessagingSystem: "aws_sqs", Destination: "orders"},
 					{Function: "api-gateway-handler", HTTPRoute: "/users/{id}"},
 				},
+				ForwardedPlatformSpans: "trust",
 			},
 		},
 	}
@@ -79,6 +80,8 @@ func TestConfigValidate(t *testing.T) {
 		{"static bad glob", func(c *Config) { c.StaticSources = []StaticSourceConfig{{Function: "a[", Trigger: "http"}} }, `invalid static_sources[0]::function "a["`},
 		{"static nothing", func(c *Config) { c.StaticSources = []StaticSourceConfig{{Function: "a"}} }, "invalid static_sources[0]: names no event source"},
 		{"static trigger", func(c *Config) { c.StaticSources = []StaticSourceConfig{{Function: "a", Trigger: "queue"}} }, `invalid static_sources[0]::trigger "queue"`},
+		{"forwarded empty", func(c *Config) { c.ForwardedPlatformSpans = "" }, `invalid forwarded_platform_spans "": should be strip or trust`},
+		{"forwarded typo", func(c *Config) { c.ForwardedPlatformSpans = "trusted" }, `invalid forwarded_platform_spans "trusted": should be strip or trust`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,7 +130,19 @@ func newHarness(t *testing.T, mutate func(*Config)) *harness {
 	return h
 }
 
+// consume hands spans over as the lambda_telemetry receiver's Telemetry API path does: its
+// invocation and report spans keep their attributes. (The functions' spans that the tests
+// send this way carry none of those attributes, so they pass exactly as from OTLP.)
 func (h *harness) consume(t *testing.T, tds ...ptrace.Traces) {
+	t.Helper()
+	for _, td := range tds {
+		require.NoError(t, h.p.ConsumeTraces(lambdaconv.WithReceiverSpans(context.Background()), td))
+	}
+}
+
+// consumeOTLP hands spans over as any other receiver does (OTLP from a function, an SDK or
+// another Collector): an unmarked context.
+func (h *harness) consumeOTLP(t *testing.T, tds ...ptrace.Traces) {
 	t.Helper()
 	for _, td := range tds {
 		require.NoError(t, h.p.ConsumeTraces(context.Background(), td))
@@ -715,7 +730,7 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
 	assert.True(t, p.Capabilities().MutatesData)
-	require.NoError(t, p.ConsumeTraces(context.Background(), invocation("r1", false, nil)))
+	require.NoError(t, p.ConsumeTraces(lambdaconv.WithReceiverSpans(context.Background()), invocation("r1", false, nil)))
 	require.Eventually(t, func() bool { return sink.SpanCount() == 1 }, 10*time.Second, 5*time.Millisecond)
 	require.NoError(t, p.Shutdown(context.Background()))
 
@@ -724,7 +739,7 @@ func TestLifecycle(t *testing.T) {
 	p, err = NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, sink)
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, p.ConsumeTraces(context.Background(), invocation("r2", false, nil)))
+	require.NoError(t, p.ConsumeTraces(lambdaconv.WithReceiverSpans(context.Background()), invocation("r2", false, nil)))
 	assert.Equal(t, 1, sink.SpanCount())
 	require.NoError(t, p.Shutdown(context.Background()))
 	assert.Equal(t, 2, sink.SpanCount(), "shutdown passes held spans on")

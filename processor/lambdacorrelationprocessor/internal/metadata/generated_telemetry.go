@@ -34,6 +34,7 @@ type TelemetryBuilder struct {
 	ProcessorLambdaCorrelationPending          metric.Int64UpDownCounter
 	ProcessorLambdaCorrelationReleasedUnpaired metric.Int64Counter
 	ProcessorLambdaCorrelationReportsRewritten metric.Int64Counter
+	ProcessorLambdaCorrelationStripped         metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -110,6 +111,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorLambdaCorrelationReportsRewritten, err = builder.meter.Int64Counter(
 		"otelcol_processor_lambda_correlation_reports_rewritten",
 		metric.WithDescription("Report spans moved into the function's trace, after their invocation span was. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorLambdaCorrelationStripped, err = builder.meter.Int64Counter(
+		"otelcol_processor_lambda_correlation_stripped",
+		metric.WithDescription("Spans that lambda_telemetry did not make from Telemetry API events (OTLP, from anyone) but that carried its span type or internal attributes, which were removed so that they count nothing (forwarded_platform_spans strip). [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

@@ -148,3 +148,19 @@ func AssertEqualProcessorLambdaCorrelationReportsRewritten(t *testing.T, tt *com
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
+
+func AssertEqualProcessorLambdaCorrelationStripped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_lambda_correlation_stripped",
+		Description: "Spans that lambda_telemetry did not make from Telemetry API events (OTLP, from anyone) but that carried its span type or internal attributes, which were removed so that they count nothing (forwarded_platform_spans strip). [Development]",
+		Unit:        "{span}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_lambda_correlation_stripped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}

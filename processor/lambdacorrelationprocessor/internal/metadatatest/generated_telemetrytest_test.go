@@ -27,6 +27,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorLambdaCorrelationPending.Add(context.Background(), 1)
 	tb.ProcessorLambdaCorrelationReleasedUnpaired.Add(context.Background(), 1)
 	tb.ProcessorLambdaCorrelationReportsRewritten.Add(context.Background(), 1)
+	tb.ProcessorLambdaCorrelationStripped.Add(context.Background(), 1)
 	AssertEqualProcessorLambdaCorrelationConflicts(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -49,6 +50,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorLambdaCorrelationReportsRewritten(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorLambdaCorrelationStripped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
