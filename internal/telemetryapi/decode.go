@@ -629,7 +629,6 @@ func (d *decoder) logRecord(r *LogRecord) bool {
 			if dst := r.field(string(inner)); dst != nil {
 				return d.logValue(dst)
 			}
-			name = string(inner)
 		} else {
 			var ok bool
 			if name, ok = unquote(key); !ok {
@@ -642,6 +641,22 @@ func (d *decoder) logRecord(r *LogRecord) bool {
 		v, ok := d.value()
 		if !ok {
 			return false
+		}
+		if len(r.Extras) >= MaxLogExtras {
+			// Full: only a kept key's duplicate gets in. Looked up without making the name.
+			var kept bool
+			if plain {
+				_, kept = r.Extras[string(inner)]
+			} else {
+				_, kept = r.Extras[name]
+			}
+			if !kept {
+				r.DroppedExtras++
+				return true
+			}
+		}
+		if plain {
+			name = string(inner)
 		}
 		if arena == nil {
 			arena = append([]byte(nil), d.data...)

@@ -6,6 +6,7 @@ package telemetryapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,8 +15,9 @@ import (
 )
 
 // FuzzDecodeEvents checks that no input makes decoding panic, that the fast
-// paths decode exactly as encoding/json does, and that what decodes survives
-// re-encoding: events byte for byte, typed records losslessly.
+// paths decode exactly as encoding/json does, that what decodes survives
+// re-encoding (events byte for byte, typed records losslessly), and that
+// ScanEvents accepts only what encoding/json decodes the same way.
 func FuzzDecodeEvents(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
@@ -35,6 +37,7 @@ func FuzzDecodeEvents(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Add([]byte(`[{"type":"platform.report","record":null}]`))
 	f.Add([]byte(`[{"Time":"2022-10-12T00:00:15.064+02:00","type":"function","record":"x","TYPE":"extension"}]`))
+	f.Add([]byte(`[0,{},{"time":"2022-10-12T00:00:15Z","type":"x","record":null},[[[]]],"s"]`))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		events, err := DecodeEvents(data)
@@ -48,6 +51,7 @@ func FuzzDecodeEvents(f *testing.F) {
 		for _, ev := range events {
 			checkRecord(t, ev)
 		}
+		checkScan(t, data)
 	})
 }
 
@@ -57,6 +61,12 @@ func FuzzDecodeRecord(f *testing.F) {
 	for _, tc := range recordCases(f) {
 		f.Add(tc.typ, []byte(tc.record))
 	}
+	// A JSON log past MaxLogExtras, with kept and dropped keys repeated.
+	many := []byte(`{"message":"m"`)
+	for i := range MaxLogExtras + 3 {
+		many = fmt.Appendf(many, `,"k%d":%d`, i, i)
+	}
+	f.Add(TypeFunction, append(many, `,"k0":"again","k130":1,"k1":2}`...))
 	f.Fuzz(func(t *testing.T, typ string, record []byte) {
 		checkRecord(t, Event{Time: time.Unix(1665533015, 64e6), Type: typ, Record: record})
 	})

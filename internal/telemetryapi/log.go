@@ -4,6 +4,7 @@
 package telemetryapi // import "github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -46,14 +47,36 @@ const (
 // epoch-millisecond times, some loggers log objects as the message), so a
 // value that is not a JSON string is kept as its raw JSON text (invalid UTF-8
 // replaced by U+FFFD, as in strings), and null is kept as "". The remaining
-// keys go to Extras, unchanged; Extras is nil when there are none.
+// keys go to Extras, unchanged, up to MaxLogExtras of them (the first in the
+// record; a later duplicate of a kept key still replaces its value), and
+// DroppedExtras counts the key-value pairs beyond; Extras is nil when there
+// are none.
 type LogRecord struct {
-	Format    LogFormat
-	Timestamp string
-	Level     string
-	RequestID string
-	Message   string
-	Extras    map[string]json.RawMessage
+	Format        LogFormat
+	Timestamp     string
+	Level         string
+	RequestID     string
+	Message       string
+	Extras        map[string]json.RawMessage
+	DroppedExtras int
+}
+
+// MaxLogExtras bounds the extra keys of a JSON log record that are kept, as
+// OpenTelemetry SDKs bound a record's attributes by default: a record of half
+// a million keys would otherwise cost some forty times its size.
+const MaxLogExtras = 128
+
+// keepExtra reports whether the extra key name may be stored, counting it
+// dropped when not: a key already kept may, others while there is room.
+func (r *LogRecord) keepExtra(name string) bool {
+	if len(r.Extras) < MaxLogExtras {
+		return true
+	}
+	if _, kept := r.Extras[name]; kept {
+		return true
+	}
+	r.DroppedExtras++
+	return false
 }
 
 var errLogRecord = errors.New("log record must be a JSON string or object")
@@ -97,24 +120,40 @@ func (r *LogRecord) decodeSlow(data []byte) error {
 	default:
 		return errLogRecord
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
+	// Member by member, in order: which extras are kept depends on it. The result is what
+	// decoding into a map gives (the last duplicate wins), within MaxLogExtras.
+	if !json.Valid(data) {
+		var fields map[string]json.RawMessage
+		return json.Unmarshal(data, &fields) // encoding/json's error
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // {
 		return err
 	}
 	r.Format = LogFormatJSON
-	for k, v := range fields {
-		dst := r.field(k)
-		if dst == nil {
-			continue
-		}
-		var err error
-		if *dst, err = rawText(v); err != nil {
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
 			return err
 		}
-		delete(fields, k)
-	}
-	if len(fields) > 0 {
-		r.Extras = fields
+		key, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		if dst := r.field(key); dst != nil {
+			if *dst, err = rawText(v); err != nil {
+				return err
+			}
+			continue
+		}
+		if !r.keepExtra(key) {
+			continue
+		}
+		if r.Extras == nil {
+			r.Extras = make(map[string]json.RawMessage)
+		}
+		r.Extras[key] = v
 	}
 	return nil
 }

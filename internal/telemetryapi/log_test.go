@@ -5,8 +5,13 @@ package telemetryapi
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestLogRecordUnmarshal(t *testing.T) {
@@ -85,5 +90,43 @@ func TestLogRecordMarshal(t *testing.T) {
 	}
 	if LogFormatText.String() != "Text" || LogFormatJSON.String() != "JSON" {
 		t.Errorf("LogFormat strings = %s, %s", LogFormatText, LogFormatJSON)
+	}
+}
+
+// TestLogRecordExtrasAreBounded: past MaxLogExtras extra keys, the record keeps the first
+// ones and counts the rest, in both decoders.
+func TestLogRecordExtrasAreBounded(t *testing.T) {
+	var b []byte
+	b = append(b, `{"message":"m"`...)
+	for i := range MaxLogExtras + 72 {
+		b = fmt.Appendf(b, `,"k%03d":%d`, i, i)
+	}
+	// A kept key repeated after the record is full still takes its last value; a dropped
+	// one repeated is dropped again. An escaped key goes through the same rule.
+	b = append(b, `,"k000":"last","k200":0,"\u006b001":"escaped"}`...)
+
+	for _, decoder := range []struct {
+		name   string
+		decode func(*LogRecord, []byte) error
+	}{
+		{"fast", func(r *LogRecord, data []byte) error {
+			if !decodeFast(data, r) {
+				return errors.New("the fast path gave up")
+			}
+			return nil
+		}},
+		{"encoding/json", func(r *LogRecord, data []byte) error { return r.decodeSlow(data) }},
+	} {
+		t.Run(decoder.name, func(t *testing.T) {
+			var r LogRecord
+			require.NoError(t, decoder.decode(&r, b))
+			assert.Equal(t, "m", r.Message)
+			assert.Len(t, r.Extras, MaxLogExtras)
+			assert.Equal(t, 73, r.DroppedExtras)
+			assert.Equal(t, `"last"`, string(r.Extras["k000"]))
+			assert.Equal(t, `"escaped"`, string(r.Extras["k001"]))
+			assert.Contains(t, r.Extras, fmt.Sprintf("k%03d", MaxLogExtras-1))
+			assert.NotContains(t, r.Extras, fmt.Sprintf("k%03d", MaxLogExtras))
+		})
 	}
 }

@@ -144,7 +144,8 @@ func (s Sandbox) SetHeaders(h http.Header) {
 }
 
 // SandboxFromHeaders reads a sandbox from h. Absent headers leave fields empty; a
-// malformed number is an error that names the header.
+// malformed number, or a value outside what Lambda allows (see [MaxFunctionNameLen] and
+// the other limits), is an error that names the header.
 func SandboxFromHeaders(h http.Header) (Sandbox, error) {
 	s := Sandbox{
 		FunctionName:        h.Get(HeaderFunctionName),
@@ -164,6 +165,9 @@ func SandboxFromHeaders(h http.Header) (Sandbox, error) {
 	if s.TimeoutMs, err = headerFloat(h, HeaderTimeoutMs); err != nil {
 		return Sandbox{}, err
 	}
+	if err := s.validate(true); err != nil {
+		return Sandbox{}, err
+	}
 	return s, nil
 }
 
@@ -176,22 +180,25 @@ func BatchFromHeaders(h http.Header) (Batch, error) {
 	b := Batch{Sandbox: sandbox}
 	if v := h.Get(HeaderBatchSequence); v != "" {
 		if b.Sequence, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return Batch{}, fmt.Errorf("invalid %s header %q: want a whole number", HeaderBatchSequence, v)
+			return Batch{}, fmt.Errorf("invalid %s header %q: want a whole number", HeaderBatchSequence, cut(v))
 		}
 	}
 	if v := h.Get(HeaderDroppedEvents); v != "" {
 		if b.DroppedEvents, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return Batch{}, fmt.Errorf("invalid %s header %q: want a whole number", HeaderDroppedEvents, v)
+			return Batch{}, fmt.Errorf("invalid %s header %q: want a whole number", HeaderDroppedEvents, cut(v))
 		}
 	}
 	if v := h.Get(HeaderReportsWithoutRuntimeDone); v != "" {
 		for part := range strings.SplitSeq(v, ",") {
 			idx, err := strconv.Atoi(strings.TrimSpace(part))
 			if err != nil || idx < 0 {
-				return Batch{}, fmt.Errorf("invalid %s header %q: want comma-separated event indexes", HeaderReportsWithoutRuntimeDone, v)
+				return Batch{}, fmt.Errorf("invalid %s header %q: want comma-separated event indexes", HeaderReportsWithoutRuntimeDone, cut(v))
 			}
 			b.ReportsWithoutRuntimeDone = append(b.ReportsWithoutRuntimeDone, idx)
 		}
+	}
+	if err := b.validate(true); err != nil {
+		return Batch{}, err
 	}
 	return b, nil
 }
@@ -224,14 +231,15 @@ func headerFloat(h http.Header, key string) (float64, error) {
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || !(f >= 0) || math.IsInf(f, 1) {
-		return 0, fmt.Errorf("invalid %s header %q: want a finite number, 0 or more", key, v)
+		return 0, fmt.Errorf("invalid %s header %q: want a finite number, 0 or more", key, cut(v))
 	}
 	return f, nil
 }
 
 var errNoEvents = errors.New(`the envelope has no "events" array`)
 
-// DecodeEnvelope decodes the one-document form.
+// DecodeEnvelope decodes the one-document form. A fact of the sandbox outside what Lambda
+// allows is an error that names its key, as SandboxFromHeaders names headers.
 func DecodeEnvelope(data []byte) (Batch, json.RawMessage, error) {
 	var env Envelope
 	if err := json.Unmarshal(data, &env); err != nil {
@@ -246,10 +254,17 @@ func DecodeEnvelope(data []byte) (Batch, json.RawMessage, error) {
 		}
 	}
 	env.Sandbox.deriveAccount()
-	return Batch{
+	b := Batch{
 		Sandbox:                   env.Sandbox,
 		Sequence:                  env.Sequence,
 		ReportsWithoutRuntimeDone: env.ReportsWithoutRuntimeDone,
 		DroppedEvents:             env.DroppedEvents,
-	}, env.Events, nil
+	}
+	if err := b.Sandbox.validate(false); err != nil {
+		return Batch{}, nil, err
+	}
+	if err := b.validate(false); err != nil {
+		return Batch{}, nil, err
+	}
+	return b, env.Events, nil
 }

@@ -266,11 +266,11 @@ func decodeOnly(b *testing.B, body []byte) {
 
 // wholePath is the receiver's path short of HTTP: decode, derive spans, hand them on.
 func wholePath(b *testing.B, r *lambdaTelemetryReceiver, header http.Header, body []byte) {
-	batch, events, _, _, err := decodeBatch(header, body)
+	batch, decoded, err := decodeBatch(header, body)
 	if err != nil {
 		b.Fatal(err)
 	}
-	out := translator.Translate(translator.NewSandbox(""), batch, events, r.scope)
+	out := translator.Translate(translator.NewSandbox(""), batch, decoded.events, r.scope)
 	if err := r.nextTraces.ConsumeTraces(context.Background(), out.Traces); err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -30,6 +31,16 @@ type Config struct {
 
 	// Sandboxes bounds the state kept per Lambda sandbox between batches.
 	Sandboxes SandboxesConfig `mapstructure:"sandboxes"`
+
+	// Storage, when set, is the id of a storage extension (file_storage) that keeps which
+	// batches were accepted from each sandbox, so that a batch resent to a restarted
+	// receiver is recognised and not counted twice. Without it that memory is the
+	// process's only.
+	Storage *component.ID `mapstructure:"storage"`
+	// CheckpointInterval is how often the accepted batches are written to Storage. A
+	// graceful shutdown writes them all; a kill -9 forgets those accepted since the last
+	// checkpoint, which may then count twice if resent.
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -68,6 +79,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Sandboxes.IdleTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("invalid sandboxes::idle_timeout: %v, the duration must be positive", cfg.Sandboxes.IdleTimeout))
+	}
+	if cfg.CheckpointInterval <= 0 {
+		errs = append(errs, fmt.Errorf("invalid checkpoint_interval: %v, the duration must be positive", cfg.CheckpointInterval))
 	}
 	return errors.Join(errs...)
 }

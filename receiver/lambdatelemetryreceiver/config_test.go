@@ -39,6 +39,11 @@ func TestLoadConfig(t *testing.T) {
 	custom.GRPC = configoptional.Some(grpcCfg)
 	custom.Sandboxes = SandboxesConfig{MaxSandboxes: 1000, IdleTimeout: 10 * time.Minute}
 
+	withStorage := createDefaultConfig().(*Config)
+	storageID := component.MustNewIDWithName("file_storage", "replay")
+	withStorage.Storage = &storageID
+	withStorage.CheckpointInterval = 250 * time.Millisecond
+
 	tests := []struct {
 		id          component.ID
 		expected    *Config
@@ -50,6 +55,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "bad_bounds"), expectedErr: errMissingGRPCEndpoint.Error() + "\n" +
 			"invalid sandboxes::max_sandboxes: 0, must be positive\n" +
 			"invalid sandboxes::idle_timeout: -1s, the duration must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "storage"), expected: withStorage},
+		{id: component.NewIDWithName(metadata.Type, "bad_checkpoint_interval"), expectedErr: "invalid checkpoint_interval: 0s, the duration must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

@@ -6,4 +6,11 @@
 // Package lambdatelemetryreceiver is the gateway's front door for AWS Lambda telemetry: the
 // batches that the otelcol-lambda extension forwards from inside each sandbox and the
 // functions' own OTLP data, all on one HTTP server.
+//
+// Each numbered batch (extension instance id, sequence) is taken once. With the storage
+// setting, which batches were accepted survives a restart: a graceful restart counts
+// nothing twice (Shutdown writes a final checkpoint before the storage closes); a kill -9
+// may count again, if they are resent, at most the batches accepted within the last
+// checkpoint_interval; without storage, every batch resent to a restarted receiver
+// counts again.
 package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver"

@@ -27,6 +27,10 @@ const (
 	// 3 KiB of state each.
 	defaultMaxSandboxes = 50_000
 	defaultIdleTimeout  = time.Hour
+
+	// A kill -9 may count again what was accepted within one interval before it; a
+	// checkpoint is one small storage write of the sandboxes active since the last one.
+	defaultCheckpointInterval = time.Second
 )
 
 // NewFactory creates a factory for the lambda_telemetry receiver.
@@ -52,6 +56,7 @@ func createDefaultConfig() component.Config {
 			MaxSandboxes: defaultMaxSandboxes,
 			IdleTimeout:  defaultIdleTimeout,
 		},
+		CheckpointInterval: defaultCheckpointInterval,
 	}
 }
 

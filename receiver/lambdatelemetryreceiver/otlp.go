@@ -12,9 +12,12 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	grpcmetadata "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
@@ -39,6 +42,7 @@ func (r *lambdaTelemetryReceiver) once(ctx context.Context, b wire.Batch, consum
 	sandbox := r.sandboxes.GetOrCreate(key, time.Now(), func() *translator.Sandbox { return translator.NewSandbox(key) })
 	sandbox.Lock()
 	defer sandbox.Unlock()
+	r.replay.Load(ctx, sandbox)
 	if sandbox.Replayed(b.Sequence) {
 		r.telemetry.ReceiverLambdaTelemetryBatchesReplayed.Add(ctx, 1)
 		return nil
@@ -46,6 +50,7 @@ func (r *lambdaTelemetryReceiver) once(ctx context.Context, b wire.Batch, consum
 	err := consume()
 	if err == nil || consumererror.IsPermanent(err) {
 		sandbox.Accepted(b.Sequence)
+		r.replay.Accepted(sandbox, b.Sequence)
 	}
 	return err
 }
@@ -63,6 +68,7 @@ func (r *lambdaTelemetryReceiver) exportTraces(ctx context.Context, req ptraceot
 		opCtx := r.obsrep.StartTracesOp(ctx)
 		err := r.nextTraces.ConsumeTraces(opCtx, td)
 		r.obsrep.EndTracesOp(opCtx, otlpFormat, n, err)
+		r.gates.traces.observe(err)
 		return err
 	})
 }
@@ -80,6 +86,7 @@ func (r *lambdaTelemetryReceiver) exportMetrics(ctx context.Context, req pmetric
 		opCtx := r.obsrep.StartMetricsOp(ctx)
 		err := r.nextMetrics.ConsumeMetrics(opCtx, md)
 		r.obsrep.EndMetricsOp(opCtx, otlpFormat, n, err)
+		r.gates.metrics.observe(err)
 		return err
 	})
 }
@@ -97,6 +104,7 @@ func (r *lambdaTelemetryReceiver) exportLogs(ctx context.Context, req plogotlp.E
 		opCtx := r.obsrep.StartLogsOp(ctx)
 		err := r.nextLogs.ConsumeLogs(opCtx, ld)
 		r.obsrep.EndLogsOp(opCtx, otlpFormat, n, err)
+		r.gates.logs.observe(err)
 		return err
 	})
 }
@@ -109,7 +117,7 @@ type grpcTraces struct {
 }
 
 func (g *grpcTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	b, err := batchFromGRPC(ctx)
+	b, err := g.r.batchFromGRPC(ctx)
 	if err == nil {
 		err = g.r.exportTraces(ctx, req, b)
 	}
@@ -122,7 +130,7 @@ type grpcMetrics struct {
 }
 
 func (g *grpcMetrics) Export(ctx context.Context, req pmetricotlp.ExportRequest) (pmetricotlp.ExportResponse, error) {
-	b, err := batchFromGRPC(ctx)
+	b, err := g.r.batchFromGRPC(ctx)
 	if err == nil {
 		err = g.r.exportMetrics(ctx, req, b)
 	}
@@ -135,7 +143,7 @@ type grpcLogs struct {
 }
 
 func (g *grpcLogs) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	b, err := batchFromGRPC(ctx)
+	b, err := g.r.batchFromGRPC(ctx)
 	if err == nil {
 		err = g.r.exportLogs(ctx, req, b)
 	}
@@ -144,7 +152,7 @@ func (g *grpcLogs) Export(ctx context.Context, req plogotlp.ExportRequest) (plog
 
 // batchFromGRPC reads the sandbox and the sequence number from request metadata, as HTTP
 // reads them from headers.
-func batchFromGRPC(ctx context.Context) (wire.Batch, error) {
+func (r *lambdaTelemetryReceiver) batchFromGRPC(ctx context.Context) (wire.Batch, error) {
 	md, _ := grpcmetadata.FromIncomingContext(ctx)
 	h := http.Header{}
 	for k, vs := range md {
@@ -154,10 +162,51 @@ func batchFromGRPC(ctx context.Context) (wire.Batch, error) {
 	}
 	b, err := wire.BatchFromHeaders(h)
 	if err != nil {
+		r.refused(ctx, reasonOfBatchError(err))
 		return wire.Batch{}, status.Error(codes.InvalidArgument, err.Error())
 	}
 	return b, nil
 }
+
+// OTLP/gRPC methods, by the gate of their signal.
+const (
+	grpcTracesExport  = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+	grpcMetricsExport = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+	grpcLogsExport    = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+)
+
+// tapPressure refuses an OTLP/gRPC call with Unavailable, and a retry delay, while its
+// signal's pipeline refuses data for now (see pressureGate). A tap runs when the call's
+// headers arrive, before its message is read and decoded: the interceptors come too late
+// for that.
+func (r *lambdaTelemetryReceiver) tapPressure(ctx context.Context, info *tap.Info) (context.Context, error) {
+	var gate *pressureGate
+	switch info.FullMethodName {
+	case grpcTracesExport:
+		gate = &r.gates.traces
+	case grpcMetricsExport:
+		gate = &r.gates.metrics
+	case grpcLogsExport:
+		gate = &r.gates.logs
+	default:
+		return ctx, nil
+	}
+	if gate.admit() {
+		return ctx, nil
+	}
+	r.refused(ctx, reasonPipelineBusy)
+	return ctx, busyStatus.Err()
+}
+
+// busyStatus is a closed gate's gRPC answer; RetryInfo is how OTLP exporters learn when to
+// come back.
+var busyStatus = func() *status.Status {
+	st := status.New(codes.Unavailable, errPipelineBusy.Error())
+	if withRetry, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(probeInterval)}); err == nil {
+		return withRetry
+	}
+	return st
+}()
 
 func grpcError(err error) error {
 	if err == nil {

@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
@@ -26,6 +27,7 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/internal/warnlog"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/replaystore"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/sandboxcache"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
 )
@@ -52,7 +54,12 @@ type lambdaTelemetryReceiver struct {
 	nextLogs    consumer.Logs
 
 	sandboxes *sandboxcache.Cache[*translator.Sandbox]
-	warnings  *warnlog.Logger
+	// gates refuse requests before reading them while a pipeline refuses data for now.
+	gates    pressureGates
+	refusals requestRefusals
+	// replay keeps the sandboxes' replay state in storage; nil without storage.
+	replay   *replaystore.Store
+	warnings *warnlog.Logger
 
 	server     *http.Server
 	grpcServer *grpc.Server
@@ -62,7 +69,44 @@ type lambdaTelemetryReceiver struct {
 
 // eventOutcomes are the attribute sets of receiver_lambda_telemetry_events, made once.
 type eventOutcomes struct {
-	accepted, malformed, unknown, duplicate metric.MeasurementOption
+	accepted, malformed, outOfRange, unknown, duplicate metric.MeasurementOption
+}
+
+// refusalReason is why a request was refused as a whole (receiver_lambda_telemetry_requests_refused).
+type refusalReason int
+
+const (
+	reasonPipelineBusy refusalReason = iota
+	reasonMalformed
+	reasonTooLarge
+	reasonTooManyItems
+	reasonUnattributed
+	reasonInvalidSandbox
+	reasonCount
+)
+
+// requestRefusals are the attribute sets of receiver_lambda_telemetry_requests_refused,
+// made once, by reason.
+type requestRefusals [reasonCount]metric.MeasurementOption
+
+func newRequestRefusals() requestRefusals {
+	var r requestRefusals
+	for reason, name := range [reasonCount]string{
+		reasonPipelineBusy:   "pipeline_busy",
+		reasonMalformed:      "malformed",
+		reasonTooLarge:       "too_large",
+		reasonTooManyItems:   "too_many_items",
+		reasonUnattributed:   "unattributed",
+		reasonInvalidSandbox: "invalid_sandbox",
+	} {
+		r[reason] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
+	}
+	return r
+}
+
+// refused counts a request refused as a whole.
+func (r *lambdaTelemetryReceiver) refused(ctx context.Context, reason refusalReason) {
+	r.telemetry.ReceiverLambdaTelemetryRequestsRefused.Add(ctx, 1, r.refusals[reason])
 }
 
 func outcome(name string) metric.MeasurementOption {
@@ -88,11 +132,13 @@ func newReceiver(cfg *Config, set receiver.Settings) (*lambdaTelemetryReceiver, 
 		obsrep:    obsrep,
 		telemetry: telemetry,
 		outcomes: eventOutcomes{
-			accepted:  outcome("accepted"),
-			malformed: outcome("malformed"),
-			unknown:   outcome("unknown"),
-			duplicate: outcome("duplicate"),
+			accepted:   outcome("accepted"),
+			malformed:  outcome("malformed"),
+			outOfRange: outcome("out_of_range"),
+			unknown:    outcome("unknown"),
+			duplicate:  outcome("duplicate"),
 		},
+		refusals: newRequestRefusals(),
 		scope:    translator.Scope{Name: metadata.ScopeName, Version: set.BuildInfo.Version},
 		warnings: warnlog.New(set.Logger),
 	}
@@ -110,26 +156,31 @@ func (r *lambdaTelemetryReceiver) handler() http.Handler {
 		mux.Handle(wire.TelemetryPath, http.HandlerFunc(r.handleTelemetry))
 	}
 	if r.nextTraces != nil {
-		mux.Handle(tracesPath, otlpHandler(ptraceotlp.NewExportRequest, r.exportTraces))
+		mux.Handle(tracesPath, otlpHandler(r, &r.gates.traces, msgTracesRequest, ptraceotlp.NewExportRequest, r.exportTraces))
 	}
 	if r.nextMetrics != nil {
-		mux.Handle(metricsPath, otlpHandler(pmetricotlp.NewExportRequest, r.exportMetrics))
+		mux.Handle(metricsPath, otlpHandler(r, &r.gates.metrics, msgMetricsRequest, pmetricotlp.NewExportRequest, r.exportMetrics))
 	}
 	if r.nextLogs != nil {
-		mux.Handle(logsPath, otlpHandler(plogotlp.NewExportRequest, r.exportLogs))
+		mux.Handle(logsPath, otlpHandler(r, &r.gates.logs, msgLogsRequest, plogotlp.NewExportRequest, r.exportLogs))
 	}
 	return mux
 }
 
 // Start listens and serves; a serve failure after start is reported as a fatal status.
 func (r *lambdaTelemetryReceiver) Start(ctx context.Context, host component.Host) error {
-	if err := r.startGRPC(ctx, host); err != nil {
+	if err := r.startReplayStore(ctx, host); err != nil {
 		return err
+	}
+	if err := r.startGRPC(ctx, host); err != nil {
+		return errors.Join(err, r.Shutdown(ctx))
 	}
 	server, err := r.cfg.HTTP.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, r.handler())
 	if err != nil {
 		return errors.Join(err, r.Shutdown(ctx))
 	}
+	// Outermost, so that the answers of confighttp's own layers (auth, decoding) are JSON too.
+	server.Handler = jsonErrors(server.Handler)
 	listener, err := r.cfg.HTTP.ToListener(ctx)
 	if err != nil {
 		return errors.Join(err, r.Shutdown(ctx))
@@ -151,7 +202,8 @@ func (r *lambdaTelemetryReceiver) startGRPC(ctx context.Context, host component.
 		return nil
 	}
 	grpcCfg := r.cfg.GRPC.Get()
-	server, err := grpcCfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings)
+	server, err := grpcCfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings,
+		configgrpc.WithGrpcServerOption(grpc.InTapHandle(r.tapPressure)))
 	if err != nil {
 		return err
 	}
@@ -188,6 +240,8 @@ func (r *lambdaTelemetryReceiver) Shutdown(ctx context.Context) error {
 		r.grpcServer.GracefulStop()
 	}
 	r.shutdownWG.Wait()
+	// After the servers: the final checkpoint holds every batch they answered.
+	err = errors.Join(err, r.replay.Shutdown(ctx))
 	r.telemetry.Shutdown()
 	return err
 }

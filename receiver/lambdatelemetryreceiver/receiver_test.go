@@ -276,7 +276,7 @@ func TestReadBody(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			req := httptest.NewRequest(http.MethodPost, wire.TelemetryPath, io.NopCloser(bytes.NewReader(tt.body)))
 			req.ContentLength = tt.contentLength
-			body, code, err := readBody(req)
+			body, code, err := readBody(req, 0)
 			require.NoError(t, err)
 			assert.Equal(t, http.StatusOK, code)
 			assert.Equal(t, string(tt.body), string(body))
@@ -329,7 +329,9 @@ func TestOTLPResendCountsOnce(t *testing.T) {
 		return sink.ConsumeMetrics(ctx, md)
 	})
 	require.NoError(t, err)
-	base := startReceiver(t, sinks{metrics: next}, nil)
+	var cfg *Config
+	base := startReceiver(t, sinks{metrics: next}, func(c *Config) { cfg = c })
+	clock := stopClock(sharedReceiver(t, cfg))
 	md := pmetric.NewMetrics()
 	md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1)
 	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
@@ -347,6 +349,7 @@ func TestOTLPResendCountsOnce(t *testing.T) {
 		return resp.StatusCode
 	}
 	assert.Equal(t, http.StatusServiceUnavailable, send("sandbox-a", "7"))
+	clock.advance(probeInterval) // the retry comes when Retry-After says
 	assert.Equal(t, http.StatusOK, send("sandbox-a", "7"), "the retry of a refused request is taken")
 	assert.Equal(t, http.StatusOK, send("sandbox-a", "7"), "a resend is acknowledged")
 	assert.Equal(t, http.StatusOK, send("sandbox-b", "7"), "another sandbox's 7 is another request")

@@ -9,13 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
@@ -29,12 +30,32 @@ type telemetryResponse struct {
 	Accepted int `json:"accepted"`
 	// Replayed says the batch was accepted before and was ignored this time.
 	Replayed bool `json:"replayed,omitempty"`
-	// Rejected lists the events that could not be used, by index in the batch; the others
-	// were accepted. A forwarder must not resend them.
+	// Rejected names some of the events that could not be used (at most
+	// maxListedRejections, lowest indexes first), by index in the batch; the others were
+	// accepted. A forwarder must not resend them.
 	Rejected []rejectedEvent `json:"rejected,omitempty"`
+	// RejectedCount is how many events could not be used, named in Rejected or not: an
+	// answer's size must not grow with the number of bad events.
+	RejectedCount int `json:"rejectedCount,omitempty"`
 	// Error says why the whole request was refused.
 	Error string `json:"error,omitempty"`
 }
+
+// Bounds on what a batch may cost besides its body; see README.md, "Limits and
+// validation". A 5 MB body of 2.5 million bad elements once took 1.2 GB and got a 319 MB
+// answer, with an error per element.
+const (
+	// maxListedRejections is how many rejected events an answer names.
+	maxListedRejections = translator.MaxRejections
+	// maxRejectedElements is how many elements that are not Telemetry API events a batch
+	// may have: past it, the batch is refused whole without reading further. Lambda writes
+	// every event well-formed, so a batch with this many bad ones comes from a broken or
+	// hostile forwarder, and the rest of it is not worth decoding; one or two (a
+	// forwarder's bug) still cost only themselves.
+	maxRejectedElements = 64
+	// maxListedMessage bounds the message of one named rejection.
+	maxListedMessage = 160
+)
 
 type rejectedEvent struct {
 	Index int    `json:"index"`
@@ -43,39 +64,75 @@ type rejectedEvent struct {
 
 // handleTelemetry takes one forwarder batch of Telemetry API events (see internal/wire).
 func (r *lambdaTelemetryReceiver) handleTelemetry(w http.ResponseWriter, req *http.Request) {
+	ctx := req.Context()
 	if req.Method != http.MethodPost {
+		r.refused(ctx, reasonMalformed)
 		w.Header().Set("Allow", http.MethodPost)
 		writeTelemetryError(w, http.StatusMethodNotAllowed, "method "+req.Method+" is not allowed, use POST")
 		return
 	}
 	if ct := mediaType(req.Header.Get("Content-Type")); ct != jsonContentType {
+		r.refused(ctx, reasonMalformed)
 		writeTelemetryError(w, http.StatusUnsupportedMediaType,
 			"unsupported content type "+req.Header.Get("Content-Type")+", use "+jsonContentType)
 		return
 	}
-	body, code, err := readBody(req)
+	// Before the body: reading it only to hear the pipeline refuse it costs the memory
+	// that is short.
+	if !r.gates.traces.admit() {
+		r.refused(ctx, reasonPipelineBusy)
+		writeTelemetryError(w, http.StatusServiceUnavailable, errPipelineBusy.Error())
+		return
+	}
+	body, code, err := readBody(req, r.cfg.HTTP.MaxRequestBodySize)
 	if err != nil {
+		r.refused(ctx, reasonOfStatus(code))
 		writeTelemetryError(w, code, err.Error())
 		return
 	}
 
-	b, events, positions, rejected, err := decodeBatch(req.Header, body)
+	b, decoded, err := decodeBatch(req.Header, body)
 	if err != nil {
-		r.warnings.Warn("Refused a malformed Telemetry API batch", zap.Error(err))
-		writeTelemetryError(w, http.StatusBadRequest, err.Error())
+		r.refused(ctx, reasonOfBatchError(err))
+		r.warnings.Warn("Refused a Telemetry API batch", zap.String("error", boundedMessage(err.Error(), maxErrorMessage)))
+		resp := telemetryResponse{Error: err.Error()}
+		if errors.Is(err, errHopelessBatch) {
+			resp.Rejected, resp.RejectedCount = decoded.rejected.lowestListed(), decoded.rejected.count()
+		}
+		writeTelemetryResponse(w, http.StatusBadRequest, resp)
 		return
 	}
 
-	code, resp := r.consumeBatch(req, b, events, positions, rejected)
+	code, resp := r.consumeBatch(req, b, decoded)
 	writeTelemetryResponse(w, code, resp)
+}
+
+// reasonOfStatus is why a request whose body could not be read was refused.
+func reasonOfStatus(code int) refusalReason {
+	if code == http.StatusRequestEntityTooLarge {
+		return reasonTooLarge
+	}
+	return reasonMalformed
+}
+
+// reasonOfBatchError is why a batch whose facts or events could not be used was refused.
+func reasonOfBatchError(err error) refusalReason {
+	var field *wire.FieldError
+	switch {
+	case errors.Is(err, errUnattributed):
+		return reasonUnattributed
+	case errors.As(err, &field):
+		return reasonInvalidSandbox
+	}
+	return reasonMalformed
 }
 
 // consumeBatch translates the batch under its sandbox's lock and hands it to the pipelines.
 // When the traces pipeline refuses, the sandbox's state is rolled back so that the
 // forwarder's retry counts exactly what this attempt would have.
-func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, events []telemetryapi.Event, positions []int, rejected []rejectedEvent) (int, telemetryResponse) {
+func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, decoded decodedEvents) (int, telemetryResponse) {
 	ctx := req.Context()
-	malformedEarly := len(rejected)
+	events := decoded.events
 	var sandbox *translator.Sandbox
 	if key := b.Sandbox.ExtensionInstanceID; key != "" {
 		sandbox = r.sandboxes.GetOrCreate(key, time.Now(), func() *translator.Sandbox { return translator.NewSandbox(key) })
@@ -84,6 +141,7 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, 
 	}
 
 	sandbox.Lock()
+	r.replay.Load(ctx, sandbox)
 	if sandbox.Replayed(b.Sequence) {
 		sandbox.Unlock()
 		r.telemetry.ReceiverLambdaTelemetryBatchesReplayed.Add(ctx, 1)
@@ -93,8 +151,11 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, 
 	out := translator.Translate(sandbox, b, events, r.scope)
 	if n := out.Traces.SpanCount(); n > 0 && r.nextTraces != nil {
 		opCtx := r.obsrep.StartTracesOp(ctx)
-		err := r.nextTraces.ConsumeTraces(opCtx, out.Traces)
+		// Marked as the receiver's own spans: lambda_correlation strips the span types and
+		// platform attributes of every span that does not come this way (see lambdaconv).
+		err := r.nextTraces.ConsumeTraces(lambdaconv.WithReceiverSpans(opCtx), out.Traces)
 		r.obsrep.EndTracesOp(opCtx, telemetryFormat, n, err)
+		r.gates.traces.observe(err)
 		if err != nil {
 			sandbox.Restore(checkpoint)
 			sandbox.Unlock()
@@ -105,6 +166,7 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, 
 		}
 	}
 	sandbox.Accepted(b.Sequence)
+	r.replay.Accepted(sandbox, b.Sequence)
 	sandbox.Unlock()
 
 	// Logs come second: once the spans are in, a retry would count them again, so a
@@ -118,33 +180,36 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, 
 		}
 	}
 
+	rejected := decoded.rejected
 	for _, rej := range out.Rejected {
-		rejected = append(rejected, rejectedEvent{Index: positions[rej.Index], Error: rej.Err.Error()})
+		rejected.list(decoded.position(rej.Index), rej.Err)
 	}
-	r.record(ctx, b, out.Stats, malformedEarly)
-	if len(rejected) > 0 {
-		r.warnings.Warn("Rejected malformed Telemetry API events",
-			zap.String("function", b.Sandbox.FunctionName), zap.Int("count", len(rejected)), zap.String("first", rejected[0].Error))
+	r.record(ctx, b, out.Stats, decoded.rejected)
+	count := rejected.count() + out.Stats.Malformed + out.Stats.OutOfRange
+	listed := rejected.lowestListed()
+	if count > 0 {
+		r.warnings.Warn("Rejected Telemetry API events",
+			zap.String("function", b.Sandbox.FunctionName), zap.Int("count", count), zap.String("first", listed[0].Error))
 	}
-	resp := telemetryResponse{
-		Accepted: out.Stats.Events - out.Stats.Malformed - out.Stats.Unknown - out.Stats.Duplicates,
-		Rejected: rejected,
-	}
-	if total := len(events) + malformedEarly; total > 0 && len(rejected) == total {
-		resp.Error = "no event of the batch could be decoded"
+	resp := telemetryResponse{Accepted: out.Stats.Accepted(), Rejected: listed, RejectedCount: count}
+	if decoded.total > 0 && count == decoded.total {
+		resp.Error = "no event of the batch could be used: every one was rejected"
 		return http.StatusBadRequest, resp
 	}
 	return http.StatusOK, resp
 }
 
 // record updates the receiver's own telemetry for one batch.
-func (r *lambdaTelemetryReceiver) record(ctx context.Context, b wire.Batch, s translator.Stats, malformedEarly int) {
+func (r *lambdaTelemetryReceiver) record(ctx context.Context, b wire.Batch, s translator.Stats, early rejections) {
 	c := r.telemetry
-	if n := s.Events - s.Malformed - s.Unknown - s.Duplicates; n > 0 {
+	if n := s.Accepted(); n > 0 {
 		c.ReceiverLambdaTelemetryEvents.Add(ctx, int64(n), r.outcomes.accepted)
 	}
-	if n := s.Malformed + malformedEarly; n > 0 {
+	if n := s.Malformed + early.malformed; n > 0 {
 		c.ReceiverLambdaTelemetryEvents.Add(ctx, int64(n), r.outcomes.malformed)
+	}
+	if n := s.OutOfRange + early.outOfRange; n > 0 {
+		c.ReceiverLambdaTelemetryEvents.Add(ctx, int64(n), r.outcomes.outOfRange)
 	}
 	if s.Unknown > 0 {
 		c.ReceiverLambdaTelemetryEvents.Add(ctx, int64(s.Unknown), r.outcomes.unknown)
@@ -163,95 +228,175 @@ func (r *lambdaTelemetryReceiver) record(ctx context.Context, b wire.Batch, s tr
 	}
 }
 
-// decodeBatch reads the batch in either form (see internal/wire). An event that does not
-// decode is rejected alone: positions maps each returned event to its index in the batch.
-func decodeBatch(header http.Header, body []byte) (wire.Batch, []telemetryapi.Event, []int, []rejectedEvent, error) {
+var (
+	errUnattributed = errors.New("the batch names no function: send the " + wire.HeaderFunctionName +
+		" header (or sandbox.functionName in an envelope); a batch that cannot be attributed to a function is not counted")
+	errHopelessBatch = fmt.Errorf("more than %d elements are not Telemetry API events", maxRejectedElements)
+)
+
+// decodedEvents are the events of a batch that could be read, and what became of the
+// others.
+type decodedEvents struct {
+	events []telemetryapi.Event
+	// positions is each event's index in the batch; nil when no element was rejected, for
+	// then they are the same.
+	positions []int
+	// rejected are the elements that are not events, and events with a time out of range.
+	rejected rejections
+	// total is how many elements the batch has.
+	total int
+}
+
+// position is the index in the batch of the i-th event.
+func (d *decodedEvents) position(i int) int {
+	if d.positions == nil {
+		return i
+	}
+	return d.positions[i]
+}
+
+// decodeBatch reads the batch in either form (see internal/wire). A batch that names no
+// function is refused: what it counts could be attributed to nothing. An element that is
+// not an event is rejected alone, up to maxRejectedElements of them.
+func decodeBatch(header http.Header, body []byte) (wire.Batch, decodedEvents, error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	var b wire.Batch
 	eventsJSON := trimmed
 	var err error
 	switch {
 	case len(trimmed) == 0:
-		return b, nil, nil, nil, errors.New("the body is empty: send a JSON array of Telemetry API events")
+		return b, decodedEvents{}, errors.New("the body is empty: send a JSON array of Telemetry API events")
 	case trimmed[0] == '[':
 		if b, err = wire.BatchFromHeaders(header); err != nil {
-			return b, nil, nil, nil, err
+			return b, decodedEvents{}, err
 		}
 	case trimmed[0] == '{':
 		if b, eventsJSON, err = wire.DecodeEnvelope(trimmed); err != nil {
-			return b, nil, nil, nil, err
+			return b, decodedEvents{}, err
 		}
 	default:
-		return b, nil, nil, nil, errors.New("the body is neither a JSON array of Telemetry API events nor a batch envelope object")
+		return b, decodedEvents{}, errors.New("the body is neither a JSON array of Telemetry API events nor a batch envelope object")
+	}
+	if b.Sandbox.FunctionName == "" {
+		return b, decodedEvents{}, errUnattributed
 	}
 
-	// The body is this request's own and is not changed: the events may share it. Nothing
-	// the translator keeps refers to a record's bytes.
-	if events, err := telemetryapi.DecodeEventsNoCopy(eventsJSON); err == nil {
-		positions := make([]int, len(events))
-		for i := range positions {
-			positions[i] = i
-		}
-		return b, events, positions, nil, nil
-	}
-	events, positions, rejected, err := decodeEachEvent(eventsJSON)
+	decoded, err := scanEvents(eventsJSON)
 	if err != nil {
-		return b, nil, nil, nil, err
+		return b, decoded, err
 	}
-	b.ReportsWithoutRuntimeDone = remapIndexes(b.ReportsWithoutRuntimeDone, positions)
-	return b, events, positions, rejected, nil
+	if b.ReportsWithoutRuntimeDone, err = decoded.remap(b.ReportsWithoutRuntimeDone); err != nil {
+		return b, decoded, err
+	}
+	return b, decoded, nil
 }
 
-// decodeEachEvent decodes the array element by element, so that one bad event costs only
-// itself. It fails only when the body is not a JSON array at all.
-func decodeEachEvent(data []byte) ([]telemetryapi.Event, []int, []rejectedEvent, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-		return nil, nil, nil, errors.New("the events are not a JSON array")
-	}
-	var events []telemetryapi.Event
-	var positions []int
-	var rejected []rejectedEvent
-	for i := 0; dec.More(); i++ {
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, nil, nil, fmt.Errorf("the events are not valid JSON (at event %d): %w", i, err)
-		}
-		one, err := telemetryapi.DecodeEvents(append(append([]byte{'['}, raw...), ']'))
-		if err != nil || len(one) != 1 {
-			if err == nil {
-				err = errors.New("not a single event")
+// scanEvents reads the events of a batch. What it allocates is bounded by what it keeps:
+// the events, whose records share the body (which is this request's own and is not
+// changed; nothing the translator keeps refers to a record's bytes), and their positions
+// once an element was rejected. A rejected element costs nothing but its count, and the
+// scan stops after maxRejectedElements of them.
+func scanEvents(data []byte) (decodedEvents, error) {
+	d := decodedEvents{events: make([]telemetryapi.Event, 0, 1+len(data)/256)}
+	err := telemetryapi.ScanEvents(data, func(index int, ev telemetryapi.Event, err error) bool {
+		d.total = index + 1
+		if err != nil {
+			if d.positions == nil {
+				d.positions = make([]int, len(d.events), cap(d.events))
+				for i := range d.positions {
+					d.positions[i] = i
+				}
 			}
-			rejected = append(rejected, rejectedEvent{Index: i, Error: err.Error()})
-			continue
+			d.rejected.add(index, err)
+			return d.rejected.count() <= maxRejectedElements
 		}
-		events = append(events, one[0])
-		positions = append(positions, i)
+		d.events = appendDoubling(d.events, ev)
+		if d.positions != nil {
+			d.positions = appendDoubling(d.positions, index)
+		}
+		return true
+	})
+	if err != nil {
+		return d, err
 	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
-		return nil, nil, nil, errors.New("the events array is not closed")
+	if d.rejected.count() > maxRejectedElements {
+		first := d.rejected.listed[0]
+		return d, fmt.Errorf("%w (the first at index %d: %s): the batch was refused, nothing of it was used",
+			errHopelessBatch, first.Index, first.Error)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, nil, nil, errors.New("unexpected data after the events array")
-	}
-	return events, positions, rejected, nil
+	return d, nil
 }
 
-// remapIndexes turns batch indexes into indexes of the decoded events, dropping those of
-// rejected events.
-func remapIndexes(batchIndexes, positions []int) []int {
+// appendDoubling appends, doubling the capacity when full. append grows a large slice by a
+// quarter at a time, which allocates five times the final size in all: for a body of tiny
+// events, that alone was six times the body.
+func appendDoubling[T any](s []T, v T) []T {
+	if len(s) == cap(s) {
+		grown := make([]T, len(s), 2*cap(s)+1)
+		copy(grown, s)
+		s = grown
+	}
+	return append(s, v)
+}
+
+// remap checks the batch indexes of reports without runtimeDone and turns them into
+// indexes of the decoded events, sorted, dropping those of rejected elements.
+func (d *decodedEvents) remap(batchIndexes []int) ([]int, error) {
 	if len(batchIndexes) == 0 {
-		return nil
+		return nil, nil
 	}
-	out := make([]int, 0, len(batchIndexes))
-	for decoded, batchIndex := range positions {
-		for _, want := range batchIndexes {
-			if want == batchIndex {
-				out = append(out, decoded)
-			}
+	sorted := slices.Compact(slices.Sorted(slices.Values(batchIndexes)))
+	if last := sorted[len(sorted)-1]; last >= d.total {
+		return nil, fmt.Errorf("the reports without runtimeDone (%s) include event %d, and the batch has %d events",
+			wire.HeaderReportsWithoutRuntimeDone, last, d.total)
+	}
+	if d.positions == nil {
+		return sorted, nil
+	}
+	out := make([]int, 0, len(sorted))
+	j := 0
+	for decodedIndex, batchIndex := range d.positions {
+		for j < len(sorted) && sorted[j] < batchIndex {
+			j++
+		}
+		if j < len(sorted) && sorted[j] == batchIndex {
+			out = append(out, decodedIndex)
 		}
 	}
-	return out
+	return out, nil
+}
+
+// rejections counts the rejected events of a batch, and names the first few.
+type rejections struct {
+	listed                []rejectedEvent
+	malformed, outOfRange int
+}
+
+// add counts a rejected event and names it while there is room.
+func (r *rejections) add(index int, err error) {
+	if errors.Is(err, telemetryapi.ErrOutOfRange) {
+		r.outOfRange++
+	} else {
+		r.malformed++
+	}
+	r.list(index, err)
+}
+
+// list names a rejected event counted elsewhere, while there is room.
+func (r *rejections) list(index int, err error) {
+	if len(r.listed) < 2*maxListedRejections {
+		r.listed = append(r.listed, rejectedEvent{Index: index, Error: boundedMessage(err.Error(), maxListedMessage)})
+	}
+}
+
+func (r *rejections) count() int { return r.malformed + r.outOfRange }
+
+// lowestListed returns the named rejections with the lowest indexes. The scan's come in
+// batch order and the translator's in time order, so up to twice the bound is kept before
+// this sort.
+func (r *rejections) lowestListed() []rejectedEvent {
+	slices.SortFunc(r.listed, func(a, b rejectedEvent) int { return a.Index - b.Index })
+	return r.listed[:min(len(r.listed), maxListedRejections)]
 }
 
 func writeTelemetryError(w http.ResponseWriter, code int, msg string) {
@@ -259,6 +404,7 @@ func writeTelemetryError(w http.ResponseWriter, code int, msg string) {
 }
 
 func writeTelemetryResponse(w http.ResponseWriter, code int, resp telemetryResponse) {
+	resp.Error = boundedMessage(resp.Error, maxErrorMessage)
 	body, err := json.Marshal(resp)
 	if err != nil {
 		body = []byte(`{"error":"cannot encode the response"}`)

@@ -178,7 +178,9 @@ func (f *failingOnce) ConsumeTraces(ctx context.Context, td ptrace.Traces) error
 
 func TestTelemetryRefusedBatchIsCountedOnceWhenRetried(t *testing.T) {
 	sink := &failingOnce{err: errors.New("memory limit reached")}
-	c := telemetryClient{t: t, url: startReceiver(t, sinks{traces: sink}, nil)}
+	var cfg *Config
+	c := telemetryClient{t: t, url: startReceiver(t, sinks{traces: sink}, func(c *Config) { cfg = c })}
+	clock := stopClock(sharedReceiver(t, cfg))
 
 	b := wire.Batch{Sandbox: testSandbox, Sequence: 1}
 	// A cold start: the retry must still see the pending cold start and the sequence as new.
@@ -188,6 +190,7 @@ func TestTelemetryRefusedBatchIsCountedOnceWhenRetried(t *testing.T) {
 	assert.Equal(t, retryAfterSeconds, header.Get("Retry-After"))
 	assert.Equal(t, "memory limit reached", answer.Error)
 
+	clock.advance(probeInterval) // the retry comes when Retry-After says
 	code, answer, _ = c.post(b, body)
 	require.Equal(t, http.StatusOK, code)
 	assert.False(t, answer.Replayed)
@@ -222,7 +225,7 @@ func TestTelemetryBadInput(t *testing.T) {
 		{name: "wrong method", body: "", mutate: func(r *http.Request) { r.Method = http.MethodPut },
 			wantCode: http.StatusMethodNotAllowed, wantError: "use POST"},
 		{name: "every event malformed", body: `[{"time":"2024-06-01T12:00:00.000Z","type":"platform.runtimeDone","record":{"requestId":5}}]`,
-			wantCode: http.StatusBadRequest, wantError: "no event of the batch could be decoded"},
+			wantCode: http.StatusBadRequest, wantError: "no event of the batch could be used"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,6 +30,11 @@ type TelemetryBuilder struct {
 	ReceiverLambdaTelemetryEvents                 metric.Int64Counter
 	ReceiverLambdaTelemetryForwarderDroppedEvents metric.Int64Counter
 	ReceiverLambdaTelemetryLambdaDroppedRecords   metric.Int64Counter
+	ReceiverLambdaTelemetryReplayCheckpoints      metric.Int64Counter
+	ReceiverLambdaTelemetryReplayStatesIgnored    metric.Int64Counter
+	ReceiverLambdaTelemetryReplayStatesLoaded     metric.Int64Counter
+	ReceiverLambdaTelemetryReplayStorageErrors    metric.Int64Counter
+	ReceiverLambdaTelemetryRequestsRefused        metric.Int64Counter
 	ReceiverLambdaTelemetryStateEvictions         metric.Int64Counter
 }
 
@@ -84,6 +89,36 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_lambda_telemetry_lambda_dropped_records",
 		metric.WithDescription("Telemetry records that Lambda reported dropping in the sandbox (platform.logsDropped). [Development]"),
 		metric.WithUnit("{record}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverLambdaTelemetryReplayCheckpoints, err = builder.meter.Int64Counter(
+		"otelcol_receiver_lambda_telemetry_replay_checkpoints",
+		metric.WithDescription("Checkpoints of the replay state (which batches were accepted from each sandbox's forwarder) written to the storage extension. [Development]"),
+		metric.WithUnit("{checkpoint}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverLambdaTelemetryReplayStatesIgnored, err = builder.meter.Int64Counter(
+		"otelcol_receiver_lambda_telemetry_replay_states_ignored",
+		metric.WithDescription("Replay states read from storage and not used because they were corrupt or written in an unknown version of the encoding. [Development]"),
+		metric.WithUnit("{state}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverLambdaTelemetryReplayStatesLoaded, err = builder.meter.Int64Counter(
+		"otelcol_receiver_lambda_telemetry_replay_states_loaded",
+		metric.WithDescription("Sandboxes first seen since the receiver started whose replay state was found in storage and restored. [Development]"),
+		metric.WithUnit("{sandbox}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverLambdaTelemetryReplayStorageErrors, err = builder.meter.Int64Counter(
+		"otelcol_receiver_lambda_telemetry_replay_storage_errors",
+		metric.WithDescription("Failed storage operations on the replay state - a checkpoint (its sandboxes are written by the next one), a load (the sandbox starts with no memory of accepted batches) or a sweep of stale states. [Development]"),
+		metric.WithUnit("{error}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverLambdaTelemetryRequestsRefused, err = builder.meter.Int64Counter(
+		"otelcol_receiver_lambda_telemetry_requests_refused",
+		metric.WithDescription("Requests refused as a whole (Telemetry API batches and OTLP requests alike), by reason; events of refused requests are not counted in receiver_lambda_telemetry_events. [Development]"),
+		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverLambdaTelemetryStateEvictions, err = builder.meter.Int64Counter(

@@ -23,6 +23,11 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverLambdaTelemetryEvents.Add(context.Background(), 1)
 	tb.ReceiverLambdaTelemetryForwarderDroppedEvents.Add(context.Background(), 1)
 	tb.ReceiverLambdaTelemetryLambdaDroppedRecords.Add(context.Background(), 1)
+	tb.ReceiverLambdaTelemetryReplayCheckpoints.Add(context.Background(), 1)
+	tb.ReceiverLambdaTelemetryReplayStatesIgnored.Add(context.Background(), 1)
+	tb.ReceiverLambdaTelemetryReplayStatesLoaded.Add(context.Background(), 1)
+	tb.ReceiverLambdaTelemetryReplayStorageErrors.Add(context.Background(), 1)
+	tb.ReceiverLambdaTelemetryRequestsRefused.Add(context.Background(), 1)
 	tb.ReceiverLambdaTelemetryStateEvictions.Add(context.Background(), 1)
 	AssertEqualReceiverLambdaTelemetryBatchesReplayed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -34,6 +39,21 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverLambdaTelemetryLambdaDroppedRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverLambdaTelemetryReplayCheckpoints(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverLambdaTelemetryReplayStatesIgnored(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverLambdaTelemetryReplayStatesLoaded(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverLambdaTelemetryReplayStorageErrors(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverLambdaTelemetryRequestsRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverLambdaTelemetryStateEvictions(t, testTel,

@@ -21,6 +21,8 @@ type Cache[V any] struct {
 	lru     *list.List // front: most recently used
 	// onEvict is called, without the lock, with how many entries a call evicted.
 	onEvict func(n int)
+	// onRemove, when set, is called without the lock for each evicted entry, after onEvict.
+	onRemove func(key string, value V)
 }
 
 type entry[V any] struct {
@@ -43,11 +45,25 @@ func New[V any](maxSize int, ttl time.Duration, onEvict func(n int)) *Cache[V] {
 	}
 }
 
+// OnRemove sets a function called with each entry the cache evicts, for state kept
+// elsewhere about it (the receiver's storage). Set it before the cache is used.
+func (c *Cache[V]) OnRemove(fn func(key string, value V)) { c.onRemove = fn }
+
+// Contains reports whether key has an entry, without marking it used.
+func (c *Cache[V]) Contains(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[key]
+	return ok
+}
+
 // GetOrCreate returns the value for key, creating it with create when absent (or expired),
 // and marks it used at now. Creating may evict the least recently used entries.
 func (c *Cache[V]) GetOrCreate(key string, now time.Time, create func() V) V {
 	c.mu.Lock()
-	evicted := c.evictExpired(now)
+	// removed collects the evicted entries for onRemove; it stays nil without one.
+	var removed []*entry[V]
+	evicted := c.evictExpired(now, &removed)
 	var v V
 	if el, ok := c.entries[key]; ok {
 		e := el.Value.(*entry[V])
@@ -56,7 +72,7 @@ func (c *Cache[V]) GetOrCreate(key string, now time.Time, create func() V) V {
 		v = e.value
 	} else {
 		for len(c.entries) >= c.maxSize && c.lru.Len() > 0 {
-			c.remove(c.lru.Back())
+			c.remove(c.lru.Back(), &removed)
 			evicted++
 		}
 		v = create()
@@ -65,6 +81,9 @@ func (c *Cache[V]) GetOrCreate(key string, now time.Time, create func() V) V {
 	c.mu.Unlock()
 	if evicted > 0 {
 		c.onEvict(evicted)
+	}
+	for _, e := range removed {
+		c.onRemove(e.key, e.value)
 	}
 	return v
 }
@@ -77,19 +96,23 @@ func (c *Cache[V]) Len() int {
 }
 
 // evictExpired drops the entries idle for longer than the TTL, oldest first.
-func (c *Cache[V]) evictExpired(now time.Time) int {
+func (c *Cache[V]) evictExpired(now time.Time, removed *[]*entry[V]) int {
 	n := 0
 	for el := c.lru.Back(); el != nil; el = c.lru.Back() {
 		if now.Sub(el.Value.(*entry[V]).lastUsed) <= c.ttl {
 			break
 		}
-		c.remove(el)
+		c.remove(el, removed)
 		n++
 	}
 	return n
 }
 
-func (c *Cache[V]) remove(el *list.Element) {
-	delete(c.entries, el.Value.(*entry[V]).key)
+func (c *Cache[V]) remove(el *list.Element, removed *[]*entry[V]) {
+	e := el.Value.(*entry[V])
+	delete(c.entries, e.key)
 	c.lru.Remove(el)
+	if c.onRemove != nil {
+		*removed = append(*removed, e)
+	}
 }

@@ -39,3 +39,20 @@ func TestIdleEntriesExpire(t *testing.T) {
 	assert.Equal(t, 1, evicted)
 	assert.Equal(t, "kept", c.GetOrCreate("kept", t0.Add(61*time.Second), func() string { return "new" }))
 }
+
+func TestOnRemoveGetsEachEvictedEntry(t *testing.T) {
+	c := New[string](2, time.Minute, nil)
+	var removed []string
+	c.OnRemove(func(key, value string) { removed = append(removed, key+"="+value) })
+	t0 := time.Unix(1000, 0)
+	c.GetOrCreate("a", t0, func() string { return "1" })
+	c.GetOrCreate("b", t0.Add(30*time.Second), func() string { return "2" })
+	c.GetOrCreate("c", t0.Add(30*time.Second), func() string { return "3" })
+	assert.Equal(t, []string{"a=1"}, removed, "the least recently used goes over max size")
+	assert.False(t, c.Contains("a"))
+	assert.True(t, c.Contains("b"))
+
+	c.GetOrCreate("d", t0.Add(2*time.Minute), func() string { return "4" })
+	assert.Equal(t, []string{"a=1", "b=2", "c=3"}, removed, "idle entries go, oldest first")
+	assert.Equal(t, 1, c.Len())
+}

@@ -5,6 +5,7 @@ package translator // import "github.com/otelcol-lambda/otelcol-lambda/receiver/
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,8 +22,10 @@ import (
 // invocation it was written during when that is known.
 func (t *batch) logRecord(at time.Time, eventType string, r *telemetryapi.LogRecord) {
 	lr := t.newLog(at, eventType)
-	if ts, err := time.Parse(time.RFC3339Nano, r.Timestamp); err == nil {
-		lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+	if r.Timestamp != "" { // text logs have none, and time.Parse's error costs each line
+		if ts, err := time.Parse(time.RFC3339Nano, r.Timestamp); err == nil {
+			lr.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+		}
 	}
 	lr.Body().SetStr(r.Message)
 	if r.Level != "" {
@@ -45,6 +48,8 @@ func (t *batch) logRecord(at time.Time, eventType string, r *telemetryapi.LogRec
 	for _, k := range slices.Sorted(maps.Keys(r.Extras)) {
 		putJSONValue(lr.Attributes(), k, r.Extras[k])
 	}
+	// Keys past telemetryapi.MaxLogExtras are not attributes, and the record says so.
+	lr.SetDroppedAttributesCount(uint32(min(r.DroppedExtras, math.MaxUint32)))
 }
 
 // putJSONValue keeps a JSON log field's type: strings, booleans and numbers as such,

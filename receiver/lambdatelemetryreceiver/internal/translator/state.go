@@ -26,6 +26,9 @@ const maxPendingPerSandbox = 256
 type Sandbox struct {
 	mu sync.Mutex
 	st state
+	// replayLoaded is set once the replay state kept in storage was looked up (see
+	// ClaimReplayLoad); it is not part of st, so Restore never undoes it.
+	replayLoaded bool
 }
 
 type state struct {

@@ -36,10 +36,15 @@ type Rejection struct {
 	Err   error
 }
 
+// MaxRejections bounds Output.Rejected: a batch of a million bad events must not cost a
+// million errors. Stats counts them all.
+const MaxRejections = 10
+
 // Stats counts what a batch contained, for the receiver's own telemetry.
 type Stats struct {
 	Events     int // events in the batch
 	Malformed  int // rejected: their record did not decode
+	OutOfRange int // rejected: their record holds a value Lambda cannot produce
 	Unknown    int // skipped: an event type this version does not know
 	Duplicates int // skipped: an event already turned into a span
 	Evicted    int // pending state dropped to stay within bounds
@@ -47,10 +52,16 @@ type Stats struct {
 	LambdaDroppedRecords float64
 }
 
+// Accepted is how many events of the batch were used.
+func (s Stats) Accepted() int {
+	return s.Events - s.Malformed - s.OutOfRange - s.Unknown - s.Duplicates
+}
+
 // Output is what one batch becomes.
 type Output struct {
-	Traces   ptrace.Traces
-	Logs     plog.Logs
+	Traces ptrace.Traces
+	Logs   plog.Logs
+	// Rejected names the first MaxRejections rejected events, in the order they were met.
 	Rejected []Rejection
 	Stats    Stats
 }
@@ -83,7 +94,7 @@ func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.Event, scope Sco
 		sandbox:                   b.Sandbox,
 		scope:                     scope,
 		spans:                     ss.Spans(),
-		reportsWithoutRuntimeDone: b.ReportsWithoutRuntimeDone,
+		reportsWithoutRuntimeDone: sortedIndexes(b.ReportsWithoutRuntimeDone),
 		out:                       &out,
 	}
 	if b.DroppedEvents > 0 {
@@ -112,7 +123,20 @@ func inTimeOrder(events []telemetryapi.Event) []int {
 	return order
 }
 
+// sortedIndexes returns the indexes sorted, for a binary search per report: a linear one
+// would make a batch of many reports, with a long list, cost their product.
+func sortedIndexes(indexes []int) []int {
+	if slices.IsSorted(indexes) {
+		return indexes
+	}
+	return slices.Sorted(slices.Values(indexes))
+}
+
 func (t *batch) event(index int, ev telemetryapi.Event) {
+	if !telemetryapi.KnownEventType(ev.Type) {
+		t.out.Stats.Unknown++ // without DecodeRecord's error, which costs each such event
+		return
+	}
 	rec, err := ev.DecodeRecord()
 	if err != nil {
 		if errors.Is(err, telemetryapi.ErrUnknownEventType) {
@@ -120,7 +144,13 @@ func (t *batch) event(index int, ev telemetryapi.Event) {
 			return
 		}
 		t.out.Stats.Malformed++
-		t.out.Rejected = append(t.out.Rejected, Rejection{Index: index, Err: err})
+		t.reject(index, err)
+		return
+	}
+	// A value Lambda cannot produce rejects the event, before it changes any state.
+	if err := telemetryapi.CheckLimits(ev.Type, rec); err != nil {
+		t.out.Stats.OutOfRange++
+		t.reject(index, err)
 		return
 	}
 	switch r := rec.(type) {
@@ -150,6 +180,12 @@ func (t *batch) event(index int, ev telemetryapi.Event) {
 		t.platformLog(ev.Time, ev.Type, "telemetry subscription "+r.Name+" "+r.State)
 	case *telemetryapi.LogRecord:
 		t.logRecord(ev.Time, ev.Type, r)
+	}
+}
+
+func (t *batch) reject(index int, err error) {
+	if len(t.out.Rejected) < MaxRejections {
+		t.out.Rejected = append(t.out.Rejected, Rejection{Index: index, Err: err})
 	}
 }
 
@@ -283,7 +319,7 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 	duration := telemetryapi.MillisToDuration(r.Metrics.DurationMs)
 	parent, haveParent := t.st.finished[r.RequestID]
 	delete(t.st.finished, r.RequestID)
-	if !haveParent && slices.Contains(t.reportsWithoutRuntimeDone, index) {
+	if _, marked := slices.BinarySearch(t.reportsWithoutRuntimeDone, index); !haveParent && marked {
 		parent, haveParent = t.invocationFromReport(at, duration, r), true
 	}
 

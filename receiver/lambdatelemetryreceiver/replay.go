@@ -1,0 +1,53 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver"
+
+import (
+	"context"
+	"fmt"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/replaystore"
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
+)
+
+// startReplayStore opens the configured storage for the replay state and starts the
+// checkpoints. It runs before the servers, so that no batch is taken before a sandbox's
+// stored state can be read. A missing or wrong extension fails the start: the operator
+// asked for durability and must not silently get none.
+func (r *lambdaTelemetryReceiver) startReplayStore(ctx context.Context, host component.Host) error {
+	if r.cfg.Storage == nil {
+		return nil
+	}
+	id := *r.cfg.Storage
+	ext, ok := host.GetExtensions()[id]
+	if !ok {
+		return fmt.Errorf("storage: extension %q not found (is it listed in service::extensions?)", id)
+	}
+	storageExt, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("storage: extension %q is not a storage extension", id)
+	}
+	client, err := storageExt.GetClient(ctx, component.KindReceiver, r.settings.ID, "")
+	if err != nil {
+		// file_storage locks its file: the usual cause is a second gateway process on the
+		// same directory.
+		return fmt.Errorf("storage: getting a client of %q (one directory serves one gateway process): %w", id, err)
+	}
+	r.replay = replaystore.New(replaystore.Settings{
+		Client:      client,
+		Logger:      r.settings.Logger,
+		Telemetry:   r.telemetry,
+		IdleTimeout: r.cfg.Sandboxes.IdleTimeout,
+		Live:        r.sandboxes.Contains,
+	})
+	r.sandboxes.OnRemove(func(key string, sb *translator.Sandbox) { r.replay.Forget(key, sb) })
+	r.replay.Start(r.cfg.CheckpointInterval)
+	r.settings.Logger.Info("Keeping the replay state in storage",
+		zap.Stringer("storage", id), zap.Duration("checkpoint_interval", r.cfg.CheckpointInterval))
+	return nil
+}
