@@ -29,6 +29,10 @@ export OTELCOL_LAMBDA_GRPC_ENDPOINT=${OTELCOL_LAMBDA_GRPC_ENDPOINT:-127.0.0.1:43
 export OTELCOL_LAMBDA_HEALTH_ENDPOINT=${OTELCOL_LAMBDA_HEALTH_ENDPOINT:-127.0.0.1:13133}
 export OTELCOL_LAMBDA_TELEMETRY_HOST=${OTELCOL_LAMBDA_TELEMETRY_HOST:-127.0.0.1}
 export OTELCOL_LAMBDA_TELEMETRY_PORT=${OTELCOL_LAMBDA_TELEMETRY_PORT:-8888}
+# The receiver's replay state lives beside the Prometheus data it keeps from counting
+# twice: a restarted `make run` recognises batches resent to it, and removing .run resets
+# both together.
+export OTELCOL_LAMBDA_STORAGE_DIR=${OTELCOL_LAMBDA_STORAGE_DIR:-$run_dir/storage}
 
 say() { printf '[run] %s\n' "$*"; }
 die() { printf '[run] error: %s\n' "$*" >&2; exit 1; }

@@ -18,189 +18,60 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 )
-
-// lambdaFn is a function's sandbox resource, as the lambda_telemetry receiver writes it.
-type lambdaFn struct {
-	name, region, arch string
-	memMiB, timeoutMs  int64
-	sandbox            string
-}
-
-// lambdaSpans builds the receiver's spans (internal/lambdaconv) for one function.
-type lambdaSpans struct {
-	td    ptrace.Traces
-	spans ptrace.SpanSlice
-	fn    lambdaFn
-	start time.Time
-}
-
-func newLambdaSpans(fn lambdaFn, start time.Time) *lambdaSpans {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	a := rs.Resource().Attributes()
-	a.PutStr(lambdaconv.AttrServiceName, fn.name)
-	a.PutStr(lambdaconv.AttrFaaSName, fn.name)
-	a.PutStr(lambdaconv.AttrFaaSVersion, "$LATEST")
-	a.PutStr(lambdaconv.AttrCloudProvider, lambdaconv.CloudProviderAWS)
-	a.PutStr(lambdaconv.AttrCloudPlatform, lambdaconv.CloudPlatformLambda)
-	a.PutStr(lambdaconv.AttrCloudRegion, fn.region)
-	a.PutStr(lambdaconv.AttrCloudAccountID, "123456789012")
-	a.PutStr(lambdaconv.AttrCloudResourceID, "arn:aws:lambda:"+fn.region+":123456789012:function:"+fn.name)
-	a.PutStr(lambdaconv.AttrFaaSInstance, fn.sandbox)
-	a.PutInt(lambdaconv.AttrFaaSMaxMemory, fn.memMiB<<20)
-	a.PutStr(lambdaconv.AttrHostArch, fn.arch)
-	if fn.timeoutMs > 0 {
-		a.PutInt(lambdaconv.AttrTimeoutMs, fn.timeoutMs)
-	}
-	return &lambdaSpans{td: td, spans: rs.ScopeSpans().AppendEmpty().Spans(), fn: fn, start: start}
-}
-
-// invocationSpec is one invocation span.
-type invocationSpec struct {
-	seq        byte
-	requestID  string
-	dur        time.Duration
-	errorType  string
-	cold       bool
-	initType   string
-	fromReport bool
-	eventAge   time.Duration // 0: no event-source timestamp
-	source     map[string]string
-}
-
-func traceIDOf(seq byte) pcommon.TraceID {
-	return pcommon.TraceID{0xe2, 0xe, seq, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, seq}
-}
-
-func (l *lambdaSpans) invocation(in invocationSpec) *lambdaSpans {
-	s := l.spans.AppendEmpty()
-	s.SetName(l.fn.name)
-	s.SetKind(ptrace.SpanKindServer)
-	s.SetTraceID(traceIDOf(in.seq))
-	s.SetSpanID(pcommon.SpanID{0xe2, in.seq, 3, 4, 5, 6, 7, 8})
-	start := l.start.Add(time.Duration(in.seq) * time.Millisecond)
-	s.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
-	s.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(in.dur)))
-	a := s.Attributes()
-	a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
-	a.PutStr(lambdaconv.AttrFaaSInvocationID, in.requestID)
-	a.PutBool(lambdaconv.AttrFaaSColdstart, in.cold)
-	if in.cold {
-		a.PutStr(lambdaconv.AttrInitializationType, in.initType)
-	}
-	if in.errorType == "" {
-		a.PutStr(lambdaconv.AttrStatus, "success")
-	} else {
-		a.PutStr(lambdaconv.AttrStatus, "error")
-		a.PutStr(lambdaconv.AttrErrorType, in.errorType)
-		a.PutStr(lambdaconv.AttrLambdaErrorType, "Raw."+in.errorType)
-		s.Status().SetCode(ptrace.StatusCodeError)
-	}
-	if in.fromReport {
-		a.PutBool(lambdaconv.AttrInvocationFromReport, true)
-	}
-	if in.eventAge > 0 {
-		a.PutInt(lambdaconv.AttrEventTimeUnixMs, start.Add(-in.eventAge).UnixMilli())
-	}
-	for k, v := range in.source {
-		a.PutStr(k, v)
-	}
-	return l
-}
-
-func (l *lambdaSpans) report(seq byte, requestID string, billedMs, maxUsedMiB int64) *lambdaSpans {
-	s := l.spans.AppendEmpty()
-	s.SetName(lambdaconv.SpanNameReport)
-	s.SetKind(ptrace.SpanKindInternal)
-	s.SetTraceID(traceIDOf(seq))
-	s.SetSpanID(pcommon.SpanID{0xe3, seq, 3, 4, 5, 6, 7, 8})
-	s.SetParentSpanID(pcommon.SpanID{0xe2, seq, 3, 4, 5, 6, 7, 8})
-	s.SetStartTimestamp(pcommon.NewTimestampFromTime(l.start))
-	s.SetEndTimestamp(pcommon.NewTimestampFromTime(l.start.Add(time.Duration(billedMs) * time.Millisecond)))
-	a := s.Attributes()
-	a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeReport)
-	a.PutStr(lambdaconv.AttrFaaSInvocationID, requestID)
-	a.PutInt(lambdaconv.AttrDurationMs, billedMs)
-	a.PutInt(lambdaconv.AttrBilledDurationMs, billedMs)
-	a.PutInt(lambdaconv.AttrMemorySize, l.fn.memMiB<<20)
-	a.PutInt(lambdaconv.AttrMaxMemoryUsed, maxUsedMiB<<20)
-	a.PutInt(lambdaconv.AttrInitDurationMs, 400) // ignored: init duration comes from init spans
-	a.PutStr(lambdaconv.AttrStatus, "success")
-	return l
-}
-
-func (l *lambdaSpans) init(seq byte, initType string, dur time.Duration) *lambdaSpans {
-	s := l.spans.AppendEmpty()
-	s.SetName(lambdaconv.SpanNameInit)
-	s.SetKind(ptrace.SpanKindInternal)
-	s.SetTraceID(traceIDOf(seq))
-	s.SetSpanID(pcommon.SpanID{0xe4, seq, 3, 4, 5, 6, 7, 8})
-	s.SetStartTimestamp(pcommon.NewTimestampFromTime(l.start))
-	s.SetEndTimestamp(pcommon.NewTimestampFromTime(l.start.Add(dur)))
-	a := s.Attributes()
-	a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInit)
-	a.PutStr(lambdaconv.AttrInitializationType, initType)
-	a.PutStr(lambdaconv.AttrInitPhase, "init")
-	a.PutStr(lambdaconv.AttrStatus, "success")
-	return l
-}
-
-// merged concatenates the resource spans of several builders into one request.
-func merged(ls ...*lambdaSpans) ptrace.Traces {
-	td := ptrace.NewTraces()
-	for _, l := range ls {
-		l.td.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
-	}
-	return td
-}
 
 // TestConnectorDerivesLambdaMetricsInPrometheus sends a known set of invocations (cold,
 // warm, errors, a timeout, two triggers, an asynchronous retry reusing its request id, one
-// invocation made from a report) and, in a later batch, their reports; then it reads every
-// metric of DESIGN's contract back from the real Prometheus, by its exact name.
+// invocation counted from its report) and, in later batches, their reports, as users send
+// them: the platform's events as the extension forwards them, the functions' own spans
+// (with the event source) over OTLP/gRPC. Then it reads every metric of DESIGN's contract
+// back from the real Prometheus, by its exact name.
 func TestConnectorDerivesLambdaMetricsInPrometheus(t *testing.T) {
 	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
+	base := "http://" + s.httpAddr
 	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond) // event times are in ms
 	orders := lambdaFn{name: "e2e-orders", region: "eu-west-1", arch: "amd64", memMiB: 512, timeoutMs: 3000, sandbox: "sandbox-orders-1"}
 	billing := lambdaFn{name: "e2e-billing", region: "us-east-1", arch: "arm64", memMiB: 1024, sandbox: "sandbox-billing-1"}
 	httpSource := map[string]string{lambdaconv.AttrFaaSTrigger: "http", lambdaconv.AttrHTTPRoute: "/orders/{id}"}
 	sqsSource := map[string]string{lambdaconv.AttrFaaSTrigger: "pubsub", lambdaconv.AttrMessagingSystem: "aws_sqs", lambdaconv.AttrMessagingDestinationName: "billing-queue"}
 
-	invocations := merged(
-		newLambdaSpans(orders, start).
-			init(1, "on-demand", 500*time.Millisecond).
-			invocation(invocationSpec{seq: 1, requestID: "o-1", dur: 250 * time.Millisecond, cold: true, initType: "on-demand", source: httpSource}).
-			invocation(invocationSpec{seq: 2, requestID: "o-2", dur: 125 * time.Millisecond, source: httpSource}).
-			invocation(invocationSpec{seq: 3, requestID: "o-3", dur: 500 * time.Millisecond, source: httpSource}).
-			invocation(invocationSpec{seq: 4, requestID: "o-4", dur: time.Second, errorType: lambdaconv.ErrorTypeFunction, source: httpSource}).
-			invocation(invocationSpec{seq: 5, requestID: "o-5", dur: 3 * time.Second, errorType: lambdaconv.ErrorTypeTimeout, source: httpSource}),
-		newLambdaSpans(billing, start).
-			init(6, "provisioned-concurrency", 2*time.Second).
-			invocation(invocationSpec{seq: 6, requestID: "b-1", dur: time.Second, cold: true, initType: "provisioned-concurrency", eventAge: 2 * time.Second, source: sqsSource}).
-			invocation(invocationSpec{seq: 7, requestID: "b-2", dur: 2 * time.Second, errorType: lambdaconv.ErrorTypeOutOfMemory, eventAge: 500 * time.Millisecond, source: sqsSource}).
-			// An asynchronous invocation that failed and its retry: one request id, two invocations.
-			invocation(invocationSpec{seq: 8, requestID: "b-retry", dur: 500 * time.Millisecond, errorType: lambdaconv.ErrorTypeFunction, source: sqsSource}).
-			invocation(invocationSpec{seq: 9, requestID: "b-retry", dur: 500 * time.Millisecond, source: sqsSource}).
-			// The forwarder never saw this one's runtimeDone: the receiver made it from the report.
-			invocation(invocationSpec{seq: 10, requestID: "b-5", dur: 250 * time.Millisecond, fromReport: true, source: sqsSource}),
-	)
+	// Every invocation's function span comes before its platform events, the timeout's and
+	// the out-of-memory kill's too (an instrumentation that ends its root span when the work
+	// is handed over), so that each pair joins at once and every invocation names its
+	// source; invocations whose span never comes are TestCorrelationSplitsREDByEventSource's.
+	// The functions' spans go to the stock otlp receiver (gRPC), the batches to
+	// lambda_telemetry.
+	ordersSb := newLambdaSandbox(t, orders, start).
+		init(telemetryapi.InitTypeOnDemand, 500*time.Millisecond).
+		invocation(invocationSpec{seq: 1, requestID: "o-1", dur: 250 * time.Millisecond, cold: true, source: httpSource}).
+		invocation(invocationSpec{seq: 2, requestID: "o-2", dur: 125 * time.Millisecond, source: httpSource}).
+		invocation(invocationSpec{seq: 3, requestID: "o-3", dur: 500 * time.Millisecond, source: httpSource}).
+		invocation(invocationSpec{seq: 4, requestID: "o-4", dur: time.Second, errorType: lambdaconv.ErrorTypeFunction, source: httpSource}).
+		invocation(invocationSpec{seq: 5, requestID: "o-5", dur: 3 * time.Second, errorType: lambdaconv.ErrorTypeTimeout, source: httpSource})
+	exportGRPC(t, s.grpcAddr, ordersSb.functionSpans())
+	ordersSb.post(base)
 
-	// The invocations through the stock otlp receiver (gRPC) ...
-	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(invocations))
-	require.NoError(t, err)
+	// A SnapStart function: its restore is the cold start. (A provisioned-concurrency init is
+	// none: Lambda ran it before any request waited, and the receiver marks no invocation.)
+	billingSb := newLambdaSandbox(t, billing, start).
+		init(telemetryapi.InitTypeSnapStart, 2*time.Second).
+		invocation(invocationSpec{seq: 6, requestID: "b-1", dur: time.Second, cold: true, eventAge: 2 * time.Second, source: sqsSource}).
+		invocation(invocationSpec{seq: 7, requestID: "b-2", dur: 2 * time.Second, errorType: lambdaconv.ErrorTypeOutOfMemory, eventAge: 500 * time.Millisecond, source: sqsSource}).
+		// An asynchronous invocation that failed, and (in the next batch) its retry: one
+		// request id, two invocations.
+		invocation(invocationSpec{seq: 8, requestID: "b-retry", dur: 500 * time.Millisecond, errorType: lambdaconv.ErrorTypeFunction, source: sqsSource})
+	exportGRPC(t, s.grpcAddr, billingSb.functionSpans())
+	billingSb.post(base)
+	billingSb.invocation(invocationSpec{seq: 9, requestID: "b-retry", dur: 500 * time.Millisecond, source: sqsSource}).
+		// The forwarder never saw this one's runtimeDone: the receiver counts it from its
+		// report, which the batch marks.
+		invocation(invocationSpec{seq: 10, requestID: "b-5", dur: 250 * time.Millisecond, fromReport: true, source: sqsSource}).
+		report(10, "b-5", 250, 330)
+	exportGRPC(t, s.grpcAddr, billingSb.functionSpans())
+	billingSb.post(base)
 
 	sel := `{job="otelcol-lambda",faas_name=~"e2e-orders|e2e-billing"}`
 	o := "faas_name=e2e-orders,cloud_region=eu-west-1"
@@ -220,8 +91,8 @@ func TestConnectorDerivesLambdaMetricsInPrometheus(t *testing.T) {
 	}, "faas_name", "error_type")
 	s.eventually(t, `sum by (faas_name) (faas_timeouts_total`+sel+`)`, map[string]float64{"faas_name=e2e-orders": 1}, "faas_name")
 	s.eventually(t, `sum by (faas_name, initialization_type) (faas_coldstarts_total`+sel+`)`, map[string]float64{
-		"faas_name=e2e-orders,initialization_type=on-demand":                1,
-		"faas_name=e2e-billing,initialization_type=provisioned-concurrency": 1,
+		"faas_name=e2e-orders,initialization_type=on-demand":   1,
+		"faas_name=e2e-billing,initialization_type=snap-start": 1,
 	}, "faas_name", "initialization_type")
 	s.eventually(t, `sum by (faas_name, faas_coldstart) (faas_invoke_duration_seconds_sum`+sel+`)`, map[string]float64{
 		"faas_name=e2e-orders,faas_coldstart=true":   0.25,
@@ -238,22 +109,20 @@ func TestConnectorDerivesLambdaMetricsInPrometheus(t *testing.T) {
 	s.eventually(t, `sum by (le) (faas_invoke_duration_seconds_bucket{job="otelcol-lambda",faas_name="e2e-orders",faas_coldstart="false",le=~"0.1|0.25|0.5|1|2.5|5|\\+Inf"})`,
 		map[string]float64{"le=0.1": 0, "le=0.25": 1, "le=0.5": 2, "le=1": 3, "le=2.5": 3, "le=5": 4, "le=+Inf": 4}, "le")
 	s.eventually(t, `sum by (faas_name, initialization_type) (faas_init_duration_seconds_sum`+sel+`)`, map[string]float64{
-		"faas_name=e2e-orders,initialization_type=on-demand":                0.5,
-		"faas_name=e2e-billing,initialization_type=provisioned-concurrency": 2,
+		"faas_name=e2e-orders,initialization_type=on-demand":   0.5,
+		"faas_name=e2e-billing,initialization_type=snap-start": 2,
 	}, "faas_name", "initialization_type")
 	s.eventually(t, `sum by (faas_name) (aws_lambda_event_age_seconds_sum`+sel+`)`, map[string]float64{"faas_name=e2e-billing": 2.5}, "faas_name")
 	s.eventually(t, `sum by (faas_name) (aws_lambda_event_age_seconds_count`+sel+`)`, map[string]float64{"faas_name=e2e-billing": 2}, "faas_name")
 	s.eventually(t, `aws_lambda_memory_size_bytes`+sel, map[string]float64{o: 512 << 20, b: 1024 << 20}, "faas_name", "cloud_region")
 	s.eventually(t, `aws_lambda_timeout_seconds`+sel, map[string]float64{o: 3}, "faas_name", "cloud_region")
 
-	// ... their reports minutes later (here: later), through lambda_telemetry's OTLP/HTTP.
-	reports := merged(
-		newLambdaSpans(orders, start).report(1, "o-1", 250, 100).report(2, "o-2", 125, 110).report(3, "o-3", 500, 120).
-			report(4, "o-4", 1000, 130).report(5, "o-5", 3000, 140),
-		newLambdaSpans(billing, start).report(6, "b-1", 1000, 300).report(7, "b-2", 2000, 1024).report(8, "b-retry", 500, 310).
-			report(9, "b-retry", 500, 320).report(10, "b-5", 250, 330),
-	)
-	require.Equal(t, http.StatusOK, post(t, "http://"+s.httpAddr+"/v1/traces", "application/x-protobuf", marshal(t, reports, "application/x-protobuf")))
+	// ... their reports minutes later (here: later), as Lambda delivers them at the
+	// sandbox's next thaw: in the sandboxes' next batches. (b-5's came with it.)
+	ordersSb.report(1, "o-1", 250, 100).report(2, "o-2", 125, 110).report(3, "o-3", 500, 120).
+		report(4, "o-4", 1000, 130).report(5, "o-5", 3000, 140).post(base)
+	billingSb.report(6, "b-1", 1000, 300).report(7, "b-2", 2000, 1024).report(8, "b-retry", 500, 310).
+		report(9, "b-retry", 500, 320).post(base)
 
 	s.eventually(t, `sum by (faas_name) (aws_lambda_billed_duration_seconds_total`+sel+`)`,
 		map[string]float64{"faas_name=e2e-orders": 4.875, "faas_name=e2e-billing": 4.25}, "faas_name")

@@ -6,7 +6,7 @@
 package e2e
 
 import (
-	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -21,8 +21,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 )
@@ -61,41 +59,38 @@ func marshal(t *testing.T, td ptrace.Traces, contentType string) []byte {
 	return body
 }
 
-// asInvocations marks spans as the lambda_telemetry receiver's invocation spans (see
-// internal/lambdaconv) of the function named by service.name; error status becomes
-// error.type function_error.
-func asInvocations(td ptrace.Traces) ptrace.Traces {
-	for i := 0; i < td.ResourceSpans().Len(); i++ {
-		rs := td.ResourceSpans().At(i)
-		service, _ := rs.Resource().Attributes().Get(lambdaconv.AttrServiceName)
-		rs.Resource().Attributes().PutStr(lambdaconv.AttrFaaSName, service.Str())
-		spans := rs.ScopeSpans().At(0).Spans()
-		for j := 0; j < spans.Len(); j++ {
-			a := spans.At(j).Attributes()
-			a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
-			a.PutBool(lambdaconv.AttrFaaSColdstart, false)
-			if spans.At(j).Status().Code() == ptrace.StatusCodeError {
-				a.PutStr(lambdaconv.AttrErrorType, lambdaconv.ErrorTypeFunction)
-			}
-		}
-	}
-	return td
-}
-
-// TestGatewayCountsSpansInPrometheus is the main job end to end: invocation spans in through
-// every front door of the default configuration, exact counts out of a real Prometheus; plain
+// TestGatewayCountsSpansInPrometheus is the main job end to end: invocations in as users
+// send them, through every front door of the default configuration (the platform's events on
+// lambda_telemetry's telemetry path; the functions' own spans on its OTLP/HTTP, protobuf and
+// JSON, and on the stock otlp receiver's gRPC), exact counts out of a real Prometheus; plain
 // spans are not invocations and count nothing.
 func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
 	base := "http://" + s.httpAddr
+	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 
-	// lambda_telemetry, OTLP/HTTP protobuf and JSON.
-	require.Equal(t, http.StatusOK, post(t, base+"/v1/traces", "application/x-protobuf",
-		marshal(t, asInvocations(spanBatch("e2e-http", 5, ptrace.StatusCodeUnset, 1)), "application/x-protobuf")))
-	require.Equal(t, http.StatusOK, post(t, base+"/v1/traces", "application/x-protobuf",
-		marshal(t, asInvocations(spanBatch("e2e-http", 2, ptrace.StatusCodeError, 2)), "application/x-protobuf")))
-	require.Equal(t, http.StatusOK, post(t, base+"/v1/traces", "application/json",
-		marshal(t, asInvocations(spanBatch("e2e-json", 3, ptrace.StatusCodeUnset, 3)), "application/json")))
+	// invocations is n invocations of fn from seq on, the last errors of them failing.
+	invocations := func(fn lambdaFn, seq byte, n, errors int) *lambdaSandbox {
+		l := newLambdaSandbox(t, fn, start)
+		for i := range n {
+			spec := invocationSpec{seq: seq + byte(i), requestID: fmt.Sprintf("%s-%d", fn.name, i), dur: time.Duration(20+i) * time.Millisecond}
+			if i >= n-errors {
+				spec.errorType = lambdaconv.ErrorTypeFunction
+			}
+			l.invocation(spec)
+		}
+		return l
+	}
+	httpFn := invocations(lambdaFn{name: "e2e-http", region: "eu-west-1", arch: "amd64", memMiB: 128, sandbox: "e2e-http-1"}, 1, 7, 2)
+	jsonFn := invocations(lambdaFn{name: "e2e-json", region: "eu-west-1", arch: "amd64", memMiB: 128, sandbox: "e2e-json-1"}, 8, 3, 0)
+	grpcFn := invocations(lambdaFn{name: "e2e-grpc", region: "eu-west-1", arch: "arm64", memMiB: 128, sandbox: "e2e-grpc-1"}, 11, 4, 0)
+
+	// The functions' spans: lambda_telemetry, OTLP/HTTP protobuf and JSON ...
+	postOTLP(t, base, "application/x-protobuf", httpFn.functionSpans())
+	postOTLP(t, base, "application/json", jsonFn.functionSpans())
+	// ... and the platform's events, on lambda_telemetry's telemetry path.
+	httpFn.post(base)
+	jsonFn.post(base)
 	// Plain SERVER spans: accepted, never counted as invocations.
 	require.Equal(t, http.StatusOK, post(t, base+"/v1/traces", "application/x-protobuf",
 		marshal(t, spanBatch("e2e-plain", 3, ptrace.StatusCodeUnset, 5), "application/x-protobuf")))
@@ -104,14 +99,9 @@ func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 	assert.Equal(t, http.StatusUnsupportedMediaType, post(t, base+"/v1/traces", "text/plain", []byte("hello")))
 	assert.Equal(t, http.StatusBadRequest, post(t, base+"/v1/traces", "application/json", []byte(`{"resourceSpans":[`)))
 
-	// The stock otlp receiver, gRPC.
-	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(asInvocations(spanBatch("e2e-grpc", 4, ptrace.StatusCodeUnset, 4))))
-	require.NoError(t, err)
+	// The stock otlp receiver, gRPC: the spans come after their invocations' events here.
+	grpcFn.post(base)
+	exportGRPC(t, s.grpcAddr, grpcFn.functionSpans())
 
 	want := map[string]float64{
 		"job=otelcol-lambda,faas_name=e2e-http": 7,
@@ -128,9 +118,11 @@ func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 	s.eventually(t, `sum by (job, faas_name) (faas_invocations_total{faas_name=~"e2e-.*"})`, want, "job", "faas_name")
 	s.eventually(t, `sum by (faas_name, error_type) (faas_errors_total{faas_name=~"e2e-.*"})`, errors, "faas_name", "error_type")
 
-	// Prometheus scrapes the gateway's own telemetry, as make run configures it.
+	// Prometheus scrapes the gateway's own telemetry, as make run configures it:
+	// lambda_telemetry took 13 spans over OTLP/HTTP (7 + 3 functions' spans, 3 plain) and made
+	// 14 invocation spans from the events; otlp took the 4 functions' spans over gRPC.
 	s.eventually(t, `sum by (receiver) (otelcol_receiver_accepted_spans{job="otelcol-lambda-gateway"})`,
-		map[string]float64{"receiver=lambda_telemetry": 13, "receiver=otlp": 4}, "receiver")
+		map[string]float64{"receiver=lambda_telemetry": 13 + 14, "receiver=otlp": 4}, "receiver")
 
 	// Ctrl-C stops both processes cleanly, the gateway first: its last flush reaches
 	// Prometheus, so nothing is dropped.

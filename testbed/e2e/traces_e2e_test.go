@@ -19,13 +19,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 )
 
 // exportGRPC sends td to the gateway's stock otlp receiver and fails the test on an error.
@@ -77,9 +77,10 @@ func (s *stack) exemplars(t *testing.T, promql string) []exemplar {
 }
 
 // TestExemplarsLeadToTracesInJaeger runs the gateway with overlays/traces-otlp.yaml against a
-// real Jaeger, sends invocations, and follows every exemplar that Prometheus holds for
-// faas_invoke_duration_seconds to its trace in Jaeger: the trace is there and holds the
-// invocation span the exemplar names.
+// real Jaeger, sends invocations (Telemetry API events with active tracing, and the
+// function's own spans continuing Lambda's trace), and follows every exemplar that
+// Prometheus holds for faas_invoke_duration_seconds to its trace in Jaeger: the trace is
+// there and holds the invocation span the exemplar names.
 func TestExemplarsLeadToTracesInJaeger(t *testing.T) {
 	j := startJaeger(t)
 	s := startStack(t,
@@ -92,20 +93,27 @@ func TestExemplarsLeadToTracesInJaeger(t *testing.T) {
 	httpSource := map[string]string{lambdaconv.AttrFaaSTrigger: "http", lambdaconv.AttrHTTPRoute: "/traced"}
 	// Each invocation falls into a bucket (or series) of its own, so each becomes an exemplar.
 	specs := []invocationSpec{
-		{seq: 21, requestID: "t-1", dur: 250 * time.Millisecond, cold: true, initType: "on-demand", source: httpSource},
+		{seq: 21, requestID: "t-1", dur: 250 * time.Millisecond, cold: true, source: httpSource},
 		{seq: 22, requestID: "t-2", dur: 20 * time.Millisecond, source: httpSource},
 		{seq: 23, requestID: "t-3", dur: 125 * time.Millisecond, source: httpSource},
 		{seq: 24, requestID: "t-4", dur: 500 * time.Millisecond, source: httpSource},
 		{seq: 25, requestID: "t-5", dur: time.Second, errorType: lambdaconv.ErrorTypeFunction, source: httpSource},
 		{seq: 26, requestID: "t-6", dur: 3 * time.Second, errorType: lambdaconv.ErrorTypeTimeout, source: httpSource},
 	}
-	spans := newLambdaSpans(fn, start).init(21, "on-demand", 300*time.Millisecond)
+	sandbox := newLambdaSandbox(t, fn, start).init(telemetryapi.InitTypeOnDemand, 300*time.Millisecond)
 	invocationSpanIDs := map[string]string{} // trace id -> invocation span id
 	for _, spec := range specs {
-		spans.invocation(spec)
-		invocationSpanIDs[traceIDOf(spec.seq).String()] = pcommon.SpanID{0xe2, spec.seq, 3, 4, 5, 6, 7, 8}.String()
+		sandbox.invocation(spec)
+		invocationSpanIDs[traceIDOf(spec.seq).String()] = invocationSpanIDOf(spec.seq).String()
 	}
-	exportGRPC(t, s.grpcAddr, merged(spans))
+	// The timed-out invocation's handler never returned: its span never comes, and its
+	// invocation span goes on alone when lambda_correlation's window closes.
+	fnSpans := sandbox.functionSpans()
+	fnSpans.ResourceSpans().At(0).ScopeSpans().At(0).Spans().RemoveIf(func(s ptrace.Span) bool {
+		return s.TraceID() == traceIDOf(26)
+	})
+	exportGRPC(t, s.grpcAddr, fnSpans)
+	sandbox.post("http://" + s.httpAddr)
 
 	sel := `{job="otelcol-lambda",faas_name="e2e-traced"}`
 	s.eventually(t, `sum(faas_invocations_total`+sel+`)`, map[string]float64{"": 6})
@@ -221,7 +229,7 @@ func (s *stack) nativeHistograms(ctx context.Context, promql string) ([]nativeHi
 // TestNativeHistogramsInPrometheus runs the gateway with overlays/native-histograms.yaml: the
 // connector's histograms are exponential, and they reach Prometheus (started with
 // --enable-feature=native-histograms) as native histograms with the exact count and sum of
-// what was sent.
+// what was sent (Telemetry API events of a function that sends no spans of its own).
 func TestNativeHistogramsInPrometheus(t *testing.T) {
 	s := startStack(t,
 		"OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s",
@@ -229,16 +237,17 @@ func TestNativeHistogramsInPrometheus(t *testing.T) {
 	)
 	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	fn := lambdaFn{name: "e2e-native", region: "eu-west-1", arch: "amd64", memMiB: 512, timeoutMs: 3000, sandbox: "sandbox-native-1"}
-	src := map[string]string{lambdaconv.AttrFaaSTrigger: "http", lambdaconv.AttrHTTPRoute: "/native"}
-	exportGRPC(t, s.grpcAddr, merged(newLambdaSpans(fn, start).
-		init(31, "on-demand", 500*time.Millisecond).
-		invocation(invocationSpec{seq: 31, requestID: "n-1", dur: 250 * time.Millisecond, cold: true, initType: "on-demand", source: src}).
-		invocation(invocationSpec{seq: 32, requestID: "n-2", dur: 125 * time.Millisecond, source: src}).
-		invocation(invocationSpec{seq: 33, requestID: "n-3", dur: 500 * time.Millisecond, source: src}).
-		invocation(invocationSpec{seq: 34, requestID: "n-4", dur: time.Second, errorType: lambdaconv.ErrorTypeFunction, source: src}).
-		invocation(invocationSpec{seq: 35, requestID: "n-5", dur: 3 * time.Second, errorType: lambdaconv.ErrorTypeTimeout, source: src}).
+	base := "http://" + s.httpAddr
+	sandbox := newLambdaSandbox(t, fn, start).
+		init(telemetryapi.InitTypeOnDemand, 500*time.Millisecond).
+		invocation(invocationSpec{seq: 31, requestID: "n-1", dur: 250 * time.Millisecond, cold: true}).
+		invocation(invocationSpec{seq: 32, requestID: "n-2", dur: 125 * time.Millisecond}).
+		invocation(invocationSpec{seq: 33, requestID: "n-3", dur: 500 * time.Millisecond}).
+		invocation(invocationSpec{seq: 34, requestID: "n-4", dur: time.Second, errorType: lambdaconv.ErrorTypeFunction}).
+		invocation(invocationSpec{seq: 35, requestID: "n-5", dur: 3 * time.Second, errorType: lambdaconv.ErrorTypeTimeout}).
 		report(31, "n-1", 250, 100).report(32, "n-2", 125, 110).report(33, "n-3", 500, 120).
-		report(34, "n-4", 1000, 130).report(35, "n-5", 3000, 140)))
+		report(34, "n-4", 1000, 130).report(35, "n-5", 3000, 140)
+	sandbox.post(base)
 
 	sel := `{job="otelcol-lambda",faas_name="e2e-native"}`
 	s.eventually(t, `sum(faas_invocations_total`+sel+`)`, map[string]float64{"": 5})
@@ -285,9 +294,7 @@ func TestNativeHistogramsInPrometheus(t *testing.T) {
 	// a series' first write is refused ("unknown HeadSeriesRef") and dropped; see
 	// testbed/results/connector.md. Once the series exists, a later invocation's exemplar is
 	// stored with its trace id.
-	later := newLambdaSpans(fn, start.Add(10*time.Second)).
-		invocation(invocationSpec{seq: 36, requestID: "n-6", dur: 2 * time.Second, source: src})
-	exportGRPC(t, s.grpcAddr, merged(later))
+	sandbox.invocation(invocationSpec{seq: 36, requestID: "n-6", dur: 2 * time.Second}).post(base)
 	s.eventually(t, `histogram_count(faas_invoke_duration_seconds{job="otelcol-lambda",faas_name="e2e-native",faas_coldstart="false"})`, map[string]float64{"": 5})
 	sent := map[string]bool{}
 	for seq := byte(31); seq <= 36; seq++ {

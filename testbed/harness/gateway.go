@@ -4,6 +4,7 @@
 package harness
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -39,6 +40,12 @@ type GatewayConfig struct {
 	Env []string
 	// ReadyTimeout bounds the wait for the health check; default 60s.
 	ReadyTimeout time.Duration
+	// StorageDir is the file_storage directory (OTELCOL_LAMBDA_STORAGE_DIR) where the
+	// receiver keeps which batches it accepted. Empty gives the gateway a temporary one of
+	// its own, so that gateways side by side never share one (file_storage locks its files
+	// and a second process would not start); what it holds when the process ends is
+	// carried over to the process Restart starts, as a restarted process finds its disk.
+	StorageDir string
 }
 
 // Gateway is a running distribution process.
@@ -49,10 +56,18 @@ type Gateway struct {
 	// URL is the base URL of the receiver's HTTP server.
 	URL string
 	dir string
+	// storage is the gateway's own storage directory, inside dir, when the configuration
+	// named none; kept is what it held when the process ended, for Restart.
+	storage string
+	kept    map[string][]byte
 }
 
 // StartGateway starts the distribution and waits until its health check answers.
-func StartGateway(cfg GatewayConfig) (*Gateway, error) {
+func StartGateway(cfg GatewayConfig) (*Gateway, error) { return startGateway(cfg, nil) }
+
+// startGateway starts a gateway whose own storage directory begins with the files of
+// storage (a restart's).
+func startGateway(cfg GatewayConfig, storage map[string][]byte) (*Gateway, error) {
 	if _, err := os.Stat(cfg.Bin); err != nil {
 		return nil, fmt.Errorf("no gateway binary (run 'make build'): %w", err)
 	}
@@ -72,6 +87,15 @@ func StartGateway(cfg GatewayConfig) (*Gateway, error) {
 	dir, err := os.MkdirTemp("", "otelcol-lambda-gateway-*")
 	if err != nil {
 		return nil, err
+	}
+	storageDir, ownStorage := cfg.StorageDir, ""
+	if storageDir == "" {
+		ownStorage = filepath.Join(dir, "storage")
+		storageDir = ownStorage
+		if err := writeFiles(ownStorage, storage); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
 	}
 	configs := cfg.Configs
 	if cfg.InstanceID != "" {
@@ -97,6 +121,7 @@ func StartGateway(cfg GatewayConfig) (*Gateway, error) {
 		"OTELCOL_LAMBDA_TELEMETRY_PORT="+telemetryPort,
 		"OTELCOL_LAMBDA_LOG_LEVEL=warn",
 		"PROMETHEUS_REMOTE_WRITE_URL="+cfg.RemoteWrite,
+		"OTELCOL_LAMBDA_STORAGE_DIR="+storageDir,
 	)
 	if cfg.Flush > 0 {
 		cmd.Env = append(cmd.Env,
@@ -109,7 +134,7 @@ func StartGateway(cfg GatewayConfig) (*Gateway, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	g := &Gateway{Process: p, Config: cfg, Addrs: addrs, URL: "http://" + addrs.HTTP, dir: dir}
+	g := &Gateway{Process: p, Config: cfg, Addrs: addrs, URL: "http://" + addrs.HTTP, dir: dir, storage: ownStorage}
 	if err := p.waitReady("the gateway", "http://"+addrs.Health+"/", cfg.ReadyTimeout); err != nil {
 		_ = g.Stop()
 		return nil, err
@@ -121,20 +146,65 @@ func StartGateway(cfg GatewayConfig) (*Gateway, error) {
 // removes its temporary files.
 func (g *Gateway) Stop() error {
 	err := g.Process.Stop(syscall.SIGTERM, 30*time.Second)
-	os.RemoveAll(g.dir)
-	return err
+	return errors.Join(err, g.removeFiles())
 }
 
 // Kill kills the gateway as a crash would (SIGKILL): nothing is drained.
 func (g *Gateway) Kill() {
 	_ = g.Process.Stop(syscall.SIGKILL, 10*time.Second)
-	os.RemoveAll(g.dir)
+	_ = g.removeFiles()
 }
 
-// Restart starts the same gateway again on the same addresses, after it stopped.
+// removeFiles keeps what the gateway's own storage holds now that the process has ended
+// (for a kill, what the disk would hold: file_storage writes each change before it
+// returns), then removes its temporary files.
+func (g *Gateway) removeFiles() error {
+	var err error
+	if g.storage != "" && g.kept == nil {
+		g.kept, err = readFiles(g.storage)
+	}
+	os.RemoveAll(g.dir)
+	return err
+}
+
+// Restart starts the same gateway again on the same addresses, after it stopped, with
+// the storage it left: its own directory's files, or the configured StorageDir.
 func (g *Gateway) Restart() (*Gateway, error) {
 	cfg := g.Config
 	addrs := g.Addrs
 	cfg.Addrs = &addrs
-	return StartGateway(cfg)
+	return startGateway(cfg, g.kept)
+}
+
+// readFiles reads the regular files of dir, by name.
+func readFiles(dir string) (map[string][]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	files := make(map[string][]byte, len(entries))
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		files[e.Name()] = data
+	}
+	return files, nil
+}
+
+// writeFiles creates dir with the files.
+func writeFiles(dir string, files map[string][]byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -192,6 +192,8 @@ func (p *Prometheus) CounterTotals(ctx context.Context, selector string, window 
 // Prometheus took it, to the validating sink: both backends see the same writes. It
 // answers with Prometheus' status, so the gateway retries what Prometheus could not take.
 type Tee struct {
+	// Sink may be nil: the writes then go to Prometheus only (a run whose series would not
+	// fit the sink's memory, which keeps every sample).
 	Sink       *rwsink.Sink
 	Prometheus string // remote-write URL
 	Client     *http.Client
@@ -234,7 +236,10 @@ func (t *Tee) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// Prometheus decides the answer; the sink's matters only when Prometheus took a
 	// write that the sink could not decode.
-	sinkErr := t.Sink.Write(body)
+	var sinkErr error
+	if t.Sink != nil {
+		sinkErr = t.Sink.Write(body)
+	}
 	switch {
 	case resp.StatusCode >= 400:
 		http.Error(w, "prometheus: "+string(answer), resp.StatusCode)

@@ -53,9 +53,14 @@ var ErrorTypes = []string{"Handled", "Runtime.ExitError", "Runtime.Unknown", "Ex
 // Config is a fleet and its load.
 type Config struct {
 	// Prefix names the functions <Prefix>-fn<i>; it also makes request and sandbox ids unique.
-	Prefix      string
-	Functions   int
-	Sandboxes   int // per function
+	Prefix    string
+	Functions int
+	Sandboxes int // per function
+	// Slots, when positive, is the fleet's number of sandbox slots in all, instead of
+	// Functions x Sandboxes (Sandboxes is then not used): slot i runs function
+	// i % Functions, and the first Slots invocations go to each slot in turn, so that every
+	// slot brings up its sandbox (a cardinality scenario's "50,000 sandboxes").
+	Slots       int
 	Invocations int
 	// PerBatch is the most invocations a batch carries (a sandbox's flush).
 	PerBatch int
@@ -251,7 +256,7 @@ const memorySizeMB = 512
 // Generate makes the fleet's load; the same Config (with Start set) always gives the same
 // batches.
 func Generate(cfg Config) (*Fleet, error) {
-	if cfg.Functions <= 0 || cfg.Sandboxes <= 0 || cfg.Invocations < 0 {
+	if cfg.Functions <= 0 || (cfg.Sandboxes <= 0 && cfg.Slots <= 0) || cfg.Invocations < 0 {
 		return nil, fmt.Errorf("loadgen: need functions and sandboxes > 0, got %d x %d", cfg.Functions, cfg.Sandboxes)
 	}
 	if m := cfg.Mix; m.Error+m.Timeout+m.OOM > 1 {
@@ -274,9 +279,17 @@ func Generate(cfg Config) (*Fleet, error) {
 	// drawn from the first are the same with and without function spans.
 	aux := rand.New(rand.NewPCG(cfg.Seed^0xd1b54a32d192ed03, cfg.Seed+0x8cb92ba72f3d8dd7))
 	g := &generator{cfg: cfg, rng: rng, aux: aux, fleet: &Fleet{Config: cfg, Truth: map[string]*Truth{}}}
-	g.slots = make([]*slot, cfg.Functions*cfg.Sandboxes)
+	if cfg.Slots > 0 {
+		g.slots = make([]*slot, cfg.Slots)
+	} else {
+		g.slots = make([]*slot, cfg.Functions*cfg.Sandboxes)
+	}
 	for i := range g.slots {
-		g.slots[i] = &slot{fn: i / cfg.Sandboxes, clock: cfg.Start.Add(time.Duration(i) * time.Millisecond)}
+		fn := i / max(1, cfg.Sandboxes)
+		if cfg.Slots > 0 {
+			fn = i % cfg.Functions
+		}
+		g.slots[i] = &slot{fn: fn, clock: cfg.Start.Add(time.Duration(i) * time.Millisecond)}
 	}
 	if cfg.FunctionSpans {
 		g.retries = make([][]pendingRetry, len(g.slots))
@@ -289,8 +302,12 @@ func Generate(cfg Config) (*Fleet, error) {
 		g.triggers[i] = triggerOf(i, g.fnName(i))
 		g.fleet.Truth[g.fnName(i)] = &Truth{Errors: map[string]int{}, Trigger: g.triggers[i]}
 	}
-	for range cfg.Invocations {
-		if err := g.invoke(rng.IntN(len(g.slots))); err != nil {
+	for n := range cfg.Invocations {
+		i := n // with Slots, every slot first
+		if cfg.Slots <= 0 || n >= len(g.slots) {
+			i = rng.IntN(len(g.slots))
+		}
+		if err := g.invoke(i); err != nil {
 			return nil, err
 		}
 	}

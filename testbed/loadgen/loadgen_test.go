@@ -304,6 +304,40 @@ func TestGenerateGroundTruth(t *testing.T) {
 	}
 }
 
+// TestGenerateSlots: with Slots, the fleet has that many sandbox slots in all, spread over
+// the functions in turn, and every one of them brings up its sandbox (one extension
+// instance each when nothing recycles them), whatever the functions' count divides into.
+func TestGenerateSlots(t *testing.T) {
+	f, err := Generate(Config{Prefix: "c", Functions: 4, Slots: 10, Invocations: 25, PerBatch: 5,
+		Mix: Mix{Error: 0.1, Timeout: 0.05}, FunctionSpans: true, Seed: 3, Start: testStart})
+	require.NoError(t, err)
+	instances := map[string]string{}
+	slotsOf := map[string]map[int]bool{}
+	for _, b := range f.Batches {
+		inst := b.Header.Get(wire.HeaderExtensionInstanceID)
+		instances[inst] = b.Function
+		if slotsOf[b.Function] == nil {
+			slotsOf[b.Function] = map[int]bool{}
+		}
+		slotsOf[b.Function][b.Slot] = true
+	}
+	assert.Len(t, instances, 10, "one sandbox per slot: no cold start mix, no OOM")
+	require.Len(t, slotsOf, 4)
+	for fn, slots := range slotsOf {
+		for s := range slots {
+			assert.Equal(t, fmt.Sprintf("c-fn%d", s%4), fn, "slot %d runs function slot %% Functions", s)
+		}
+	}
+	assert.Len(t, slotsOf["c-fn0"], 3) // slots 0, 4, 8
+	assert.Len(t, slotsOf["c-fn3"], 2) // slots 3, 7
+	assert.Equal(t, 25, f.Total().Invocations)
+	assert.Equal(t, 10, f.Total().ColdStarts, "every slot's first invocation, nothing else")
+	got := recount(t, f)
+	for fn, want := range f.Truth {
+		assertTruth(t, want, got[fn], fn)
+	}
+}
+
 func TestGenerateFunctionSpansAndReportLag(t *testing.T) {
 	f := generateFull(t)
 	total := f.Total()

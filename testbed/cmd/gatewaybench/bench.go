@@ -62,7 +62,12 @@ func runBench(o options) (string, error) {
 	}
 	defer prom.Stop()
 
-	pipelines := []pipeline{pipelineA(o), pipelineB(o)}
+	// A counts the OTLP span load (functions' own SERVER spans) with lambda_metrics' sdk_spans,
+	// as a user without the extension runs it: over OTLP, no span counts as one of the
+	// receiver's invocation spans.
+	a := pipelineA(o)
+	a.configs = append(a.configs, filepath.Join(o.root, "testbed", "bench", "sdk-spans.yaml"))
+	pipelines := []pipeline{a, pipelineB(o)}
 	log.Printf("load per round: %d OTLP spans to both pipelines, %d invocations as Telemetry API batches to A, %d functions", o.spans, o.invocations, o.functions)
 	results := make([][]result, len(pipelines))
 	for round := 1; round <= o.rounds; round++ {
@@ -94,8 +99,7 @@ type measurement struct {
 }
 
 // probeWarmSpans is how many invocations a probe function gets before its probe, so that
-// the gateway knows it (lambda_correlation stops holding for a function after three of its
-// invocation spans went on without a partner) as it knows the functions of the load.
+// the gateway knows it (its series exist) as it knows the functions of the load.
 const probeWarmSpans = 4
 
 // measure starts one gateway writing through a tee to Prometheus and the sink, sends the
@@ -117,7 +121,7 @@ func measure(o options, prom *harness.Prometheus, p pipeline, round int) (r resu
 			return r, err
 		}
 	}
-	spans := otlpRequests(o.spans, o.functions, m.runID, "load", false)
+	spans := otlpRequests(o.spans, o.functions, m.runID, false)
 
 	gw, pprofAddr, err := startGateway(o, harness.GatewayConfig{Bin: o.bin, Configs: p.configs, RemoteWrite: teeURL + "/api/v1/write", Flush: o.flush},
 		o.profileDir != "")
@@ -128,13 +132,11 @@ func measure(o options, prom *harness.Prometheus, p pipeline, round int) (r resu
 	defer stopGateway(gw, &err)
 
 	// Warm up with the functions of the load and the probes' functions: connections,
-	// buffers, the first series, and what lambda_correlation learns of the functions (they
-	// send no spans of their own, so after a window their invocation spans are no longer
-	// held), as in a gateway that has been running.
+	// buffers and the first series, as in a gateway that has been running.
 	warmSpans := o.functions * spansPerRequest
-	warm := otlpRequests(warmSpans, o.functions, m.runID, "warm", false)
+	warm := otlpRequests(warmSpans, o.functions, m.runID, false)
 	for i := range o.probes {
-		warm = append(warm, otlpRequests(probeWarmSpans, 1, probePrefix(m.runID, "p", i), "warm", false)...)
+		warm = append(warm, otlpRequests(probeWarmSpans, 1, probePrefix(m.runID, "p", i), false)...)
 	}
 	if _, err := sendAll(gw.URL, o.workers, warm); err != nil {
 		return r, fmt.Errorf("warm-up: %w", err)
@@ -168,7 +170,7 @@ func measure(o options, prom *harness.Prometheus, p pipeline, round int) (r resu
 	// Many sandboxes of one function, each with its own resource: do their counts add up?
 	// The stock pipeline never gets there: wait a window and a few flushes at most.
 	sb := m.runID + "-sb"
-	if _, err := sendAll(gw.URL, o.workers, otlpRequests(sandboxSpans, 1, sb, "load", true)); err != nil {
+	if _, err := sendAll(gw.URL, o.workers, otlpRequests(sandboxSpans, 1, sb, true)); err != nil {
 		return r, err
 	}
 	for deadline := time.Now().Add(4 * o.flush); time.Now().Before(deadline) && countOf(m.sink, p, sb) < sandboxSpans; {
@@ -343,7 +345,7 @@ func probePrefix(runID, kind string, i int) string { return fmt.Sprintf("%s-%s%d
 // until the sink holds it, polling both every 50 ms.
 func (m *measurement) probe(prefix string, want float64) (probeResult, error) {
 	var res probeResult
-	batch := otlpRequests(1, 1, prefix, "probe", false)
+	batch := otlpRequests(1, 1, prefix, false)
 	fn := batch[0].Function
 	query := fmt.Sprintf(`sum(%s{%s=%q})`, m.p.count, m.p.label, fn)
 	sent := time.Now()

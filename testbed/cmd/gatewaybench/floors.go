@@ -29,7 +29,7 @@ func measureFloors(o options) (floors, error) {
 		return f, err
 	}
 	invocations := fleet.Total().Invocations
-	spans := otlpRequests(o.spans, o.functions, "A1", "load", false)
+	spans := otlpRequests(o.spans, o.functions, "A1", false)
 	runtime.GC()
 	f.perSpan = cpuPer(o.spans, func() {
 		for _, b := range spans {

@@ -14,20 +14,27 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
-	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/loadgen"
 )
 
 // spansPerRequest is what one forwarder flush carries.
 const spansPerRequest = 100
 
-// otlpRequests encodes n invocation spans (as the lambda_telemetry receiver makes them, so
-// that both pipelines count them) over the given number of functions named
-// <prefix>-fn<i> (request ids also carry batchID), spansPerRequest to a request, one
-// function per request, as loadgen batches for the OTLP/HTTP traces path. With perSandbox,
-// each request's resource also names its sandbox (faas.instance), as forwarded data from
-// many sandboxes of one function does. The spans end now.
-func otlpRequests(n, functions int, prefix, batchID string, perSandbox bool) []loadgen.Batch {
+// otlpRequests encodes n spans of functions' own SDKs over the given number of functions
+// named <prefix>-fn<i>, spansPerRequest to a request, one function per request, as loadgen
+// batches for the OTLP/HTTP traces path: one SERVER span per invocation, what a function
+// that sends only SDK traces exports. Pipeline A counts them with lambda_metrics' sdk_spans
+// (testbed/bench/sdk-spans.yaml), B as spanmetrics calls. Invocation spans as the
+// lambda_telemetry receiver makes them would count nothing over OTLP: only its Telemetry API
+// path makes those (the Telemetry API load is that path).
+//
+// The spans carry no request id: with one, lambda_correlation would hold each for its window
+// waiting for the platform's invocation span, which an SDK-only function never sends, and
+// the benchmark would measure that wait instead of the pipeline (a generic HTTP
+// instrumentation's SERVER span has none either). With perSandbox, each request's resource
+// also names its own process (process.pid, as the SDKs' process detectors set it), as many
+// sandboxes of one function do. The spans end now.
+func otlpRequests(n, functions int, prefix string, perSandbox bool) []loadgen.Batch {
 	var out []loadgen.Batch
 	end := time.Now()
 	for sent, req := 0, 0; sent < n; req++ {
@@ -40,8 +47,10 @@ func otlpRequests(n, functions int, prefix, batchID string, perSandbox bool) []l
 		res.PutStr(lambdaconv.AttrFaaSName, fn)
 		res.PutStr(lambdaconv.AttrFaaSVersion, "$LATEST")
 		res.PutStr(lambdaconv.AttrCloudRegion, "eu-west-1")
+		res.PutStr(lambdaconv.AttrCloudProvider, lambdaconv.CloudProviderAWS)
+		res.PutStr(lambdaconv.AttrCloudPlatform, lambdaconv.CloudPlatformLambda)
 		if perSandbox {
-			res.PutStr(lambdaconv.AttrFaaSInstance, fmt.Sprintf("%s-sandbox%d", prefix, req))
+			res.PutInt("process.pid", int64(1000+req))
 		}
 		spans := rs.ScopeSpans().AppendEmpty().Spans()
 		for i := range size {
@@ -56,10 +65,8 @@ func otlpRequests(n, functions int, prefix, batchID string, perSandbox bool) []l
 			s.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
 			s.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
 			a := s.Attributes()
-			a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
-			a.PutStr(lambdaconv.AttrFaaSInvocationID, fmt.Sprintf("%s-%s-%d-%d", prefix, batchID, req, i))
+			a.PutStr(lambdaconv.AttrFaaSTrigger, lambdaconv.TriggerHTTP)
 			a.PutBool(lambdaconv.AttrFaaSColdstart, false)
-			a.PutStr(lambdaconv.AttrStatus, telemetryapi.StatusSuccess)
 		}
 		body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 		if err != nil {

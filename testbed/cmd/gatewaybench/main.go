@@ -3,7 +3,8 @@
 
 // Command gatewaybench measures the otelcol-lambda gateway.
 //
-// By default it runs (A) otelcol-lambda's pipeline (distribution/config.yaml) against (B) the
+// By default it runs (A) otelcol-lambda's pipeline (distribution/config.yaml, with
+// testbed/bench/sdk-spans.yaml so that it counts the OTLP span load) against (B) the
 // stock Collector pipeline (otlp -> batch -> spanmetrics -> prometheusremotewrite, same
 // release, testbed/bench/stock-pipeline.yaml) on the same OTLP load, one after the other,
 // rounds alternating, and writes testbed/results/bench.md: CPU per million spans and per
@@ -81,7 +82,7 @@ func main() {
 	flag.StringVar(&o.root, "root", ".", "the repository root (for the configurations)")
 	flag.StringVar(&o.out, "out", "", "where to write the report (default testbed/results/bench.md, or soak.md with -soak)")
 	flag.StringVar(&o.prometheusBin, "prometheus", "prometheus", "the Prometheus binary (the benchmark's freshness probes query it)")
-	flag.IntVar(&o.spans, "spans", 1_000_000, "OTLP invocation spans per pipeline and round")
+	flag.IntVar(&o.spans, "spans", 1_000_000, "OTLP spans (functions' own SERVER spans) per pipeline and round")
 	flag.IntVar(&o.invocations, "invocations", 300_000, "invocations sent as Telemetry API batches per round (pipeline A only)")
 	flag.IntVar(&o.functions, "functions", 20, "distinct functions in the load")
 	flag.IntVar(&o.sandboxes, "sandboxes", 10, "sandboxes per function in the Telemetry API load")

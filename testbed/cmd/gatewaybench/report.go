@@ -55,10 +55,12 @@ func render(o options, pipelines []pipeline, results [][]result, f floors) strin
 	}
 	fmt.Fprintf(&b, "- both pipelines: the same distribution binary, flush interval %s (lambda_correlation's window too), remote write to a tee that "+
 		"writes to a real Prometheus and then to the validating sink testbed/rwsink\n", o.flush)
-	fmt.Fprintf(&b, "- A = `distribution/config.yaml` (lambda_telemetry -> memory_limiter -> lambda_correlation -> batch -> lambda_metrics -> batch -> prometheus_remote_write); "+
+	fmt.Fprintf(&b, "- A = `distribution/config.yaml` (lambda_telemetry -> memory_limiter -> lambda_correlation -> batch -> lambda_metrics -> batch -> prometheus_remote_write) "+
+		"with `testbed/bench/sdk-spans.yaml` (lambda_metrics' sdk_spans on, so that it counts the OTLP span load); "+
 		"B = `testbed/bench/stock-pipeline.yaml` (otlp -> batch -> span_metrics -> batch -> prometheus_remote_write)\n\n")
 
-	fmt.Fprintf(&b, "**Load, per pipeline and round.** %d OTLP/protobuf invocation spans (as lambda_telemetry makes them, so that both pipelines count them) "+
+	fmt.Fprintf(&b, "**Load, per pipeline and round.** %d OTLP/protobuf spans of functions that send only SDK traces (one SERVER span per invocation, "+
+		"no request id; A counts them with sdk_spans, B as spanmetrics calls; spans claiming to be lambda_telemetry's invocation spans count nothing over OTLP) "+
 		"in requests of %d over %d functions, sent by %d concurrent clients (testbed/loadgen.Send, max mode, never drops). "+
 		"A also takes %d invocations as Telemetry API batches from testbed/loadgen.Generate (%d functions x %d sandboxes, up to %d invocations per batch, "+
 		"cold starts %.1f%% besides each sandbox's first, errors %.0f%%), as the extension forwards them; B has no Telemetry API input. "+
@@ -121,19 +123,19 @@ func render(o options, pipelines []pipeline, results [][]result, f floors) strin
 	fmt.Fprintf(&b, "\nOther processes' CPU is the machine's busy time (/proc/stat) during each measured load minus the gateway's, Prometheus' and this "+
 		"harness's own, in cores on average: 0 on an otherwise idle machine. Work of other jobs on the same %d shared cores makes the gateway slower per "+
 		"unit of work (shared caches and execution units), so rounds with little of it are the cleaner ones.\n", runtime.NumCPU())
-	fmt.Fprintf(&b, "\n**How freshness is measured.** After the loads, each probe is one invocation span ending now, of a function of its own, "+
+	fmt.Fprintf(&b, "\n**How freshness is measured.** After the loads, each probe is one such span ending now, of a function of its own, "+
 		"sent alone; the time runs from that moment until an instant query `sum(<counter>{<function label>=\"<function>\"})` on Prometheus "+
 		"(polled every 50 ms) returns the expected count. The probes start a growing fraction of the flush interval after the previous one became visible, "+
 		"so they fall at different phases of the flush cycle. Freshness is bounded below by the flush interval (%s here; 10s by default): "+
 		"a count waits for the next flush, then the batch processor (200 ms) and the remote write. "+
 		"*Functions the gateway knows* got %d invocations before their probe, as the load's functions did: this is a gateway in steady state. "+
-		"A *new function*'s first invocations are held by lambda_correlation for its window (%s here, at most the flush interval) in case the "+
-		"function's own span comes; after three of a function's invocation spans went on without one, its spans are no longer held "+
-		"(processor/lambdacorrelationprocessor/README.md). B's new functions are late too, for another reason: spanmetrics writes 0 as the first "+
-		"point of a new cumulative series (SumMetrics.BuildMetrics in the connector's internal/metrics), so the count shows at the next flush. The sink row is the same probes, timed to the tee's write into the sink, just after Prometheus acknowledged it.\n",
+		"The spans carry no request id, so lambda_correlation holds none of them (it holds a function's root span with a request id for its window, "+
+		"%s here, in case the platform's invocation span comes: processor/lambdacorrelationprocessor/README.md). "+
+		"B's new functions are late: spanmetrics writes 0 as the first point of a new cumulative series "+
+		"(SumMetrics.BuildMetrics in the connector's internal/metrics), so the count shows at the next flush. The sink row is the same probes, timed to the tee's write into the sink, just after Prometheus acknowledged it.\n",
 		o.flush, probeWarmSpans, o.flush)
 	fmt.Fprintf(&b, "\n**The per-sandbox check:** spanmetrics keeps one metric stream per resource, and remote write drops the resource's "+
-		"faas.instance, so the streams of one function's sandboxes land on the same Prometheus series and overwrite each other; "+
+		"process.pid, so the streams of one function's sandboxes land on the same Prometheus series and overwrite each other; "+
 		"lambda_metrics keys series by function, never by sandbox, and adds them up.\n")
 	return b.String()
 }

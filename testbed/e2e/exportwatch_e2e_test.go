@@ -1,0 +1,204 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
+)
+
+// sdkMetric is an OTLP/JSON request with one cumulative sum point, as a function's SDK
+// sends it: lambda_fleet_metrics folds it and remote-writes it at every flush.
+func sdkMetric(service string, value int) []byte {
+	return fmt.Appendf(nil, `{"resourceMetrics":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":%q}}]},`+
+		`"scopeMetrics":[{"metrics":[{"name":"orders_processed","sum":{"aggregationTemporality":2,"isMonotonic":true,`+
+		`"dataPoints":[{"asDouble":%d,"startTimeUnixNano":"1","timeUnixNano":"%d"}]}}]}]}]}`,
+		service, value, time.Now().UnixNano())
+}
+
+// telemetryValue is the sum of the gateway's own metric name (every label set), from its
+// Prometheus telemetry endpoint; found says whether the metric was there.
+func telemetryValue(t *testing.T, addr, name string) (sum float64, found bool) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		require.NoError(t, err, line)
+		sum += v
+		found = true
+	}
+	return sum, found
+}
+
+// logField is the integer field of the first log line that contains msg.
+func logField(output, msg, field string) (int, bool) {
+	for _, line := range strings.Split(output, "\n") {
+		if !strings.Contains(line, msg) {
+			continue
+		}
+		m := regexp.MustCompile(`"` + field + `": (\d+)`).FindStringSubmatch(line)
+		if m == nil {
+			return 0, false
+		}
+		n, err := strconv.Atoi(m[1])
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// TestGatewayWarnsWhenRemoteWriteFails: with Prometheus down, the first flush's failed
+// remote write is in the gateway's log at warn, with the reason and the endpoint, and the
+// gateway's own metrics say the backend is failing next to the exporter's queue size.
+// Before export_watch the exporter retried connection errors with a debug line only, and
+// the log stayed silent until data was dropped minutes later.
+func TestGatewayWarnsWhenRemoteWriteFails(t *testing.T) {
+	down := freeAddrs(t, 1)[0] // nothing listens there
+	writeURL := "http://" + down + "/api/v1/write"
+	gw, err := harness.StartGateway(harness.GatewayConfig{
+		Bin:         gatewayBinary(t),
+		Configs:     []string{filepath.Join(repoRoot(t), "distribution", "config.yaml")},
+		RemoteWrite: writeURL,
+		Flush:       time.Second,
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.NoError(t, gw.Stop())
+		if t.Failed() {
+			t.Logf("gateway output:\n%s", harness.Tail(gw.Output.String(), 40))
+		}
+	})
+
+	require.Equal(t, http.StatusOK, post(t, gw.URL+"/v1/metrics", "application/json", sdkMetric("orders", 1)))
+	const msg = "Export requests to the backend are failing"
+	require.Eventually(t, func() bool { return strings.Contains(gw.Output.String(), msg) }, queryDeadline, 100*time.Millisecond,
+		"no warning about the failing remote write")
+	var warning string
+	for _, line := range strings.Split(gw.Output.String(), "\n") {
+		if strings.Contains(line, msg) {
+			warning = line
+			break
+		}
+	}
+	assert.Contains(t, warning, "\twarn\t")
+	assert.Contains(t, warning, `"endpoint": "`+writeURL+`"`)
+	assert.Contains(t, warning, "connection refused", "the warning names the reason")
+
+	// The exporter keeps retrying; the retries are counted, not logged one by one.
+	require.Eventually(t, func() bool {
+		n, _ := telemetryValue(t, gw.Addrs.Telemetry, "otelcol_extension_export_watch_consecutive_failures")
+		return n >= 3
+	}, queryDeadline, 100*time.Millisecond)
+	assert.Equal(t, 1, strings.Count(gw.Output.String(), msg), "each retry logged a warning")
+	failing, found := telemetryValue(t, gw.Addrs.Telemetry, "otelcol_extension_export_watch_failing_duration")
+	assert.True(t, found)
+	assert.Greater(t, failing, 0.0)
+	_, found = telemetryValue(t, gw.Addrs.Telemetry, "otelcol_exporter_queue_size")
+	assert.True(t, found, "the exporter's queue size is in the gateway's metrics")
+}
+
+// TestGatewaySIGTERMWithHangingBackendExits: a remote-write backend that accepts requests
+// and never answers, and a per-attempt timeout far longer than any test (10 minutes):
+// without a bounded drain the gateway would wait on it at SIGTERM for every queued batch.
+// With export_watch it exits on its own once drain_timeout has passed, and logs how many
+// requests it could not write.
+func TestGatewaySIGTERMWithHangingBackendExits(t *testing.T) {
+	var requests atomic.Int64
+	release := make(chan struct{})
+	url, stop, err := harness.Serve(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		close(release)
+		_ = stop()
+	})
+	overlay := filepath.Join(t.TempDir(), "hanging-backend.yaml")
+	require.NoError(t, os.WriteFile(overlay, []byte("exporters:\n  prometheus_remote_write:\n    timeout: 10m\n"), 0o600))
+
+	gw, err := harness.StartGateway(harness.GatewayConfig{
+		Bin:         gatewayBinary(t),
+		Configs:     []string{filepath.Join(repoRoot(t), "distribution", "config.yaml"), overlay},
+		RemoteWrite: url + "/api/v1/write",
+		Flush:       time.Second,
+		Env:         []string{"OTELCOL_LAMBDA_DRAIN_TIMEOUT=2s"},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.NoError(t, gw.Stop())
+		if t.Failed() {
+			t.Logf("gateway output:\n%s", harness.Tail(gw.Output.String(), 40))
+		}
+	})
+
+	// One request hangs at the backend and the flushes after it queue up.
+	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
+	defer cancel()
+	for i := 1; ; i++ {
+		require.Equal(t, http.StatusOK, post(t, gw.URL+"/v1/metrics", "application/json", sdkMetric("orders", i)))
+		queued, _ := telemetryValue(t, gw.Addrs.Telemetry, "otelcol_exporter_queue_size")
+		if requests.Load() >= 1 && queued >= 2 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no request reached the backend with others queued: %d requests, queue %v", requests.Load(), queued)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+
+	start := time.Now()
+	require.NoError(t, gw.Cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-gw.Done():
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the gateway did not exit on its own after SIGTERM with a backend that never answers")
+	}
+	t.Logf("the gateway exited %s after SIGTERM (drain_timeout 2s)", time.Since(start).Round(10*time.Millisecond))
+	assert.NoError(t, gw.Err(), "a bounded drain is a clean exit")
+
+	out := gw.Output.String()
+	const msg = "Exports not written at shutdown"
+	require.Contains(t, out, msg)
+	canceled, ok := logField(out, msg, "canceled_requests")
+	require.True(t, ok)
+	refused, ok := logField(out, msg, "refused_requests")
+	require.True(t, ok)
+	assert.Equal(t, 1, canceled, "the request hanging at the backend")
+	assert.GreaterOrEqual(t, refused, 2, "the queued batches, never sent")
+	assert.Equal(t, int64(1), requests.Load(), "after drain_timeout nothing reaches the backend")
+}
