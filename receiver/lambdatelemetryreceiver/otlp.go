@@ -47,6 +47,10 @@ func (r *lambdaTelemetryReceiver) once(ctx context.Context, b wire.Batch, consum
 		r.telemetry.ReceiverLambdaTelemetryBatchesReplayed.Add(ctx, 1)
 		return nil
 	}
+	if err := sandbox.CheckSequence(b.Sequence); err != nil {
+		r.refused(ctx, reasonInvalidSandbox)
+		return consumererror.NewPermanent(err)
+	}
 	err := consume()
 	if err == nil || consumererror.IsPermanent(err) {
 		sandbox.Accepted(b.Sequence)

@@ -36,7 +36,7 @@ func (r *lambdaTelemetryReceiver) startReplayStore(ctx context.Context, host com
 	if err != nil {
 		// file_storage locks its file: the usual cause is a second gateway process on the
 		// same directory.
-		return fmt.Errorf("storage: getting a client of %q (one directory serves one gateway process): %w", id, err)
+		return fmt.Errorf("storage: getting a client of %q (is another gateway process using its directory, or is the file damaged? file_storage's recreate: true moves a damaged file aside): %w", id, err)
 	}
 	r.replay = replaystore.New(replaystore.Settings{
 		Client:      client,

@@ -147,6 +147,12 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, 
 		r.telemetry.ReceiverLambdaTelemetryBatchesReplayed.Add(ctx, 1)
 		return http.StatusOK, telemetryResponse{Replayed: true}
 	}
+	if err := sandbox.CheckSequence(b.Sequence); err != nil {
+		sandbox.Unlock()
+		r.refused(ctx, reasonInvalidSandbox)
+		r.warnings.Warn("Refused a Telemetry API batch", zap.String("error", err.Error()))
+		return http.StatusBadRequest, telemetryResponse{Error: err.Error()}
+	}
 	checkpoint := sandbox.Checkpoint()
 	out := translator.Translate(sandbox, b, events, r.scope)
 	if n := out.Traces.SpanCount(); n > 0 && r.nextTraces != nil {

@@ -36,6 +36,7 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadatatest"
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
 )
 
 // oneInvocation is the three platform events of a warm invocation.
@@ -155,6 +156,27 @@ func TestTelemetryReplayCountsNothingTwice(t *testing.T) {
 	metadatatest.AssertEqualReceiverLambdaTelemetryEvents(t, tt,
 		[]metricdata.DataPoint[int64]{{Value: 6, Attributes: attribute.NewSet(attribute.String("outcome", "accepted"))}},
 		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}
+
+// A sequence number far past the highest accepted is refused: accepted, it would make every
+// later batch of the sandbox look older than the replay window, and drop it as a replay.
+func TestTelemetrySequenceJumpIsRefused(t *testing.T) {
+	traces := new(consumertest.TracesSink)
+	c := telemetryClient{t: t, url: startReceiver(t, sinks{traces: traces}, nil)}
+
+	code, _, _ := c.post(wire.Batch{Sandbox: testSandbox, Sequence: 1}, `[`+oneInvocation("r1", "01")+`]`)
+	require.Equal(t, http.StatusOK, code)
+	code, jumped, _ := c.post(wire.Batch{Sandbox: testSandbox, Sequence: 2 + translator.MaxSequenceJump}, `[`+oneInvocation("r2", "02")+`]`)
+	require.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, jumped.Error, "Lambda-Batch-Sequence")
+	code, next, _ := c.post(wire.Batch{Sandbox: testSandbox, Sequence: 2}, `[`+oneInvocation("r3", "03")+`]`)
+	require.Equal(t, http.StatusOK, code)
+	assert.False(t, next.Replayed)
+	// The largest jump allowed is taken.
+	code, _, _ = c.post(wire.Batch{Sandbox: testSandbox, Sequence: 2 + translator.MaxSequenceJump}, `[`+oneInvocation("r4", "04")+`]`)
+	require.Equal(t, http.StatusOK, code)
+
+	assert.Equal(t, map[string]int{"r1": 1, "r3": 1, "r4": 1}, invocationSpans(traces.AllTraces()))
 }
 
 // failingOnce refuses the first batch as a busy pipeline would, then accepts.

@@ -4,6 +4,7 @@
 package translator // import "github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
 
 import (
+	"fmt"
 	"maps"
 	"sync"
 	"time"
@@ -107,6 +108,23 @@ func (s *Sandbox) Replayed(sequence uint64) bool {
 		return false
 	}
 	return s.st.sequences.contains(sequence) || sequence+uint64(len(s.st.sequences.keys)) <= s.st.highest
+}
+
+// MaxSequenceJump is how far past the highest accepted number a forwarder's next number may
+// be. A forwarder numbers its requests one by one and resends what was not acknowledged
+// before it numbers anything new, so a real gap is a few requests. A far jump would make
+// every later number look older than the replay window, and every later batch a replay.
+const MaxSequenceJump = 1 << 16
+
+// CheckSequence refuses a sequence number that jumps more than [MaxSequenceJump] past the
+// highest one accepted: once accepted, it would make the sandbox's next batches look like
+// replays and drop them without an error.
+func (s *Sandbox) CheckSequence(sequence uint64) error {
+	if s.st.highest == 0 || sequence <= s.st.highest || sequence-s.st.highest <= MaxSequenceJump {
+		return nil
+	}
+	return fmt.Errorf("Lambda-Batch-Sequence %d is %d past the highest accepted from this extension instance (%d), more than %d: "+
+		"a forwarder numbers its requests one by one", sequence, sequence-s.st.highest, s.st.highest, MaxSequenceJump)
 }
 
 // Accepted remembers that the batch with this sequence number went into the pipeline.
