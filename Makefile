@@ -20,8 +20,8 @@ CORE_V1          := v1.71.0
 OCB      := $(BIN)/builder
 MDATAGEN := $(BIN)/mdatagen
 
-GO_SOURCES := $(shell find receiver processor connector internal -name '*.go' -not -name '*_test.go' -not -path 'internal/tools/*' 2>/dev/null)
-COMPONENTS := $(patsubst %/metadata.yaml,%,$(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml connector/*/metadata.yaml))
+GO_SOURCES := $(shell find receiver processor connector extension internal -name '*.go' -not -name '*_test.go' -not -path 'internal/tools/*' 2>/dev/null)
+COMPONENTS := $(patsubst %/metadata.yaml,%,$(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml connector/*/metadata.yaml extension/*/metadata.yaml))
 
 # Go fuzz targets: "package:Target". make test runs each briefly, make fuzz for longer.
 FUZZ_TARGETS  := ./internal/telemetryapi:FuzzDecodeEvents ./internal/telemetryapi:FuzzDecodeRecord ./internal/promtext:FuzzParse ./layer/internal/pushgw:FuzzPush ./receiver/lambdatelemetryreceiver:FuzzTelemetryHandler ./processor/lambdafleetmetricsprocessor:FuzzConsumeMetrics
@@ -242,9 +242,17 @@ soak: build deps ## otelcol-lambda under a constant fleet load for SOAK_DURATION
 
 # ---- scenarios (testbed/cmd/scenarios: fleet load against the built gateway, exact counts) ----
 .PHONY: scenarios
-scenarios: build deps ## Fleet scenarios (steady, cold-start burst, error storm, outage, restart, kill, replicas, push), written to testbed/results/scenarios.md
+scenarios: build deps ## Fleet scenarios (steady, cold-start burst, error storm, outage, restart, kill, replicas, push), written to testbed/results/scenarios.md; then make reliability
 	$(call step,fleet scenarios: gateway processes -> real Prometheus and the validating sink)
 	go run ./testbed/cmd/scenarios -bin $(GATEWAY) -out testbed/results/scenarios.md
+	@$(MAKE) --no-print-directory reliability
+
+# The long ones (about 35 minutes): outages of 2 and 6 minutes (503 and connection refused),
+# 20,000 functions x 50,000 sandboxes. Rewrites only its own part of reliability.md.
+.PHONY: reliability
+reliability: build deps ## Backend outages of 2 and 6 min and a 20k-function, 50k-sandbox fleet: lost, double-counted, peak RSS, first warning, SIGTERM time, in testbed/results/reliability.md
+	$(call step,reliability scenarios: long backend outages and a fleet beyond the cardinality limit)
+	go run ./testbed/cmd/scenarios -bin $(GATEWAY) -reliability -out testbed/results/reliability.md
 # ---- end scenarios ---------------------------------------------------------------------------
 
 # ---- bench-push (testbed/cmd/gatewaybench -push: Pushgateway pushes as the extension forwards them) ----

@@ -9,11 +9,13 @@
 package rwsink // import "github.com/otelcol-lambda/otelcol-lambda/testbed/rwsink"
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -44,7 +46,11 @@ type Series struct {
 	// History is every sample, in time order (in copies returned by Find).
 	History []Point
 
-	points map[int64]float64 // timestamp (ms) -> value; a resent sample counts once
+	// points are the samples in time order, one per timestamp (a resent sample counts
+	// once). Total and Resets are kept up to date as samples arrive in time order, the
+	// usual case; a sample older than the newest makes them stale until recounted.
+	points []Point
+	stale  bool
 }
 
 // Point is one sample.
@@ -71,8 +77,11 @@ func CounterTotal(points []Point) (total float64, resets int) {
 
 // Sink is an http.Handler that takes remote-write requests.
 type Sink struct {
-	mu       sync.Mutex
-	series   map[string]*Series
+	mu     sync.Mutex
+	series map[string]*Series
+	// byName indexes the series by metric name: a scenario asks many questions about one
+	// metric at a time while the gateways keep writing (which waits for mu).
+	byName   map[string][]*Series
 	requests int
 	errors   int
 	now      func() time.Time
@@ -80,7 +89,7 @@ type Sink struct {
 
 // New returns an empty sink.
 func New() *Sink {
-	return &Sink{series: map[string]*Series{}, now: time.Now}
+	return &Sink{series: map[string]*Series{}, byName: map[string][]*Series{}, now: time.Now}
 }
 
 // ServeHTTP decodes one remote-write request; a body that does not decode gets a 400, as
@@ -123,9 +132,14 @@ func (s *Sink) Requests() (total, failed int) {
 // Sum adds up the counter total (over reset segments) of every series named name whose
 // labels match all of match (label name -> value).
 func (s *Sink) Sum(name string, match map[string]string) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var total float64
-	for _, ser := range s.Find(name, match) {
-		total += ser.Total
+	for _, ser := range s.byName[name] {
+		if matches(ser.Labels, match) {
+			ser.recount()
+			total += ser.Total
+		}
 	}
 	return total
 }
@@ -135,16 +149,54 @@ func (s *Sink) Find(name string, match map[string]string) []Series {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []Series
-	for _, ser := range s.series {
-		if ser.Labels["__name__"] == name && matches(ser.Labels, match) {
+	for _, ser := range s.byName[name] {
+		if matches(ser.Labels, match) {
+			ser.recount()
 			c := *ser
 			c.points = nil
-			c.History = ser.sortedPoints()
-			c.Total, c.Resets = CounterTotal(c.History)
+			c.History = slices.Clone(ser.points)
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// recount brings Total and Resets up to date after a sample arrived out of time order.
+func (ser *Series) recount() {
+	if ser.stale {
+		ser.Total, ser.Resets = CounterTotal(ser.points)
+		ser.stale = false
+	}
+}
+
+// add records a sample: appended when it is the newest (Total and Resets follow at once),
+// inserted in time order otherwise (they are then recounted when next asked); a sample
+// at a timestamp already held replaces it.
+func (ser *Series) add(ts int64, v float64) {
+	n := len(ser.points)
+	if n == 0 || ts > ser.points[n-1].Timestamp {
+		switch {
+		case n == 0:
+			ser.Total += v
+		case v >= ser.points[n-1].Value:
+			ser.Total += v - ser.points[n-1].Value
+		default: // a reset: the previous segment ends at the last value
+			ser.Total += v
+			ser.Resets++
+		}
+		ser.points = append(ser.points, Point{Timestamp: ts, Value: v})
+		return
+	}
+	i, found := slices.BinarySearchFunc(ser.points, ts, func(p Point, t int64) int { return cmp.Compare(p.Timestamp, t) })
+	if found {
+		if ser.points[i].Value != v {
+			ser.points[i].Value = v
+			ser.stale = true
+		}
+		return
+	}
+	ser.points = slices.Insert(ser.points, i, Point{Timestamp: ts, Value: v})
+	ser.stale = true
 }
 
 func matches(labels, match map[string]string) bool {
@@ -239,8 +291,9 @@ func (s *Sink) timeSeries(b []byte, now time.Time) error {
 	defer s.mu.Unlock()
 	ser, ok := s.series[key]
 	if !ok {
-		ser = &Series{Labels: labels, FirstSeen: now, points: map[int64]float64{}}
+		ser = &Series{Labels: labels, FirstSeen: now}
 		s.series[key] = ser
+		s.byName[labels["__name__"]] = append(s.byName[labels["__name__"]], ser)
 	}
 	ser.Exemplars += exemplars
 	for _, smp := range samples {
@@ -248,20 +301,10 @@ func (s *Sink) timeSeries(b []byte, now time.Time) error {
 		if ser.Samples == 0 || !t.Before(ser.Timestamp) {
 			ser.Value, ser.Timestamp = smp.value, t
 		}
-		ser.points[smp.ts] = smp.value
+		ser.add(smp.ts, smp.value)
 		ser.Samples++
 	}
 	return nil
-}
-
-// sortedPoints returns the series' samples in time order, one per timestamp.
-func (ser *Series) sortedPoints() []Point {
-	out := make([]Point, 0, len(ser.points))
-	for ts, v := range ser.points {
-		out = append(out, Point{Timestamp: ts, Value: v})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Timestamp < out[j].Timestamp })
-	return out
 }
 
 func label(b []byte) (string, string, error) {

@@ -5,9 +5,12 @@ package rwsink
 
 import (
 	"bytes"
+	"cmp"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/golang/snappy"
@@ -132,4 +135,41 @@ func TestSumFollowsAGatewayRestart(t *testing.T) {
 	assert.Equal(t, 1, found[0].Resets)
 	assert.Equal(t, 15.0, found[0].Value, "Value stays the newest sample")
 	assert.Len(t, found[0].History, 4)
+}
+
+// TestTotalsFollowSamplesInAnyOrder: the running totals kept as samples arrive (appended,
+// inserted late, resent, or resent with another value) always equal CounterTotal over the
+// samples in time order, one per timestamp, the newest write of each winning.
+func TestTotalsFollowSamplesInAnyOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	labels := [][2]string{{"__name__", "c"}, {"instance", "r"}}
+	for round := range 200 {
+		s := New()
+		want := map[int64]float64{}
+		for range 1 + rng.IntN(8) {
+			var samples [][2]float64
+			for range 1 + rng.IntN(6) {
+				ts := int64(rng.IntN(40)) // repeats and out-of-order timestamps
+				v := float64(rng.IntN(10))
+				samples = append(samples, [2]float64{v, float64(ts)})
+				want[ts] = v
+			}
+			require.Equal(t, http.StatusNoContent, post(t, s, encode(testSeries{labels: labels, samples: samples})))
+			// Ask between writes too, so that a recount and later appends mix.
+			if rng.IntN(2) == 0 {
+				s.Sum("c", nil)
+			}
+		}
+		points := make([]Point, 0, len(want))
+		for ts, v := range want {
+			points = append(points, Point{Timestamp: ts, Value: v})
+		}
+		slices.SortFunc(points, func(a, b Point) int { return cmp.Compare(a.Timestamp, b.Timestamp) })
+		total, resets := CounterTotal(points)
+		require.Equal(t, total, s.Sum("c", nil), "round %d", round)
+		found := s.Find("c", nil)
+		require.Len(t, found, 1)
+		require.Equal(t, points, found[0].History, "round %d", round)
+		require.Equal(t, resets, found[0].Resets, "round %d", round)
+	}
 }

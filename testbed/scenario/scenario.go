@@ -38,8 +38,20 @@ type Scenario struct {
 	// Replicas is how many gateway processes share the load, routed by function name as
 	// the loadbalancing exporter of a first Collector tier would; default 1.
 	Replicas int
-	// OutageAt and OutageFor: the backend answers 503 from OutageAt after the load starts.
+	// OutageAt and OutageFor: the backend answers 503 (or, with Unreachable, is not there)
+	// from OutageAt after the load starts, for OutageFor.
 	OutageAt, OutageFor time.Duration
+	// Unreachable makes the outage a backend that is not there, as when Prometheus is down:
+	// the front stops listening and drops its connections, so that the gateway's
+	// connections are refused, instead of answering 503.
+	Unreachable bool
+	// Flush, when set, is this scenario's flush interval and correlation window instead of
+	// Options.Flush.
+	Flush time.Duration
+	// Reliability, when set, makes it a scenario of testbed/results/reliability.md: it
+	// also measures the gateway's peak RSS, its first warning about the failing backend and
+	// how long a SIGTERM at the end takes to stop it (see Reliability).
+	Reliability *Reliability
 	// Disruption stops or kills a gateway during the load and starts it again.
 	Disruption *Disruption
 	// Stock also runs the stock pipeline (testbed/bench/stock-pipeline.yaml: otlp ->
@@ -89,6 +101,8 @@ type Options struct {
 	Flush time.Duration
 	// Drain bounds the wait for the backends to hold the ground truth after the load.
 	Drain time.Duration
+	// Poll is how often the backends are read while waiting for them; default 250 ms.
+	Poll time.Duration
 	// PrometheusBin is the Prometheus binary; default "prometheus" on PATH.
 	PrometheusBin string
 	Logf          func(format string, args ...any)
@@ -124,13 +138,26 @@ type Result struct {
 	Comparison        *Comparison
 	// Push is what a push scenario sent.
 	Push *PushResult
-	Err  error
+	// Reliability is what a Scenario.Reliability measured.
+	Reliability *ReliabilityFigures
+	Err         error
 }
 
 // Passed says whether the scenario met its criterion.
 func (r Result) Passed() bool {
 	if r.Err != nil || len(r.Overcounted) > 0 {
 		return false
+	}
+	if f := r.Reliability; f != nil {
+		if !f.passed() {
+			return false
+		}
+		if r.Scenario.Reliability.Cardinality {
+			return true // no per-function checks: f.passed says it all
+		}
+		// The per-function checks, once more after the gateway exited; how soon the
+		// backends caught up (SinkExact, PrometheusExact) is a measurement.
+		return f.CheckedAfterExit && len(r.SinkMismatches) == 0 && len(r.PrometheusMismatches) == 0
 	}
 	if d := r.Scenario.Disruption; d != nil && d.Kill {
 		return r.Lost <= r.LossBound && r.SinkLost <= r.LossBound
@@ -143,6 +170,8 @@ type switchable struct {
 	next    http.Handler
 	down    atomic.Bool
 	refused atomic.Int64
+	// passed counts the writes passed on to the backends.
+	passed atomic.Int64
 }
 
 func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -151,6 +180,7 @@ func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "backend outage (scenario)", http.StatusServiceUnavailable)
 		return
 	}
+	s.passed.Add(1)
 	s.next.ServeHTTP(w, r)
 }
 
@@ -171,41 +201,66 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 	if s.Workers <= 0 {
 		s.Workers = 4
 	}
+	if s.Flush > 0 {
+		o.Flush = s.Flush
+	}
+	if o.Poll <= 0 {
+		o.Poll = 250 * time.Millisecond
+	}
+	if s.Reliability != nil {
+		// The catch-up after a long outage is measured, up to the outage's length, reading
+		// the backends once a second: minutes of samples are not read for free, and the
+		// reading must not slow down what it measures.
+		o.Drain = max(o.Drain, s.OutageFor)
+		o.Poll = max(o.Poll, time.Second)
+	}
 	r.Scenario, r.Flush = s, o.Flush
 	rn := &run{o: o, s: s, r: &r, began: time.Now()}
 	var l load
 	var err error
-	if s.Push != nil {
+	switch {
+	case s.Reliability != nil && s.Reliability.Cardinality:
+		l, err = newCardinalityLoad(s, &r)
+	case s.Push != nil:
 		l, err = newPushLoad(s, &r)
 		rn.holds = make([]atomic.Bool, s.Replicas)
-	} else {
+	default:
 		l, err = newFleetLoad(s, &r)
 	}
 	if err != nil {
 		r.Err = err
 		return r
 	}
+	rn.load = l
 
 	if rn.prom, err = harness.StartPrometheus(o.PrometheusBin); err != nil {
 		r.Err = err
 		return r
 	}
 	defer rn.prom.Stop()
-	rn.sink = rwsink.New()
+	if s.Reliability == nil || !s.Reliability.Cardinality {
+		// A cardinality scenario's hundreds of thousands of series, every sample of each
+		// kept, would not fit the sink: Prometheus alone holds them.
+		rn.sink = rwsink.New()
+	}
 	rn.tee = &harness.Tee{Sink: rn.sink, Prometheus: rn.prom.WriteURL()}
 	rn.front = &switchable{next: rn.tee}
-	url, stopFront, err := harness.Serve(rn.front)
-	if err != nil {
+	if rn.frontSrv, err = serveFront(rn.front); err != nil {
 		r.Err = err
 		return r
 	}
-	defer stopFront()
-	rn.remoteWrite = url + "/api/v1/write"
+	defer rn.frontSrv.stop()
+	rn.remoteWrite = rn.frontSrv.url + "/api/v1/write"
 
 	defer rn.stopReplicas()
 	if err := rn.startReplicas(); err != nil {
 		r.Err = err
 		return r
+	}
+	if s.Reliability != nil {
+		r.Reliability = &ReliabilityFigures{LoadAverage: loadAverage(), Drain: o.Drain}
+		stopWatch := rn.watchMemory()
+		defer stopWatch()
 	}
 	if s.Stock {
 		rn.stock, err = harness.StartGateway(harness.GatewayConfig{
@@ -245,9 +300,19 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 
 	rn.window = time.Since(rn.began) + o.Drain + time.Minute
 	r.Err = l.settle(ctx, rn, loadEnd)
-	r.SinkRequests, _ = rn.sink.Requests()
+	if s.Reliability != nil && r.Err == nil {
+		r.Err = rn.measureReliability(ctx, loadEnd)
+	}
+	if rn.sink != nil {
+		r.SinkRequests, _ = rn.sink.Requests()
+	} else {
+		r.SinkRequests = int(rn.front.passed.Load())
+	}
 	r.OutageRefused = rn.front.refused.Load()
 	r.PrometheusRefused = rn.tee.Refused.Load()
+	if f := r.Reliability; f != nil {
+		f.Wall = time.Since(rn.began)
+	}
 	return r
 }
 
@@ -268,11 +333,13 @@ type run struct {
 	s     Scenario
 	r     *Result
 	began time.Time // before the load was generated: the start of the query window
+	load  load
 
 	prom        *harness.Prometheus
 	sink        *rwsink.Sink
 	tee         *harness.Tee
 	front       *switchable
+	frontSrv    *frontServer
 	remoteWrite string     // the front's remote-write URL, for the gateways
 	gwMu        sync.Mutex // a restart replaces a gateway while others read the slice
 	gateways    []*harness.Gateway
@@ -288,6 +355,12 @@ type run struct {
 	sideErrs   []error
 	// window reaches back from the settling to before the load was generated.
 	window time.Duration
+
+	// outageStart and outageEnd: when the backend went down and came back (zero: it did
+	// not); stopped says the reliability measurement stopped the gateways already.
+	outageMu               sync.Mutex
+	outageStart, outageEnd time.Time
+	stopped                bool
 }
 
 // replicaID is replica i's service.instance.id, so its instance label.
@@ -372,10 +445,28 @@ func (rn *run) outage(loadDone <-chan struct{}) {
 		return
 	}
 	rn.at(s.OutageAt, loadDone, func() error {
-		rn.front.down.Store(true)
-		rn.event("backend down (503) for %s", s.OutageFor)
+		rn.outageMu.Lock()
+		rn.outageStart = time.Now()
+		rn.outageMu.Unlock()
+		if s.Unreachable {
+			if err := rn.frontSrv.stop(); err != nil {
+				return fmt.Errorf("taking the backend down: %w", err)
+			}
+			rn.event("backend unreachable (connections refused) for %s", s.OutageFor)
+		} else {
+			rn.front.down.Store(true)
+			rn.event("backend down (503) for %s", s.OutageFor)
+		}
 		time.Sleep(s.OutageFor)
+		if s.Unreachable {
+			if err := rn.frontSrv.start(); err != nil {
+				return fmt.Errorf("bringing the backend back: %w", err)
+			}
+		}
 		rn.front.down.Store(false)
+		rn.outageMu.Lock()
+		rn.outageEnd = time.Now()
+		rn.outageMu.Unlock()
 		rn.event("backend up")
 		return nil
 	})
@@ -481,6 +572,11 @@ func (l *fleetLoad) send(ctx context.Context, rn *run, urls []string) (loadgen.S
 func (l *fleetLoad) settle(ctx context.Context, rn *run, loadEnd time.Time) error {
 	r, s := rn.r, rn.s
 	promTotals := rn.prometheusTotals(ctx, func(ctx context.Context, prom *harness.Prometheus, window time.Duration) (Totals, int, error) {
+		if s.Reliability != nil && s.Disruption == nil {
+			// Minutes of samples: no gateway restarts, so each series' largest value is
+			// its total, and Prometheus need not send every sample.
+			return PrometheusLastTotals(ctx, prom, l.checks, s.Fleet.Prefix, window)
+		}
 		return PrometheusTotals(ctx, prom, l.checks, s.Fleet.Prefix, window)
 	})
 	var err error
@@ -527,7 +623,7 @@ func converge(ctx context.Context, r *Result, checks []Check, sinkTotals func() 
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(o.Poll):
 		}
 	}
 	select {
@@ -625,8 +721,19 @@ func sendBatches(ctx context.Context, s Scenario, urls []string, batches []loadg
 			}
 			rate = s.Rate * float64(invocations) / float64(total)
 		}
-		return loadgen.Send(ctx, loadgen.SendConfig{URL: urls[i], Workers: s.Workers, Rate: rate, Timeout: 5 * time.Minute}, share)
+		return loadgen.Send(ctx, loadgen.SendConfig{URL: urls[i], Workers: s.Workers, Rate: rate, Timeout: sendTimeout(s, total)}, share)
 	})
+}
+
+// sendTimeout bounds a send: 5 minutes, or for a paced load that lasts longer (the long
+// outages), twice its length and a minute.
+func sendTimeout(s Scenario, invocations int) time.Duration {
+	timeout := 5 * time.Minute
+	if s.Rate > 0 {
+		expected := time.Duration(float64(invocations) / s.Rate * float64(time.Second))
+		timeout = max(timeout, 2*expected+time.Minute)
+	}
+	return timeout
 }
 
 // sendByReplica routes each item to a replica by its function's name, as a first tier

@@ -2,14 +2,21 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Command scenarios runs the fleet scenarios of testbed/scenario against the built gateway
-// and writes their figures to a markdown report (testbed/results/scenarios.md). It exits
-// non-zero when a scenario fails.
+// and writes their figures to a markdown report (testbed/results/scenarios.md). With
+// -reliability it runs the reliability scenarios instead (long backend outages, a fleet
+// beyond the cardinality limit; see reliabilityCatalog) and writes their part of
+// testbed/results/reliability.md, keeping what others wrote there. It exits non-zero when a
+// scenario fails.
 package main // import "github.com/otelcol-lambda/otelcol-lambda/testbed/cmd/scenarios"
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/signal"
@@ -93,6 +100,54 @@ func catalog() []scenario.Scenario {
 	}
 }
 
+// reliabilityCatalog is every scenario of `make reliability` (testbed/results/reliability.md),
+// in the order they run: backend outages of 2 and 6 minutes, the backend answering 503 or
+// not listening at all, and a fleet of 20,000 functions and 50,000 sandboxes. About 35
+// minutes in all.
+func reliabilityCatalog() []scenario.Scenario {
+	mix := loadgen.Mix{ColdStart: 0.01, Error: 0.05, Timeout: 0.02, OOM: 0.005, Retry: 0.5}
+	// An outage starts 15 s into a paced load that goes on 30 s after it: invocations keep
+	// arriving while the backend is away, as Lambda keeps running.
+	outage := func(name, prefix string, d time.Duration, unreachable bool, seed uint64) scenario.Scenario {
+		const rate = 250
+		lead, tail := 15*time.Second, 30*time.Second
+		invocations := int(rate * (lead + d + tail).Seconds())
+		what := "answers 503"
+		if unreachable {
+			what = "is unreachable (not listening: connections refused, as when Prometheus is down)"
+		}
+		return scenario.Scenario{
+			Name: name,
+			About: fmt.Sprintf("100 functions x 5 sandboxes, %d invocations at %d/s; the backend %s from %s for %s",
+				invocations, rate, what, lead, d),
+			Fleet: loadgen.Config{Prefix: prefix, Functions: 100, Sandboxes: 5, Invocations: invocations, PerBatch: 20, Mix: mix,
+				FunctionSpans: true, ReportLag: true, Seed: seed},
+			Rate: rate, Workers: 8, OutageAt: lead, OutageFor: d, Unreachable: unreachable,
+			Reliability: &scenario.Reliability{},
+		}
+	}
+	return []scenario.Scenario{
+		outage("outage-2m-503", "o2a", 2*time.Minute, false, 21),
+		outage("outage-2m-refused", "o2b", 2*time.Minute, true, 22),
+		outage("outage-6m-503", "o6a", 6*time.Minute, false, 23),
+		outage("outage-6m-refused", "o6b", 6*time.Minute, true, 24),
+		// The issue's probe: a burst of 20k function names with a 2 s flush. Without the
+		// functions' own spans, as the probe: with them (event-age histograms, a label set per
+		// event source) the gateway writes about 720k series per flush instead of about
+		// 250k, more than this machine's Prometheus takes every 2 s.
+		{
+			Name: "cardinality", About: "20,000 functions and 50,000 sandboxes (2 or 3 per function, each brought up by its " +
+				"first invocation): 100,000 invocations in max mode, Telemetry API batches only, beyond the connector's " +
+				"cardinality_limit (10,000) and at the receiver's max_sandboxes (50,000); flush interval 2 s; SIGTERM 30 s " +
+				"after the load",
+			Fleet: loadgen.Config{Prefix: "card", Functions: 20_000, Slots: 50_000, Invocations: 100_000, PerBatch: 5,
+				Mix: loadgen.Mix{Error: 0.05, Timeout: 0.02, Retry: 0.5}, ReportLag: true, Seed: 25},
+			Workers: 16, Flush: 2 * time.Second,
+			Reliability: &scenario.Reliability{Cardinality: true, StopAfter: 30 * time.Second, StopWithin: 10 * time.Minute},
+		},
+	}
+}
+
 func main() {
 	o := scenario.Options{}
 	var root, out, only string
@@ -104,13 +159,24 @@ func main() {
 	flag.StringVar(&o.PrometheusBin, "prometheus", "prometheus", "the Prometheus binary")
 	flag.StringVar(&only, "run", "", "run only the scenarios with these names (comma-separated)")
 	list := flag.Bool("list", false, "list the scenarios and exit")
+	reliability := flag.Bool("reliability", false, "run the reliability scenarios (outages, cardinality) and write "+
+		"testbed/results/reliability.md (its generated part) unless -out says where")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	o.Logf = log.Printf
+	scenarios := catalog
+	if *reliability {
+		scenarios = reliabilityCatalog
+		outSet := false
+		flag.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+		if !outSet {
+			out = "testbed/results/reliability.md"
+		}
+	}
 
 	if *list {
-		for _, s := range catalog() {
-			fmt.Printf("%-16s %s\n", s.Name, s.About)
+		for _, s := range scenarios() {
+			fmt.Printf("%-18s %s\n", s.Name, s.About)
 		}
 		return
 	}
@@ -132,7 +198,7 @@ func main() {
 
 	var selected []scenario.Scenario
 	known := map[string]bool{}
-	for _, s := range catalog() {
+	for _, s := range scenarios() {
 		known[s.Name] = true
 		if len(wanted) == 0 || wanted[s.Name] {
 			selected = append(selected, s)
@@ -149,6 +215,16 @@ func main() {
 		log.Printf("scenario %s: %s", s.Name, s.About)
 		r := scenario.Run(ctx, o, s)
 		switch {
+		case r.Reliability != nil:
+			if !r.Passed() {
+				failed = true
+			}
+			f, inv := r.Reliability, r.Reliability.Invocations()
+			log.Printf("scenario %s %s: generated %d, counted %.0f, lost %.0f, double-counted %.0f, peak RSS %d MiB, "+
+				"first warning %s after the outage start (zero: none), shutdown %s (killed: %v), err=%v prometheus=%v sink=%v",
+				s.Name, passed(r), r.Truth.Invocations, inv.Counted, inv.Lost, inv.Twice, f.PeakRSS>>20,
+				f.WarningDelay.Round(100*time.Millisecond), f.Shutdown.Round(100*time.Millisecond), f.Killed,
+				r.Err, first(r.PrometheusMismatches), first(r.SinkMismatches))
 		case r.Passed() && s.Disruption != nil && s.Disruption.Kill:
 			log.Printf("scenario %s passed: %.0f invocations missing in Prometheus (%.0f in the sink), at most %.0f allowed, none counted twice",
 				s.Name, r.Lost, r.SinkLost, r.LossBound)
@@ -166,16 +242,61 @@ func main() {
 		}
 	}
 	command := "make scenarios"
-	if only != "" {
+	switch {
+	case *reliability && only != "":
+		command = "go run ./testbed/cmd/scenarios -reliability -run " + only
+	case *reliability:
+		command = "make reliability"
+	case only != "":
 		command = "go run ./testbed/cmd/scenarios -run " + only
 	}
-	if err := os.WriteFile(out, []byte(scenario.Render(command, results)), 0o644); err != nil {
+	if root != "." {
+		command += fmt.Sprintf(" (with -bin %s -root %s)", o.Bin, root)
+	}
+	report := scenario.Render(command, results)
+	if *reliability {
+		existing, err := os.ReadFile(out)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Fatalf("scenarios: %v", err)
+		}
+		report = scenario.MergeReliability(string(existing), scenario.RenderReliability(command, describeBuild(o.Bin, root), results))
+	}
+	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
 		log.Fatalf("scenarios: %v", err)
 	}
 	log.Printf("wrote %s", out)
 	if failed {
 		os.Exit(1)
 	}
+}
+
+func passed(r scenario.Result) string {
+	if r.Passed() {
+		return "passed"
+	}
+	return "FAILED"
+}
+
+// describeBuild names the gateway binary: its path under root, modification time and the
+// start of its SHA-256, so that a report says which build it measured.
+func describeBuild(bin, root string) string {
+	name := bin
+	if abs, err := filepath.Abs(root); err == nil {
+		if rel, err := filepath.Rel(abs, bin); err == nil && !strings.HasPrefix(rel, "..") {
+			name = rel
+		}
+	}
+	f, err := os.Open(bin)
+	if err != nil {
+		return "`" + name + "`"
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	h := sha256.New()
+	if _, herr := io.Copy(h, f); err != nil || herr != nil {
+		return "`" + name + "`"
+	}
+	return fmt.Sprintf("`%s` built %s, sha256 %s", name, st.ModTime().UTC().Format("2006-01-02 15:04 MST"), hex.EncodeToString(h.Sum(nil))[:12])
 }
 
 func first(items []string) string {
