@@ -97,6 +97,9 @@ func (s *Sandbox) validate(inHeaders bool) error {
 			return &FieldError{Field: name(f.header, f.key), Value: cut(v), Want: f.want}
 		}
 	}
+	if err := s.agreesWithARN(name); err != nil {
+		return err
+	}
 	if m := s.MemorySizeMB; m != 0 && !(m >= telemetryapi.MinMemorySizeMB && m <= telemetryapi.MaxMemorySizeMB) {
 		return &FieldError{Field: name(HeaderMemorySizeMB, "memorySizeMB"), Value: strconv.FormatFloat(m, 'g', -1, 64),
 			Want: fmt.Sprintf("%d to %d, Lambda's memory sizes in MB", telemetryapi.MinMemorySizeMB, telemetryapi.MaxMemorySizeMB)}
@@ -104,6 +107,29 @@ func (s *Sandbox) validate(inHeaders bool) error {
 	if t := s.TimeoutMs; t != 0 && !(t > 0 && t <= maxTimeoutMs) {
 		return &FieldError{Field: name(HeaderTimeoutMs, "timeoutMs"), Value: strconv.FormatFloat(t, 'g', -1, 64),
 			Want: fmt.Sprintf("more than 0 and at most %g ms, Lambda's longest timeout with a margin", maxTimeoutMs)}
+	}
+	return nil
+}
+
+// agreesWithARN refuses a function name, region or account that contradicts the function
+// ARN (already checked for shape): the series would carry one function's name and another's
+// resource id.
+func (s *Sandbox) agreesWithARN(name func(header, key string) string) error {
+	if s.FunctionARN == "" {
+		return nil
+	}
+	parts := strings.Split(s.FunctionARN, ":")
+	for _, f := range []struct {
+		header, key, value, fromARN, what string
+	}{
+		{HeaderFunctionName, "functionName", s.FunctionName, parts[6], "name"},
+		{HeaderRegion, "region", s.Region, parts[3], "region"},
+		{HeaderAccountID, "accountId", s.AccountID, parts[4], "account"},
+	} {
+		if f.value != "" && f.value != f.fromARN {
+			return &FieldError{Field: name(f.header, f.key), Value: cut(f.value),
+				Want: fmt.Sprintf("the function ARN's %s, %s", f.what, f.fromARN)}
+		}
 	}
 	return nil
 }

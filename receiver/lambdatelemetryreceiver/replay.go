@@ -48,6 +48,6 @@ func (r *lambdaTelemetryReceiver) startReplayStore(ctx context.Context, host com
 	r.sandboxes.OnRemove(func(key string, sb *translator.Sandbox) { r.replay.Forget(key, sb) })
 	r.replay.Start(r.cfg.CheckpointInterval)
 	r.settings.Logger.Info("Keeping the replay state in storage",
-		zap.Stringer("storage", id), zap.Duration("checkpoint_interval", r.cfg.CheckpointInterval))
+		zap.Stringer("storage", id), zap.Stringer("checkpoint_interval", r.cfg.CheckpointInterval))
 	return nil
 }
