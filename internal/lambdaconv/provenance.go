@@ -5,6 +5,7 @@ package lambdaconv // import "github.com/otelcol-lambda/otelcol-lambda/internal/
 
 import (
 	"context"
+	"slices"
 	"strings"
 )
 
@@ -57,23 +58,26 @@ func IsInternalAttribute(key string) bool {
 	if !strings.HasPrefix(key, internalPrefix) {
 		return false
 	}
-	switch key {
-	case AttrSpanType,
-		AttrStatus, AttrLambdaErrorType, AttrInvocationFromReport, AttrProducedBytes, AttrInitializationType,
-		AttrDurationMs, AttrBilledDurationMs, AttrMemorySize, AttrMaxMemoryUsed, AttrInitDurationMs, AttrRestoreDurationMs,
-		AttrInitPhase, AttrRuntimeVersion:
-		return true
-	}
-	return false
+	_, ok := internalAttributeSet[key]
+	return ok
 }
+
+// internalAttributes is the one list of internal keys; internalAttributeSet indexes it.
+var internalAttributes = []string{
+	AttrSpanType,
+	AttrStatus, AttrLambdaErrorType, AttrInvocationFromReport, AttrProducedBytes, AttrInitializationType,
+	AttrDurationMs, AttrBilledDurationMs, AttrMemorySize, AttrMaxMemoryUsed, AttrInitDurationMs, AttrRestoreDurationMs,
+	AttrInitPhase, AttrRuntimeVersion,
+}
+
+var internalAttributeSet = func() map[string]struct{} {
+	set := make(map[string]struct{}, len(internalAttributes))
+	for _, k := range internalAttributes {
+		set[k] = struct{}{}
+	}
+	return set
+}()
 
 // InternalAttributes lists every key [IsInternalAttribute] accepts, for tests and
 // documentation.
-func InternalAttributes() []string {
-	return []string{
-		AttrSpanType,
-		AttrStatus, AttrLambdaErrorType, AttrInvocationFromReport, AttrProducedBytes, AttrInitializationType,
-		AttrDurationMs, AttrBilledDurationMs, AttrMemorySize, AttrMaxMemoryUsed, AttrInitDurationMs, AttrRestoreDurationMs,
-		AttrInitPhase, AttrRuntimeVersion,
-	}
-}
+func InternalAttributes() []string { return slices.Clone(internalAttributes) }
