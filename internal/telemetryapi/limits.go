@@ -6,6 +6,7 @@ package telemetryapi // import "github.com/otelcol-lambda/otelcol-lambda/interna
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -39,6 +40,12 @@ const (
 	// MaxDroppedCount bounds the counts of platform.logsDropped (records, bytes): a
 	// sandbox cannot drop a terabyte of telemetry.
 	MaxDroppedCount = 1e12
+	// MaxRequestIDLen bounds the requestId of platform.start, platform.runtimeDone and
+	// platform.report, which must also be printable ASCII. Lambda's are UUIDs (36
+	// characters); a receiver keys an invocation's state on its id, keeps it while the
+	// invocation runs, and writes it on the invocation's span, so a 100 kB id costs 100 kB
+	// per invocation (and it is not clamped: a cut id could join two invocations).
+	MaxRequestIDLen = 128
 )
 
 // maxDurationMs is the longest duration, in milliseconds, an event may report.
@@ -78,11 +85,15 @@ func (e *LimitError) Unwrap() error { return ErrOutOfRange }
 // CheckLimits returns an error wrapping [ErrOutOfRange] about the first value of rec, a
 // record [Event.DecodeRecord] returned for an event of type typ, that Lambda cannot
 // produce, and nil when there is none. It checks the values a receiver turns into
-// durations, sizes and counts. A memorySizeMB of 0 is taken as not reported.
+// durations, sizes and counts, and the request ids it keys invocations on
+// ([MaxRequestIDLen]). A memorySizeMB of 0 is taken as not reported.
 func CheckLimits(typ string, rec any) error {
 	c := limitCheck{typ: typ}
 	switch r := rec.(type) {
+	case *PlatformStart:
+		c.requestID(r.RequestID)
 	case *PlatformRuntimeDone:
+		c.requestID(r.RequestID)
 		if m := r.Metrics; m != nil {
 			c.duration("metrics.durationMs", m.DurationMs)
 			if m.ProducedBytes != nil {
@@ -91,6 +102,7 @@ func CheckLimits(typ string, rec any) error {
 		}
 		c.spans(r.Spans)
 	case *PlatformReport:
+		c.requestID(r.RequestID)
 		m := r.Metrics
 		c.duration("metrics.durationMs", m.DurationMs)
 		c.duration("metrics.billedDurationMs", m.BilledDurationMs)
@@ -135,6 +147,26 @@ func (c *limitCheck) within(field string, v, lo, hi float64, unit string) {
 	if c.err == nil && !(v >= lo && v <= hi) {
 		c.err = &LimitError{Type: c.typ, Field: field, Value: v, Min: lo, Max: hi, Unit: unit}
 	}
+}
+
+// requestID refuses an id longer than MaxRequestIDLen or holding a byte that is not
+// printable ASCII (a control character, or any of UTF-8's).
+func (c *limitCheck) requestID(id string) {
+	if c.err != nil {
+		return
+	}
+	ok := len(id) <= MaxRequestIDLen
+	for i := 0; ok && i < len(id); i++ {
+		ok = ' ' <= id[i] && id[i] <= '~'
+	}
+	if ok {
+		return
+	}
+	what := strconv.QuoteToASCII(id)
+	if len(id) > 64 {
+		what = "of " + strconv.Itoa(len(id)) + " bytes"
+	}
+	c.err = fmt.Errorf("%s record: requestId %s is %w (at most %d bytes of printable ASCII)", c.typ, what, ErrOutOfRange, MaxRequestIDLen)
 }
 
 func (c *limitCheck) duration(field string, ms float64) {

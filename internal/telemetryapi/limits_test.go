@@ -5,6 +5,7 @@ package telemetryapi
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +81,48 @@ func TestCheckLimitsSpanStart(t *testing.T) {
 func TestLimitErrorMessageNamesTheLimit(t *testing.T) {
 	err := CheckLimits(TypePlatformReport, &PlatformReport{Metrics: ReportMetrics{DurationMs: 1e308}})
 	assert.EqualError(t, err, "platform.report record: metrics.durationMs = 1e+308 is outside what Lambda produces (0 to 960000 ms)")
+}
+
+// TestCheckLimitsRequestID: the request id an invocation is keyed on is bounded, in each
+// record that carries one; a violation rejects the event as out of range.
+func TestCheckLimitsRequestID(t *testing.T) {
+	uuid := "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+	records := map[string]func(id string) any{
+		TypePlatformStart:       func(id string) any { return &PlatformStart{RequestID: id} },
+		TypePlatformRuntimeDone: func(id string) any { return &PlatformRuntimeDone{RequestID: id, Status: StatusSuccess} },
+		TypePlatformReport: func(id string) any {
+			return &PlatformReport{RequestID: id, Metrics: ReportMetrics{DurationMs: 1, BilledDurationMs: 1, MemorySizeMB: 128, MaxMemoryUsedMB: 60}}
+		},
+	}
+	tests := []struct {
+		name    string
+		id      string
+		wantErr string // "" when within limits
+	}{
+		{name: "a UUID", id: uuid},
+		{name: "at the bound", id: strings.Repeat("r", MaxRequestIDLen)},
+		{name: "printable ASCII", id: "a !~{}"},
+		{name: "not reported", id: ""},
+		{name: "one byte past the bound", id: strings.Repeat("r", MaxRequestIDLen+1), wantErr: "requestId of 129 bytes is outside what Lambda produces (at most 128 bytes of printable ASCII)"},
+		{name: "100 kB", id: strings.Repeat("r", 100_000), wantErr: "requestId of 100000 bytes"},
+		{name: "a newline", id: uuid + "\n", wantErr: `requestId "8476a536-e9f4-11e8-9739-2dfe598c3fcd\n" is outside`},
+		{name: "a NUL", id: "\x00", wantErr: `requestId "\x00" is outside`},
+		{name: "DEL", id: "\x7f", wantErr: `requestId "\x7f" is outside`},
+		{name: "UTF-8", id: "réquest", wantErr: `requestId "r\u00e9quest" is outside`},
+		{name: "not UTF-8", id: "r\xff", wantErr: `requestId "r\xff" is outside`},
+	}
+	for typ, record := range records {
+		for _, tt := range tests {
+			t.Run(typ+"/"+tt.name, func(t *testing.T) {
+				err := CheckLimits(typ, record(tt.id))
+				if tt.wantErr == "" {
+					assert.NoError(t, err)
+					return
+				}
+				require.ErrorIs(t, err, ErrOutOfRange)
+				assert.ErrorContains(t, err, typ+" record: "+tt.wantErr)
+				assert.Less(t, len(err.Error()), 256, "the message quotes a bounded part of the id")
+			})
+		}
+	}
 }

@@ -5,6 +5,8 @@ package wire // import "github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 
 import (
 	"fmt"
+	"math"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +83,51 @@ var sandboxFields = []sandboxField{
 	{HeaderExtensionInstanceID, "extensionInstanceId", func(s *Sandbox) string { return s.ExtensionInstanceID },
 		func(v string) bool { return isToken(v, MaxExtensionInstanceIDLen) },
 		"1 to 128 characters of a-z, A-Z, 0-9, ., _, : and -"},
+}
+
+// The headers a batch's facts are read from: the sandbox's, and the batch's own.
+var (
+	sandboxHeaders = []string{HeaderFunctionName, HeaderFunctionVersion, HeaderFunctionARN, HeaderRegion, HeaderAccountID,
+		HeaderMemorySizeMB, HeaderArchitecture, HeaderRuntime, HeaderTimeoutMs, HeaderExtensionInstanceID}
+	batchHeaders = []string{HeaderBatchSequence, HeaderReportsWithoutRuntimeDone, HeaderDroppedEvents}
+)
+
+// checkSingleValues refuses any of the headers names sent more than once (gRPC metadata
+// alike): which value a batch was counted for would depend on which one a reader took, and
+// a proxy in front may have checked another.
+func checkSingleValues(h http.Header, names []string) error {
+	for _, name := range names {
+		if vs := h.Values(name); len(vs) > 1 {
+			return &FieldError{Field: name + " header", Value: cut(vs[0]),
+				Want: fmt.Sprintf("the header once, not %d times", len(vs))}
+		}
+	}
+	return nil
+}
+
+// headerNumber reads a number header as SetHeaders writes one: decimal digits without a
+// sign or a leading zero, and a fraction or not ("128", "3000.5"); an absent header is 0.
+// "+128", "0128", "1e3", "0x80" and " 128" all parse as numbers, and are refused.
+func headerNumber(h http.Header, key string) (float64, error) {
+	v := h.Get(key)
+	if v == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if !isDecimal(v) || err != nil || math.IsInf(f, 1) {
+		return 0, &FieldError{Field: key + " header", Value: cut(v),
+			Want: "a decimal number without sign or leading zero, such as 128 or 3000.5"}
+	}
+	return f, nil
+}
+
+// isDecimal accepts 0|[1-9][0-9]*, with a fraction .[0-9]+ or not.
+func isDecimal(v string) bool {
+	whole, fraction, hasFraction := strings.Cut(v, ".")
+	if !isDigits(whole) || len(whole) > 1 && whole[0] == '0' {
+		return false
+	}
+	return !hasFraction || isDigits(fraction)
 }
 
 // validate checks the sandbox's facts; absent ones (empty, 0) are not checked. The error

@@ -6,6 +6,7 @@ package wire
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -115,4 +116,97 @@ func TestDroppedEventsLimit(t *testing.T) {
 	assert.ErrorContains(t, err, "invalid Lambda-Dropped-Events header")
 	_, _, err = DecodeEnvelope([]byte(`{"droppedEvents":18446744073709551615,"events":[]}`))
 	assert.ErrorContains(t, err, "invalid droppedEvents")
+}
+
+// TestRepeatedHeadersAreRefused: a fact sent twice is refused, naming the header, whichever
+// header it is, even when both values are valid (a reader takes the first, a proxy may
+// have checked the last).
+func TestRepeatedHeadersAreRefused(t *testing.T) {
+	valid := Batch{
+		Sandbox: Sandbox{
+			FunctionName: "checkout", FunctionVersion: "$LATEST",
+			FunctionARN: "arn:aws:lambda:eu-west-1:123456789012:function:checkout",
+			Region:      "eu-west-1", AccountID: "123456789012", MemorySizeMB: 512,
+			Architecture: "arm64", Runtime: "nodejs20.x", TimeoutMs: 30000,
+			ExtensionInstanceID: "6f1c1a7e1b1e4c4e9d5a0c1f2d3e4f50",
+		},
+		Sequence: 7, ReportsWithoutRuntimeDone: []int{1}, DroppedEvents: 2,
+	}
+	second := map[string]string{
+		HeaderFunctionName: "other", HeaderFunctionVersion: "2", HeaderFunctionARN: "arn:aws:lambda:eu-west-1:123456789012:function:other",
+		HeaderRegion: "us-east-1", HeaderAccountID: "210987654321", HeaderMemorySizeMB: "128", HeaderArchitecture: "x86_64",
+		HeaderRuntime: "python3.12", HeaderTimeoutMs: "3000", HeaderExtensionInstanceID: "other",
+		HeaderBatchSequence: "8", HeaderReportsWithoutRuntimeDone: "2", HeaderDroppedEvents: "3",
+	}
+	require.Len(t, second, len(sandboxHeaders)+len(batchHeaders))
+	for _, header := range append(slices.Clone(sandboxHeaders), batchHeaders...) {
+		for _, again := range []string{second[header], ""} {
+			t.Run(header+"="+again, func(t *testing.T) {
+				h := http.Header{}
+				valid.SetHeaders(h)
+				if again == "" {
+					again = h.Get(header) // the same value twice
+				}
+				h.Add(strings.ToLower(header), again) // any spelling is the same header
+				_, err := BatchFromHeaders(h)
+				var fe *FieldError
+				require.ErrorAs(t, err, &fe)
+				assert.Equal(t, header+" header", fe.Field)
+				assert.Contains(t, err.Error(), "want the header once, not 2 times")
+			})
+		}
+	}
+	h := http.Header{}
+	valid.SetHeaders(h)
+	got, err := BatchFromHeaders(h)
+	require.NoError(t, err, "each header once")
+	assert.Equal(t, valid, got)
+}
+
+// TestNumberHeadersAreDecimal: a number header is read as SetHeaders writes it; other
+// spellings strconv.ParseFloat accepts are refused, naming the header.
+func TestNumberHeadersAreDecimal(t *testing.T) {
+	tests := []struct {
+		value string
+		want  float64 // 0: refused
+	}{
+		{"128", 128},
+		{"3008", 3008},
+		{"10240", 10240},
+		{"2048.5", 2048.5},
+		{"+128", 0},
+		{"0128", 0},
+		{"00128", 0},
+		{"-128", 0},
+		{"1.28e2", 0},
+		{"0x80", 0},
+		{"0x1p7", 0},
+		{"128.", 0},
+		{".5", 0},
+		{" 128", 0},
+		{"128 ", 0},
+		{"1_28", 0},
+		{"Inf", 0},
+		{"NaN", 0},
+		{"１２８", 0}, // full-width digits
+	}
+	for _, header := range []string{HeaderMemorySizeMB, HeaderTimeoutMs} {
+		for _, tt := range tests {
+			t.Run(header+"="+tt.value, func(t *testing.T) {
+				h := http.Header{}
+				h.Set(HeaderFunctionName, "f")
+				h.Set(header, tt.value)
+				s, err := SandboxFromHeaders(h)
+				if tt.want != 0 {
+					require.NoError(t, err)
+					assert.Equal(t, tt.want, map[string]float64{HeaderMemorySizeMB: s.MemorySizeMB, HeaderTimeoutMs: s.TimeoutMs}[header])
+					return
+				}
+				var fe *FieldError
+				require.ErrorAs(t, err, &fe)
+				assert.Equal(t, header+" header", fe.Field)
+				assert.Contains(t, err.Error(), "want a decimal number without sign or leading zero")
+			})
+		}
+	}
 }

@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -143,10 +142,14 @@ func (s Sandbox) SetHeaders(h http.Header) {
 	set(HeaderExtensionInstanceID, s.ExtensionInstanceID)
 }
 
-// SandboxFromHeaders reads a sandbox from h. Absent headers leave fields empty; a
-// malformed number, or a value outside what Lambda allows (see [MaxFunctionNameLen] and
-// the other limits), is an error that names the header.
+// SandboxFromHeaders reads a sandbox from h. Absent headers leave fields empty; a header
+// sent more than once, a number not written as SetHeaders writes it, or a value outside
+// what Lambda allows (see [MaxFunctionNameLen] and the other limits), is an error that
+// names the header.
 func SandboxFromHeaders(h http.Header) (Sandbox, error) {
+	if err := checkSingleValues(h, sandboxHeaders); err != nil {
+		return Sandbox{}, err
+	}
 	s := Sandbox{
 		FunctionName:        h.Get(HeaderFunctionName),
 		FunctionVersion:     h.Get(HeaderFunctionVersion),
@@ -159,10 +162,10 @@ func SandboxFromHeaders(h http.Header) (Sandbox, error) {
 	}
 	s.deriveAccount()
 	var err error
-	if s.MemorySizeMB, err = headerFloat(h, HeaderMemorySizeMB); err != nil {
+	if s.MemorySizeMB, err = headerNumber(h, HeaderMemorySizeMB); err != nil {
 		return Sandbox{}, err
 	}
-	if s.TimeoutMs, err = headerFloat(h, HeaderTimeoutMs); err != nil {
+	if s.TimeoutMs, err = headerNumber(h, HeaderTimeoutMs); err != nil {
 		return Sandbox{}, err
 	}
 	if err := s.validate(true); err != nil {
@@ -173,6 +176,9 @@ func SandboxFromHeaders(h http.Header) (Sandbox, error) {
 
 // BatchFromHeaders reads the batch facts of the bare-array form from h.
 func BatchFromHeaders(h http.Header) (Batch, error) {
+	if err := checkSingleValues(h, batchHeaders); err != nil {
+		return Batch{}, err
+	}
 	sandbox, err := SandboxFromHeaders(h)
 	if err != nil {
 		return Batch{}, err
@@ -222,18 +228,6 @@ func isDigits(v string) bool {
 		}
 	}
 	return v != ""
-}
-
-func headerFloat(h http.Header, key string) (float64, error) {
-	v := h.Get(key)
-	if v == "" {
-		return 0, nil
-	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || !(f >= 0) || math.IsInf(f, 1) {
-		return 0, fmt.Errorf("invalid %s header %q: want a finite number, 0 or more", key, cut(v))
-	}
-	return f, nil
 }
 
 var errNoEvents = errors.New(`the envelope has no "events" array`)

@@ -4,9 +4,15 @@
 package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver"
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
+	jsoniter "github.com/json-iterator/go"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -54,11 +60,13 @@ const (
 	msgSpan
 	msgSpanEvent
 	msgSpanLink
+	msgStatus
 	msgMetricsRequest
 	msgResourceMetrics
 	msgScopeMetrics
 	msgMetric
-	msgGauge // also Sum
+	msgGauge
+	msgSum
 	msgHistogram
 	msgExponentialHistogram
 	msgSummary
@@ -121,9 +129,10 @@ var otlpSchema = [msgCount]struct {
 		{1, fieldMessage, msgResource}, {2, fieldMessage, msgScopeMetrics}, {1000, fieldMessage, msgScopeMetrics}}},
 	msgScopeMetrics: {weight: 160, fields: []otlpField{{1, fieldMessage, msgScope}, {2, fieldMessage, msgMetric}}},
 	msgMetric: {weight: 144, fields: []otlpField{
-		{5, fieldMessage, msgGauge}, {7, fieldMessage, msgGauge}, {9, fieldMessage, msgHistogram},
+		{5, fieldMessage, msgGauge}, {7, fieldMessage, msgSum}, {9, fieldMessage, msgHistogram},
 		{10, fieldMessage, msgExponentialHistogram}, {11, fieldMessage, msgSummary}, {12, fieldMessage, msgKeyValue}}},
 	msgGauge:                {weight: 64, fields: []otlpField{{1, fieldMessage, msgNumberDataPoint}}},
+	msgSum:                  {weight: 64, fields: []otlpField{{1, fieldMessage, msgNumberDataPoint}}},
 	msgHistogram:            {weight: 64, fields: []otlpField{{1, fieldMessage, msgHistogramDataPoint}}},
 	msgExponentialHistogram: {weight: 64, fields: []otlpField{{1, fieldMessage, msgExponentialHistogramDataPoint}}},
 	msgSummary:              {weight: 64, fields: []otlpField{{1, fieldMessage, msgSummaryDataPoint}}},
@@ -262,4 +271,447 @@ func reasonOfBudgetError(err error) refusalReason {
 		return reasonTooManyItems
 	}
 	return reasonMalformed
+}
+
+// The OTLP/JSON item budget.
+//
+// pdata allocates for a JSON item what it allocates for the same item in protobuf, and a JSON
+// item can be as short: a 4 MiB body of "{}" spans cost 84 bytes per body byte. JSON bodies
+// are weighed with the same weights and held to the same budget, by checkOTLPJSONBudget.
+//
+// The walk must see the items pdata will decode, and pdata's JSON iterator (jsoniter) does not
+// stop at an error: a value of the wrong type (an object where a string belongs) leaves it
+// inside the value, and it goes on reading what follows, string contents included, as
+// structure, appending an item at each comma of an array it believes it is in (a string of
+// commas after such a value cost 64 bytes per body byte before pdata answered 400). A
+// scanner of its own would not see those items, nor read `{"resource":,"attributes":[]}`
+// as pdata does. So the walk reads the body with the same iterator, making the calls
+// pdata's generated UnmarshalJSON methods make, in the same order; where pdata would
+// allocate an item, the walk takes its weight from the budget instead. It stops at the
+// iterator's first error, and the body is refused with it: pdata never reads past one. It
+// allocates what the iterator returns as strings: the keys of objects, and numbers written
+// as strings (0.2 to 0.9 bytes per body byte for exporters' requests).
+
+// jsonKind is how pdata reads a field of an OTLP/JSON message.
+type jsonKind uint8
+
+const (
+	jsonMessage  jsonKind = iota + 1 // an object, decoded as msg
+	jsonMessages                     // an array of objects, each appended as a msg
+	jsonUint64s                      // an array of uint64 (bucket counts)
+	jsonFloat64s                     // an array of float64 (explicit bounds)
+	jsonStrings                      // an array of strings (entity ref keys)
+	jsonString
+	jsonBytes // base64
+	jsonTraceID
+	jsonSpanID
+	jsonBool
+	jsonInt32
+	jsonUint32
+	jsonInt64
+	jsonUint64
+	jsonFloat64
+	jsonEnum // a name of enum, or a number
+)
+
+// jsonField is a field of an OTLP/JSON message: pdata accepts its name in lowerCamelCase
+// and in snake_case.
+type jsonField struct {
+	name  string
+	kind  jsonKind
+	msg   otlpMessage // jsonMessage, jsonMessages
+	enum  []string    // jsonEnum: the names pdata knows
+	snake string      // set by init
+}
+
+// The names of the enums pdata reads. pdata 1.71 spells SEVERITY_NUMBER_TRACE with a
+// trailing space, and refuses it without: the walk must refuse what pdata refuses.
+var (
+	spanKinds = []string{"SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
+		"SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"}
+	statusCodes   = []string{"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"}
+	temporalities = []string{"AGGREGATION_TEMPORALITY_UNSPECIFIED", "AGGREGATION_TEMPORALITY_DELTA",
+		"AGGREGATION_TEMPORALITY_CUMULATIVE"}
+	severityNumbers = []string{"SEVERITY_NUMBER_UNSPECIFIED",
+		"SEVERITY_NUMBER_TRACE ", "SEVERITY_NUMBER_TRACE2", "SEVERITY_NUMBER_TRACE3", "SEVERITY_NUMBER_TRACE4",
+		"SEVERITY_NUMBER_DEBUG", "SEVERITY_NUMBER_DEBUG2", "SEVERITY_NUMBER_DEBUG3", "SEVERITY_NUMBER_DEBUG4",
+		"SEVERITY_NUMBER_INFO", "SEVERITY_NUMBER_INFO2", "SEVERITY_NUMBER_INFO3", "SEVERITY_NUMBER_INFO4",
+		"SEVERITY_NUMBER_WARN", "SEVERITY_NUMBER_WARN2", "SEVERITY_NUMBER_WARN3", "SEVERITY_NUMBER_WARN4",
+		"SEVERITY_NUMBER_ERROR", "SEVERITY_NUMBER_ERROR2", "SEVERITY_NUMBER_ERROR3", "SEVERITY_NUMBER_ERROR4",
+		"SEVERITY_NUMBER_FATAL", "SEVERITY_NUMBER_FATAL2", "SEVERITY_NUMBER_FATAL3", "SEVERITY_NUMBER_FATAL4"}
+)
+
+// Fields several messages have.
+var (
+	anyValueFields = []jsonField{{name: "stringValue", kind: jsonString}, {name: "boolValue", kind: jsonBool},
+		{name: "intValue", kind: jsonInt64}, {name: "doubleValue", kind: jsonFloat64},
+		{name: "arrayValue", kind: jsonMessage, msg: msgArray}, {name: "kvlistValue", kind: jsonMessage, msg: msgKeyValueList},
+		{name: "bytesValue", kind: jsonBytes}, {name: "stringValueStrindex", kind: jsonInt32}}
+	dataPointFields = []jsonField{attributes, {name: "startTimeUnixNano", kind: jsonUint64},
+		{name: "timeUnixNano", kind: jsonUint64}, {name: "flags", kind: jsonUint32},
+		{name: "exemplars", kind: jsonMessages, msg: msgExemplar}} // not in a SummaryDataPoint
+	histogramFields = []jsonField{{name: "count", kind: jsonUint64}, {name: "sum", kind: jsonFloat64},
+		{name: "min", kind: jsonFloat64}, {name: "max", kind: jsonFloat64}}
+	attributes   = jsonField{name: "attributes", kind: jsonMessages, msg: msgKeyValue}
+	droppedAttrs = jsonField{name: "droppedAttributesCount", kind: jsonUint32}
+	schemaURL    = jsonField{name: "schemaUrl", kind: jsonString}
+	temporality  = jsonField{name: "aggregationTemporality", kind: jsonEnum, enum: temporalities}
+)
+
+// otlpJSONSchema gives each message type the fields pdata 1.71 decodes from OTLP/JSON (its
+// generated UnmarshalJSON methods). Keys it does not know are skipped.
+var otlpJSONSchema = [msgCount][]jsonField{
+	msgTracesRequest: {{name: "resourceSpans", kind: jsonMessages, msg: msgResourceSpans}},
+	msgResourceSpans: {{name: "resource", kind: jsonMessage, msg: msgResource}, {name: "scopeSpans", kind: jsonMessages, msg: msgScopeSpans},
+		schemaURL, {name: "deprecatedScopeSpans", kind: jsonMessages, msg: msgScopeSpans}},
+	msgScopeSpans: {{name: "scope", kind: jsonMessage, msg: msgScope}, {name: "spans", kind: jsonMessages, msg: msgSpan}, schemaURL},
+	msgSpan: {{name: "traceId", kind: jsonTraceID}, {name: "spanId", kind: jsonSpanID}, {name: "traceState", kind: jsonString},
+		{name: "parentSpanId", kind: jsonSpanID}, {name: "flags", kind: jsonUint32}, {name: "name", kind: jsonString},
+		{name: "kind", kind: jsonEnum, enum: spanKinds}, {name: "startTimeUnixNano", kind: jsonUint64}, {name: "endTimeUnixNano", kind: jsonUint64},
+		attributes, droppedAttrs, {name: "events", kind: jsonMessages, msg: msgSpanEvent}, {name: "droppedEventsCount", kind: jsonUint32},
+		{name: "links", kind: jsonMessages, msg: msgSpanLink}, {name: "droppedLinksCount", kind: jsonUint32}, {name: "status", kind: jsonMessage, msg: msgStatus}},
+	msgSpanEvent: {{name: "timeUnixNano", kind: jsonUint64}, {name: "name", kind: jsonString}, attributes, droppedAttrs},
+	msgSpanLink: {{name: "traceId", kind: jsonTraceID}, {name: "spanId", kind: jsonSpanID}, {name: "traceState", kind: jsonString},
+		attributes, droppedAttrs, {name: "flags", kind: jsonUint32}},
+	msgStatus: {{name: "message", kind: jsonString}, {name: "code", kind: jsonEnum, enum: statusCodes}},
+
+	msgMetricsRequest: {{name: "resourceMetrics", kind: jsonMessages, msg: msgResourceMetrics}},
+	msgResourceMetrics: {{name: "resource", kind: jsonMessage, msg: msgResource}, {name: "scopeMetrics", kind: jsonMessages, msg: msgScopeMetrics},
+		schemaURL, {name: "deprecatedScopeMetrics", kind: jsonMessages, msg: msgScopeMetrics}},
+	msgScopeMetrics: {{name: "scope", kind: jsonMessage, msg: msgScope}, {name: "metrics", kind: jsonMessages, msg: msgMetric}, schemaURL},
+	msgMetric: {{name: "name", kind: jsonString}, {name: "description", kind: jsonString}, {name: "unit", kind: jsonString},
+		{name: "gauge", kind: jsonMessage, msg: msgGauge}, {name: "sum", kind: jsonMessage, msg: msgSum},
+		{name: "histogram", kind: jsonMessage, msg: msgHistogram}, {name: "exponentialHistogram", kind: jsonMessage, msg: msgExponentialHistogram},
+		{name: "summary", kind: jsonMessage, msg: msgSummary}, {name: "metadata", kind: jsonMessages, msg: msgKeyValue}},
+	msgGauge: {{name: "dataPoints", kind: jsonMessages, msg: msgNumberDataPoint}},
+	msgSum: {{name: "dataPoints", kind: jsonMessages, msg: msgNumberDataPoint}, temporality,
+		{name: "isMonotonic", kind: jsonBool}},
+	msgHistogram:            {{name: "dataPoints", kind: jsonMessages, msg: msgHistogramDataPoint}, temporality},
+	msgExponentialHistogram: {{name: "dataPoints", kind: jsonMessages, msg: msgExponentialHistogramDataPoint}, temporality},
+	msgSummary:              {{name: "dataPoints", kind: jsonMessages, msg: msgSummaryDataPoint}},
+	msgNumberDataPoint: append(slices.Clone(dataPointFields),
+		jsonField{name: "asDouble", kind: jsonFloat64}, jsonField{name: "asInt", kind: jsonInt64}),
+	msgHistogramDataPoint: slices.Concat(dataPointFields, histogramFields, []jsonField{
+		{name: "bucketCounts", kind: jsonUint64s}, {name: "explicitBounds", kind: jsonFloat64s}}),
+	msgExponentialHistogramDataPoint: slices.Concat(dataPointFields, histogramFields, []jsonField{
+		{name: "scale", kind: jsonInt32}, {name: "zeroCount", kind: jsonUint64}, {name: "positive", kind: jsonMessage, msg: msgBuckets},
+		{name: "negative", kind: jsonMessage, msg: msgBuckets}, {name: "zeroThreshold", kind: jsonFloat64}}),
+	msgBuckets: {{name: "offset", kind: jsonInt32}, {name: "bucketCounts", kind: jsonUint64s}},
+	msgSummaryDataPoint: slices.Concat(dataPointFields[:4], []jsonField{{name: "count", kind: jsonUint64}, {name: "sum", kind: jsonFloat64},
+		{name: "quantileValues", kind: jsonMessages, msg: msgQuantile}}),
+	msgQuantile: {{name: "quantile", kind: jsonFloat64}, {name: "value", kind: jsonFloat64}},
+	msgExemplar: {{name: "filteredAttributes", kind: jsonMessages, msg: msgKeyValue}, {name: "timeUnixNano", kind: jsonUint64},
+		{name: "asDouble", kind: jsonFloat64}, {name: "asInt", kind: jsonInt64}, {name: "traceId", kind: jsonTraceID}, {name: "spanId", kind: jsonSpanID}},
+
+	msgLogsRequest: {{name: "resourceLogs", kind: jsonMessages, msg: msgResourceLogs}},
+	msgResourceLogs: {{name: "resource", kind: jsonMessage, msg: msgResource}, {name: "scopeLogs", kind: jsonMessages, msg: msgScopeLogs},
+		schemaURL, {name: "deprecatedScopeLogs", kind: jsonMessages, msg: msgScopeLogs}},
+	msgScopeLogs: {{name: "scope", kind: jsonMessage, msg: msgScope}, {name: "logRecords", kind: jsonMessages, msg: msgLogRecord}, schemaURL},
+	msgLogRecord: {{name: "timeUnixNano", kind: jsonUint64}, {name: "observedTimeUnixNano", kind: jsonUint64},
+		{name: "severityNumber", kind: jsonEnum, enum: severityNumbers}, {name: "severityText", kind: jsonString},
+		{name: "body", kind: jsonMessage, msg: msgValue}, attributes, droppedAttrs, {name: "flags", kind: jsonUint32},
+		{name: "traceId", kind: jsonTraceID}, {name: "spanId", kind: jsonSpanID}, {name: "eventName", kind: jsonString}},
+
+	msgResource: {attributes, droppedAttrs, {name: "entityRefs", kind: jsonMessages, msg: msgEntityRef}},
+	msgEntityRef: {schemaURL, {name: "type", kind: jsonString}, {name: "idKeys", kind: jsonStrings},
+		{name: "descriptionKeys", kind: jsonStrings}},
+	msgScope: {{name: "name", kind: jsonString}, {name: "version", kind: jsonString}, attributes, droppedAttrs},
+	msgKeyValue: {{name: "key", kind: jsonString}, {name: "value", kind: jsonMessage, msg: msgValue},
+		{name: "keyStrindex", kind: jsonInt32}},
+	msgValue:        anyValueFields,
+	msgArrayElement: anyValueFields,
+	msgArray:        {{name: "values", kind: jsonMessages, msg: msgArrayElement}},
+	msgKeyValueList: {{name: "values", kind: jsonMessages, msg: msgKeyValue}},
+}
+
+func init() {
+	for msg := range otlpJSONSchema {
+		for i := range otlpJSONSchema[msg] {
+			f := &otlpJSONSchema[msg][i]
+			f.snake = snakeCase(f.name)
+		}
+	}
+}
+
+// snakeCase is the snake_case spelling of a lowerCamelCase name.
+func snakeCase(name string) string {
+	var b strings.Builder
+	for _, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			b.WriteByte('_')
+			c += 'a' - 'A'
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// checkOTLPJSONBudget refuses an OTLP/JSON request (of type root) whose items would cost
+// pdata more than the budget to decode, that nests messages deeper than maxOTLPDepth, or
+// that pdata cannot decode (with the error pdata's iterator reports first).
+func checkOTLPJSONBudget(root otlpMessage, body []byte) error {
+	budget := maxItemWeightPerBodyByte*len(body) + itemWeightSlack
+	return weighOTLPJSON(root, body, &budget, true)
+}
+
+// weighOTLPJSON takes the weight of the items of body, an OTLP/JSON message of type root,
+// from budget. With stopAtError it stops at the first error of the iterator: pdata would
+// fail on the body, and reading on costs an error message per read (the iterator builds
+// it before it drops it). Without, it reads on as pdata does (for tests: it then fails
+// when pdata fails, with the same error).
+func weighOTLPJSON(root otlpMessage, body []byte, budget *int, stopAtError bool) error {
+	it := jsoniter.ConfigFastest.BorrowIterator(body)
+	defer jsoniter.ConfigFastest.ReturnIterator(it)
+	w := jsonWalk{it: it, budget: *budget, stopAtError: stopAtError}
+	w.message(root, 0)
+	*budget = w.budget
+	if w.err != nil {
+		return w.err
+	}
+	return it.Error
+}
+
+// jsonWalk reads an OTLP/JSON body as pdata's UnmarshalJSON methods read it (pdata 1.71,
+// internal/json and the generated_proto_*.go files); each method mirrors the one named.
+type jsonWalk struct {
+	it          *jsoniter.Iterator
+	budget      int
+	err         error // why the walk stopped: over budget, too deep
+	stopAtError bool
+	erred       bool   // the iterator reported an error (which a later read may clear)
+	buf         []byte // base64 decoding
+}
+
+// charge takes weight from the budget, reporting whether some is left.
+func (w *jsonWalk) charge(weight int) bool {
+	w.budget -= weight
+	if w.budget < 0 {
+		w.err = errOTLPOverBudget
+		return false
+	}
+	return true
+}
+
+// stopped reports whether the walk is over: refused, or (stopAtError) the body is wrong.
+func (w *jsonWalk) stopped() bool {
+	if w.it.Error != nil {
+		w.erred = true
+	}
+	return w.err != nil || w.stopAtError && w.erred
+}
+
+// message mirrors a message's UnmarshalJSON.
+func (w *jsonWalk) message(msg otlpMessage, depth int) {
+	if depth > maxOTLPDepth {
+		w.err = errOTLPTooDeep
+		return
+	}
+	for key := w.it.ReadObject(); key != ""; key = w.it.ReadObject() {
+		if f := jsonFieldOf(msg, key); f != nil {
+			w.field(f, depth)
+		} else {
+			w.it.Skip() // Iterator.HandleUnknownField
+		}
+		if w.stopped() {
+			return
+		}
+	}
+}
+
+// jsonFieldOf is the field of msg that key names, or nil.
+func jsonFieldOf(msg otlpMessage, key string) *jsonField {
+	fields := otlpJSONSchema[msg]
+	for i := range fields {
+		if key == fields[i].name || key == fields[i].snake {
+			return &fields[i]
+		}
+	}
+	return nil
+}
+
+// field reads the value of f.
+func (w *jsonWalk) field(f *jsonField, depth int) {
+	switch f.kind {
+	case jsonMessage:
+		if w.charge(otlpSchema[f.msg].weight) {
+			w.message(f.msg, depth+1)
+		}
+	case jsonMessages:
+		for w.it.ReadArray() {
+			if !w.charge(otlpSchema[f.msg].weight) {
+				return
+			}
+			if w.message(f.msg, depth+1); w.stopped() {
+				return
+			}
+		}
+	case jsonUint64s, jsonFloat64s, jsonStrings:
+		weight := varintWeight
+		if f.kind == jsonStrings {
+			weight = stringWeight
+		}
+		for w.it.ReadArray() {
+			if !w.charge(weight) {
+				return
+			}
+			switch f.kind {
+			case jsonUint64s:
+				w.readUint64()
+			case jsonFloat64s:
+				w.readFloat64()
+			default:
+				w.readString()
+			}
+			if w.stopped() {
+				return
+			}
+		}
+	case jsonString:
+		w.readString()
+	case jsonBytes:
+		w.readBytes()
+	case jsonTraceID:
+		w.readID(16)
+	case jsonSpanID:
+		w.readID(8)
+	case jsonBool:
+		w.it.ReadBool()
+	case jsonInt32:
+		w.readInt32()
+	case jsonUint32:
+		w.readUint32()
+	case jsonInt64:
+		w.readInt64()
+	case jsonUint64:
+		w.readUint64()
+	case jsonFloat64:
+		w.readFloat64()
+	case jsonEnum:
+		w.readEnumValue(f.enum)
+	}
+}
+
+// readString mirrors Iterator.ReadString without keeping the string: until the body has
+// gone wrong, Skip reads a string or null exactly as ReadString does (the same scan, the
+// same errors) without copying it.
+func (w *jsonWalk) readString() {
+	if w.it.Error == nil {
+		switch w.it.WhatIsNext() {
+		case jsoniter.StringValue, jsoniter.NilValue:
+			w.it.Skip()
+			return
+		}
+	}
+	w.it.ReadString()
+}
+
+// readBytes mirrors Iterator.ReadBytes.
+func (w *jsonWalk) readBytes() {
+	src := w.it.ReadStringAsSlice()
+	if len(src) == 0 {
+		return
+	}
+	if n := base64.StdEncoding.DecodedLen(len(src)); cap(w.buf) < n {
+		w.buf = make([]byte, n)
+	}
+	if _, err := base64.StdEncoding.Decode(w.buf[:cap(w.buf)], src); err != nil {
+		w.it.ReportError("base64.Decode", err.Error())
+	}
+}
+
+// readID mirrors TraceID.UnmarshalJSON and SpanID.UnmarshalJSON (bytesid.go).
+func (w *jsonWalk) readID(size int) {
+	src := w.it.ReadStringAsSlice()
+	if len(src) == 0 {
+		return
+	}
+	if size != hex.DecodedLen(len(src)) {
+		w.it.ReportError("ID.UnmarshalJSONIter", "length mismatch")
+		return
+	}
+	var dst [16]byte
+	if _, err := hex.Decode(dst[:size], src); err != nil {
+		w.it.ReportError("ID.UnmarshalJSONIter", err.Error())
+	}
+}
+
+// readInt32 mirrors Iterator.ReadInt32, and the other readers theirs: a number, or a
+// string of a decimal number.
+func (w *jsonWalk) readInt32() {
+	switch w.it.WhatIsNext() {
+	case jsoniter.NumberValue:
+		w.it.ReadInt32()
+	case jsoniter.StringValue:
+		if _, err := strconv.ParseInt(w.it.ReadString(), 10, 32); err != nil {
+			w.it.ReportError("ReadInt32", err.Error())
+		}
+	default:
+		w.it.ReportError("ReadInt32", "unsupported value type")
+	}
+}
+
+func (w *jsonWalk) readUint32() {
+	switch w.it.WhatIsNext() {
+	case jsoniter.NumberValue:
+		w.it.ReadUint32()
+	case jsoniter.StringValue:
+		if _, err := strconv.ParseUint(w.it.ReadString(), 10, 32); err != nil {
+			w.it.ReportError("ReadUint32", err.Error())
+		}
+	default:
+		w.it.ReportError("ReadUint32", "unsupported value type")
+	}
+}
+
+func (w *jsonWalk) readInt64() {
+	switch w.it.WhatIsNext() {
+	case jsoniter.NumberValue:
+		w.it.ReadInt64()
+	case jsoniter.StringValue:
+		if _, err := strconv.ParseInt(w.it.ReadString(), 10, 64); err != nil {
+			w.it.ReportError("ReadInt64", err.Error())
+		}
+	default:
+		w.it.ReportError("ReadInt64", "unsupported value type")
+	}
+}
+
+func (w *jsonWalk) readUint64() {
+	switch w.it.WhatIsNext() {
+	case jsoniter.NumberValue:
+		w.it.ReadUint64()
+	case jsoniter.StringValue:
+		if _, err := strconv.ParseUint(w.it.ReadString(), 10, 64); err != nil {
+			w.it.ReportError("ReadUint64", err.Error())
+		}
+	default:
+		w.it.ReportError("ReadUint64", "unsupported value type")
+	}
+}
+
+func (w *jsonWalk) readFloat64() {
+	switch w.it.WhatIsNext() {
+	case jsoniter.NumberValue:
+		w.it.ReadFloat64()
+	case jsoniter.StringValue:
+		if _, err := strconv.ParseFloat(w.it.ReadString(), 64); err != nil {
+			w.it.ReportError("ReadUint64", err.Error())
+		}
+	default:
+		w.it.ReportError("ReadUint64", "unsupported value type")
+	}
+}
+
+// readEnumValue mirrors Iterator.ReadEnumValue.
+func (w *jsonWalk) readEnumValue(names []string) {
+	switch w.it.WhatIsNext() {
+	case jsoniter.NumberValue:
+		w.readInt32()
+	case jsoniter.StringValue:
+		if !slices.Contains(names, w.it.ReadString()) {
+			w.it.ReportError("ReadEnumValue", "unknown string value")
+		}
+	default:
+		w.it.ReportError("ReadEnumValue", "unsupported value type")
+	}
 }

@@ -42,8 +42,9 @@ type otlpRequest interface {
 // for now. While the signal's pipeline refuses data for now, requests are answered 503
 // before their body is read (see pressureGate).
 //
-// A protobuf body is weighed before it is decoded (checkOTLPBudget, as the root message):
-// one that declares more items than its size carries is refused with 400.
+// A body is weighed before it is decoded (checkOTLPBudget for protobuf, checkOTLPJSONBudget
+// for JSON, as the root message): one that declares more items than its size carries is
+// refused with 400.
 func otlpHandler[R otlpRequest](r *lambdaTelemetryReceiver, gate *pressureGate, root otlpMessage, newRequest func() R, consume func(context.Context, R, wire.Batch) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		ctx := req.Context()
@@ -73,18 +74,17 @@ func otlpHandler[R otlpRequest](r *lambdaTelemetryReceiver, gate *pressureGate, 
 			return
 		}
 
-		otlpReq := newRequest()
-		if contentType == protobufContentType {
-			if err = checkOTLPBudget(root, body); err != nil {
-				r.refused(ctx, reasonOfBudgetError(err))
-				writeStatus(w, contentType, http.StatusBadRequest, codes.InvalidArgument, "cannot decode the OTLP request: "+err.Error())
-				return
-			}
-			err = otlpReq.UnmarshalProto(body)
-		} else {
-			err = otlpReq.UnmarshalJSON(body)
+		check, unmarshal := checkOTLPBudget, R.UnmarshalProto
+		if contentType == jsonContentType {
+			check, unmarshal = checkOTLPJSONBudget, R.UnmarshalJSON
 		}
-		if err != nil {
+		if err = check(root, body); err != nil {
+			r.refused(ctx, reasonOfBudgetError(err))
+			writeStatus(w, contentType, http.StatusBadRequest, codes.InvalidArgument, "cannot decode the OTLP request: "+err.Error())
+			return
+		}
+		otlpReq := newRequest()
+		if err = unmarshal(otlpReq, body); err != nil {
 			r.refused(ctx, reasonMalformed)
 			writeStatus(w, contentType, http.StatusBadRequest, codes.InvalidArgument, "cannot decode the OTLP request: "+err.Error())
 			return

@@ -1,0 +1,114 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package lambdatelemetryreceiver
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadatatest"
+)
+
+// TestRepeatedAndNonDecimalHeadersAreRefused: a sandbox fact sent twice, or a number not
+// written as decimal digits without sign or leading zero, refuses the request (400 naming
+// the header, counted invalid_sandbox), on the telemetry path and on OTLP alike.
+func TestRepeatedAndNonDecimalHeadersAreRefused(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	traces := new(consumertest.TracesSink)
+	base := startReceiverWithSettings(t, sinks{traces: traces}, nil, metadatatest.NewSettings(tt))
+	otlpBody, err := ptraceotlp.NewExportRequestFromTraces(testTraces()).MarshalProto()
+	require.NoError(t, err)
+
+	tests := []struct {
+		name      string
+		mutate    func(http.Header)
+		wantError string
+	}{
+		{name: "two function names", mutate: func(h http.Header) { h.Add(wire.HeaderFunctionName, "other") },
+			wantError: `invalid Lambda-Function-Name header "orders": want the header once, not 2 times`},
+		{name: "the same function name twice", mutate: func(h http.Header) { h.Add("lambda-function-name", "orders") },
+			wantError: `invalid Lambda-Function-Name header "orders": want the header once, not 2 times`},
+		{name: "two sequence numbers", mutate: func(h http.Header) {
+			h.Add(wire.HeaderBatchSequence, "1")
+			h.Add(wire.HeaderBatchSequence, "2")
+		}, wantError: `invalid Lambda-Batch-Sequence header "1": want the header once`},
+		{name: "memory with a sign", mutate: func(h http.Header) { h.Set(wire.HeaderMemorySizeMB, "+128") },
+			wantError: `invalid Lambda-Memory-Size-Mb header "+128": want a decimal number without sign or leading zero`},
+		{name: "memory with a leading zero", mutate: func(h http.Header) { h.Set(wire.HeaderMemorySizeMB, "0128") },
+			wantError: `invalid Lambda-Memory-Size-Mb header "0128"`},
+		{name: "timeout in hex", mutate: func(h http.Header) { h.Set(wire.HeaderTimeoutMs, "0x3e8") },
+			wantError: `invalid Lambda-Timeout-Ms header "0x3e8"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, target := range []struct{ path, contentType, body string }{
+				{wire.TelemetryPath, jsonContentType, `[` + oneInvocation("r1", "01") + `]`},
+				{tracesPath, protobufContentType, string(otlpBody)},
+			} {
+				req, err := http.NewRequest(http.MethodPost, base+target.path, strings.NewReader(target.body))
+				require.NoError(t, err)
+				req.Header.Set("Content-Type", target.contentType)
+				testSandbox.SetHeaders(req.Header)
+				tc.mutate(req.Header)
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				raw, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				resp.Body.Close()
+				require.Equal(t, http.StatusBadRequest, resp.StatusCode, target.path)
+				var msg string
+				if target.path == tracesPath {
+					msg = decodeStatus(t, target.contentType, raw).GetMessage()
+				} else {
+					var answer telemetryResponse
+					require.NoError(t, json.Unmarshal(raw, &answer))
+					msg = answer.Error
+				}
+				assert.Contains(t, msg, tc.wantError, target.path)
+			}
+		})
+	}
+	assert.Zero(t, traces.SpanCount())
+	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt,
+		[]metricdata.DataPoint[int64]{refusedPoint("invalid_sandbox", int64(2*len(tests)))},
+		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}
+
+// TestRequestIDsLambdaCannotProduceAreRejectedAndCounted: an invocation whose request id
+// is 100 kB (or not printable ASCII) has its events rejected and counted out_of_range,
+// and the batch's other invocation is taken.
+func TestRequestIDsLambdaCannotProduceAreRejectedAndCounted(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	traces := new(consumertest.TracesSink)
+	c := telemetryClient{t: t, url: startReceiverWithSettings(t, sinks{traces: traces}, nil, metadatatest.NewSettings(tt))}
+
+	body := `[` + oneInvocation(strings.Repeat("r", 100_000), "01") + `,` + oneInvocation(`r\u0007`, "02") + `,` +
+		oneInvocation("8476a536-e9f4-11e8-9739-2dfe598c3fcd", "03") + `]`
+	code, answer, _ := c.post(wire.Batch{Sandbox: testSandbox, Sequence: 1}, body)
+	require.Equal(t, http.StatusOK, code)
+	assert.Equal(t, 3, answer.Accepted)
+	assert.Equal(t, 6, answer.RejectedCount)
+	require.NotEmpty(t, answer.Rejected)
+	assert.Equal(t, "platform.start record: requestId of 100000 bytes is outside what Lambda produces (at most 128 bytes of printable ASCII)",
+		answer.Rejected[0].Error)
+	assert.Equal(t, map[string]int{"8476a536-e9f4-11e8-9739-2dfe598c3fcd": 1}, invocationSpans(traces.AllTraces()))
+	metadatatest.AssertEqualReceiverLambdaTelemetryEvents(t, tt,
+		[]metricdata.DataPoint[int64]{eventsPoint("accepted", 3), eventsPoint("out_of_range", 6)},
+		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}
