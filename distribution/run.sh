@@ -34,33 +34,107 @@ export OTELCOL_LAMBDA_TELEMETRY_PORT=${OTELCOL_LAMBDA_TELEMETRY_PORT:-8888}
 # both together.
 export OTELCOL_LAMBDA_STORAGE_DIR=${OTELCOL_LAMBDA_STORAGE_DIR:-$run_dir/storage}
 
-say() { printf '[run] %s\n' "$*"; }
+say() { printf '[run] %s\n' "$*" || true; }
 die() { printf '[run] error: %s\n' "$*" >&2; exit 1; }
 
 [ -x "$gateway_bin" ] || die "no gateway binary at $gateway_bin: run 'make build' first"
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# addr_port ADDR and addr_host ADDR split host:port (host may be empty, or [v6]); a
+# wildcard host is reached on loopback.
+addr_port() { printf '%s' "${1##*:}"; }
+addr_host() {
+	local host=${1%:*}
+	host=${host#[}
+	host=${host%]}
+	case "$host" in "" | 0.0.0.0 | ::) host=127.0.0.1 ;; esac
+	printf '%s' "$host"
+}
+port_in_use() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 
-# wait_ready URL PID NAME LOG: polls URL until it answers 200, failing early if PID dies.
+# Every port this run will listen on, checked before anything starts: a port held by
+# another process (say a gateway or Prometheus already running) would otherwise fail one
+# component, or, worse, answer in its place. Each entry is "host:port|what|variable|more",
+# more being an alternative to moving the port, if any.
+ports=()
+check_ports() {
+	local entry addr what var more port host taken=0 seen=" "
+	for entry in "${ports[@]}"; do
+		IFS='|' read -r addr what var more <<<"$entry"
+		port=$(addr_port "$addr")
+		host=$(addr_host "$addr")
+		case "$seen" in
+		*" $port "*)
+			printf '[run] error: port %s (%s) is given twice: set %s to another port\n' "$port" "$what" "$var" >&2
+			taken=1
+			continue
+			;;
+		esac
+		seen="$seen$port "
+		if port_in_use "$port" "$host"; then
+			printf '[run] error: port %s (%s) is taken by another process: set %s to move it%s\n' \
+				"$port" "$what" "$var" "${more:+, or $more}" >&2
+			taken=1
+		fi
+	done
+	[ "$taken" = 0 ] || die "ports taken; README.md's \"Moving the ports\" moves them all in one block"
+}
+
+# owns_port PID PORT: PID holds a listening TCP socket on PORT. Where /proc cannot tell
+# (not Linux), it is enough that PID is alive.
+owns_port() {
+	local pid=$1 port inodes fd link inode
+	kill -0 "$pid" 2>/dev/null || return 1
+	if [ ! -r /proc/net/tcp ] || [ ! -r "/proc/$pid/fd" ]; then
+		return 0
+	fi
+	port=$(printf ':%04X' "$2")
+	inodes=$(awk -v p="$port" '$4 == "0A" && substr($2, length($2) - 4) == p { print $10 }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null)
+	for fd in /proc/"$pid"/fd/*; do
+		link=$(readlink "$fd" 2>/dev/null) || continue
+		for inode in $inodes; do
+			[ "$link" = "socket:[$inode]" ] && return 0
+		done
+	done
+	return 1
+}
+
+# wait_ready URL PID NAME LOG: polls URL until it answers 200 from PID's own socket (not
+# from another process on that port), failing early if PID dies.
 wait_ready() {
-	local url=$1 pid=$2 name=$3 log=$4 waited=0
-	until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
+	local url=$1 pid=$2 name=$3 log=$4 waited=0 addr
+	addr=${url#*://}
+	addr=${addr%%/*}
+	until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && owns_port "$pid" "$(addr_port "$addr")"; do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			[ -f "$log" ] && tail -n 30 "$log" >&2
 			die "$name exited during start-up${log:+ (log: $log)}"
 		fi
 		waited=$((waited + 1))
-		[ "$waited" -le $((ready_timeout * 4)) ] || die "$name not ready after ${ready_timeout}s at $url"
+		if [ "$waited" -gt $((ready_timeout * 4)) ]; then
+			curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null &&
+				die "$name not ready after ${ready_timeout}s: $url answers, but from another process"
+			die "$name not ready after ${ready_timeout}s at $url"
+		fi
 		sleep 0.25
 	done
 }
 
 # Each process runs in a session of its own (setsid), so that Ctrl-C reaches this script
 # only, and the script stops them in order: the gateway first, so that its last flush
-# reaches Prometheus and Jaeger, then the rest.
+# reaches Prometheus and Jaeger, then the rest. Once stopping, the script ignores INT,
+# TERM and HUP. The terminal sends every Ctrl-C to make and to this script alike (make
+# forwards nothing, it waits for the script), and a second one must neither cut the
+# gateway's flush short nor end the script with the rest still running.
 pids=()
+declare -A names=()
 gateway_pid=
 stop_timeout=${OTELCOL_LAMBDA_STOP_TIMEOUT:-20}
+# started PID NAME records a process to stop.
+started() {
+	pids+=("$1")
+	names[$1]=$2
+}
 stop_pids() {
 	local waited=0
 	kill -TERM "$@" 2>/dev/null || true
@@ -76,25 +150,57 @@ stop_pids() {
 	wait "$@" 2>/dev/null || true
 }
 stop_all() {
-	trap - INT TERM EXIT
+	trap '' INT TERM HUP
+	trap - EXIT
+	local pid rest=()
 	if [ -n "$gateway_pid" ] && kill -0 "$gateway_pid" 2>/dev/null; then
-		say "stopping the gateway (pid $gateway_pid); its last flush goes out first"
+		say "stopping the gateway (pid $gateway_pid); its last flush goes out first (at most ${stop_timeout}s; further Ctrl-C are ignored)"
 		stop_pids "$gateway_pid"
 	fi
-	local rest=()
 	for pid in "${pids[@]}"; do
 		kill -0 "$pid" 2>/dev/null && rest+=("$pid")
 	done
-	if [ ${#rest[@]} -gt 0 ]; then
-		say "stopping (pids ${rest[*]})"
-		stop_pids "${rest[@]}"
-	fi
+	for pid in "${rest[@]}"; do
+		say "stopping ${names[$pid]} (pid $pid)"
+	done
+	[ ${#rest[@]} -eq 0 ] || stop_pids "${rest[@]}"
+	[ ${#pids[@]} -eq 0 ] || say "stopped"
 }
-trap 'stop_all; exit 0' INT TERM
+trap 'stop_all; exit 0' INT TERM HUP
 trap 'stop_all' EXIT
 
-mkdir -p "$run_dir"
 gateway_telemetry_addr="$OTELCOL_LAMBDA_TELEMETRY_HOST:$OTELCOL_LAMBDA_TELEMETRY_PORT"
+ports+=("$OTELCOL_LAMBDA_HTTP_ENDPOINT|the gateway's OTLP/HTTP and extension batches|OTELCOL_LAMBDA_HTTP_ENDPOINT")
+ports+=("$OTELCOL_LAMBDA_GRPC_ENDPOINT|the gateway's OTLP/gRPC|OTELCOL_LAMBDA_GRPC_ENDPOINT")
+ports+=("$OTELCOL_LAMBDA_HEALTH_ENDPOINT|the gateway's health check|OTELCOL_LAMBDA_HEALTH_ENDPOINT")
+ports+=("$gateway_telemetry_addr|the gateway's own metrics|OTELCOL_LAMBDA_TELEMETRY_PORT")
+if [ -z "${PROMETHEUS_REMOTE_WRITE_URL:-}" ]; then
+	ports+=("127.0.0.1:$prometheus_port|Prometheus|PROMETHEUS_PORT|PROMETHEUS_REMOTE_WRITE_URL to write to that Prometheus instead")
+fi
+if [ "$start_jaeger" = 1 ]; then
+	jaeger_otlp_addr="127.0.0.1:${JAEGER_OTLP_GRPC_PORT:-14317}"
+	jaeger_query_addr="127.0.0.1:${JAEGER_QUERY_PORT:-16686}"
+	jaeger_query_grpc_addr="127.0.0.1:${JAEGER_QUERY_GRPC_PORT:-16685}"
+	ports+=("$jaeger_otlp_addr|Jaeger's OTLP/gRPC|JAEGER_OTLP_GRPC_PORT")
+	ports+=("$jaeger_query_addr|Jaeger's query API|JAEGER_QUERY_PORT")
+	ports+=("$jaeger_query_grpc_addr|Jaeger's query gRPC|JAEGER_QUERY_GRPC_PORT")
+fi
+check_ports
+
+mkdir -p "$run_dir"
+# One run per run directory: a second Prometheus on the same data, or a second gateway on
+# the same storage, does not work (the gateway fails with a bare "timeout"). The lock
+# (on fd 9, which the processes started inherit) lasts as long as any of them.
+if command -v flock >/dev/null 2>&1; then
+	exec 9>>"$run_dir/run.lock"
+	flock -n 9 ||
+		die "$run_dir is in use by another 'make run': set OTELCOL_LAMBDA_RUN_DIR to a directory of its own"
+	for file in "$OTELCOL_LAMBDA_STORAGE_DIR"/*; do
+		[ -f "$file" ] || continue
+		flock -n -s "$file" true 2>/dev/null ||
+			die "$file is locked by another gateway: set OTELCOL_LAMBDA_STORAGE_DIR to a directory of its own"
+	done
+fi
 
 if [ -n "${PROMETHEUS_REMOTE_WRITE_URL:-}" ]; then
 	say "using the Prometheus at $PROMETHEUS_REMOTE_WRITE_URL (PROMETHEUS_REMOTE_WRITE_URL is set)"
@@ -102,8 +208,6 @@ if [ -n "${PROMETHEUS_REMOTE_WRITE_URL:-}" ]; then
 else
 	command -v "$prometheus_bin" >/dev/null 2>&1 ||
 		die "no Prometheus found: 'make run' installs it as root, or run: sudo apt-get install -y prometheus"
-	port_in_use "$prometheus_port" &&
-		die "port $prometheus_port is taken (another Prometheus?): set PROMETHEUS_PORT, or PROMETHEUS_REMOTE_WRITE_URL to use that one"
 	prometheus_addr="127.0.0.1:$prometheus_port"
 	prometheus_url="http://$prometheus_addr"
 	mkdir -p "$run_dir/prometheus-data"
@@ -118,7 +222,7 @@ else
 		--web.enable-remote-write-receiver \
 		--enable-feature=exemplar-storage,native-histograms \
 		>"$run_dir/prometheus.log" 2>&1 &
-	pids+=($!)
+	started $! Prometheus
 	wait_ready "$prometheus_url/-/ready" "$!" Prometheus "$run_dir/prometheus.log"
 	export PROMETHEUS_REMOTE_WRITE_URL="$prometheus_url/api/v1/write"
 fi
@@ -126,14 +230,6 @@ fi
 jaeger_url=""
 if [ "$start_jaeger" = 1 ]; then
 	[ -x "$jaeger_bin" ] || die "no Jaeger binary at $jaeger_bin: run 'make run JAEGER=1', which builds it"
-	jaeger_otlp_addr="127.0.0.1:${JAEGER_OTLP_GRPC_PORT:-14317}"
-	jaeger_query_addr="127.0.0.1:${JAEGER_QUERY_PORT:-16686}"
-	jaeger_query_grpc_addr="127.0.0.1:${JAEGER_QUERY_GRPC_PORT:-16685}"
-	for addr in "$jaeger_otlp_addr" "$jaeger_query_addr" "$jaeger_query_grpc_addr"; do
-		if port_in_use "${addr##*:}"; then
-			die "port ${addr##*:} is taken (another Jaeger?): set JAEGER_OTLP_GRPC_PORT, JAEGER_QUERY_PORT, JAEGER_QUERY_GRPC_PORT"
-		fi
-	done
 	jaeger_url="http://$jaeger_query_addr"
 	sed -e "s|@OTLP_GRPC_ADDR@|$jaeger_otlp_addr|" \
 		-e "s|@QUERY_HTTP_ADDR@|$jaeger_query_addr|" \
@@ -141,7 +237,7 @@ if [ "$start_jaeger" = 1 ]; then
 		"$root/distribution/jaeger/jaeger.yaml" >"$run_dir/jaeger.yaml"
 	say "starting Jaeger, OTLP/gRPC on $jaeger_otlp_addr, query on $jaeger_url (log: $run_dir/jaeger.log)"
 	setsid "$jaeger_bin" --config "$run_dir/jaeger.yaml" >"$run_dir/jaeger.log" 2>&1 &
-	pids+=($!)
+	started $! Jaeger
 	wait_ready "$jaeger_url/api/services" "$!" Jaeger "$run_dir/jaeger.log"
 	export OTELCOL_LAMBDA_TRACES_ENDPOINT="$jaeger_otlp_addr"
 	case " $overlays " in
@@ -160,7 +256,7 @@ done
 say "starting the gateway: $gateway_bin ${config_args[*]}"
 setsid "$gateway_bin" "${config_args[@]}" &
 gateway_pid=$!
-pids+=($!)
+started $! "the gateway"
 wait_ready "http://$OTELCOL_LAMBDA_HEALTH_ENDPOINT/" "$!" gateway ""
 
 cat <<INFO
@@ -176,10 +272,25 @@ ${prometheus_url:+[run]   Prometheus UI:                                        
 }[run] Ctrl-C stops everything.
 INFO
 
-# Whichever exits first ends the run; the EXIT trap stops the other.
+# Whichever exits first ends the run; the EXIT trap stops the others.
+exited_pid=
 set +e
-wait -n "${pids[@]}"
+if [ $((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1])) -ge 501 ]; then
+	wait -n -p exited_pid "${pids[@]}"
+else
+	wait -n "${pids[@]}"
+fi
 status=$?
 set -e
-say "a process exited (status $status); stopping the rest"
+if [ -z "$exited_pid" ]; then # bash before 5.1: the first that is gone
+	for pid in "${pids[@]}"; do
+		kill -0 "$pid" 2>/dev/null || {
+			exited_pid=$pid
+			break
+		}
+	done
+fi
+exited="a process"
+[ -z "$exited_pid" ] || exited="${names[$exited_pid]} (pid $exited_pid)"
+say "$exited exited (status $status); stopping the rest"
 exit "$status"
