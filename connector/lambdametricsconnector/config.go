@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
@@ -49,6 +50,12 @@ type Config struct {
 	// SDKSpans counts generic SERVER and CONSUMER spans of instrumented functions as
 	// invocations, for functions that send only SDK traces.
 	SDKSpans SDKSpansConfig `mapstructure:"sdk_spans"`
+
+	// Storage, when set, is the id of a storage extension (file_storage) that keeps the
+	// flush being written, for lambda_telemetry's write-ahead log: after a kill -9 during a
+	// write, the flush is written again at start (Prometheus ignores a sample it has) and
+	// its spans are not replayed, so none is counted twice. See README.md.
+	Storage *component.ID `mapstructure:"storage"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}

@@ -44,6 +44,10 @@ func TestLoadConfig(t *testing.T) {
 	full.Prices = []PriceConfig{{Region: "eu-central-1", Architecture: "arm64", PerRequest: 0.0000002, PerGBSecond: 0.0000133334}}
 	full.SDKSpans.Enabled = true
 
+	withStorage := createDefaultConfig().(*Config)
+	storageID := component.MustNewID("file_storage")
+	withStorage.Storage = &storageID
+
 	tests := []struct {
 		id       component.ID
 		expected component.Config
@@ -51,6 +55,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{id: component.NewID(metadata.Type), expected: createDefaultConfig()},
 		{id: component.NewIDWithName(metadata.Type, "full"), expected: full},
+		{id: component.NewIDWithName(metadata.Type, "storage"), expected: withStorage},
 		{id: component.NewIDWithName(metadata.Type, "bad"), errorMsg: "invalid metrics_flush_interval: the duration must be positive\n" +
 			`invalid dimensions[0]: "faas.invocation_id" is high-cardinality and never a label`},
 	}

@@ -6,6 +6,7 @@ package lambdametricsconnector // import "github.com/otelcol-lambda/otelcol-lamb
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -13,12 +14,14 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector/internal/metadata"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/acklog"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/series"
 )
@@ -59,6 +62,15 @@ type lambdaMetrics struct {
 	cur        *pending
 	buf        []byte
 	maxPending int
+	// acks are the tokens of the write-ahead log's spans counted this interval (see
+	// internal/acklog); unacked are those of earlier flushes whose export failed.
+	acks, unacked []string
+	releaseAcks   func()
+	// store keeps the flush being written (see inflight.go); nil without storage. resend
+	// is a stored flush to write again before any newer one.
+	id     component.ID
+	store  storage.Client
+	resend *pmetric.Metrics
 
 	flushMu sync.Mutex
 	spare   *pending
@@ -142,6 +154,7 @@ type initEntry struct {
 // spanAttrs is what one pass over a span's attributes collects.
 type spanAttrs struct {
 	spanType, errType, initType string
+	ackToken                    string
 	cold                        bool
 	billedMs, memSize, maxUsed  int64
 	eventMs                     int64
@@ -151,6 +164,7 @@ type spanAttrs struct {
 func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, now func() time.Time) *lambdaMetrics {
 	c := &lambdaMetrics{
 		cfg:        cfg,
+		id:         set.ID,
 		next:       next,
 		logger:     set.Logger,
 		now:        now,
@@ -240,7 +254,13 @@ func (*lambdaMetrics) Capabilities() consumer.Capabilities {
 }
 
 // Start starts flushing every metrics_flush_interval.
-func (c *lambdaMetrics) Start(context.Context, component.Host) error {
+func (c *lambdaMetrics) Start(ctx context.Context, host component.Host) error {
+	if err := c.startInflight(ctx, host); err != nil {
+		return err
+	}
+	// The receiver's write-ahead log stays open until this connector's last flush is
+	// acknowledged, though the receiver shuts down first.
+	c.releaseAcks = acklog.Hold()
 	c.stop, c.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(c.done)
@@ -269,6 +289,12 @@ func (c *lambdaMetrics) Shutdown(ctx context.Context) error {
 			<-c.done
 		}
 		err = c.flush(ctx)
+		if c.releaseAcks != nil {
+			c.releaseAcks()
+		}
+		if c.store != nil {
+			err = errors.Join(err, c.store.Close(ctx))
+		}
 	})
 	return err
 }
@@ -409,6 +435,8 @@ func (c *lambdaMetrics) span(fn *function, sdk bool, span ptrace.Span, now pcomm
 			a.maxUsed = num(v)
 		case lambdaconv.AttrEventTimeUnixMs:
 			a.eventMs = num(v)
+		case lambdaconv.AttrAckToken:
+			a.ackToken = v.Str()
 		default:
 			for i, d := range c.cfg.Dimensions {
 				if k == d {
@@ -417,6 +445,9 @@ func (c *lambdaMetrics) span(fn *function, sdk bool, span ptrace.Span, now pcomm
 				}
 			}
 		}
+	}
+	if a.ackToken != "" {
+		c.acks = append(c.acks, a.ackToken)
 	}
 	switch a.spanType {
 	case lambdaconv.SpanTypeInvocation:
@@ -578,6 +609,8 @@ func (c *lambdaMetrics) flush(ctx context.Context) error {
 	c.mu.Lock()
 	p := c.cur
 	c.cur, c.spare = c.spare, nil
+	acks := append(c.unacked, c.acks...)
+	c.acks, c.unacked = nil, nil
 	c.gauges = c.gauges[:0]
 	for k, fn := range c.fns {
 		if fn.updated < cutoff {
@@ -605,10 +638,35 @@ func (c *lambdaMetrics) flush(ctx context.Context) error {
 	}
 	c.flushMu.Unlock()
 
-	if sm.Metrics().Len() == 0 {
-		return nil
+	err := c.sendStored(ctx)
+	if err == nil && sm.Metrics().Len() > 0 {
+		if serr := c.storeInflight(ctx, acks, md); serr != nil {
+			// Sent anyway: a kill during this write may count its spans twice.
+			c.logger.Warn("Could not store the flush before sending it", zap.Error(serr))
+		}
+		err = c.next.ConsumeMetrics(ctx, md)
 	}
-	return c.next.ConsumeMetrics(ctx, md)
+	c.acknowledge(acks, err)
+	if err == nil && len(acks) > 0 {
+		c.deleteInflight(ctx)
+	}
+	return err
+}
+
+// acknowledge hands the tokens of the spans folded into a flush to the write-ahead log
+// once the flush was written; when it was not, they wait for the next flush, which
+// carries the same counts in its cumulative values.
+func (c *lambdaMetrics) acknowledge(acks []string, flushErr error) {
+	if len(acks) == 0 {
+		return
+	}
+	if flushErr != nil {
+		c.mu.Lock()
+		c.unacked = acks
+		c.mu.Unlock()
+		return
+	}
+	acklog.Acknowledge(acks)
 }
 
 // fold adds one interval's deltas to the cumulative series. Caller holds flushMu.

@@ -27,4 +27,9 @@
 // connector, and before the batch processor (which does not pass the receiver's context
 // on), in every traces pipeline that has an OTLP or any other receiver: without it, any
 // client that can send OTLP counts invocations, cold starts, durations and cost.
+//
+// Acknowledgements: spans of lambda_telemetry's write-ahead log carry a token. The connector
+// hands the tokens of a flush back to the log (internal/acklog) once the flush was consumed,
+// and, with storage set, keeps the flush being written so that one interrupted by a kill -9
+// is written again at the next start instead of being replayed (inflight.go).
 package lambdametricsconnector // import "github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector"

@@ -79,6 +79,11 @@ const (
 	AttrRuntimeVersion = "aws.lambda.runtime_version"
 )
 
+// AttrAckToken is on the receiver's spans in its write-ahead mode: which logged batch and
+// event the span was made from (see internal/acklog). lambda_metrics hands it back once
+// the span's counts were written.
+const AttrAckToken = "aws.lambda.ack_token"
+
 // Attributes of the event source, set by the correlation processor.
 const (
 	AttrMessagingSystem          = "messaging.system"

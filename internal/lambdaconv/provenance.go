@@ -68,6 +68,7 @@ var internalAttributes = []string{
 	AttrStatus, AttrLambdaErrorType, AttrInvocationFromReport, AttrProducedBytes, AttrInitializationType,
 	AttrDurationMs, AttrBilledDurationMs, AttrMemorySize, AttrMaxMemoryUsed, AttrInitDurationMs, AttrRestoreDurationMs,
 	AttrInitPhase, AttrRuntimeVersion,
+	AttrAckToken,
 }
 
 var internalAttributeSet = func() map[string]struct{} {

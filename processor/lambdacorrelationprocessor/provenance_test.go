@@ -41,6 +41,8 @@ var forgedValues = map[string]any{
 	lambdaconv.AttrRestoreDurationMs:    120.0,
 	lambdaconv.AttrInitPhase:            "init",
 	lambdaconv.AttrRuntimeVersion:       "python:3.12.v30",
+	// Would acknowledge a logged batch of the write-ahead log before it was counted.
+	lambdaconv.AttrAckToken: "lambda_telemetry 1 0 invocation",
 }
 
 // legitimate is what a function's own instrumentation may set, some of it under the

@@ -42,6 +42,26 @@ type Config struct {
 	// checkpoint, which may then count twice if resent.
 	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
 
+	// WriteAheadLog, when enabled, keeps every accepted batch in Storage until the counts
+	// of its spans were written by lambda_metrics, so that a batch acknowledged to its
+	// forwarder survives a kill -9. See README.md, "Write-ahead log".
+	WriteAheadLog WriteAheadLogConfig `mapstructure:"write_ahead_log"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// WriteAheadLogConfig configures the write-ahead log of accepted batches.
+type WriteAheadLogConfig struct {
+	// Enabled turns the log on; it needs Storage.
+	Enabled bool `mapstructure:"enabled"`
+	// MaxAge is how long a batch whose spans were not all acknowledged is kept: longer
+	// than the longest backend outage that must not lose counts to a kill -9.
+	MaxAge time.Duration `mapstructure:"max_age"`
+	// MaxSizeMiB bounds the bodies held; beyond it batches are refused with 503 (the
+	// forwarder retries) until acknowledgements make room.
+	MaxSizeMiB int64 `mapstructure:"max_size_mib"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -79,6 +99,17 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Sandboxes.IdleTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("invalid sandboxes::idle_timeout: %v, the duration must be positive", cfg.Sandboxes.IdleTimeout))
+	}
+	if wal := cfg.WriteAheadLog; wal.Enabled {
+		if cfg.Storage == nil {
+			errs = append(errs, errors.New("write_ahead_log::enabled needs storage: the id of a storage extension (file_storage) to keep the log in"))
+		}
+		if wal.MaxAge <= 0 {
+			errs = append(errs, fmt.Errorf("invalid write_ahead_log::max_age: %v, the duration must be positive", wal.MaxAge))
+		}
+		if wal.MaxSizeMiB <= 0 {
+			errs = append(errs, fmt.Errorf("invalid write_ahead_log::max_size_mib: %d, must be positive", wal.MaxSizeMiB))
+		}
 	}
 	if cfg.CheckpointInterval <= 0 {
 		errs = append(errs, fmt.Errorf("invalid checkpoint_interval: %v, the duration must be positive", cfg.CheckpointInterval))

@@ -44,6 +44,11 @@ func TestLoadConfig(t *testing.T) {
 	withStorage.Storage = &storageID
 	withStorage.CheckpointInterval = 250 * time.Millisecond
 
+	withWAL := createDefaultConfig().(*Config)
+	walStorage := component.MustNewID("file_storage")
+	withWAL.Storage = &walStorage
+	withWAL.WriteAheadLog = WriteAheadLogConfig{Enabled: true, MaxAge: 5 * time.Minute, MaxSizeMiB: 64}
+
 	tests := []struct {
 		id          component.ID
 		expected    *Config
@@ -57,6 +62,10 @@ func TestLoadConfig(t *testing.T) {
 			"invalid sandboxes::idle_timeout: -1s, the duration must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "storage"), expected: withStorage},
 		{id: component.NewIDWithName(metadata.Type, "bad_checkpoint_interval"), expectedErr: "invalid checkpoint_interval: 0s, the duration must be positive"},
+		{id: component.NewIDWithName(metadata.Type, "write_ahead_log"), expected: withWAL},
+		{id: component.NewIDWithName(metadata.Type, "bad_write_ahead_log"), expectedErr: "write_ahead_log::enabled needs storage: the id of a storage extension (file_storage) to keep the log in\n" +
+			"invalid write_ahead_log::max_age: 0s, the duration must be positive\n" +
+			"invalid write_ahead_log::max_size_mib: 0, must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {

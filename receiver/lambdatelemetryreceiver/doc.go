@@ -13,4 +13,9 @@
 // may count again, if they are resent, at most the batches accepted within the last
 // checkpoint_interval; without storage, every batch resent to a restarted receiver
 // counts again.
+//
+// With write_ahead_log enabled, every accepted batch is also kept in storage until
+// lambda_metrics acknowledged each span made from it (internal/acklog), and replayed at
+// start without the acknowledged spans: an acknowledged event survives a kill -9 (see
+// durable.go and internal/batchlog).
 package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver"

@@ -31,6 +31,9 @@ const (
 	// A kill -9 may count again what was accepted within one interval before it; a
 	// checkpoint is one small storage write of the sandboxes active since the last one.
 	defaultCheckpointInterval = time.Second
+	// A backend outage longer than this loses to a kill -9 what it kept from being written.
+	defaultWALMaxAge     = 15 * time.Minute
+	defaultWALMaxSizeMiB = 1024
 )
 
 // NewFactory creates a factory for the lambda_telemetry receiver.
@@ -57,6 +60,7 @@ func createDefaultConfig() component.Config {
 			IdleTimeout:  defaultIdleTimeout,
 		},
 		CheckpointInterval: defaultCheckpointInterval,
+		WriteAheadLog:      WriteAheadLogConfig{MaxAge: defaultWALMaxAge, MaxSizeMiB: defaultWALMaxSizeMiB},
 	}
 }
 

@@ -58,7 +58,9 @@ type lambdaTelemetryReceiver struct {
 	gates    pressureGates
 	refusals requestRefusals
 	// replay keeps the sandboxes' replay state in storage; nil without storage.
-	replay   *replaystore.Store
+	replay *replaystore.Store
+	// wal is the write-ahead log of accepted batches; nil unless write_ahead_log is enabled.
+	wal      *writeAheadLog
 	warnings *warnlog.Logger
 
 	server     *http.Server
@@ -82,6 +84,7 @@ const (
 	reasonTooManyItems
 	reasonUnattributed
 	reasonInvalidSandbox
+	reasonLogFull
 	reasonCount
 )
 
@@ -98,6 +101,7 @@ func newRequestRefusals() requestRefusals {
 		reasonTooManyItems:   "too_many_items",
 		reasonUnattributed:   "unattributed",
 		reasonInvalidSandbox: "invalid_sandbox",
+		reasonLogFull:        "log_full",
 	} {
 		r[reason] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", name)))
 	}
@@ -242,6 +246,7 @@ func (r *lambdaTelemetryReceiver) Shutdown(ctx context.Context) error {
 	r.shutdownWG.Wait()
 	// After the servers: the final checkpoint holds every batch they answered.
 	err = errors.Join(err, r.replay.Shutdown(ctx))
+	r.shutdownWriteAheadLog()
 	r.telemetry.Shutdown()
 	return err
 }

@@ -49,5 +49,8 @@ func (r *lambdaTelemetryReceiver) startReplayStore(ctx context.Context, host com
 	r.replay.Start(r.cfg.CheckpointInterval)
 	r.settings.Logger.Info("Keeping the replay state in storage",
 		zap.Stringer("storage", id), zap.Stringer("checkpoint_interval", r.cfg.CheckpointInterval))
+	if r.cfg.WriteAheadLog.Enabled {
+		return r.startWriteAheadLog(ctx, storageExt)
+	}
 	return nil
 }

@@ -44,7 +44,7 @@ type fileStorage struct {
 	clients []storage.Client
 }
 
-func newFileStorage(t *testing.T, dir string) *fileStorage {
+func newFileStorage(t testing.TB, dir string) *fileStorage {
 	t.Helper()
 	factory := filestorage.NewFactory()
 	cfg := factory.CreateDefaultConfig().(*filestorage.Config)

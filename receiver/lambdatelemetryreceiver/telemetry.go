@@ -19,6 +19,7 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/batchlog"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
 )
 
@@ -103,7 +104,7 @@ func (r *lambdaTelemetryReceiver) handleTelemetry(w http.ResponseWriter, req *ht
 		return
 	}
 
-	code, resp := r.consumeBatch(req, b, decoded)
+	code, resp := r.consumeBatch(req, body, b, decoded)
 	writeTelemetryResponse(w, code, resp)
 }
 
@@ -130,16 +131,13 @@ func reasonOfBatchError(err error) refusalReason {
 // consumeBatch translates the batch under its sandbox's lock and hands it to the pipelines.
 // When the traces pipeline refuses, the sandbox's state is rolled back so that the
 // forwarder's retry counts exactly what this attempt would have.
-func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, decoded decodedEvents) (int, telemetryResponse) {
+//
+// In the write-ahead mode the batch is logged, after its translation and before the
+// pipelines see its spans, and the answer follows the log write.
+func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, body []byte, b wire.Batch, decoded decodedEvents) (int, telemetryResponse) {
 	ctx := req.Context()
 	events := decoded.events
-	var sandbox *translator.Sandbox
-	if key := b.Sandbox.ExtensionInstanceID; key != "" {
-		sandbox = r.sandboxes.GetOrCreate(key, time.Now(), func() *translator.Sandbox { return translator.NewSandbox(key) })
-	} else {
-		sandbox = translator.NewSandbox("")
-	}
-
+	sandbox := r.sandboxFor(b)
 	sandbox.Lock()
 	r.replay.Load(ctx, sandbox)
 	if sandbox.Replayed(b.Sequence) {
@@ -155,6 +153,18 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, 
 	}
 	checkpoint := sandbox.Checkpoint()
 	out := translator.Translate(sandbox, b, events, r.scope)
+	logged, err := r.logBatch(ctx, req.Header, body, out)
+	if err != nil {
+		sandbox.Restore(checkpoint)
+		sandbox.Unlock()
+		if errors.Is(err, batchlog.ErrFull) {
+			r.refused(ctx, reasonLogFull)
+		} else {
+			r.refused(ctx, reasonPipelineBusy)
+		}
+		r.warnings.Warn("Refused a Telemetry API batch: the write-ahead log did not take it", zap.Error(err))
+		return http.StatusServiceUnavailable, telemetryResponse{Error: err.Error()}
+	}
 	if n := out.Traces.SpanCount(); n > 0 && r.nextTraces != nil {
 		opCtx := r.obsrep.StartTracesOp(ctx)
 		// Marked as the receiver's own spans: lambda_correlation strips the span types and
@@ -163,6 +173,9 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, 
 		r.obsrep.EndTracesOp(opCtx, telemetryFormat, n, err)
 		r.gates.traces.observe(err)
 		if err != nil {
+			if logged != 0 {
+				r.wal.log.Discard(ctx, logged)
+			}
 			sandbox.Restore(checkpoint)
 			sandbox.Unlock()
 			if consumererror.IsPermanent(err) {
@@ -203,6 +216,16 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, b wire.Batch, 
 		return http.StatusBadRequest, resp
 	}
 	return http.StatusOK, resp
+}
+
+// sandboxFor returns the state of the batch's sandbox; a batch without an extension
+// instance id gets a state of its own, which nothing else will use.
+func (r *lambdaTelemetryReceiver) sandboxFor(b wire.Batch) *translator.Sandbox {
+	key := b.Sandbox.ExtensionInstanceID
+	if key == "" {
+		return translator.NewSandbox("")
+	}
+	return r.sandboxes.GetOrCreate(key, time.Now(), func() *translator.Sandbox { return translator.NewSandbox(key) })
 }
 
 // record updates the receiver's own telemetry for one batch.

@@ -41,6 +41,15 @@ func TestScenariosShort(t *testing.T) {
 			Rate:  500, Workers: 2, Replicas: 2,
 			Disruption: &scenario.Disruption{Replica: 1, At: 2 * time.Second, Down: time.Second, Kill: true},
 		},
+		{
+			// The same kill with the write-ahead log (distribution/overlays/write-ahead-log.yaml):
+			// exact, as a graceful restart is.
+			Name:  "kill-wal-short",
+			Fleet: loadgen.Config{Prefix: "e2ekillwal", Functions: 6, Sandboxes: 2, Invocations: 3000, PerBatch: 10, Mix: mix, Seed: 4},
+			Rate:  500, Workers: 2, Replicas: 2,
+			Disruption:    &scenario.Disruption{Replica: 1, At: 2 * time.Second, Down: time.Second, Kill: true},
+			WriteAheadLog: true,
+		},
 	} {
 		t.Run(s.Name, func(t *testing.T) {
 			r := scenario.Run(context.Background(), opts, s)
@@ -50,7 +59,7 @@ func TestScenariosShort(t *testing.T) {
 			require.Positive(t, r.Truth.Retries)
 			assert.Positive(t, r.PrometheusResets, "the restarted replica's series reset")
 			assert.Empty(t, r.Overcounted, "counted twice")
-			if s.Disruption.Kill {
+			if s.Disruption.Kill && !s.WriteAheadLog {
 				assert.LessOrEqual(t, r.Lost, r.LossBound, "lost in Prometheus")
 				assert.LessOrEqual(t, r.SinkLost, r.LossBound, "lost in the sink")
 			} else {

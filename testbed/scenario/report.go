@@ -89,7 +89,7 @@ func renderFleet(b *strings.Builder, r Result) {
 	row(b, "timeouts / cold starts / OOM kills / retried request ids", fmt.Sprintf("%d / %d / %d / %d", r.Truth.Timeouts, r.Truth.ColdStarts, r.Truth.OOMs, r.Truth.Retries))
 	renderSend(b, r, s.Rate, "invocations", r.Stats.AcknowledgedInvocations)
 	row(b, "checks (series sums compared)", r.Checks)
-	if d := s.Disruption; d != nil && d.Kill {
+	if d := s.Disruption; d != nil && d.Kill && !s.WriteAheadLog {
 		row(b, "invocations missing in Prometheus / in the sink / allowed", fmt.Sprintf("%.0f / %.0f / %.0f", r.Lost, r.SinkLost, r.LossBound))
 		row(b, "series counted twice", len(r.Overcounted))
 	} else {
@@ -147,7 +147,7 @@ func passFail(r Result) string {
 }
 
 func exactness(r Result, after time.Duration, lost float64) string {
-	if d := r.Scenario.Disruption; d != nil && d.Kill {
+	if d := r.Scenario.Disruption; d != nil && d.Kill && !r.Scenario.WriteAheadLog {
 		return fmt.Sprintf("%.0f missing (allowed %.0f)", lost, r.LossBound)
 	}
 	if after > 0 {

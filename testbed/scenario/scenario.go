@@ -54,6 +54,10 @@ type Scenario struct {
 	Reliability *Reliability
 	// Disruption stops or kills a gateway during the load and starts it again.
 	Disruption *Disruption
+	// WriteAheadLog runs the gateways with distribution/overlays/write-ahead-log.yaml: a
+	// killed replica loses nothing it acknowledged, so the scenario must come out exact
+	// like a graceful restart.
+	WriteAheadLog bool
 	// Stock also runs the stock pipeline (testbed/bench/stock-pipeline.yaml: otlp ->
 	// batch -> spanmetrics -> prometheusremotewrite) and sends it the functions' own spans,
 	// all that it can take, to compare what each counts. Needs Fleet.FunctionSpans.
@@ -159,7 +163,7 @@ func (r Result) Passed() bool {
 		// backends caught up (SinkExact, PrometheusExact) is a measurement.
 		return f.CheckedAfterExit && len(r.SinkMismatches) == 0 && len(r.PrometheusMismatches) == 0
 	}
-	if d := r.Scenario.Disruption; d != nil && d.Kill {
+	if d := r.Scenario.Disruption; d != nil && d.Kill && !r.Scenario.WriteAheadLog {
 		return r.Lost <= r.LossBound && r.SinkLost <= r.LossBound
 	}
 	return len(r.SinkMismatches) == 0 && len(r.PrometheusMismatches) == 0 && r.SinkExact > 0 && r.PrometheusExact > 0
@@ -369,9 +373,13 @@ func replicaID(s Scenario, i int) string { return fmt.Sprintf("%s-replica-%d", s
 func (rn *run) startReplicas() error {
 	rn.gateways = make([]*harness.Gateway, rn.s.Replicas)
 	for i := range rn.gateways {
+		configs := []string{filepath.Join(rn.o.Root, "distribution", "config.yaml")}
+		if rn.s.WriteAheadLog {
+			configs = append(configs, filepath.Join(rn.o.Root, "distribution", "overlays", "write-ahead-log.yaml"))
+		}
 		g, err := harness.StartGateway(harness.GatewayConfig{
 			Bin:         rn.o.Bin,
-			Configs:     []string{filepath.Join(rn.o.Root, "distribution", "config.yaml")},
+			Configs:     configs,
 			RemoteWrite: rn.remoteWrite,
 			InstanceID:  replicaID(rn.s, i),
 			Flush:       rn.o.Flush,
@@ -580,7 +588,7 @@ func (l *fleetLoad) settle(ctx context.Context, rn *run, loadEnd time.Time) erro
 		return PrometheusTotals(ctx, prom, l.checks, s.Fleet.Prefix, window)
 	})
 	var err error
-	if d := s.Disruption; d != nil && d.Kill {
+	if d := s.Disruption; d != nil && d.Kill && !s.WriteAheadLog {
 		r.LossBound = lossBound(s, l.fleet, rn.o.Flush)
 		err = settleAfterKill(ctx, r, l.checks, rn.sink, promTotals, rn.o)
 	} else {

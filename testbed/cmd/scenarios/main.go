@@ -76,6 +76,13 @@ func catalog() []scenario.Scenario {
 			Rate:  1000, Workers: 8, Disruption: &scenario.Disruption{At: 5 * time.Second, Down: 3 * time.Second, Kill: true},
 		},
 		{
+			Name: "gateway-kill-wal", About: "gateway-kill with the write-ahead log (distribution/overlays/write-ahead-log.yaml): " +
+				"the killed gateway replays at its start what it had acknowledged and not yet written",
+			Fleet: loadgen.Config{Prefix: "killwal", Functions: 20, Sandboxes: 5, Invocations: 15_000, PerBatch: 20, Mix: mix, FunctionSpans: true, ReportLag: true, Seed: 6},
+			Rate:  1000, Workers: 8, Disruption: &scenario.Disruption{At: 5 * time.Second, Down: 3 * time.Second, Kill: true},
+			WriteAheadLog: true,
+		},
+		{
 			Name: "multi-replica", About: "3 gateway replicas behind routing by function name; 30 functions x 5 sandboxes, " +
 				"30,000 invocations at 3,000/s; replica 1 is stopped (SIGTERM) at 4 s and back 2 s later",
 			Fleet: loadgen.Config{Prefix: "replicas", Functions: 30, Sandboxes: 5, Invocations: 30_000, PerBatch: 20, Mix: mix, FunctionSpans: true, ReportLag: true, Seed: 7},

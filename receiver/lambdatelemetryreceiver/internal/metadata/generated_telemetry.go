@@ -36,6 +36,9 @@ type TelemetryBuilder struct {
 	ReceiverLambdaTelemetryReplayStorageErrors    metric.Int64Counter
 	ReceiverLambdaTelemetryRequestsRefused        metric.Int64Counter
 	ReceiverLambdaTelemetryStateEvictions         metric.Int64Counter
+	ReceiverLambdaTelemetryWalBatchesExpired      metric.Int64Counter
+	ReceiverLambdaTelemetryWalBatchesReplayed     metric.Int64Counter
+	ReceiverLambdaTelemetryWalStorageErrors       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -125,6 +128,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_lambda_telemetry_state_evictions",
 		metric.WithDescription("Entries of join state dropped to stay within bounds (sandboxes idle or over max_sandboxes, in-flight invocations over the per-sandbox limit). [Development]"),
 		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverLambdaTelemetryWalBatchesExpired, err = builder.meter.Int64Counter(
+		"otelcol_receiver_lambda_telemetry_wal_batches_expired",
+		metric.WithDescription("Logged batches dropped from the write-ahead log at max_age with spans not yet acknowledged by lambda_metrics; a kill -9 after this loses what they had not counted. Rising means the counts do not reach the backend, or lambda_metrics is not in the traces pipeline. [Development]"),
+		metric.WithUnit("{batch}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverLambdaTelemetryWalBatchesReplayed, err = builder.meter.Int64Counter(
+		"otelcol_receiver_lambda_telemetry_wal_batches_replayed",
+		metric.WithDescription("Batches of the write-ahead log replayed at start, those whose spans were not all acknowledged before the gateway stopped. [Development]"),
+		metric.WithUnit("{batch}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverLambdaTelemetryWalStorageErrors, err = builder.meter.Int64Counter(
+		"otelcol_receiver_lambda_telemetry_wal_storage_errors",
+		metric.WithDescription("Failed storage operations of the write-ahead log - an append (the batch was refused with 503), a truncation or an acknowledgement record (the batch may be replayed again at the next start). [Development]"),
+		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -180,3 +180,51 @@ func AssertEqualReceiverLambdaTelemetryStateEvictions(t *testing.T, tt *componen
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
+
+func AssertEqualReceiverLambdaTelemetryWalBatchesExpired(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_lambda_telemetry_wal_batches_expired",
+		Description: "Logged batches dropped from the write-ahead log at max_age with spans not yet acknowledged by lambda_metrics; a kill -9 after this loses what they had not counted. Rising means the counts do not reach the backend, or lambda_metrics is not in the traces pipeline. [Development]",
+		Unit:        "{batch}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_lambda_telemetry_wal_batches_expired")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualReceiverLambdaTelemetryWalBatchesReplayed(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_lambda_telemetry_wal_batches_replayed",
+		Description: "Batches of the write-ahead log replayed at start, those whose spans were not all acknowledged before the gateway stopped. [Development]",
+		Unit:        "{batch}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_lambda_telemetry_wal_batches_replayed")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualReceiverLambdaTelemetryWalStorageErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_lambda_telemetry_wal_storage_errors",
+		Description: "Failed storage operations of the write-ahead log - an append (the batch was refused with 503), a truncation or an acknowledgement record (the batch may be replayed again at the next start). [Development]",
+		Unit:        "{error}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_lambda_telemetry_wal_storage_errors")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}

@@ -29,6 +29,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverLambdaTelemetryReplayStorageErrors.Add(context.Background(), 1)
 	tb.ReceiverLambdaTelemetryRequestsRefused.Add(context.Background(), 1)
 	tb.ReceiverLambdaTelemetryStateEvictions.Add(context.Background(), 1)
+	tb.ReceiverLambdaTelemetryWalBatchesExpired.Add(context.Background(), 1)
+	tb.ReceiverLambdaTelemetryWalBatchesReplayed.Add(context.Background(), 1)
+	tb.ReceiverLambdaTelemetryWalStorageErrors.Add(context.Background(), 1)
 	AssertEqualReceiverLambdaTelemetryBatchesReplayed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -57,6 +60,15 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverLambdaTelemetryStateEvictions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverLambdaTelemetryWalBatchesExpired(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverLambdaTelemetryWalBatchesReplayed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverLambdaTelemetryWalStorageErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

@@ -64,6 +64,9 @@ type Output struct {
 	// Rejected names the first MaxRejections rejected events, in the order they were met.
 	Rejected []Rejection
 	Stats    Stats
+	// SpanEvents is, for each span in order, the index in events of the event that made
+	// it. An event makes at most one span of each span type.
+	SpanEvents []int
 }
 
 // batch carries what is needed while translating one batch.
@@ -102,6 +105,9 @@ func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.Event, scope Sco
 	}
 	for _, i := range inTimeOrder(events) {
 		t.event(i, events[i])
+		for range t.spans.Len() - len(out.SpanEvents) {
+			out.SpanEvents = append(out.SpanEvents, i)
+		}
 	}
 	if out.Traces.SpanCount() == 0 {
 		out.Traces = ptrace.NewTraces()
