@@ -10,16 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/acklog"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/filestoragetest"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 )
 
@@ -90,25 +88,10 @@ func TestAcknowledgesLoggedSpansOnlyOnceTheirFlushWasWritten(t *testing.T) {
 	assert.True(t, log.closed)
 }
 
-// storageHost offers a real file_storage extension on dir.
-type storageHost map[component.ID]component.Component
+var storageID = filestoragetest.ID
 
-func (h storageHost) GetExtensions() map[component.ID]component.Component { return h }
-
-var storageID = component.MustNewID("file_storage")
-
-func newStorageHost(t *testing.T, dir string) storageHost {
-	t.Helper()
-	factory := filestorage.NewFactory()
-	cfg := factory.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory, cfg.Compaction.Directory = dir, dir
-	ext, err := factory.Create(context.Background(), extension.Settings{
-		ID: storageID, TelemetrySettings: componenttest.NewNopTelemetrySettings(), BuildInfo: component.NewDefaultBuildInfo(),
-	}, cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
-	return storageHost{storageID: ext}
+func newStorageHost(t *testing.T, dir string) filestoragetest.Host {
+	return filestoragetest.Host{storageID: filestoragetest.New(t, dir)}
 }
 
 // TestFlushInterruptedByAKillIsWrittenAgainNotReplayed: a kill -9 after Prometheus took a

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -29,12 +28,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/otelcol-lambda/otelcol-lambda/internal/filestoragetest"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadatatest"
 )
 
-var storageID = component.MustNewID("file_storage")
+var storageID = filestoragetest.ID
 
 // fileStorage is a real file_storage extension on dir that remembers the clients it hands
 // out, so that a test can read what the receiver wrote while it runs.
@@ -45,21 +45,7 @@ type fileStorage struct {
 }
 
 func newFileStorage(t testing.TB, dir string) *fileStorage {
-	t.Helper()
-	factory := filestorage.NewFactory()
-	cfg := factory.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory = dir
-	cfg.Compaction.Directory = dir
-	set := extension.Settings{
-		ID:                component.NewID(factory.Type()),
-		TelemetrySettings: componenttest.NewNopTelemetrySettings(),
-		BuildInfo:         component.NewDefaultBuildInfo(),
-	}
-	ext, err := factory.Create(context.Background(), set, cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
-	return &fileStorage{Extension: ext.(storage.Extension)}
+	return &fileStorage{Extension: filestoragetest.New(t, dir)}
 }
 
 func (f *fileStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
@@ -83,9 +69,7 @@ func (f *fileStorage) stored(t *testing.T, key string) []byte {
 	return v
 }
 
-type storageHost map[component.ID]component.Component
-
-func (h storageHost) GetExtensions() map[component.ID]component.Component { return h }
+type storageHost = filestoragetest.Host
 
 // durableReceiver is one receiver process's worth: a traces receiver on its own config
 // (so the shared-component map gives a new instance), started on host.

@@ -9,14 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/goleak"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/filestoragetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -24,17 +23,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // openClient returns a real file_storage client on dir: what the gateway uses.
 func openClient(t *testing.T, dir string) storage.Client {
 	t.Helper()
-	factory := filestorage.NewFactory()
-	cfg := factory.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory, cfg.Compaction.Directory = dir, dir
-	ext, err := factory.Create(context.Background(), extension.Settings{
-		ID: component.NewID(factory.Type()), TelemetrySettings: componenttest.NewNopTelemetrySettings(), BuildInfo: component.NewDefaultBuildInfo(),
-	}, cfg)
+	client, err := filestoragetest.New(t, dir).GetClient(context.Background(), component.KindReceiver, component.MustNewID("lambda_telemetry"), "write_ahead_log")
 	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	client, err := ext.(storage.Extension).GetClient(context.Background(), component.KindReceiver, component.MustNewID("lambda_telemetry"), "write_ahead_log")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
 	return client
 }
 
