@@ -4,6 +4,7 @@
 package wire // import "github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 
 import (
+	"slices"
 	"fmt"
 	"math"
 	"net/http"
@@ -91,6 +92,9 @@ var (
 		HeaderMemorySizeMB, HeaderArchitecture, HeaderRuntime, HeaderTimeoutMs, HeaderExtensionInstanceID}
 	batchHeaders = []string{HeaderBatchSequence, HeaderReportsWithoutRuntimeDone, HeaderDroppedEvents}
 )
+
+// Headers returns the names of every header a batch is read from.
+func Headers() []string { return append(slices.Clone(sandboxHeaders), batchHeaders...) }
 
 // checkSingleValues refuses any of the headers names sent more than once (gRPC metadata
 // alike): which value a batch was counted for would depend on which one a reader took, and

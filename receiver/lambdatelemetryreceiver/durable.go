@@ -17,6 +17,7 @@ import (
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/acklog"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/batchlog"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
 )
@@ -41,6 +42,7 @@ func (r *lambdaTelemetryReceiver) startWriteAheadLog(ctx context.Context, storag
 	log, records, err := batchlog.Open(ctx, batchlog.Settings{
 		Client:   client,
 		MaxBytes: r.cfg.WriteAheadLog.MaxSizeMiB << 20,
+		Headers:  wire.Headers(),
 		OnError: func(op string, err error) {
 			r.telemetry.ReceiverLambdaTelemetryWalStorageErrors.Add(context.Background(), 1)
 			r.warnings.Warn("Write-ahead log storage operation failed", zap.String("operation", op), zap.Error(err))
@@ -92,7 +94,11 @@ func (r *lambdaTelemetryReceiver) replayLog(ctx context.Context, records []batch
 		sandbox.Lock()
 		r.replay.Load(ctx, sandbox)
 		out := translator.Translate(sandbox, b, decoded.events, r.scope)
-		keys := r.tagLogged(out, rec.ID, rec.Acked)
+		keys := r.tagLogged(out, rec.ID, func(key string) bool {
+			_, expected := rec.Expected[key]
+			_, acked := rec.Acked[key]
+			return expected && !acked
+		})
 		r.wal.log.Expect(ctx, rec.ID, keys)
 		if n := out.Traces.SpanCount(); n > 0 && r.nextTraces != nil {
 			opCtx := r.obsrep.StartTracesOp(ctx)
@@ -122,39 +128,60 @@ func (r *lambdaTelemetryReceiver) logBatch(ctx context.Context, header http.Head
 	if r.wal == nil || out.Traces.SpanCount() == 0 || r.nextTraces == nil {
 		return 0, nil
 	}
-	id, err := r.wal.log.Append(ctx, header, body)
+	id, err := r.wal.log.Append(ctx, header, body, spanKeys(out))
 	if err != nil {
 		if !errors.Is(err, batchlog.ErrFull) {
 			r.telemetry.ReceiverLambdaTelemetryWalStorageErrors.Add(ctx, 1)
 		}
 		return 0, err
 	}
-	r.wal.log.Expect(ctx, id, r.tagLogged(out, id, nil))
+	r.wal.log.Expect(ctx, id, r.tagLogged(out, id, func(string) bool { return true }))
 	return id, nil
 }
 
-// tagLogged gives each span of a logged batch its acknowledgement token, drops those whose
-// key was acknowledged already (a replay), and returns the keys of the others.
-func (r *lambdaTelemetryReceiver) tagLogged(out translator.Output, id uint64, acked map[string]struct{}) []string {
+// spans returns the spans of a translated batch (one resource, one scope).
+func spans(out translator.Output) ptrace.SpanSlice {
 	if out.Traces.ResourceSpans().Len() == 0 {
-		return nil
+		return ptrace.NewSpanSlice()
 	}
-	spans := out.Traces.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-	keys := make([]string, 0, spans.Len())
+	return out.Traces.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+}
+
+// spanKey is the key of the i-th span of a translated batch: the event that made it and
+// its type.
+func spanKey(out translator.Output, i int, span ptrace.Span) string {
+	spanType, _ := span.Attributes().Get(lambdaconv.AttrSpanType)
+	return acklog.Key(out.SpanEvents[i], spanType.Str())
+}
+
+// spanKeys returns the keys of a translated batch's spans.
+func spanKeys(out translator.Output) []string {
+	all := spans(out)
+	keys := make([]string, all.Len())
+	for i := range all.Len() {
+		keys[i] = spanKey(out, i, all.At(i))
+	}
+	return keys
+}
+
+// tagLogged gives each span of a logged batch that keep accepts its acknowledgement token,
+// drops the others (in a replay: those acknowledged already, and those the batch did not
+// make when it was accepted), and returns the keys of the spans kept.
+func (r *lambdaTelemetryReceiver) tagLogged(out translator.Output, id uint64, keep func(key string) bool) []string {
+	all := spans(out)
+	keys := make([]string, 0, all.Len())
 	i := 0
-	spans.RemoveIf(func(span ptrace.Span) bool {
-		event := out.SpanEvents[i]
+	all.RemoveIf(func(span ptrace.Span) bool {
+		key := spanKey(out, i, span)
 		i++
-		spanType, _ := span.Attributes().Get(lambdaconv.AttrSpanType)
-		key := acklog.Key(event, spanType.Str())
-		if _, done := acked[key]; done {
+		if !keep(key) {
 			return true
 		}
 		span.Attributes().PutStr(lambdaconv.AttrAckToken, acklog.Token(r.wal.name, id, key))
 		keys = append(keys, key)
 		return false
 	})
-	if spans.Len() == 0 {
+	if all.Len() == 0 && out.Traces.ResourceSpans().Len() > 0 {
 		// An empty resource would still be counted as a request by the pipeline.
 		out.Traces.ResourceSpans().RemoveIf(func(ptrace.ResourceSpans) bool { return true })
 	}

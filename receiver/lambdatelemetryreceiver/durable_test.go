@@ -8,6 +8,8 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -219,3 +221,51 @@ type consumerFunc func(ptrace.Traces)
 
 func (f consumerFunc) ConsumeTraces(_ context.Context, td ptrace.Traces) error { f(td); return nil }
 func (consumerFunc) Capabilities() consumer.Capabilities                       { return consumer.Capabilities{} }
+
+// TestWriteAheadLogReplaysOnlyWhatTheBatchMade: a batch whose events repeat those of a
+// batch already out of the log made no spans for them when it was accepted (duplicates).
+// Its replay runs without the first batch's join state, and must not count them now.
+func TestWriteAheadLogReplaysOnlyWhatTheBatchMade(t *testing.T) {
+	dir := t.TempDir()
+	running := startDurable(t, storageHost{storageID: newFileStorage(t, dir)}, receivertest.NewNopSettings(metadata.Type), withWriteAheadLog)
+	x, y := oneInvocation("x", "01"), oneInvocation("y", "02")
+	require.Equal(t, 3, running.post(batch("ext-1", 1), `[`+x+`]`).Accepted)
+	first := spanTokens(t, running.traces.AllTraces())
+	acklog.Acknowledge(slices.Concat(first[lambdaconv.SpanTypeInvocation], first[lambdaconv.SpanTypeReport]))
+	// The same events again, and a new invocation; the extension re-batched them.
+	answer := running.post(batch("ext-1", 2), `[`+x+`,`+y+`]`)
+	require.Equal(t, 4, answer.Accepted, "x's runtimeDone and report are duplicates")
+	killed := copyStorage(t, dir)
+
+	restarted := startDurable(t, storageHost{storageID: newFileStorage(t, killed)}, receivertest.NewNopSettings(metadata.Type), withWriteAheadLog)
+	replayed := restarted.traces.AllTraces()
+	require.Len(t, replayed, 1)
+	var ids []string
+	for _, span := range replayed[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().All() {
+		id, _ := span.Attributes().Get(lambdaconv.AttrFaaSInvocationID)
+		ids = append(ids, id.Str())
+	}
+	assert.Equal(t, []string{"y", "y"}, ids, "only y's invocation and report, as when the batch was accepted")
+}
+
+// TestWriteAheadLogKeepsOnlyTheBatchHeaders: headers other than the batch's own are not
+// stored; neither do they count against max_size_mib nor make the record unreadable.
+func TestWriteAheadLogKeepsOnlyTheBatchHeaders(t *testing.T) {
+	dir := t.TempDir()
+	running := startDurable(t, storageHost{storageID: newFileStorage(t, dir)}, receivertest.NewNopSettings(metadata.Type), withWriteAheadLog)
+	code, _, _ := telemetryClient{t: t, url: running.url}.post(batch("ext-1", 1), `[`+oneInvocation("r1", "01")+`]`, func(req *http.Request) {
+		for i := range 70 {
+			req.Header.Set("Lambda-Pad-"+strconv.Itoa(i), strings.Repeat("x", 8<<10))
+		}
+	})
+	require.Equal(t, http.StatusOK, code)
+	killed := copyStorage(t, dir)
+	for _, name := range []string{"receiver_lambda_telemetry__write_ahead_log"} {
+		info, err := os.Stat(filepath.Join(killed, name))
+		require.NoError(t, err)
+		assert.Less(t, info.Size(), int64(70*8<<10), "the padding headers are not in the log")
+	}
+	restarted := startDurable(t, storageHost{storageID: newFileStorage(t, killed)}, receivertest.NewNopSettings(metadata.Type), withWriteAheadLog)
+	tokens := spanTokens(t, restarted.traces.AllTraces())
+	assert.Len(t, tokens[lambdaconv.SpanTypeInvocation], 1, "the batch is replayed, not dropped as unreadable")
+}

@@ -34,9 +34,7 @@ const (
 	batchPrefix = "b/"
 	ackPrefix   = "a/"
 	// encodingVersion is the first byte of every stored batch.
-	encodingVersion = 1
-	// headerPrefix selects the headers a batch is replayed with: the sandbox facts.
-	headerPrefix = "Lambda-"
+	encodingVersion = 2
 )
 
 // Record is one logged batch as read back at start.
@@ -45,16 +43,25 @@ type Record struct {
 	Accepted time.Time
 	Header   http.Header
 	Body     []byte
+	// Expected are the keys of the spans the batch made when it was accepted. The replay
+	// sends only those: the join state it runs with is not the one the batch met (an
+	// event that was a duplicate then may not be one now).
+	Expected map[string]struct{}
 	// Acked are the keys of spans already acknowledged: the replay must not send them.
 	Acked map[string]struct{}
+
+	size int64
 }
 
 // Settings configure a Log.
 type Settings struct {
 	// Client is the storage; it must implement storage.Walker to be read at start.
 	Client storage.Client
-	// MaxBytes bounds the bodies held; Append fails with ErrFull beyond it.
+	// MaxBytes bounds the records held; Append fails with ErrFull beyond it.
 	MaxBytes int64
+	// Headers are the names of the headers a batch is stored with, those it is read from;
+	// any other header is left out.
+	Headers []string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// OnError is called for each failed storage operation after start.
@@ -132,7 +139,7 @@ func Open(ctx context.Context, set Settings) (*Log, []Record, error) {
 			rec.Acked[k] = struct{}{}
 		}
 		out = append(out, *rec)
-		size := int64(len(rec.Body))
+		size := rec.size
 		l.batches[id] = &entry{accepted: rec.Accepted, size: size, acked: acks[id]}
 		l.bytes += size
 		l.next = max(l.next, id)
@@ -159,25 +166,28 @@ func Open(ctx context.Context, set Settings) (*Log, []Record, error) {
 	return l, out, nil
 }
 
-// Append logs a batch and returns its id. It returns ErrFull while the log holds MaxBytes.
-func (l *Log) Append(ctx context.Context, header http.Header, body []byte) (uint64, error) {
+// Append logs a batch with the keys of the spans it made, and returns its id. It returns
+// ErrFull while the log holds MaxBytes.
+func (l *Log) Append(ctx context.Context, header http.Header, body []byte, keys []string) (uint64, error) {
+	now := l.set.Now()
+	record := encodeBatch(now, header, l.set.Headers, body, keys)
+	size := int64(len(record))
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return 0, errors.New("the write-ahead log is closed")
 	}
-	if l.set.MaxBytes > 0 && l.bytes+int64(len(body)) > l.set.MaxBytes && l.bytes > 0 {
+	if l.set.MaxBytes > 0 && l.bytes+size > l.set.MaxBytes && l.bytes > 0 {
 		l.mu.Unlock()
 		return 0, ErrFull
 	}
 	l.next++
 	id := l.next
-	now := l.set.Now()
-	l.batches[id] = &entry{accepted: now, size: int64(len(body))}
-	l.bytes += int64(len(body))
+	l.batches[id] = &entry{accepted: now, size: size}
+	l.bytes += size
 	l.mu.Unlock()
 
-	if err := l.set.Client.Set(ctx, batchKey(id), encodeBatch(now, header, body)); err != nil {
+	if err := l.set.Client.Set(ctx, batchKey(id), record); err != nil {
 		l.forget(id)
 		return 0, fmt.Errorf("appending to the write-ahead log: %w", err)
 	}
@@ -336,24 +346,31 @@ func parseID(key, prefix string) (uint64, error) {
 }
 
 // encodeBatch writes: version, acceptance time (unix ns), the number of headers, each
-// header's name and value (length-prefixed), then the body.
-func encodeBatch(accepted time.Time, header http.Header, body []byte) []byte {
-	names := make([]string, 0, 8)
-	size := 1 + binary.MaxVarintLen64*2 + len(body)
-	for name, values := range header {
-		if strings.HasPrefix(name, headerPrefix) && len(values) > 0 {
-			names = append(names, name)
-			size += 2*binary.MaxVarintLen64 + len(name) + len(values[0])
+// header's name and value (length-prefixed), the number of span keys, each key, then the
+// body. Only the headers named in names are kept.
+func encodeBatch(accepted time.Time, header http.Header, names []string, body []byte, keys []string) []byte {
+	kept := make([]string, 0, len(names))
+	size := 1 + binary.MaxVarintLen64*3 + len(body)
+	for _, name := range names {
+		if v := header.Get(name); v != "" {
+			kept = append(kept, name)
+			size += 2*binary.MaxVarintLen64 + len(name) + len(v)
 		}
 	}
-	slices.Sort(names)
+	for _, k := range keys {
+		size += binary.MaxVarintLen64 + len(k)
+	}
 	b := make([]byte, 0, size)
 	b = append(b, encodingVersion)
 	b = binary.AppendVarint(b, accepted.UnixNano())
-	b = binary.AppendUvarint(b, uint64(len(names)))
-	for _, name := range names {
+	b = binary.AppendUvarint(b, uint64(len(kept)))
+	for _, name := range kept {
 		b = appendString(b, name)
 		b = appendString(b, header.Get(name))
+	}
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = appendString(b, k)
 	}
 	return append(b, body...)
 }
@@ -369,6 +386,7 @@ func decodeBatch(id uint64, b []byte) (*Record, error) {
 	if len(b) == 0 || b[0] != encodingVersion {
 		return nil, errCorrupt
 	}
+	size := int64(len(b))
 	b = b[1:]
 	ns, n := binary.Varint(b)
 	if n <= 0 {
@@ -392,8 +410,22 @@ func decodeBatch(id uint64, b []byte) (*Record, error) {
 		}
 		header.Set(name, value)
 	}
+	count, n = binary.Uvarint(b)
+	if n <= 0 || count > uint64(len(b)) {
+		return nil, errCorrupt
+	}
+	b = b[n:]
+	expected := make(map[string]struct{}, count)
+	for range count {
+		var key string
+		var ok bool
+		if key, b, ok = readString(b); !ok {
+			return nil, errCorrupt
+		}
+		expected[key] = struct{}{}
+	}
 	// A copy: a walked value is the storage's memory, valid only during the walk.
-	return &Record{ID: id, Accepted: time.Unix(0, ns), Header: header, Body: bytes.Clone(b)}, nil
+	return &Record{ID: id, Accepted: time.Unix(0, ns), Header: header, Expected: expected, Body: bytes.Clone(b), size: size}, nil
 }
 
 func readString(b []byte) (string, []byte, bool) {

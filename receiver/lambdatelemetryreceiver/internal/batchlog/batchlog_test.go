@@ -6,6 +6,7 @@ package batchlog
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,12 +66,13 @@ func TestAppendAcknowledgeReopen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			l, records := open(t, dir, Settings{})
+			l, records := open(t, dir, Settings{Headers: []string{"Lambda-Function-Name", "Lambda-Region"}})
 			require.Empty(t, records)
 			bodies := []string{`[{"a":1}]`, `[{"b":2}]`}
 			ids := make([]uint64, len(bodies))
 			for i, body := range bodies {
-				id, err := l.Append(ctx, header("Lambda-Function-Name", "orders", "Authorization", "secret"), []byte(body))
+				id, err := l.Append(ctx, header("Lambda-Function-Name", "orders", "Authorization", "secret", "Lambda-Pad", "x"), []byte(body),
+					[]string{"0 invocation", "2 report"})
 				require.NoError(t, err)
 				ids[i] = id
 				if tt.earlyAcks {
@@ -94,7 +96,8 @@ func TestAppendAcknowledgeReopen(t *testing.T) {
 				assert.Equal(t, ids[i], rec.ID, "oldest first")
 				assert.Equal(t, bodies[i], string(rec.Body))
 				assert.Equal(t, "orders", rec.Header.Get("Lambda-Function-Name"))
-				assert.Empty(t, rec.Header.Get("Authorization"), "only the sandbox headers are kept")
+				assert.Equal(t, http.Header{"Lambda-Function-Name": {"orders"}}, rec.Header, "only the batch's own headers are kept")
+				assert.Equal(t, map[string]struct{}{"0 invocation": {}, "2 report": {}}, rec.Expected)
 				var acked []string
 				for k := range rec.Acked {
 					acked = append(acked, k)
@@ -109,26 +112,28 @@ func TestIDsContinueAfterReopen(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	l, _ := open(t, dir, Settings{})
-	first, err := l.Append(ctx, nil, []byte("[]"))
+	first, err := l.Append(ctx, nil, []byte("[]"), nil)
 	require.NoError(t, err)
 	l.Close()
 	l, records := open(t, dir, Settings{})
 	require.Len(t, records, 1)
-	next, err := l.Append(ctx, nil, []byte("[]"))
+	next, err := l.Append(ctx, nil, []byte("[]"), nil)
 	require.NoError(t, err)
 	assert.Greater(t, next, first, "a new batch never takes a logged batch's id")
 }
 
 func TestFullAndDiscard(t *testing.T) {
 	ctx := context.Background()
-	l, _ := open(t, t.TempDir(), Settings{MaxBytes: 10})
-	id, err := l.Append(ctx, nil, make([]byte, 8))
+	l, _ := open(t, t.TempDir(), Settings{MaxBytes: 40})
+	id, err := l.Append(ctx, nil, make([]byte, 20), nil)
 	require.NoError(t, err)
-	_, err = l.Append(ctx, nil, make([]byte, 8))
+	_, err = l.Append(ctx, nil, make([]byte, 20), nil)
 	require.ErrorIs(t, err, ErrFull)
 	l.Discard(ctx, id)
-	_, err = l.Append(ctx, nil, make([]byte, 8))
+	_, err = l.Append(ctx, nil, make([]byte, 20), nil)
 	require.NoError(t, err, "discarding made room")
+	_, err = l.Append(ctx, nil, nil, []string{strings.Repeat("k", 40)})
+	require.ErrorIs(t, err, ErrFull, "the limit counts the whole record, not only the body")
 }
 
 func TestExpire(t *testing.T) {
@@ -136,11 +141,11 @@ func TestExpire(t *testing.T) {
 	now := time.Unix(1000, 0)
 	dir := t.TempDir()
 	l, _ := open(t, dir, Settings{Now: func() time.Time { return now }})
-	old, err := l.Append(ctx, nil, []byte("[1]"))
+	old, err := l.Append(ctx, nil, []byte("[1]"), nil)
 	require.NoError(t, err)
 	l.Expect(ctx, old, []string{"0 invocation"})
 	now = now.Add(time.Minute)
-	young, err := l.Append(ctx, nil, []byte("[2]"))
+	young, err := l.Append(ctx, nil, []byte("[2]"), nil)
 	require.NoError(t, err)
 	l.Expect(ctx, young, []string{"0 invocation"})
 	assert.Equal(t, 1, l.Expire(ctx, now.Add(-30*time.Second)))
@@ -157,7 +162,7 @@ func TestCorruptRecordsAreDropped(t *testing.T) {
 	require.NoError(t, client.Set(ctx, batchKey(3), []byte{99, 1, 2}))
 	require.NoError(t, client.Set(ctx, "b/not-hex", []byte{encodingVersion}))
 	require.NoError(t, client.Set(ctx, ackKey(5), []byte("0 invocation"))) // of no batch
-	good := encodeBatch(time.Unix(1, 0), header("Lambda-Region", "eu-west-1"), []byte("[]"))
+	good := encodeBatch(time.Unix(1, 0), header("Lambda-Region", "eu-west-1"), []string{"Lambda-Region"}, []byte("[]"), []string{"0 report"})
 	require.NoError(t, client.Set(ctx, batchKey(4), good))
 	for cut := 1; cut < len(good)-2; cut++ {
 		_, err := decodeBatch(4, good[:cut])
