@@ -4,10 +4,10 @@
 package wire // import "github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 
 import (
-	"slices"
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
