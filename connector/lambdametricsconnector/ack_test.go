@@ -168,3 +168,14 @@ func TestInflightRecordRoundTripAndCorruption(t *testing.T) {
 	_, _, err = decodeInflight(append([]byte{9}, value[1:]...))
 	assert.ErrorIs(t, err, errCorruptInflight)
 }
+
+// TestShutdownDuringAnOutageIsNotAFailure: the last flush failing (the backend is down, or
+// export_watch's drain ended it) is logged; Shutdown still succeeds, so the gateway exits 0.
+func TestShutdownDuringAnOutageIsNotAFailure(t *testing.T) {
+	h := newHarness(t, nil)
+	require.NoError(t, h.c.Start(context.Background(), nil))
+	h.send(newBatch(fnA).invocation(inv{id: "r1", seq: 1, dur: time.Second}))
+	h.sink.err = errors.New("backend down")
+	assert.NoError(t, h.c.Shutdown(context.Background()))
+	assert.Empty(t, h.sink.AllMetrics())
+}

@@ -288,7 +288,11 @@ func (c *lambdaMetrics) Shutdown(ctx context.Context) error {
 			close(c.stop)
 			<-c.done
 		}
-		err = c.flush(ctx)
+		if ferr := c.flush(ctx); ferr != nil {
+			// Logged, not returned: a SIGTERM during an outage is no failure of the gateway,
+			// and export_watch and the exporter already count what was not written.
+			c.logger.Warn("The last flush before shutdown was not written; what it counted since the last written flush is lost", zap.Error(ferr))
+		}
 		if c.releaseAcks != nil {
 			c.releaseAcks()
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v7"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -345,6 +346,54 @@ func TestDrainTimeoutCancelsInFlightAndRefusesLater(t *testing.T) {
 	}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualExtensionExportWatchUnwrittenBytes(t, tw.tel,
 		[]metricdata.DataPoint[int64]{{Attributes: endpointSet(url), Value: int64(2 * len(body))}}, metricdatatest.IgnoreTimestamp())
+}
+
+// TestDrainEndsRetryLoops: prometheus_remote_write retries a failed request itself, with
+// cenkalti/backoff v7 and in the caller's goroutine (no queue: the flush's). A request that
+// drain_timeout ended must stop that loop at once, in flight or refused, or the shutdown
+// would wait for retry_on_failure's max_elapsed_time.
+func TestDrainEndsRetryLoops(t *testing.T) {
+	url, _, arrived := blockingServer(t)
+	tw := newTestWatch(t, func(cfg *Config) { cfg.DrainTimeout = 100 * time.Millisecond })
+	attempt := func() (int, error) {
+		status, _, err := tw.post(context.Background(), url, []byte("a batch"))
+		return status, err
+	}
+	retry := func() (attempts int, err error) {
+		_, err = backoff.Retry(context.Background(), func() (int, error) {
+			attempts++
+			return attempt()
+		}, backoff.WithBackOff(backoff.NewConstantBackOff(time.Millisecond)), backoff.WithMaxElapsedTime(time.Minute))
+		return attempts, err
+	}
+
+	type result struct {
+		attempts int
+		err      error
+	}
+	inFlight := make(chan result, 1)
+	go func() {
+		n, err := retry()
+		inFlight <- result{n, err}
+	}()
+	<-arrived
+	require.NoError(t, tw.NotReady())
+	var r result
+	select {
+	case r = <-inFlight:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the retry loop went on after drain_timeout canceled its request")
+	}
+	assert.Equal(t, 1, r.attempts, "the canceled request is not retried")
+	assert.ErrorIs(t, r.err, backoff.ErrPermanent)
+	assert.ErrorIs(t, r.err, errDrainTimeout)
+	assert.True(t, consumererror.IsPermanent(r.err), "an exporterhelper must not retry it either: %v", r.err)
+
+	n, err := retry()
+	assert.Equal(t, 1, n, "a refused request is not retried")
+	assert.ErrorIs(t, err, backoff.ErrPermanent)
+	assert.Contains(t, err.Error(), "not sent")
+	require.NoError(t, tw.Shutdown(context.Background()))
 }
 
 // TestDrainLetsRequestsThroughUntilTheDeadline: NotReady alone stops nothing; a drain that

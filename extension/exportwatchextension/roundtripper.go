@@ -15,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/cenkalti/backoff/v7"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/extension/extensionmiddleware"
 )
@@ -38,9 +39,8 @@ type watchedTransport struct {
 }
 
 // RoundTrip sends req unless drain_timeout passed, under a context that drain_timeout
-// cancels, and records the outcome. Errors it makes are permanent
-// (consumererror.IsPermanent): an exporterhelper must not retry a request that the
-// shutdown ended.
+// cancels, and records the outcome. Errors it makes stop every retry (see stopRetrying):
+// no exporter may retry a request that the shutdown ended.
 func (t *watchedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	w := t.w
 	name := endpointOfURL(req.URL)
@@ -50,7 +50,7 @@ func (t *watchedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 			req.Body.Close()
 		}
 		w.record(req.Context(), name, outcomeRefused, "", req.ContentLength)
-		return nil, consumererror.NewPermanent(w.errRefuse)
+		return nil, stopRetrying(w.errRefuse)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	stop := context.AfterFunc(w.drainCtx, func() { cancel(context.Cause(w.drainCtx)) })
@@ -63,7 +63,7 @@ func (t *watchedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		release()
 		if errors.Is(context.Cause(ctx), errDrainTimeout) {
 			w.record(req.Context(), name, outcomeCanceled, "", req.ContentLength)
-			return nil, consumererror.NewPermanent(w.errCanceled)
+			return nil, stopRetrying(w.errCanceled)
 		}
 		w.record(req.Context(), name, outcomeTransportError, truncate(err.Error()), req.ContentLength)
 		return nil, err
@@ -88,6 +88,16 @@ func (t *watchedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	w.record(req.Context(), name, outcomeErrorResponse, reason, req.ContentLength)
 	return resp, nil
+}
+
+// stopRetrying marks an error that drain_timeout made as one that no retry loop retries:
+// permanent for the exporterhelper (consumererror.IsPermanent) and for cenkalti/backoff v7
+// (backoff.Permanent), with which prometheus_remote_write retries by itself. Without its
+// queue the exporter retries in the goroutine of the flush that feeds it, and the
+// pipelines' shutdown waits for that flush: the refused attempts would otherwise go on
+// until retry_on_failure's max_elapsed_time (5 minutes by default).
+func stopRetrying(err error) error {
+	return backoff.Permanent(consumererror.NewPermanent(err))
 }
 
 // releasingBody releases the request's context when the caller closes the body.

@@ -194,7 +194,11 @@ func (p *fleetProcessor) Shutdown(ctx context.Context) error {
 		if p.started {
 			close(p.stop)
 			<-p.done
-			err = p.flush(ctx)
+			if ferr := p.flush(ctx); ferr != nil {
+				// Logged, not returned: a SIGTERM during an outage is no failure of the
+				// gateway, and export_watch and the exporter count what was not written.
+				p.logger.Warn("The last flush before shutdown was not written; what it carried since the last written flush is lost", zap.Error(ferr))
+			}
 		}
 		p.telemetry.Shutdown()
 	})

@@ -78,7 +78,7 @@ func logField(output, msg, field string) (int, bool) {
 
 // TestGatewayWarnsWhenRemoteWriteFails: with Prometheus down, the first flush's failed
 // remote write is in the gateway's log at warn, with the reason and the endpoint, and the
-// gateway's own metrics say the backend is failing next to the exporter's queue size.
+// gateway's own metrics say the backend is failing and for how long.
 // Before export_watch the exporter retried connection errors with a debug line only, and
 // the log stayed silent until data was dropped minutes later.
 func TestGatewayWarnsWhenRemoteWriteFails(t *testing.T) {
@@ -122,15 +122,15 @@ func TestGatewayWarnsWhenRemoteWriteFails(t *testing.T) {
 	failing, found := telemetryValue(t, gw.Addrs.Telemetry, "otelcol_extension_export_watch_failing_duration")
 	assert.True(t, found)
 	assert.Greater(t, failing, 0.0)
-	_, found = telemetryValue(t, gw.Addrs.Telemetry, "otelcol_exporter_queue_size")
-	assert.True(t, found, "the exporter's queue size is in the gateway's metrics")
 }
 
 // TestGatewaySIGTERMWithHangingBackendExits: a remote-write backend that accepts requests
 // and never answers, and a per-attempt timeout far longer than any test (10 minutes):
-// without a bounded drain the gateway would wait on it at SIGTERM for every queued batch.
-// With export_watch it exits on its own once drain_timeout has passed, and logs how many
-// requests it could not write.
+// without a bounded drain the gateway would wait on it at SIGTERM. The remote write has no
+// queue, so the flush waits for its request and the flushes behind it are skipped, not
+// queued. With export_watch the gateway exits on its own once drain_timeout has passed
+// (the request is canceled, and not retried), and logs how many requests it could not
+// write: the hanging one and the last flush.
 func TestGatewaySIGTERMWithHangingBackendExits(t *testing.T) {
 	var requests atomic.Int64
 	release := make(chan struct{})
@@ -165,21 +165,22 @@ func TestGatewaySIGTERMWithHangingBackendExits(t *testing.T) {
 		}
 	})
 
-	// One request hangs at the backend and the flushes after it queue up.
+	// One request hangs at the backend; the flushes after it wait.
 	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
 	defer cancel()
-	for i := 1; ; i++ {
+	for i := 1; requests.Load() < 1; i++ {
 		require.Equal(t, http.StatusOK, post(t, gw.URL+"/v1/metrics", "application/json", sdkMetric("orders", i)))
-		queued, _ := telemetryValue(t, gw.Addrs.Telemetry, "otelcol_exporter_queue_size")
-		if requests.Load() >= 1 && queued >= 2 {
-			break
-		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("no request reached the backend with others queued: %d requests, queue %v", requests.Load(), queued)
+			t.Fatal("no request reached the backend")
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+	for i := range 3 { // three more flushes' worth of data, none of it sent meanwhile
+		require.Equal(t, http.StatusOK, post(t, gw.URL+"/v1/metrics", "application/json", sdkMetric("orders", 1000+i)))
+		time.Sleep(time.Second)
+	}
+	require.Equal(t, int64(1), requests.Load(), "a flush waits for the one before it")
 
 	start := time.Now()
 	require.NoError(t, gw.Cmd.Process.Signal(syscall.SIGTERM))
@@ -188,10 +189,15 @@ func TestGatewaySIGTERMWithHangingBackendExits(t *testing.T) {
 	case <-time.After(2 * time.Minute):
 		t.Fatal("the gateway did not exit on its own after SIGTERM with a backend that never answers")
 	}
-	t.Logf("the gateway exited %s after SIGTERM (drain_timeout 2s)", time.Since(start).Round(10*time.Millisecond))
-	assert.NoError(t, gw.Err(), "a bounded drain is a clean exit")
-
+	took := time.Since(start)
+	t.Logf("the gateway exited %s after SIGTERM (drain_timeout 2s)", took.Round(10*time.Millisecond))
 	out := gw.Output.String()
+	// The last flushes, made after drain_timeout, were refused. The connector and the
+	// processor log that and shut down cleanly: a SIGTERM during an outage is no failure
+	// of the gateway, so it exits 0.
+	require.NoError(t, gw.Err(), "the gateway's exit status")
+	assert.Contains(t, out, "The last flush before shutdown was not written")
+
 	const msg = "Exports not written at shutdown"
 	require.Contains(t, out, msg)
 	canceled, ok := logField(out, msg, "canceled_requests")
@@ -199,6 +205,6 @@ func TestGatewaySIGTERMWithHangingBackendExits(t *testing.T) {
 	refused, ok := logField(out, msg, "refused_requests")
 	require.True(t, ok)
 	assert.Equal(t, 1, canceled, "the request hanging at the backend")
-	assert.GreaterOrEqual(t, refused, 2, "the queued batches, never sent")
+	assert.GreaterOrEqual(t, refused, 1, "the last flush, never sent")
 	assert.Equal(t, int64(1), requests.Load(), "after drain_timeout nothing reaches the backend")
 }

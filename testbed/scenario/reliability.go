@@ -36,8 +36,9 @@ type Reliability struct {
 	// checks cannot hold there, so the scenario checks what must still hold: the totals
 	// over every series, the overflow series included, are the truth (nothing lost), and
 	// no function's own series hold more than it had (nothing counted twice). It also
-	// sends the SIGTERM StopAfter the load, while the remote-write queue is still full,
-	// and reads Prometheus once the gateway has exited. It runs without the sink.
+	// sends the SIGTERM StopAfter the load, while Prometheus is still behind the
+	// gateway's writes, and reads Prometheus once the gateway has exited. It runs without
+	// the sink.
 	Cardinality bool
 	// StopAfter (Cardinality) is the wait between the load's end and the SIGTERM. Other
 	// scenarios send it once the backends hold the truth (or the drain timed out).
@@ -467,8 +468,10 @@ type Warning struct {
 }
 
 // remoteWriteMention is what a log line about the failing backend mentions: the exporter,
-// the remote write, or exporting in general (the Collector's "Exporting failed").
-var remoteWriteMention = regexp.MustCompile(`(?i)remote.?write|export`)
+// the remote write, exporting in general (the Collector's "Exporting failed"), or a
+// flush that the exporter failed ("Failed ConsumeMetrics" of lambda_metrics and
+// lambda_fleet_metrics, whose only consumer is the remote write).
+var remoteWriteMention = regexp.MustCompile(`(?i)remote.?write|export|ConsumeMetrics`)
 
 // FirstWarning reads a gateway's log (the Collector's console encoding: time, level,
 // caller, message and fields, tab-separated) for the lines at warn level or above that
@@ -583,8 +586,8 @@ func (l *cardinalityLoad) send(ctx context.Context, rn *run, urls []string) (loa
 	return (&fleetLoad{fleet: l.fleet}).send(ctx, rn, urls)
 }
 
-// settle waits Reliability.StopAfter, then stops the gateway: its remote-write queue is
-// then as full as the load made it. measureReliability reads the rest.
+// settle waits Reliability.StopAfter, then stops the gateway, while Prometheus is still
+// behind its writes. measureReliability reads the rest.
 func (l *cardinalityLoad) settle(ctx context.Context, rn *run, loadEnd time.Time) error {
 	select {
 	case <-ctx.Done():

@@ -73,21 +73,23 @@ const gatewayLog = "2026-11-30T19:04:47.339Z\twarn\tmemorylimiter@v0.165.0/memor
 	"go.opentelemetry.io/collector/exporter/exporterhelper/internal.NewQueueSender.func1\n" +
 	"\tgo.opentelemetry.io/collector/exporter/exporterhelper@v0.165.0/internal/queue_sender.go:57\n" +
 	"2026-11-30T19:09:46.000Z\tinfo\tx.go:1\tremote write info line\t{}\n" +
-	"2026-11-30T19:09:50.000Z\terror\tinternal/queue_sender.go:57\tExporting failed. Dropping data.\t{}\n"
+	"2026-11-30T19:09:50.000Z\terror\tinternal/queue_sender.go:57\tExporting failed. Dropping data.\t{}\n" +
+	"2026-11-30T19:09:51.000Z\terror\tlambdametricsconnector/connector.go:255\tFailed ConsumeMetrics\t" +
+	`{"otelcol.component.id": "lambda_metrics", "error": "Post \"http://127.0.0.1:1/api/v1/write\": dial tcp: connection refused"}` + "\n"
 
 func TestFirstWarning(t *testing.T) {
 	since := time.Date(2026, 11, 30, 19, 5, 1, 0, time.UTC)
 	w := FirstWarning(gatewayLog, since)
-	assert.Equal(t, 2, w.Lines, "error lines about exporting after the outage's start; not info, not stack traces")
+	assert.Equal(t, 3, w.Lines, "error lines about exporting after the outage's start; not info, not stack traces")
 	assert.True(t, strings.Contains(w.Line, "Exporting failed"), w.Line)
 	assert.NotContains(t, w.Line, "resource", "the resource every line repeats is left out")
 	assert.Contains(t, w.Line, `"error": "Permanent error: connection refused"`)
 	assert.Equal(t, time.Date(2026, 11, 30, 19, 9, 45, 258e6, time.UTC), w.At)
-	assert.Equal(t, map[string]int{"Exporting failed. Dropping data.": 2}, w.Messages)
-	assert.Equal(t, `2: "Exporting failed. Dropping data." x2`, messages(w.Lines, w.Messages))
+	assert.Equal(t, map[string]int{"Exporting failed. Dropping data.": 2, "Failed ConsumeMetrics": 1}, w.Messages)
+	assert.Equal(t, `3: "Exporting failed. Dropping data." x2, "Failed ConsumeMetrics" x1`, messages(w.Lines, w.Messages))
 
 	all := FirstWarning(gatewayLog, time.Time{})
-	assert.Equal(t, 3, all.Lines, "the memory limiter's warning mentions no remote write")
+	assert.Equal(t, 4, all.Lines, "the memory limiter's warning mentions no remote write")
 	assert.Contains(t, all.Line, "before the outage")
 
 	assert.Equal(t, Warning{}, FirstWarning("2026-11-30T19:04:47.339Z\tinfo\tx\tExporting\n\nnot a log line\n", time.Time{}))
