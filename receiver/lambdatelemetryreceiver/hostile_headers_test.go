@@ -5,8 +5,6 @@ package lambdatelemetryreceiver
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -56,30 +54,13 @@ func TestRepeatedAndNonDecimalHeadersAreRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, target := range []struct{ path, contentType, body string }{
-				{wire.TelemetryPath, jsonContentType, `[` + oneInvocation("r1", "01") + `]`},
-				{tracesPath, protobufContentType, string(otlpBody)},
-			} {
-				req, err := http.NewRequest(http.MethodPost, base+target.path, strings.NewReader(target.body))
-				require.NoError(t, err)
-				req.Header.Set("Content-Type", target.contentType)
-				testSandbox.SetHeaders(req.Header)
-				tc.mutate(req.Header)
-				resp, err := http.DefaultClient.Do(req)
-				require.NoError(t, err)
-				raw, err := io.ReadAll(resp.Body)
-				require.NoError(t, err)
-				resp.Body.Close()
-				require.Equal(t, http.StatusBadRequest, resp.StatusCode, target.path)
-				var msg string
-				if target.path == tracesPath {
-					msg = decodeStatus(t, target.contentType, raw).GetMessage()
-				} else {
-					var answer telemetryResponse
-					require.NoError(t, json.Unmarshal(raw, &answer))
-					msg = answer.Error
-				}
-				assert.Contains(t, msg, tc.wantError, target.path)
+			setHeaders := func(h http.Header) {
+				testSandbox.SetHeaders(h)
+				tc.mutate(h)
+			}
+			for _, answer := range refusalsOnBothPaths(t, base, otlpBody, setHeaders) {
+				require.Equal(t, http.StatusBadRequest, answer.status, answer.path)
+				assert.Contains(t, answer.msg, tc.wantError, answer.path)
 			}
 		})
 	}

@@ -159,30 +159,10 @@ func TestSandboxFactsOutsideLambdasLimitsAreRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sandbox := testSandbox
 			tc.mutate(&sandbox)
-			for _, target := range []struct{ path, contentType, body string }{
-				{wire.TelemetryPath, jsonContentType, `[` + oneInvocation("r1", "01") + `]`},
-				{tracesPath, protobufContentType, string(otlpBody)},
-			} {
-				req, err := http.NewRequest(http.MethodPost, base+target.path, strings.NewReader(target.body))
-				require.NoError(t, err)
-				req.Header.Set("Content-Type", target.contentType)
-				sandbox.SetHeaders(req.Header)
-				resp, err := http.DefaultClient.Do(req)
-				require.NoError(t, err)
-				raw, err := io.ReadAll(resp.Body)
-				require.NoError(t, err)
-				resp.Body.Close()
-				assert.Equal(t, http.StatusBadRequest, resp.StatusCode, target.path)
-				var msg string
-				if target.path == tracesPath {
-					msg = decodeStatus(t, target.contentType, raw).GetMessage()
-				} else {
-					var answer telemetryResponse
-					require.NoError(t, json.Unmarshal(raw, &answer))
-					msg = answer.Error
-				}
-				assert.Contains(t, msg, tc.wantError, target.path)
-				assert.Less(t, len(raw), 1024, "the answer quotes a bounded part of the value")
+			for _, answer := range refusalsOnBothPaths(t, base, otlpBody, sandbox.SetHeaders) {
+				assert.Equal(t, http.StatusBadRequest, answer.status, answer.path)
+				assert.Contains(t, answer.msg, tc.wantError, answer.path)
+				assert.Less(t, answer.size, 1024, "the answer quotes a bounded part of the value")
 			}
 		})
 	}
@@ -275,4 +255,43 @@ func TestOTLPErrorAnswersAreBounded(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, header)
 		assert.Less(t, len(body), 1024, header)
 	}
+}
+
+// pathAnswer is the answer of one path to a request with bad sandbox headers.
+type pathAnswer struct {
+	path   string
+	status int
+	msg    string // the error the answer gives
+	size   int    // of the whole answer
+}
+
+// refusalsOnBothPaths sends a valid Telemetry API batch and a valid OTLP/protobuf request
+// with the headers setHeaders writes, and returns each path's answer.
+func refusalsOnBothPaths(t *testing.T, base string, otlpBody []byte, setHeaders func(http.Header)) []pathAnswer {
+	t.Helper()
+	var answers []pathAnswer
+	for _, target := range []struct{ path, contentType, body string }{
+		{wire.TelemetryPath, jsonContentType, `[` + oneInvocation("r1", "01") + `]`},
+		{tracesPath, protobufContentType, string(otlpBody)},
+	} {
+		req, err := http.NewRequest(http.MethodPost, base+target.path, strings.NewReader(target.body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", target.contentType)
+		setHeaders(req.Header)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		raw, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		answer := pathAnswer{path: target.path, status: resp.StatusCode, size: len(raw)}
+		if target.path == tracesPath {
+			answer.msg = decodeStatus(t, target.contentType, raw).GetMessage()
+		} else {
+			var body telemetryResponse
+			require.NoError(t, json.Unmarshal(raw, &body), "%s", raw)
+			answer.msg = body.Error
+		}
+		answers = append(answers, answer)
+	}
+	return answers
 }
