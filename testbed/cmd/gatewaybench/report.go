@@ -55,7 +55,7 @@ func render(o options, pipelines []pipeline, results [][]result, f floors) strin
 	}
 	fmt.Fprintf(&b, "- both pipelines: the same distribution binary, flush interval %s (lambda_correlation's window too), remote write to a tee that "+
 		"writes to a real Prometheus and then to the validating sink testbed/rwsink\n", o.flush)
-	fmt.Fprintf(&b, "- A = `distribution/config.yaml` (lambda_telemetry -> memory_limiter -> lambda_correlation -> batch -> lambda_metrics -> batch -> prometheus_remote_write) "+
+	fmt.Fprintf(&b, "- A = `distribution/config.yaml` (lambda_telemetry -> memory_limiter -> lambda_correlation -> batch -> lambda_metrics -> prometheus_remote_write, no queue) "+
 		"with `testbed/bench/sdk-spans.yaml` (lambda_metrics' sdk_spans on, so that it counts the OTLP span load); "+
 		"B = `testbed/bench/stock-pipeline.yaml` (otlp -> batch -> span_metrics -> batch -> prometheus_remote_write)\n\n")
 
