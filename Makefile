@@ -32,7 +32,9 @@ step = @printf '\n==> %s\n' "$(1)"
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) \
+		| sed -e 's/[$$](FUZZ_TIME)/$(FUZZ_TIME)/' -e 's/[$$](FUZZ_TIME_LONG)/$(FUZZ_TIME_LONG)/' -e 's/[$$](SOAK_DURATION)/$(SOAK_DURATION)/' \
+		| awk 'BEGIN {FS = ":.*## "}; {printf "  make %-20s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------------------- tools
 
