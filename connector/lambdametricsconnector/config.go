@@ -187,10 +187,10 @@ func (c *Config) Validate() error {
 		errs = append(errs, errMaxSize)
 	}
 	errs = append(errs,
-		validateDurationBuckets("histograms::invoke_duration", c.Histograms.InvokeDuration),
-		validateDurationBuckets("histograms::init_duration", c.Histograms.InitDuration),
-		validateDurationBuckets("histograms::event_age", c.Histograms.EventAge),
-		validateByteBuckets("histograms::mem_usage", c.Histograms.MemUsage))
+		validateBuckets("histograms::invoke_duration", c.Histograms.InvokeDuration),
+		validateBuckets("histograms::init_duration", c.Histograms.InitDuration),
+		validateBuckets("histograms::event_age", c.Histograms.EventAge),
+		validateBuckets("histograms::mem_usage", c.Histograms.MemUsage))
 	type priceKey struct{ region, arch string }
 	seen := map[priceKey]bool{}
 	for i, p := range c.Prices {
@@ -209,19 +209,8 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func validateDurationBuckets(key string, b []time.Duration) error {
-	if len(b) == 0 {
-		return fmt.Errorf("invalid %s: at least one bucket bound is required", key)
-	}
-	for i := range b {
-		if b[i] <= 0 || (i > 0 && b[i] <= b[i-1]) {
-			return fmt.Errorf("invalid %s: bounds must be positive and strictly increasing", key)
-		}
-	}
-	return nil
-}
-
-func validateByteBuckets(key string, b []int64) error {
+// validateBuckets checks the bounds of one histogram: durations or byte counts.
+func validateBuckets[T time.Duration | int64](key string, b []T) error {
 	if len(b) == 0 {
 		return fmt.Errorf("invalid %s: at least one bucket bound is required", key)
 	}
