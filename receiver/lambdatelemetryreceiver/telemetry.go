@@ -140,8 +140,7 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, body []byte, b
 	sandbox := r.sandboxFor(b)
 	// Held until the pipeline answered, on purpose: when it refuses, the sandbox's state is
 	// rolled back to the checkpoint, and no other batch of the sandbox may have built on it
-	// meanwhile. A sandbox sends one batch at a time, so nothing waits on this lock but a
-	// resend racing its original.
+	// meanwhile. Only the same sandbox's batches wait on it.
 	sandbox.Lock()
 	r.replay.Load(ctx, sandbox)
 	if sandbox.Replayed(b.Sequence) {
