@@ -28,8 +28,8 @@ import (
 
 const (
 	// attrInitializationType is the data point attribute of the initialization type on
-	// faas.coldstarts and faas.init_duration: the label initialization_type of DESIGN's
-	// metric contract (the spans carry it as lambdaconv.AttrInitializationType).
+	// faas.coldstarts and faas.init_duration: the label initialization_type of the
+	// metric contract, docs/architecture.md (the spans carry it as lambdaconv.AttrInitializationType).
 	attrInitializationType = "initialization_type"
 
 	// maxDimensions bounds the configurable dimensions (a fixed array on the hot path).

@@ -27,8 +27,8 @@ import (
 // warm, errors, a timeout, two triggers, an asynchronous retry reusing its request id, one
 // invocation counted from its report) and, in later batches, their reports, as users send
 // them: the platform's events as the extension forwards them, the functions' own spans
-// (with the event source) over OTLP/gRPC. Then it reads every metric of DESIGN's contract
-// back from the real Prometheus, by its exact name.
+// (with the event source) over OTLP/gRPC. Then it reads every metric of the contract
+// (docs/architecture.md, README's metric table) back from the real Prometheus, by its exact name.
 func TestConnectorDerivesLambdaMetricsInPrometheus(t *testing.T) {
 	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
 	base := "http://" + s.httpAddr

@@ -95,7 +95,7 @@ func render(o options, pipelines []pipeline, results [][]result, f floors) strin
 		sandboxSpans/spansPerRequest, a.sandboxCounted, sandboxSpans, bb.sandboxCounted, sandboxSpans)
 
 	fmt.Fprintf(&b, "\n**Floors**, measured in the harness on the same payloads (decode only, one goroutine, garbage collection included), "+
-		"against the budgets of DESIGN.md:\n\n")
+		"against the budgets of docs/architecture.md:\n\n")
 	fmt.Fprintf(&b, "| floor | per item | A over floor | budget | met |\n|---|---|---|---|---|\n")
 	spanFloor := f.perSpan.Seconds() * 1e6
 	invFloor := f.perInvocation.Seconds() * 1e6

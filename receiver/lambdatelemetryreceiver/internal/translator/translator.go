@@ -4,7 +4,7 @@
 // Package translator turns a batch of Telemetry API events from one sandbox into the
 // invocation, report and init spans and the log records described in internal/lambdaconv.
 //
-// Counting rule (see DESIGN.md, "Freshness vs completeness"): an invocation span is made
+// Counting rule (docs/architecture.md, "The counting rule"): an invocation span is made
 // when platform.runtimeDone arrives, and only then; a platform.report makes one only when
 // the forwarder marked that it never saw that invocation's runtimeDone. Repeated events
 // and replayed batches are recognised within a bounded window, so they count nothing twice.
