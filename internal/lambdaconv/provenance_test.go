@@ -8,7 +8,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"strconv"
 	"testing"
 )
 
@@ -78,27 +77,7 @@ func TestInternalAttributesCoverTheReceiversSpans(t *testing.T) {
 	if err != nil {
 		t.Skipf("the translator's source is not readable here: %v", err)
 	}
-	consts := map[string]string{}
-	own, err := parser.ParseFile(fset, "lambdaconv.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range own.Decls {
-		g, ok := d.(*ast.GenDecl)
-		if !ok || g.Tok != token.CONST {
-			continue
-		}
-		for _, s := range g.Specs {
-			vs := s.(*ast.ValueSpec)
-			for i, n := range vs.Names {
-				if i < len(vs.Values) {
-					if lit, ok := vs.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-						consts[n.Name], _ = strconv.Unquote(lit.Value)
-					}
-				}
-			}
-		}
-	}
+	consts := stringConstants(t, "lambdaconv.go")
 	seen := 0
 	ast.Inspect(f, func(n ast.Node) bool {
 		call, ok := n.(*ast.CallExpr)
