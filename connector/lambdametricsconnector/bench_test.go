@@ -134,7 +134,11 @@ func BenchmarkConsumeTraces(b *testing.B) {
 func BenchmarkFlush(b *testing.B) {
 	h := &harness{clock: &fakeClock{t: t0}, sink: new(sink)}
 	cfg := createDefaultConfig().(*Config)
-	h.c = newConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), h.clock.Now)
+	c, err := newConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), h.clock.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h.c = c
 	td := benchSpans(1000, 8, 0)
 	b.ReportAllocs()
 	for b.Loop() {

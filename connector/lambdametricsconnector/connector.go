@@ -72,6 +72,10 @@ type lambdaMetrics struct {
 	store  storage.Client
 	resend *pmetric.Metrics
 
+	// overflowed counts the spans sent to the overflow series since the last flush.
+	overflowed int64
+	telemetry  *metadata.TelemetryBuilder
+
 	flushMu sync.Mutex
 	spare   *pending
 	gauges  []gaugeSnapshot
@@ -161,8 +165,13 @@ type spanAttrs struct {
 	dims                        [maxDimensions]string
 }
 
-func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, now func() time.Time) *lambdaMetrics {
+func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, now func() time.Time) (*lambdaMetrics, error) {
+	telemetry, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
 	c := &lambdaMetrics{
+		telemetry:  telemetry,
 		cfg:        cfg,
 		id:         set.ID,
 		next:       next,
@@ -221,7 +230,7 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, no
 		Description: "Memory configured for the function."})
 	c.timeout = newMetric(series.Desc{Name: "aws.lambda.timeout", Unit: "s", Kind: series.KindGauge, Float: true,
 		Description: "Timeout configured for the function."})
-	return c
+	return c, nil
 }
 
 func seconds(ds []time.Duration) []float64 {
@@ -299,6 +308,7 @@ func (c *lambdaMetrics) Shutdown(ctx context.Context) error {
 		if c.store != nil {
 			err = errors.Join(err, c.store.Close(ctx))
 		}
+		c.telemetry.Shutdown()
 	})
 	return err
 }
@@ -453,6 +463,9 @@ func (c *lambdaMetrics) span(fn *function, sdk bool, span ptrace.Span, now pcomm
 	if a.ackToken != "" {
 		c.acks = append(c.acks, a.ackToken)
 	}
+	if fn.overflow {
+		c.overflowed++
+	}
 	switch a.spanType {
 	case lambdaconv.SpanTypeInvocation:
 		c.invocation(fn, span, &a, now)
@@ -518,6 +531,7 @@ func (c *lambdaMetrics) invocation(fn *function, span ptrace.Span, a *spanAttrs,
 	e := c.cur.inv[string(b)]
 	if e == nil {
 		if len(c.cur.inv) >= c.maxPending {
+			c.overflowed++
 			fn, dims = c.overflowFn, nil
 			b = build(fn, dims)
 			e = c.cur.inv[string(b)]
@@ -555,6 +569,7 @@ func (c *lambdaMetrics) report(fn *function, a *spanAttrs, now pcommon.Timestamp
 	e := c.cur.rep[string(b)]
 	if e == nil {
 		if len(c.cur.rep) >= c.maxPending {
+			c.overflowed++
 			fn, dims = c.overflowFn, nil
 			b = c.keyDims(fn, dims)
 			c.buf = b
@@ -592,6 +607,7 @@ func (c *lambdaMetrics) init(fn *function, span ptrace.Span, a *spanAttrs, now p
 	e := c.cur.ini[string(b)]
 	if e == nil {
 		if len(c.cur.ini) >= c.maxPending {
+			c.overflowed++
 			fn = c.overflowFn
 			b = build(fn)
 			e = c.cur.ini[string(b)]
@@ -615,6 +631,8 @@ func (c *lambdaMetrics) flush(ctx context.Context) error {
 	c.cur, c.spare = c.spare, nil
 	acks := append(c.unacked, c.acks...)
 	c.acks, c.unacked = nil, nil
+	overflowed := c.overflowed
+	c.overflowed = 0
 	c.gauges = c.gauges[:0]
 	for k, fn := range c.fns {
 		if fn.updated < cutoff {
@@ -636,8 +654,9 @@ func (c *lambdaMetrics) flush(ctx context.Context) error {
 	c.resource.CopyTo(rm.Resource())
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(metadata.ScopeName)
+	expired := 0
 	for _, m := range c.all {
-		m.Expire(cutoff)
+		expired += m.Expire(cutoff)
 		m.AppendTo(sm.Metrics(), now)
 	}
 	c.flushMu.Unlock()
@@ -654,7 +673,21 @@ func (c *lambdaMetrics) flush(ctx context.Context) error {
 	if err == nil && len(acks) > 0 {
 		c.deleteInflight(ctx)
 	}
+	c.record(ctx, overflowed, expired, err)
 	return err
+}
+
+// record updates the connector's own telemetry for one flush.
+func (c *lambdaMetrics) record(ctx context.Context, overflowed int64, expired int, flushErr error) {
+	if overflowed > 0 {
+		c.telemetry.ConnectorLambdaMetricsOverflow.Add(ctx, overflowed)
+	}
+	if expired > 0 {
+		c.telemetry.ConnectorLambdaMetricsSeriesExpired.Add(ctx, int64(expired))
+	}
+	if flushErr != nil {
+		c.telemetry.ConnectorLambdaMetricsFlushFailures.Add(ctx, 1)
+	}
 }
 
 // acknowledge hands the tokens of the spans folded into a flush to the write-ahead log

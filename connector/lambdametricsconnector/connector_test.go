@@ -184,7 +184,9 @@ func newHarness(t *testing.T, mutate func(*Config)) *harness {
 	set := connectortest.NewNopSettings(metadata.Type)
 	set.Resource.Attributes().PutStr("service.name", "otelcol-lambda")
 	set.Resource.Attributes().PutStr("service.instance.id", "replica-1")
-	h.c = newConnector(set, cfg, h.sink, h.clock.Now)
+	c, err := newConnector(set, cfg, h.sink, h.clock.Now)
+	require.NoError(t, err)
+	h.c = c
 	return h
 }
 

@@ -72,5 +72,5 @@ func createDefaultConfig() component.Config {
 }
 
 func createTracesToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Traces, error) {
-	return newConnector(set, cfg.(*Config), next, time.Now), nil
+	return newConnector(set, cfg.(*Config), next, time.Now)
 }
