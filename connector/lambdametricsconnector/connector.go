@@ -463,8 +463,8 @@ func (c *lambdaMetrics) span(fn *function, sdk bool, span ptrace.Span, now pcomm
 	if a.ackToken != "" {
 		c.acks = append(c.acks, a.ackToken)
 	}
-	if fn.overflow {
-		c.overflowed++
+	if fn.overflow && (a.spanType != "" || sdk) {
+		c.overflowed++ // a span that counts in some metric, past the function limit
 	}
 	switch a.spanType {
 	case lambdaconv.SpanTypeInvocation:
