@@ -11,11 +11,11 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/acklog"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/storageclient"
 )
 
 // inflightKey is the storage key of the flush being written.
@@ -36,17 +36,9 @@ func (c *lambdaMetrics) startInflight(ctx context.Context, host component.Host) 
 	if c.cfg.Storage == nil {
 		return nil
 	}
-	ext, ok := host.GetExtensions()[*c.cfg.Storage]
-	if !ok {
-		return fmt.Errorf("storage: extension %q not found (is it listed in service::extensions?)", *c.cfg.Storage)
-	}
-	storageExt, ok := ext.(storage.Extension)
-	if !ok {
-		return fmt.Errorf("storage: extension %q is not a storage extension", *c.cfg.Storage)
-	}
-	client, err := storageExt.GetClient(ctx, component.KindConnector, c.id, "")
+	client, err := storageclient.Open(ctx, host, *c.cfg.Storage, component.KindConnector, c.id, "")
 	if err != nil {
-		return fmt.Errorf("storage: getting a client of %q: %w", *c.cfg.Storage, err)
+		return err
 	}
 	c.store = client
 	value, err := client.Get(ctx, inflightKey)

@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/acklog"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/storageclient"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/batchlog"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
@@ -34,10 +34,10 @@ type writeAheadLog struct {
 // startWriteAheadLog opens the log in its own storage client, replays what it holds
 // through the pipeline, and registers it for acknowledgements. It runs after the replay
 // state was opened and before the servers start.
-func (r *lambdaTelemetryReceiver) startWriteAheadLog(ctx context.Context, storageExt storage.Extension) error {
-	client, err := storageExt.GetClient(ctx, component.KindReceiver, r.settings.ID, "write_ahead_log")
+func (r *lambdaTelemetryReceiver) startWriteAheadLog(ctx context.Context, host component.Host) error {
+	client, err := storageclient.Open(ctx, host, *r.cfg.Storage, component.KindReceiver, r.settings.ID, "write_ahead_log")
 	if err != nil {
-		return fmt.Errorf("write_ahead_log: getting a storage client: %w", err)
+		return fmt.Errorf("write_ahead_log: %w", err)
 	}
 	log, records, err := batchlog.Open(ctx, batchlog.Settings{
 		Client:   client,

@@ -189,7 +189,7 @@ func BenchmarkTelemetryHandlerWriteAheadLog(b *testing.B) {
 			r, err := newReceiver(cfg, set)
 			require.NoError(b, err)
 			var pending []string
-			r.nextTraces = consumerFunc(func(td ptrace.Traces) {
+			next, err := consumer.NewTraces(func(_ context.Context, td ptrace.Traces) error {
 				for _, rs := range td.ResourceSpans().All() {
 					for _, ss := range rs.ScopeSpans().All() {
 						for _, span := range ss.Spans().All() {
@@ -199,7 +199,10 @@ func BenchmarkTelemetryHandlerWriteAheadLog(b *testing.B) {
 						}
 					}
 				}
+				return nil
 			})
+			require.NoError(b, err)
+			r.nextTraces = next
 			require.NoError(b, r.Start(context.Background(), storageHost{storageID: newFileStorage(b, b.TempDir())}))
 			b.Cleanup(func() { require.NoError(b, r.Shutdown(context.Background())) })
 			h := r.handler()

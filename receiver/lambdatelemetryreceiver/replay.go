@@ -5,12 +5,11 @@ package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lam
 
 import (
 	"context"
-	"fmt"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-lambda/otelcol-lambda/internal/storageclient"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/replaystore"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
 )
@@ -24,19 +23,9 @@ func (r *lambdaTelemetryReceiver) startReplayStore(ctx context.Context, host com
 		return nil
 	}
 	id := *r.cfg.Storage
-	ext, ok := host.GetExtensions()[id]
-	if !ok {
-		return fmt.Errorf("storage: extension %q not found (is it listed in service::extensions?)", id)
-	}
-	storageExt, ok := ext.(storage.Extension)
-	if !ok {
-		return fmt.Errorf("storage: extension %q is not a storage extension", id)
-	}
-	client, err := storageExt.GetClient(ctx, component.KindReceiver, r.settings.ID, "")
+	client, err := storageclient.Open(ctx, host, id, component.KindReceiver, r.settings.ID, "")
 	if err != nil {
-		// file_storage locks its file: the usual cause is a second gateway process on the
-		// same directory.
-		return fmt.Errorf("storage: getting a client of %q (is another gateway process using its directory, or is the file damaged? file_storage's recreate: true moves a damaged file aside): %w", id, err)
+		return err
 	}
 	r.replay = replaystore.New(replaystore.Settings{
 		Client:      client,
@@ -50,7 +39,7 @@ func (r *lambdaTelemetryReceiver) startReplayStore(ctx context.Context, host com
 	r.settings.Logger.Info("Keeping the replay state in storage",
 		zap.Stringer("storage", id), zap.Stringer("checkpoint_interval", r.cfg.CheckpointInterval))
 	if r.cfg.WriteAheadLog.Enabled {
-		return r.startWriteAheadLog(ctx, storageExt)
+		return r.startWriteAheadLog(ctx, host)
 	}
 	return nil
 }

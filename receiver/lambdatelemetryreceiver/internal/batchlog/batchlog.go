@@ -13,6 +13,7 @@ package batchlog // import "github.com/otelcol-lambda/otelcol-lambda/receiver/la
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -154,15 +155,7 @@ func Open(ctx context.Context, set Settings) (*Log, []Record, error) {
 			set.OnError("cleanup", err)
 		}
 	}
-	slices.SortFunc(out, func(a, b Record) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Record) int { return cmp.Compare(a.ID, b.ID) })
 	return l, out, nil
 }
 
