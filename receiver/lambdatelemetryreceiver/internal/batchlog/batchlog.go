@@ -217,11 +217,12 @@ func (l *Log) Discard(ctx context.Context, id uint64) {
 	if !l.forget(id) {
 		return
 	}
-	if err := l.set.Client.Batch(ctx, storage.DeleteOperation(batchKey(id)), storage.DeleteOperation(ackKey(id))); err != nil {
+	if err := l.set.Client.Batch(ctx, deleteOps(nil, id)...); err != nil {
 		l.set.OnError("truncate", err)
 	}
 }
 
+// forget drops a batch from memory, and says whether it was there.
 func (l *Log) forget(id uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -229,9 +230,19 @@ func (l *Log) forget(id uint64) bool {
 	if e == nil {
 		return false
 	}
+	l.drop(id, e)
+	return true
+}
+
+// drop removes an entry from memory. Caller holds mu.
+func (l *Log) drop(id uint64, e *entry) {
 	delete(l.batches, id)
 	l.bytes -= e.size
-	return true
+}
+
+// deleteOps appends the storage operations that delete a batch and its acknowledgements.
+func deleteOps(ops []*storage.Operation, id uint64) []*storage.Operation {
+	return append(ops, storage.DeleteOperation(batchKey(id)), storage.DeleteOperation(ackKey(id)))
 }
 
 // Acknowledge records acknowledged keys by batch: a batch with none left is deleted, the
@@ -255,9 +266,8 @@ func (l *Log) Acknowledge(acks map[uint64][]string) {
 			}
 		}
 		if len(e.expected) == 0 {
-			delete(l.batches, id)
-			l.bytes -= e.size
-			ops = append(ops, storage.DeleteOperation(batchKey(id)), storage.DeleteOperation(ackKey(id)))
+			l.drop(id, e)
+			ops = deleteOps(ops, id)
 		} else {
 			ops = append(ops, storage.SetOperation(ackKey(id), encodeAcks(e.acked)))
 		}
@@ -296,9 +306,8 @@ func (l *Log) Expire(ctx context.Context, cutoff time.Time) int {
 	l.mu.Lock()
 	for id, e := range l.batches {
 		if e.accepted.Before(cutoff) {
-			delete(l.batches, id)
-			l.bytes -= e.size
-			ops = append(ops, storage.DeleteOperation(batchKey(id)), storage.DeleteOperation(ackKey(id)))
+			l.drop(id, e)
+			ops = deleteOps(ops, id)
 		}
 	}
 	l.mu.Unlock()
