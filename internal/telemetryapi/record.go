@@ -173,24 +173,28 @@ type PlatformStart struct {
 
 // PlatformRuntimeDone is the record of platform.runtimeDone: the runtime
 // finished an invocation (the invocation is counted when this arrives).
-type PlatformRuntimeDone struct {
-	RequestID string              `json:"requestId"`
-	Status    string              `json:"status"`
-	ErrorType string              `json:"errorType,omitempty"`
-	Metrics   *RuntimeDoneMetrics `json:"metrics,omitempty"`
-	Spans     []Span              `json:"spans,omitempty"`
-	Tracing   *TraceContext       `json:"tracing,omitempty"`
-}
+type PlatformRuntimeDone = InvocationEnd[*RuntimeDoneMetrics]
 
 // PlatformReport is the record of platform.report, produced after the
 // invoke phase ended (it includes the extensions' time after the runtime).
-type PlatformReport struct {
-	RequestID string        `json:"requestId"`
-	Status    string        `json:"status"`
-	ErrorType string        `json:"errorType,omitempty"`
-	Metrics   ReportMetrics `json:"metrics"`
-	Spans     []Span        `json:"spans,omitempty"`
-	Tracing   *TraceContext `json:"tracing,omitempty"`
+type PlatformReport = InvocationEnd[ReportMetrics]
+
+// InvocationMetrics are the metrics of the records that end an invocation.
+type InvocationMetrics interface {
+	*RuntimeDoneMetrics | ReportMetrics
+}
+
+// InvocationEnd is the shape of the records that end an invocation
+// (PlatformRuntimeDone, PlatformReport); they differ in their metrics.
+type InvocationEnd[M InvocationMetrics] struct {
+	RequestID string `json:"requestId"`
+	Status    string `json:"status"`
+	ErrorType string `json:"errorType,omitempty"`
+	// Metrics: omitempty leaves out a nil *RuntimeDoneMetrics; ReportMetrics, a
+	// struct, is always written.
+	Metrics M             `json:"metrics,omitempty"`
+	Spans   []Span        `json:"spans,omitempty"`
+	Tracing *TraceContext `json:"tracing,omitempty"`
 }
 
 // PlatformRestoreStart is the record of platform.restoreStart (SnapStart).

@@ -102,7 +102,7 @@ func BenchmarkTelemetryHandlerNewSandboxes(b *testing.B) {
 	header.Set("Content-Type", jsonContentType)
 	cfg := createDefaultConfig().(*Config)
 	cfg.Sandboxes.MaxSandboxes = 1000
-	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type))
+	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func BenchmarkOTLPPathOverFloor(b *testing.B) {
 
 // newBenchReceiver is a receiver whose traces go nowhere, for measuring its own work.
 func newBenchReceiver(b *testing.B) *lambdaTelemetryReceiver {
-	r, err := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(metadata.Type))
+	r, err := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(metadata.Type), time.Now)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -277,13 +277,13 @@ func wholePath(b *testing.B, r *lambdaTelemetryReceiver, header http.Header, bod
 }
 
 // serve posts body to the handler as a client would, with its Content-Length.
-func serve(b *testing.B, h http.Handler, path string, header http.Header, body []byte) {
+func serve(tb testing.TB, h http.Handler, path string, header http.Header, body []byte) {
 	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 	req.Header = header
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
 	if w.Code != http.StatusOK {
-		b.Fatalf("status %d: %s", w.Code, w.Body)
+		tb.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 }
 

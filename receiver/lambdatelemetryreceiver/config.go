@@ -9,25 +9,17 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 )
 
-var (
-	errMissingEndpoint     = errors.New("http::endpoint must not be empty")
-	errMissingGRPCEndpoint = errors.New("grpc::endpoint must not be empty")
-)
+var errMissingEndpoint = errors.New("http::endpoint must not be empty")
 
 // Config is the configuration of the lambda_telemetry receiver.
 type Config struct {
 	// HTTP is the server that takes the forwarders' batches and OTLP/HTTP data: endpoint,
 	// TLS, auth extensions, CORS and the request body size limit.
 	HTTP confighttp.ServerConfig `mapstructure:"http"`
-
-	// GRPC, when set, also serves OTLP/gRPC (traces, metrics, logs) on its own endpoint.
-	GRPC configoptional.Optional[configgrpc.ServerConfig] `mapstructure:"grpc"`
 
 	// Sandboxes bounds the state kept per Lambda sandbox between batches.
 	Sandboxes SandboxesConfig `mapstructure:"sandboxes"`
@@ -90,9 +82,6 @@ func (cfg *Config) Validate() error {
 	var errs []error
 	if cfg.HTTP.NetAddr.Endpoint == "" {
 		errs = append(errs, errMissingEndpoint)
-	}
-	if cfg.GRPC.HasValue() && cfg.GRPC.Get().NetAddr.Endpoint == "" {
-		errs = append(errs, errMissingGRPCEndpoint)
 	}
 	if cfg.Sandboxes.MaxSandboxes <= 0 {
 		errs = append(errs, fmt.Errorf("invalid sandboxes::max_sandboxes: %d, must be positive", cfg.Sandboxes.MaxSandboxes))

@@ -12,8 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configgrpc"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -34,9 +32,6 @@ func TestLoadConfig(t *testing.T) {
 	custom := createDefaultConfig().(*Config)
 	custom.HTTP.NetAddr.Endpoint = "0.0.0.0:14318"
 	custom.HTTP.MaxRequestBodySize = 1 << 20
-	grpcCfg := configgrpc.NewDefaultServerConfig()
-	grpcCfg.NetAddr.Endpoint = "0.0.0.0:14317"
-	custom.GRPC = configoptional.Some(grpcCfg)
 	custom.Sandboxes = SandboxesConfig{MaxSandboxes: 1000, IdleTimeout: 10 * time.Minute}
 
 	withStorage := createDefaultConfig().(*Config)
@@ -57,8 +52,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewID(metadata.Type), expected: createDefaultConfig().(*Config)},
 		{id: component.NewIDWithName(metadata.Type, "custom"), expected: custom},
 		{id: component.NewIDWithName(metadata.Type, "no_endpoint"), expectedErr: errMissingEndpoint.Error()},
-		{id: component.NewIDWithName(metadata.Type, "bad_bounds"), expectedErr: errMissingGRPCEndpoint.Error() + "\n" +
-			"invalid sandboxes::max_sandboxes: 0, must be positive\n" +
+		{id: component.NewIDWithName(metadata.Type, "bad_bounds"), expectedErr: "invalid sandboxes::max_sandboxes: 0, must be positive\n" +
 			"invalid sandboxes::idle_timeout: -1s, the duration must be positive"},
 		{id: component.NewIDWithName(metadata.Type, "storage"), expected: withStorage},
 		{id: component.NewIDWithName(metadata.Type, "bad_checkpoint_interval"), expectedErr: "invalid checkpoint_interval: 0s, the duration must be positive"},
@@ -81,4 +75,17 @@ func TestLoadConfig(t *testing.T) {
 			assert.Equal(t, tt.expected, cfg)
 		})
 	}
+}
+
+// TestGRPCIsAnUnknownKey: the receiver serves OTLP/HTTP only, so a configuration written for
+// an older version that still sets grpc fails to load and names the key, instead of
+// starting without the gRPC endpoint it asked for.
+func TestGRPCIsAnUnknownKey(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, "grpc").String())
+	require.NoError(t, err)
+	err = sub.Unmarshal(createDefaultConfig().(*Config))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "has invalid keys: grpc")
 }

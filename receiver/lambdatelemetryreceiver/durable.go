@@ -43,6 +43,7 @@ func (r *lambdaTelemetryReceiver) startWriteAheadLog(ctx context.Context, host c
 		Client:   client,
 		MaxBytes: r.cfg.WriteAheadLog.MaxSizeMiB << 20,
 		Headers:  wire.Headers(),
+		Now:      r.now,
 		OnError: func(op string, err error) {
 			r.telemetry.ReceiverLambdaTelemetryWalStorageErrors.Add(context.Background(), 1)
 			r.warnings.Warn("Write-ahead log storage operation failed", zap.String("operation", op), zap.Error(err))
@@ -199,8 +200,8 @@ func (r *lambdaTelemetryReceiver) expireLoop(w *writeAheadLog) {
 		select {
 		case <-w.stop:
 			return
-		case now := <-t.C:
-			if n := w.log.Expire(context.Background(), now.Add(-maxAge)); n > 0 {
+		case <-t.C:
+			if n := w.log.Expire(context.Background(), r.now().Add(-maxAge)); n > 0 {
 				r.telemetry.ReceiverLambdaTelemetryWalBatchesExpired.Add(context.Background(), int64(n))
 				r.warnings.Warn("Dropped batches from the write-ahead log whose counts were not written within max_age; a kill -9 now loses them",
 					zap.Int("batches", n), zap.Duration("max_age", maxAge))

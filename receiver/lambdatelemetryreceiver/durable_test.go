@@ -30,6 +30,7 @@ import (
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/acklog"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/testclock"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadatatest"
@@ -186,7 +187,7 @@ func BenchmarkTelemetryHandlerWriteAheadLog(b *testing.B) {
 			cfg.WriteAheadLog.Enabled = enabled
 			set := receivertest.NewNopSettings(metadata.Type)
 			set.ID = component.NewID(metadata.Type)
-			r, err := newReceiver(cfg, set)
+			r, err := newReceiver(cfg, set, time.Now)
 			require.NoError(b, err)
 			var pending []string
 			next, err := consumer.NewTraces(func(_ context.Context, td ptrace.Traces) error {
@@ -220,10 +221,40 @@ func BenchmarkTelemetryHandlerWriteAheadLog(b *testing.B) {
 	}
 }
 
-type consumerFunc func(ptrace.Traces)
+// TestWriteAheadLogExpiresOnTheReceiversClock: a batch not acknowledged within max_age
+// leaves the log and is counted. The age is read on the receiver's clock (the expiry runs
+// on a real ticker, here once a second), so no test waits for max_age to pass.
+func TestWriteAheadLogExpiresOnTheReceiversClock(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	cfg := createDefaultConfig().(*Config)
+	cfg.HTTP.NetAddr.Endpoint = "127.0.0.1:0"
+	id := storageID
+	cfg.Storage = &id
+	withWriteAheadLog(cfg)
+	cfg.WriteAheadLog.MaxAge = 10 * time.Second
+	set := metadatatest.NewSettings(tt)
+	set.ID = component.NewID(metadata.Type)
+	// Starting at the real time: only the moved clock can make the batch old enough.
+	clock := testclock.New(time.Now())
+	r, err := newReceiver(cfg, set, clock.Now)
+	require.NoError(t, err)
+	r.nextTraces = new(consumertest.TracesSink)
+	require.NoError(t, r.Start(context.Background(), storageHost{storageID: newFileStorage(t, t.TempDir())}))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	header := http.Header{}
+	batch("ext-1", 1).SetHeaders(header)
+	header.Set("Content-Type", jsonContentType)
+	serve(t, r.handler(), wire.TelemetryPath, header, []byte(`[`+oneInvocation("r1", "01")+`]`))
 
-func (f consumerFunc) ConsumeTraces(_ context.Context, td ptrace.Traces) error { f(td); return nil }
-func (consumerFunc) Capabilities() consumer.Capabilities                       { return consumer.Capabilities{} }
+	clock.Add(cfg.WriteAheadLog.MaxAge + time.Second)
+	require.Eventually(t, func() bool {
+		_, err := tt.GetMetric("otelcol_receiver_lambda_telemetry_wal_batches_expired")
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond)
+	metadatatest.AssertEqualReceiverLambdaTelemetryWalBatchesExpired(t, tt, []metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}
 
 // TestWriteAheadLogReplaysOnlyWhatTheBatchMade: a batch whose events repeat those of a
 // batch already out of the log made no spans for them when it was accepted (duplicates).

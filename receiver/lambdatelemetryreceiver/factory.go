@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
@@ -18,10 +16,9 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
 )
 
-// Endpoints are loopback by default: exposing the gateway is the operator's choice.
+// The endpoint is loopback by default: exposing the gateway is the operator's choice.
 const (
-	defaultEndpoint     = "localhost:4318"
-	defaultGRPCEndpoint = "localhost:4317"
+	defaultEndpoint = "localhost:4318"
 
 	// A sandbox lives minutes to hours; 50 000 of them is a large fleet's worth, at about
 	// 3 KiB of state each.
@@ -50,11 +47,8 @@ func NewFactory() receiver.Factory {
 func createDefaultConfig() component.Config {
 	httpCfg := confighttp.NewDefaultServerConfig()
 	httpCfg.NetAddr.Endpoint = defaultEndpoint
-	grpcCfg := configgrpc.NewDefaultServerConfig()
-	grpcCfg.NetAddr.Endpoint = defaultGRPCEndpoint
 	return &Config{
 		HTTP: httpCfg,
-		GRPC: configoptional.Default(grpcCfg),
 		Sandboxes: SandboxesConfig{
 			MaxSandboxes: defaultMaxSandboxes,
 			IdleTimeout:  defaultIdleTimeout,
@@ -71,7 +65,7 @@ var receivers = sharedcomponent.NewMap[*Config, *lambdaTelemetryReceiver]()
 func loadOrCreate(cfg component.Config, set receiver.Settings) (*sharedcomponent.Component[*lambdaTelemetryReceiver], error) {
 	rCfg := cfg.(*Config)
 	return receivers.LoadOrStore(rCfg, func() (*lambdaTelemetryReceiver, error) {
-		return newReceiver(rCfg, set)
+		return newReceiver(rCfg, set, time.Now)
 	})
 }
 

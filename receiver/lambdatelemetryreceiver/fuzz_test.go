@@ -97,12 +97,12 @@ func FuzzTelemetryHandler(f *testing.F) {
 	}
 	cfg := createDefaultConfig().(*Config)
 	cfg.HTTP.MaxRequestBodySize = fuzzBodyLimit
-	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type))
+	clock := newTestClock()
+	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), clock.Now)
 	if err != nil {
 		f.Fatal(err)
 	}
 	r.nextTraces, r.nextLogs = traces, consumertest.NewNop()
-	clock := stopClock(r)
 	server, err := cfg.HTTP.ToServer(context.Background(), nil, componenttest.NewNopTelemetrySettings(), r.handler())
 	if err != nil {
 		f.Fatal(err)
@@ -155,7 +155,7 @@ func FuzzTelemetryHandler(f *testing.F) {
 		}
 		busy.Store(flags&fuzzPipelineBusy != 0)
 		if flags&fuzzStopClock == 0 {
-			clock.advance(probeInterval) // each request may probe a closed gate
+			clock.Add(probeInterval) // each request may probe a closed gate
 		}
 
 		rec := httptest.NewRecorder()
@@ -199,14 +199,7 @@ func fuzzBody(element []byte, repeat int, shape uint8, sandbox wire.Sandbox) []b
 		head, _ := json.Marshal(wire.Envelope{Sandbox: sandbox, Events: json.RawMessage(`[]`)})
 		b.Write(head[:bytes.LastIndex(head, []byte(`[]`))])
 	}
-	b.WriteByte('[')
-	for i := range repeat {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.Write(element)
-	}
-	b.WriteByte(']')
+	b.WriteString(repeatArray(string(element), repeat))
 	if shape == fuzzShapeEnvelope {
 		b.WriteByte('}')
 	}

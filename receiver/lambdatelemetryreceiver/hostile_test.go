@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -111,7 +112,7 @@ func hostileBodies(size int) []hostileBody {
 func hostileServer(tb testing.TB, limit int64) http.Handler {
 	cfg := createDefaultConfig().(*Config)
 	cfg.HTTP.MaxRequestBodySize = limit
-	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type))
+	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type), time.Now)
 	require.NoError(tb, err)
 	r.nextTraces, r.nextLogs = consumertest.NewNop(), consumertest.NewNop()
 	server, err := cfg.HTTP.ToServer(context.Background(), nil, componenttest.NewNopTelemetrySettings(), r.handler())

@@ -5,6 +5,7 @@ package lambdatelemetryreceiver
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"math"
 	"net/http"
@@ -197,7 +198,7 @@ var otlpRoots = map[string]otlpMessage{tracesPath: msgTracesRequest, metricsPath
 func otlpHostileServer(tb testing.TB, limit int64, set receiver.Settings) http.Handler {
 	cfg := createDefaultConfig().(*Config)
 	cfg.HTTP.MaxRequestBodySize = limit
-	r, err := newReceiver(cfg, set)
+	r, err := newReceiver(cfg, set, time.Now)
 	require.NoError(tb, err)
 	r.nextTraces, r.nextMetrics, r.nextLogs = consumertest.NewNop(), consumertest.NewNop(), consumertest.NewNop()
 	server, err := cfg.HTTP.ToServer(context.Background(), nil, componenttest.NewNopTelemetrySettings(), r.handler())
@@ -205,55 +206,106 @@ func otlpHostileServer(tb testing.TB, limit int64, set receiver.Settings) http.H
 	return server.Handler
 }
 
-func otlpHostileRequest(path string, body []byte) *http.Request {
+func otlpRequestOf(path, contentType string, body []byte) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
-	req.Header.Set("Content-Type", protobufContentType)
+	req.Header.Set("Content-Type", contentType)
 	return req
 }
 
-// TestOTLPHostileBodiesCostMemoryInProportion sends each hostile OTLP/protobuf shape at the
-// body size limit (4 MiB, the 20 MiB default scaled down): bodies of items that carry
-// nothing are refused (400, too_many_items) before pdata decodes them, at the cost of
-// reading them; the same items padded to pass the item budget are decoded, at most
-// maxOTLPAllocPerBodyByte per body byte.
+// otlpCostCase is an OTLP body sent to learn what the receiver allocates for it.
+type otlpCostCase struct {
+	name, path, contentType string
+	body                    []byte
+	// withinBudget: decoded (200), not refused (400).
+	withinBudget bool
+	// wantReason is why the receiver refuses the body, when not too_many_items.
+	wantReason string
+}
+
+// costCases are the cases of hostile bodies of either encoding.
+func costCases[B interface{ costCase() otlpCostCase }](bodies []B) []otlpCostCase {
+	cases := make([]otlpCostCase, len(bodies))
+	for i, b := range bodies {
+		cases[i] = b.costCase()
+	}
+	return cases
+}
+
+// checkOTLPCost sends c to h in a subtest and asserts its answer, and that it allocated at
+// most ratio per body byte (and allocSlack).
+func checkOTLPCost(t *testing.T, h http.Handler, limit int, c otlpCostCase, wantCode int, ratio float64) {
+	t.Run(c.name, func(t *testing.T) {
+		req := otlpRequestOf(c.path, c.contentType, c.body)
+		rec := httptest.NewRecorder()
+		allocated := allocatedBy(func() { h.ServeHTTP(rec, req) })
+		t.Logf("%-50s %8d body bytes, %10d allocated: %6.2f per body byte; %d",
+			c.name, len(c.body), allocated, float64(allocated)/float64(len(c.body)), rec.Code)
+		require.LessOrEqual(t, len(c.body), limit)
+		require.Equal(t, wantCode, rec.Code, "%.300s", rec.Body)
+		if wantCode == http.StatusBadRequest && c.wantReason == "" {
+			assert.Contains(t, rec.Body.String(), errOTLPOverBudget.Error())
+		}
+		bound := uint64(ratio*float64(len(c.body))) + allocSlack
+		assert.LessOrEqual(t, allocated, bound, "%.2f bytes allocated per body byte", float64(allocated)/float64(len(c.body)))
+	})
+}
+
+// testOTLPCostInProportion sends hostile bodies at the body size limit (4 MiB, the 20 MiB
+// default scaled down): those of items that carry nothing are refused before pdata decodes
+// them, at the cost of reading them; those within the item budget (and atTheBudget, the same
+// items padded just enough to pass it) are decoded, at most maxOTLPAllocPerBodyByte per body
+// byte. Every refusal is counted with its reason.
+func testOTLPCostInProportion(t *testing.T, limit int, bodies, atTheBudget []otlpCostCase) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	h := otlpHostileServer(t, int64(limit), metadatatest.NewSettings(tt))
+	refused := map[string]int64{}
+	for _, c := range bodies {
+		if c.withinBudget {
+			checkOTLPCost(t, h, limit, c, http.StatusOK, maxOTLPAllocPerBodyByte)
+			continue
+		}
+		checkOTLPCost(t, h, limit, c, http.StatusBadRequest, maxAllocPerBodyByte)
+		refused[cmp.Or(c.wantReason, "too_many_items")]++
+	}
+	for _, c := range atTheBudget {
+		checkOTLPCost(t, h, limit, c, http.StatusOK, maxOTLPAllocPerBodyByte)
+	}
+	var want []metricdata.DataPoint[int64]
+	for reason, n := range refused {
+		want = append(want, refusedPoint(reason, n))
+	}
+	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt, want,
+		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}
+
+// benchmarkOTLPCost reports what each case allocates per body byte at the default body size
+// limit (20 MiB).
+func benchmarkOTLPCost(b *testing.B, cases []otlpCostCase) {
+	h := otlpHostileServer(b, 20<<20, receivertest.NewNopSettings(metadata.Type))
+	for _, c := range cases {
+		b.Run(strings.ReplaceAll(c.name, " ", "_"), func(b *testing.B) {
+			var allocated uint64
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				allocated += allocatedBy(func() { h.ServeHTTP(rec, otlpRequestOf(c.path, c.contentType, c.body)) })
+			}
+			b.ReportMetric(float64(allocated)/float64(b.N)/float64(len(c.body)), "alloc-B/body-B")
+		})
+	}
+}
+
+func (hb otlpHostileBody) costCase() otlpCostCase {
+	return otlpCostCase{name: hb.name, path: hb.path, contentType: protobufContentType, body: hb.body, withinBudget: hb.withinBudget}
+}
+
+// TestOTLPHostileBodiesCostMemoryInProportion: see testOTLPCostInProportion.
 func TestOTLPHostileBodiesCostMemoryInProportion(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates some hundred MiB")
 	}
 	const limit = 4 << 20
-	tt := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
-	h := otlpHostileServer(t, limit, metadatatest.NewSettings(tt))
-	refused := 0
-	check := func(hb otlpHostileBody, wantCode int, ratio float64) {
-		t.Run(hb.name, func(t *testing.T) {
-			req := otlpHostileRequest(hb.path, hb.body)
-			rec := httptest.NewRecorder()
-			allocated := allocatedBy(func() { h.ServeHTTP(rec, req) })
-			t.Logf("%-50s %8d body bytes, %10d allocated: %6.2f per body byte; %d",
-				hb.name, len(hb.body), allocated, float64(allocated)/float64(len(hb.body)), rec.Code)
-			require.LessOrEqual(t, len(hb.body), limit)
-			require.Equal(t, wantCode, rec.Code, "%.300s", rec.Body)
-			if wantCode == http.StatusBadRequest {
-				assert.Contains(t, rec.Body.String(), errOTLPOverBudget.Error())
-			}
-			bound := uint64(ratio*float64(len(hb.body))) + allocSlack
-			assert.LessOrEqual(t, allocated, bound, "%.2f bytes allocated per body byte", float64(allocated)/float64(len(hb.body)))
-		})
-	}
-	for _, hb := range otlpHostileBodies(limit) {
-		if hb.withinBudget {
-			check(hb, http.StatusOK, maxOTLPAllocPerBodyByte)
-			continue
-		}
-		check(hb, http.StatusBadRequest, maxAllocPerBodyByte)
-		refused++
-	}
-	for _, hb := range otlpAtTheBudget(limit) {
-		check(hb, http.StatusOK, maxOTLPAllocPerBodyByte)
-	}
-	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt,
-		[]metricdata.DataPoint[int64]{refusedPoint("too_many_items", int64(refused))}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	testOTLPCostInProportion(t, limit, costCases(otlpHostileBodies(limit)), costCases(otlpAtTheBudget(limit)))
 }
 
 // BenchmarkOTLPHostileBodies reports what each hostile OTLP/protobuf shape allocates per
@@ -262,26 +314,14 @@ func TestOTLPHostileBodiesCostMemoryInProportion(t *testing.T) {
 //	go test -run '^$' -bench BenchmarkOTLPHostileBodies -benchtime 3x ./receiver/lambdatelemetryreceiver/
 func BenchmarkOTLPHostileBodies(b *testing.B) {
 	const limit = 20 << 20
-	h := otlpHostileServer(b, limit, receivertest.NewNopSettings(metadata.Type))
-	for _, hb := range append(otlpHostileBodies(limit), otlpAtTheBudget(limit)...) {
-		b.Run(strings.ReplaceAll(hb.name, " ", "_"), func(b *testing.B) {
-			var allocated uint64
-			for b.Loop() {
-				rec := httptest.NewRecorder()
-				allocated += allocatedBy(func() { h.ServeHTTP(rec, otlpHostileRequest(hb.path, hb.body)) })
-			}
-			b.ReportMetric(float64(allocated)/float64(b.N)/float64(len(hb.body)), "alloc-B/body-B")
-		})
-	}
+	benchmarkOTLPCost(b, costCases(append(otlpHostileBodies(limit), otlpAtTheBudget(limit)...)))
 }
 
 // otlpLegitBody is a request as real exporters write them.
 type otlpLegitBody struct {
 	name string
 	path string
-	// build makes the body with each item holding pad (nil: empty items).
-	build func(pad []byte) []byte
-	body  []byte
+	body []byte
 }
 
 func otlpLegitBodies(tb testing.TB) []otlpLegitBody {
@@ -405,7 +445,7 @@ func TestOTLPLegitBodiesPass(t *testing.T) {
 			require.NoError(t, weighOTLP(otlpRoots[lb.path], lb.body, 0, &budget))
 			weight := math.MaxInt - budget
 			rec := httptest.NewRecorder()
-			allocated := allocatedBy(func() { h.ServeHTTP(rec, otlpHostileRequest(lb.path, lb.body)) })
+			allocated := allocatedBy(func() { h.ServeHTTP(rec, otlpRequestOf(lb.path, protobufContentType, lb.body)) })
 			t.Logf("%-34s %8d body bytes, weight %5.2f, %5.2f allocated per body byte",
 				lb.name, len(lb.body), float64(weight)/float64(len(lb.body)), float64(allocated)/float64(len(lb.body)))
 			assert.Equal(t, http.StatusOK, rec.Code, "%.300s", rec.Body)

@@ -4,8 +4,6 @@
 package lambdatelemetryreceiver
 
 import (
-	"bytes"
-	"context"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -14,16 +12,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/collector/receiver/receivertest"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
-	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadatatest"
 )
 
 // jsonRepeatTo repeats element, comma-separated, inside wrap until the whole is as close to
@@ -174,62 +168,19 @@ func otlpJSONAtTheBudget(size int) []otlpJSONHostileBody {
 	return bodies
 }
 
-func otlpJSONRequest(path string, body []byte) *http.Request {
-	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
-	req.Header.Set("Content-Type", jsonContentType)
-	return req
+func (hb otlpJSONHostileBody) costCase() otlpCostCase {
+	return otlpCostCase{name: hb.name, path: hb.path, contentType: jsonContentType, body: hb.body,
+		withinBudget: hb.withinBudget, wantReason: hb.wantReason}
 }
 
 // TestOTLPJSONHostileBodiesCostMemoryInProportion is TestOTLPHostileBodiesCostMemoryInProportion
-// for OTLP/JSON: bodies of items that carry nothing are refused (400, too_many_items) before
-// pdata decodes them, the same items padded to pass the item budget are decoded, and
-// either costs at most what the protobuf bodies may, per body byte.
+// for OTLP/JSON: either encoding costs at most the same per body byte.
 func TestOTLPJSONHostileBodiesCostMemoryInProportion(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates some hundred MiB")
 	}
 	const limit = 4 << 20
-	tt := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
-	h := otlpHostileServer(t, limit, metadatatest.NewSettings(tt))
-	refused := map[string]int64{}
-	check := func(hb otlpJSONHostileBody, wantCode int, ratio float64) {
-		t.Run(hb.name, func(t *testing.T) {
-			req := otlpJSONRequest(hb.path, hb.body)
-			rec := httptest.NewRecorder()
-			allocated := allocatedBy(func() { h.ServeHTTP(rec, req) })
-			t.Logf("%-50s %8d body bytes, %10d allocated: %6.2f per body byte; %d",
-				hb.name, len(hb.body), allocated, float64(allocated)/float64(len(hb.body)), rec.Code)
-			require.LessOrEqual(t, len(hb.body), limit)
-			require.Equal(t, wantCode, rec.Code, "%.300s", rec.Body)
-			if wantCode == http.StatusBadRequest && hb.wantReason == "" {
-				assert.Contains(t, rec.Body.String(), errOTLPOverBudget.Error())
-			}
-			bound := uint64(ratio*float64(len(hb.body))) + allocSlack
-			assert.LessOrEqual(t, allocated, bound, "%.2f bytes allocated per body byte", float64(allocated)/float64(len(hb.body)))
-		})
-	}
-	for _, hb := range otlpJSONHostileBodies(limit) {
-		if hb.withinBudget {
-			check(hb, http.StatusOK, maxOTLPAllocPerBodyByte)
-			continue
-		}
-		check(hb, http.StatusBadRequest, maxAllocPerBodyByte)
-		reason := hb.wantReason
-		if reason == "" {
-			reason = "too_many_items"
-		}
-		refused[reason]++
-	}
-	for _, hb := range otlpJSONAtTheBudget(limit) {
-		check(hb, http.StatusOK, maxOTLPAllocPerBodyByte)
-	}
-	var want []metricdata.DataPoint[int64]
-	for reason, n := range refused {
-		want = append(want, refusedPoint(reason, n))
-	}
-	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt, want,
-		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	testOTLPCostInProportion(t, limit, costCases(otlpJSONHostileBodies(limit)), costCases(otlpJSONAtTheBudget(limit)))
 }
 
 // BenchmarkOTLPJSONHostileBodies reports what each hostile OTLP/JSON shape allocates per
@@ -238,17 +189,7 @@ func TestOTLPJSONHostileBodiesCostMemoryInProportion(t *testing.T) {
 //	go test -run '^$' -bench BenchmarkOTLPJSONHostileBodies -benchtime 3x ./receiver/lambdatelemetryreceiver/
 func BenchmarkOTLPJSONHostileBodies(b *testing.B) {
 	const limit = 20 << 20
-	h := otlpHostileServer(b, limit, receivertest.NewNopSettings(metadata.Type))
-	for _, hb := range append(otlpJSONHostileBodies(limit), otlpJSONAtTheBudget(limit)...) {
-		b.Run(strings.ReplaceAll(hb.name, " ", "_"), func(b *testing.B) {
-			var allocated uint64
-			for b.Loop() {
-				rec := httptest.NewRecorder()
-				allocated += allocatedBy(func() { h.ServeHTTP(rec, otlpJSONRequest(hb.path, hb.body)) })
-			}
-			b.ReportMetric(float64(allocated)/float64(b.N)/float64(len(hb.body)), "alloc-B/body-B")
-		})
-	}
+	benchmarkOTLPCost(b, costCases(append(otlpJSONHostileBodies(limit), otlpJSONAtTheBudget(limit)...)))
 }
 
 // otlpJSONRequests are the OTLP requests of a path, to decode JSON with.
@@ -282,7 +223,7 @@ func TestOTLPJSONLegitBodiesPass(t *testing.T) {
 			require.NoError(t, weighOTLP(otlpRoots[lb.path], lb.body, 0, &budget))
 			protoWeight := math.MaxInt - budget
 			rec := httptest.NewRecorder()
-			allocated := allocatedBy(func() { h.ServeHTTP(rec, otlpJSONRequest(lb.path, body)) })
+			allocated := allocatedBy(func() { h.ServeHTTP(rec, otlpRequestOf(lb.path, jsonContentType, body)) })
 			t.Logf("%-34s %8d body bytes, weight %5.2f (protobuf %d, JSON %d), %5.2f allocated per body byte",
 				lb.name, len(body), float64(weight)/float64(len(body)), protoWeight, weight, float64(allocated)/float64(len(body)))
 			assert.Equal(t, http.StatusOK, rec.Code, "%.300s", rec.Body)

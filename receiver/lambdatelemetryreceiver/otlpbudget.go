@@ -556,9 +556,9 @@ func (w *jsonWalk) field(f *jsonField, depth int) {
 			}
 			switch f.kind {
 			case jsonUint64s:
-				w.readUint64()
+				w.readNumber(&jsonUint64Number)
 			case jsonFloat64s:
-				w.readFloat64()
+				w.readNumber(&jsonFloat64Number)
 			default:
 				w.readString()
 			}
@@ -577,15 +577,15 @@ func (w *jsonWalk) field(f *jsonField, depth int) {
 	case jsonBool:
 		w.it.ReadBool()
 	case jsonInt32:
-		w.readInt32()
+		w.readNumber(&jsonInt32Number)
 	case jsonUint32:
-		w.readUint32()
+		w.readNumber(&jsonUint32Number)
 	case jsonInt64:
-		w.readInt64()
+		w.readNumber(&jsonInt64Number)
 	case jsonUint64:
-		w.readUint64()
+		w.readNumber(&jsonUint64Number)
 	case jsonFloat64:
-		w.readFloat64()
+		w.readNumber(&jsonFloat64Number)
 	case jsonEnum:
 		w.readEnumValue(f.enum)
 	}
@@ -635,70 +635,41 @@ func (w *jsonWalk) readID(size int) {
 	}
 }
 
-// readInt32 mirrors Iterator.ReadInt32, and the other readers theirs: a number, or a
-// string of a decimal number.
-func (w *jsonWalk) readInt32() {
-	switch w.it.WhatIsNext() {
-	case jsoniter.NumberValue:
-		w.it.ReadInt32()
-	case jsoniter.StringValue:
-		if _, err := strconv.ParseInt(w.it.ReadString(), 10, 32); err != nil {
-			w.it.ReportError("ReadInt32", err.Error())
-		}
-	default:
-		w.it.ReportError("ReadInt32", "unsupported value type")
-	}
+// jsonNumber is how pdata's Iterator reads one kind of number: a JSON number, or a string
+// of a decimal number.
+type jsonNumber struct {
+	op    string // the reader's name in its errors
+	read  func(*jsoniter.Iterator)
+	parse func(string) error
 }
 
-func (w *jsonWalk) readUint32() {
-	switch w.it.WhatIsNext() {
-	case jsoniter.NumberValue:
-		w.it.ReadUint32()
-	case jsoniter.StringValue:
-		if _, err := strconv.ParseUint(w.it.ReadString(), 10, 32); err != nil {
-			w.it.ReportError("ReadUint32", err.Error())
-		}
-	default:
-		w.it.ReportError("ReadUint32", "unsupported value type")
-	}
-}
+func parseErr[T any](_ T, err error) error { return err }
 
-func (w *jsonWalk) readInt64() {
-	switch w.it.WhatIsNext() {
-	case jsoniter.NumberValue:
-		w.it.ReadInt64()
-	case jsoniter.StringValue:
-		if _, err := strconv.ParseInt(w.it.ReadString(), 10, 64); err != nil {
-			w.it.ReportError("ReadInt64", err.Error())
-		}
-	default:
-		w.it.ReportError("ReadInt64", "unsupported value type")
-	}
-}
+// The number readers, as pdata's (whose ReadFloat64 names itself ReadUint64 in errors).
+var (
+	jsonInt32Number = jsonNumber{op: "ReadInt32", read: func(it *jsoniter.Iterator) { it.ReadInt32() },
+		parse: func(s string) error { return parseErr(strconv.ParseInt(s, 10, 32)) }}
+	jsonUint32Number = jsonNumber{op: "ReadUint32", read: func(it *jsoniter.Iterator) { it.ReadUint32() },
+		parse: func(s string) error { return parseErr(strconv.ParseUint(s, 10, 32)) }}
+	jsonInt64Number = jsonNumber{op: "ReadInt64", read: func(it *jsoniter.Iterator) { it.ReadInt64() },
+		parse: func(s string) error { return parseErr(strconv.ParseInt(s, 10, 64)) }}
+	jsonUint64Number = jsonNumber{op: "ReadUint64", read: func(it *jsoniter.Iterator) { it.ReadUint64() },
+		parse: func(s string) error { return parseErr(strconv.ParseUint(s, 10, 64)) }}
+	jsonFloat64Number = jsonNumber{op: "ReadUint64", read: func(it *jsoniter.Iterator) { it.ReadFloat64() },
+		parse: func(s string) error { return parseErr(strconv.ParseFloat(s, 64)) }}
+)
 
-func (w *jsonWalk) readUint64() {
+// readNumber mirrors Iterator.ReadInt32 and the other number readers.
+func (w *jsonWalk) readNumber(n *jsonNumber) {
 	switch w.it.WhatIsNext() {
 	case jsoniter.NumberValue:
-		w.it.ReadUint64()
+		n.read(w.it)
 	case jsoniter.StringValue:
-		if _, err := strconv.ParseUint(w.it.ReadString(), 10, 64); err != nil {
-			w.it.ReportError("ReadUint64", err.Error())
+		if err := n.parse(w.it.ReadString()); err != nil {
+			w.it.ReportError(n.op, err.Error())
 		}
 	default:
-		w.it.ReportError("ReadUint64", "unsupported value type")
-	}
-}
-
-func (w *jsonWalk) readFloat64() {
-	switch w.it.WhatIsNext() {
-	case jsoniter.NumberValue:
-		w.it.ReadFloat64()
-	case jsoniter.StringValue:
-		if _, err := strconv.ParseFloat(w.it.ReadString(), 64); err != nil {
-			w.it.ReportError("ReadUint64", err.Error())
-		}
-	default:
-		w.it.ReportError("ReadUint64", "unsupported value type")
+		w.it.ReportError(n.op, "unsupported value type")
 	}
 }
 
@@ -706,7 +677,7 @@ func (w *jsonWalk) readFloat64() {
 func (w *jsonWalk) readEnumValue(names []string) {
 	switch w.it.WhatIsNext() {
 	case jsoniter.NumberValue:
-		w.readInt32()
+		w.readNumber(&jsonInt32Number)
 	case jsoniter.StringValue:
 		if !slices.Contains(names, w.it.ReadString()) {
 			w.it.ReportError("ReadEnumValue", "unknown string value")

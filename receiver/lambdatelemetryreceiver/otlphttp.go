@@ -61,7 +61,7 @@ func otlpHandler[R otlpRequest](r *lambdaTelemetryReceiver, gate *pressureGate, 
 				"unsupported content type "+req.Header.Get("Content-Type")+", use "+protobufContentType+" or "+jsonContentType)
 			return
 		}
-		if !gate.admit() {
+		if !gate.admit(r.now) {
 			r.refused(ctx, reasonPipelineBusy)
 			w.Header().Set("Retry-After", retryAfterSeconds)
 			writeStatus(w, contentType, http.StatusServiceUnavailable, codes.Unavailable, errPipelineBusy.Error())

@@ -31,19 +31,18 @@ const probeInterval = time.Second
 // One gate serves one signal (traces, metrics, logs): each has its own pipeline, and a
 // refusal in one says nothing about the others.
 type pressureGate struct {
-	now    func() time.Time
 	closed atomic.Bool
 	// nextProbe is when, in Unix nanoseconds, the closed gate admits its next probe.
 	nextProbe atomic.Int64
 }
 
 // admit reports whether a request may be read: always while the gate is open, and while
-// closed once per probeInterval.
-func (g *pressureGate) admit() bool {
+// closed once per probeInterval. The clock is read only while closed.
+func (g *pressureGate) admit(clock func() time.Time) bool {
 	if !g.closed.Load() {
 		return true
 	}
-	now := g.clock().UnixNano()
+	now := clock().UnixNano()
 	next := g.nextProbe.Load()
 	return now >= next && g.nextProbe.CompareAndSwap(next, now+int64(probeInterval))
 }
@@ -51,23 +50,16 @@ func (g *pressureGate) admit() bool {
 // observe learns from the pipeline's answer to an admitted request. A retryable refusal
 // closes the gate; anything else, success or a permanent error about the data, opens it.
 // A cancelled request says nothing about the pipeline: its client gave up.
-func (g *pressureGate) observe(err error) {
+func (g *pressureGate) observe(err error, clock func() time.Time) {
 	switch {
 	case err == nil || consumererror.IsPermanent(err):
 		g.closed.Store(false)
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 	case !g.closed.Load():
 		// The first probe comes after a whole interval: the pipeline refused just now.
-		g.nextProbe.Store(g.clock().Add(probeInterval).UnixNano())
+		g.nextProbe.Store(clock().Add(probeInterval).UnixNano())
 		g.closed.Store(true)
 	}
-}
-
-func (g *pressureGate) clock() time.Time {
-	if g.now != nil {
-		return g.now()
-	}
-	return time.Now()
 }
 
 // pressureGates are the receiver's gates, one per signal.

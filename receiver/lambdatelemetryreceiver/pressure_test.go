@@ -10,46 +10,34 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configgrpc"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 
+	"github.com/otelcol-lambda/otelcol-lambda/internal/testclock"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
-	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadatatest"
 )
 
-// fakeClock is a clock the test moves: no test waits for a probe interval to pass.
-type fakeClock struct{ ns atomic.Int64 }
+// newTestClock is a clock the test moves: no test waits for a probe interval to pass.
+func newTestClock() *testclock.Clock {
+	return testclock.New(time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC))
+}
 
-func (c *fakeClock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
-
-// stopClock gives the receiver's pressure gates a fake clock. Call it before the first
-// request.
-func stopClock(r *lambdaTelemetryReceiver) *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC).UnixNano())
-	for _, g := range []*pressureGate{&r.gates.traces, &r.gates.metrics, &r.gates.logs} {
-		g.now = c.now
-	}
+// stopClock gives a receiver the factory made a fake clock. Call it before the first
+// request. Storage (replay state, write-ahead log) takes the clock at Start: a test of its
+// ages passes the clock to newReceiver instead.
+func stopClock(r *lambdaTelemetryReceiver) *testclock.Clock {
+	c := newTestClock()
+	r.now = c.Now
 	return c
 }
 
@@ -100,17 +88,17 @@ func TestPressureGate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := &fakeClock{}
-			g := &pressureGate{now: clock.now}
+			clock := newTestClock()
+			g := &pressureGate{}
 			for i, s := range tt.steps {
-				clock.advance(s.advance)
+				clock.Add(s.advance)
 				switch {
 				case s.observe != nil:
-					g.observe(s.observe)
+					g.observe(s.observe, clock.Now)
 				case s.opens:
-					g.observe(nil)
+					g.observe(nil, clock.Now)
 				}
-				assert.Equal(t, s.want, g.admit(), "step %d", i)
+				assert.Equal(t, s.want, g.admit(clock.Now), "step %d", i)
 			}
 		})
 	}
@@ -131,10 +119,10 @@ func TestBusyPipelineRefusesBeforeReading(t *testing.T) {
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
 	sink := &failingOnce{err: errors.New("data refused due to high memory usage")}
-	r, err := newReceiver(createDefaultConfig().(*Config), metadatatest.NewSettings(tt))
+	clock := newTestClock()
+	r, err := newReceiver(createDefaultConfig().(*Config), metadatatest.NewSettings(tt), clock.Now)
 	require.NoError(t, err)
 	r.nextTraces = sink
-	clock := stopClock(r)
 	h := r.handler()
 
 	post := func(path, contentType string, body io.Reader) *httptest.ResponseRecorder {
@@ -168,7 +156,7 @@ func TestBusyPipelineRefusesBeforeReading(t *testing.T) {
 		}
 	}
 
-	clock.advance(probeInterval)
+	clock.Add(probeInterval)
 	rec = post(wire.TelemetryPath, jsonContentType, batch())
 	assert.Equal(t, http.StatusOK, rec.Code, "the probe: %s", rec.Body)
 	rec = post(tracesPath, protobufContentType, strings.NewReader(string(otlp)))
@@ -178,48 +166,4 @@ func TestBusyPipelineRefusesBeforeReading(t *testing.T) {
 	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt,
 		[]metricdata.DataPoint[int64]{{Value: 3, Attributes: attribute.NewSet(attribute.String("reason", "pipeline_busy"))}},
 		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
-}
-
-// shared is the component a factory returns for the receiver: one per configuration.
-type shared interface {
-	Unwrap() *lambdaTelemetryReceiver
-}
-
-// TestBusyPipelineRefusesGRPCBeforeDecoding: over gRPC the refusal is Unavailable with a
-// RetryInfo, made from the call's headers before its message is read.
-func TestBusyPipelineRefusesGRPCBeforeDecoding(t *testing.T) {
-	sink := &failingOnce{err: errors.New("data refused due to high memory usage")}
-	cfg := createDefaultConfig().(*Config)
-	cfg.HTTP.NetAddr.Endpoint = "127.0.0.1:0"
-	grpcCfg := configgrpc.NewDefaultServerConfig()
-	grpcCfg.NetAddr.Endpoint = freeLoopbackAddr(t)
-	cfg.GRPC = configoptional.Some(grpcCfg)
-	recv, err := NewFactory().CreateTraces(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
-	require.NoError(t, err)
-	r := recv.(shared).Unwrap()
-	clock := stopClock(r)
-	require.NoError(t, recv.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, recv.Shutdown(context.Background())) })
-
-	conn, err := grpc.NewClient(grpcCfg.NetAddr.Endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
-	client := ptraceotlp.NewGRPCClient(conn)
-	export := func() error {
-		_, err := client.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(testTraces()))
-		return err
-	}
-
-	require.Equal(t, codes.Unavailable, status.Code(export()), "the pipeline refused")
-	err = export()
-	st := status.Convert(err)
-	require.Equal(t, codes.Unavailable, st.Code())
-	assert.Equal(t, errPipelineBusy.Error(), st.Message(), "refused by the gate, not the pipeline")
-	require.Len(t, st.Details(), 1)
-	assert.Equal(t, probeInterval, st.Details()[0].(*errdetails.RetryInfo).GetRetryDelay().AsDuration())
-
-	clock.advance(probeInterval)
-	require.NoError(t, export(), "the probe")
-	require.NoError(t, export(), "open again")
-	assert.Equal(t, 2*testTraces().SpanCount(), sink.SpanCount())
 }

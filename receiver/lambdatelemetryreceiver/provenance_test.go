@@ -13,8 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/config/configgrpc"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -71,17 +69,11 @@ func forgedInvocation() ptrace.Traces {
 
 // TestOnlyTheTelemetryPathMarksItsSpans: the spans the receiver makes from Telemetry API
 // events (both batch forms) reach the pipeline in a context marked as the receiver's; what
-// comes in over OTLP (HTTP protobuf and JSON, with or without a forwarder's sandbox headers,
-// and gRPC) does not, whatever it claims to be. lambda_correlation relies on exactly this.
+// comes in over OTLP/HTTP (protobuf and JSON, with or without a forwarder's sandbox headers)
+// does not, whatever it claims to be. lambda_correlation relies on exactly this.
 func TestOnlyTheTelemetryPathMarksItsSpans(t *testing.T) {
 	sink := &provenanceSink{}
-	var grpcAddr string
-	base := startReceiver(t, sinks{traces: sink.consumer(t)}, func(cfg *Config) {
-		grpcCfg := configgrpc.NewDefaultServerConfig()
-		grpcCfg.NetAddr.Endpoint = freeLoopbackAddr(t)
-		grpcAddr = grpcCfg.NetAddr.Endpoint
-		cfg.GRPC = configoptional.Some(grpcCfg)
-	})
+	base := startReceiver(t, sinks{traces: sink.consumer(t)}, nil)
 	c := telemetryClient{t: t, url: base}
 
 	forged, err := ptraceotlp.NewExportRequestFromTraces(forgedInvocation()).MarshalProto()
@@ -122,7 +114,6 @@ func TestOnlyTheTelemetryPathMarksItsSpans(t *testing.T) {
 			require.NoError(t, resp.Body.Close())
 			require.Equal(t, http.StatusOK, resp.StatusCode)
 		}, false},
-		{"otlp/grpc", func(t *testing.T) { exportOverGRPC(t, grpcAddr, forgedInvocation()) }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,10 +9,10 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
-	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
@@ -22,7 +22,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/warnlog"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
@@ -39,8 +38,8 @@ const (
 	logsPath    = "/v1/logs"
 )
 
-// lambdaTelemetryReceiver is one HTTP server (and optionally one gRPC server) shared by the
-// traces, metrics and logs pipelines that use the same configuration.
+// lambdaTelemetryReceiver is one HTTP server shared by the traces, metrics and logs
+// pipelines that use the same configuration.
 type lambdaTelemetryReceiver struct {
 	cfg       *Config
 	settings  receiver.Settings
@@ -53,6 +52,10 @@ type lambdaTelemetryReceiver struct {
 	nextMetrics consumer.Metrics
 	nextLogs    consumer.Logs
 
+	// now is the receiver's clock: sandbox idle time, the pressure gates' probes, replay
+	// state and write-ahead log ages. Storage takes it at Start.
+	now func() time.Time
+
 	sandboxes *sandboxcache.Cache[*translator.Sandbox]
 	// gates refuse requests before reading them while a pipeline refuses data for now.
 	gates    pressureGates
@@ -64,7 +67,6 @@ type lambdaTelemetryReceiver struct {
 	warnings *warnlog.Logger
 
 	server     *http.Server
-	grpcServer *grpc.Server
 	addr       net.Addr // where the HTTP server listens, known after Start (port 0 in tests)
 	shutdownWG sync.WaitGroup
 }
@@ -117,7 +119,7 @@ func outcome(name string) metric.MeasurementOption {
 	return metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", name)))
 }
 
-func newReceiver(cfg *Config, set receiver.Settings) (*lambdaTelemetryReceiver, error) {
+func newReceiver(cfg *Config, set receiver.Settings, now func() time.Time) (*lambdaTelemetryReceiver, error) {
 	obsrep, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID:             set.ID,
 		Transport:              "http",
@@ -133,6 +135,7 @@ func newReceiver(cfg *Config, set receiver.Settings) (*lambdaTelemetryReceiver, 
 	r := &lambdaTelemetryReceiver{
 		cfg:       cfg,
 		settings:  set,
+		now:       now,
 		obsrep:    obsrep,
 		telemetry: telemetry,
 		outcomes: eventOutcomes{
@@ -176,9 +179,6 @@ func (r *lambdaTelemetryReceiver) Start(ctx context.Context, host component.Host
 	if err := r.startReplayStore(ctx, host); err != nil {
 		return err
 	}
-	if err := r.startGRPC(ctx, host); err != nil {
-		return errors.Join(err, r.Shutdown(ctx))
-	}
 	server, err := r.cfg.HTTP.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, r.handler())
 	if err != nil {
 		return errors.Join(err, r.Shutdown(ctx))
@@ -200,51 +200,14 @@ func (r *lambdaTelemetryReceiver) Start(ctx context.Context, host component.Host
 	return nil
 }
 
-// startGRPC serves OTLP/gRPC when configured.
-func (r *lambdaTelemetryReceiver) startGRPC(ctx context.Context, host component.Host) error {
-	if !r.cfg.GRPC.HasValue() {
-		return nil
-	}
-	grpcCfg := r.cfg.GRPC.Get()
-	server, err := grpcCfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings,
-		configgrpc.WithGrpcServerOption(grpc.InTapHandle(r.tapPressure)))
-	if err != nil {
-		return err
-	}
-	if r.nextTraces != nil {
-		ptraceotlp.RegisterGRPCServer(server, &grpcTraces{r: r})
-	}
-	if r.nextMetrics != nil {
-		pmetricotlp.RegisterGRPCServer(server, &grpcMetrics{r: r})
-	}
-	if r.nextLogs != nil {
-		plogotlp.RegisterGRPCServer(server, &grpcLogs{r: r})
-	}
-	listener, err := grpcCfg.NetAddr.Listen(ctx)
-	if err != nil {
-		return err
-	}
-	r.grpcServer = server
-	r.settings.Logger.Info("Starting GRPC server", zap.String("endpoint", listener.Addr().String()))
-	r.shutdownWG.Go(func() {
-		if err := server.Serve(listener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
-			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
-		}
-	})
-	return nil
-}
-
-// Shutdown stops the servers and waits for in-flight requests; it is safe without Start.
+// Shutdown stops the server and waits for in-flight requests; it is safe without Start.
 func (r *lambdaTelemetryReceiver) Shutdown(ctx context.Context) error {
 	var err error
 	if r.server != nil {
 		err = r.server.Shutdown(ctx)
 	}
-	if r.grpcServer != nil {
-		r.grpcServer.GracefulStop()
-	}
 	r.shutdownWG.Wait()
-	// After the servers: the final checkpoint holds every batch they answered.
+	// After the server: the final checkpoint holds every batch it answered.
 	err = errors.Join(err, r.replay.Shutdown(ctx))
 	r.shutdownWriteAheadLog()
 	r.telemetry.Shutdown()

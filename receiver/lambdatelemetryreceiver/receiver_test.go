@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -31,8 +30,6 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -96,25 +93,6 @@ func sharedReceiver(t *testing.T, cfg *Config) *lambdaTelemetryReceiver {
 	require.NoError(t, err)
 	require.NotNil(t, c.Unwrap().addr)
 	return c.Unwrap()
-}
-
-// freeLoopbackAddr returns a loopback address whose port was free a moment ago.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return addr
-}
-
-func exportOverGRPC(t *testing.T, addr string, td ptrace.Traces) {
-	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	defer conn.Close()
-	_, err = ptraceotlp.NewGRPCClient(conn).Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(td))
-	require.NoError(t, err)
 }
 
 func testTraces() ptrace.Traces {
@@ -349,7 +327,7 @@ func TestOTLPResendCountsOnce(t *testing.T) {
 		return resp.StatusCode
 	}
 	assert.Equal(t, http.StatusServiceUnavailable, send("sandbox-a", "7"))
-	clock.advance(probeInterval) // the retry comes when Retry-After says
+	clock.Add(probeInterval) // the retry comes when Retry-After says
 	assert.Equal(t, http.StatusOK, send("sandbox-a", "7"), "the retry of a refused request is taken")
 	assert.Equal(t, http.StatusOK, send("sandbox-a", "7"), "a resend is acknowledged")
 	assert.Equal(t, http.StatusOK, send("sandbox-b", "7"), "another sandbox's 7 is another request")

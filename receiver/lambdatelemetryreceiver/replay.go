@@ -32,6 +32,7 @@ func (r *lambdaTelemetryReceiver) startReplayStore(ctx context.Context, host com
 		Logger:      r.settings.Logger,
 		Telemetry:   r.telemetry,
 		IdleTimeout: r.cfg.Sandboxes.IdleTimeout,
+		Now:         r.now,
 		Live:        r.sandboxes.Contains,
 	})
 	r.sandboxes.OnRemove(func(key string, sb *translator.Sandbox) { r.replay.Forget(key, sb) })

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.uber.org/zap"
@@ -80,7 +79,7 @@ func (r *lambdaTelemetryReceiver) handleTelemetry(w http.ResponseWriter, req *ht
 	}
 	// Before the body: reading it only to hear the pipeline refuse it costs the memory
 	// that is short.
-	if !r.gates.traces.admit() {
+	if !r.gates.traces.admit(r.now) {
 		r.refused(ctx, reasonPipelineBusy)
 		writeTelemetryError(w, http.StatusServiceUnavailable, errPipelineBusy.Error())
 		return
@@ -174,7 +173,7 @@ func (r *lambdaTelemetryReceiver) consumeBatch(req *http.Request, body []byte, b
 		// platform attributes of every span that does not come this way (see lambdaconv).
 		err := r.nextTraces.ConsumeTraces(lambdaconv.WithReceiverSpans(opCtx), out.Traces)
 		r.obsrep.EndTracesOp(opCtx, telemetryFormat, n, err)
-		r.gates.traces.observe(err)
+		r.gates.traces.observe(err, r.now)
 		if err != nil {
 			if logged != 0 {
 				r.wal.log.Discard(ctx, logged)
@@ -228,7 +227,7 @@ func (r *lambdaTelemetryReceiver) sandboxFor(b wire.Batch) *translator.Sandbox {
 	if key == "" {
 		return translator.NewSandbox("")
 	}
-	return r.sandboxes.GetOrCreate(key, time.Now(), func() *translator.Sandbox { return translator.NewSandbox(key) })
+	return r.sandboxes.GetOrCreate(key, r.now(), func() *translator.Sandbox { return translator.NewSandbox(key) })
 }
 
 // record updates the receiver's own telemetry for one batch.

@@ -20,7 +20,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configauth"
-	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
@@ -212,7 +211,7 @@ func TestTelemetryRefusedBatchIsCountedOnceWhenRetried(t *testing.T) {
 	assert.Equal(t, retryAfterSeconds, header.Get("Retry-After"))
 	assert.Equal(t, "memory limit reached", answer.Error)
 
-	clock.advance(probeInterval) // the retry comes when Retry-After says
+	clock.Add(probeInterval) // the retry comes when Retry-After says
 	code, answer, _ = c.post(b, body)
 	require.Equal(t, http.StatusOK, code)
 	assert.False(t, answer.Replayed)
@@ -366,19 +365,6 @@ func TestOTLPFromForwarderGetsSandboxResource(t *testing.T) {
 	assert.Equal(t, "checkout", name.Str(), "what the SDK set is kept")
 	instance, _ := attrs.Get(lambdaconv.AttrFaaSInstance)
 	assert.Equal(t, "ext-1", instance.Str(), "what the SDK did not set comes from the sandbox")
-}
-
-func TestOTLPGRPCWhenConfigured(t *testing.T) {
-	traces := new(consumertest.TracesSink)
-	var grpcAddr string
-	startReceiver(t, sinks{traces: traces}, func(cfg *Config) {
-		grpcCfg := configgrpc.NewDefaultServerConfig()
-		grpcCfg.NetAddr.Endpoint = freeLoopbackAddr(t)
-		grpcAddr = grpcCfg.NetAddr.Endpoint
-		cfg.GRPC = configoptional.Some(grpcCfg)
-	})
-	exportOverGRPC(t, grpcAddr, testTraces())
-	assert.Equal(t, 3, traces.SpanCount())
 }
 
 var _ consumer.Traces = (*failingOnce)(nil)

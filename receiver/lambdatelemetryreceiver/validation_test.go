@@ -134,13 +134,6 @@ func TestTelemetryBatchNeedsAFunctionIdentity(t *testing.T) {
 // could not have produced refuses the request with a message naming the field and the
 // limit, on the telemetry path and on OTLP alike.
 func TestSandboxFactsOutsideLambdasLimitsAreRefused(t *testing.T) {
-	tt := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
-	traces := new(consumertest.TracesSink)
-	base := startReceiverWithSettings(t, sinks{traces: traces}, nil, metadatatest.NewSettings(tt))
-	otlpBody, err := ptraceotlp.NewExportRequestFromTraces(testTraces()).MarshalProto()
-	require.NoError(t, err)
-
 	tests := []struct {
 		name      string
 		mutate    func(*wire.Sandbox)
@@ -155,20 +148,45 @@ func TestSandboxFactsOutsideLambdasLimitsAreRefused(t *testing.T) {
 		{name: "a region that is not one", mutate: func(s *wire.Sandbox) { s.Region = "moon" }, wantError: "invalid Lambda-Region header"},
 		{name: "memory beyond Lambda's", mutate: func(s *wire.Sandbox) { s.MemorySizeMB = 1e6 }, wantError: "want 128 to 10240"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			sandbox := testSandbox
-			tc.mutate(&sandbox)
-			for _, answer := range refusalsOnBothPaths(t, base, otlpBody, sandbox.SetHeaders) {
+	refusals := make([]sandboxRefusal, len(tests))
+	for i, tc := range tests {
+		sandbox := testSandbox
+		tc.mutate(&sandbox)
+		refusals[i] = sandboxRefusal{name: tc.name, wantError: tc.wantError, setHeaders: sandbox.SetHeaders}
+	}
+	assertSandboxRefusals(t, refusals)
+}
+
+// sandboxRefusal is sandbox headers a request must be refused for.
+type sandboxRefusal struct {
+	name       string
+	setHeaders func(http.Header)
+	wantError  string
+}
+
+// assertSandboxRefusals sends a request with each refusal's headers on the telemetry path
+// and on OTLP, and asserts that each is refused with a bounded 400 that says why, that
+// nothing reaches the pipeline, and that every refusal is counted invalid_sandbox.
+func assertSandboxRefusals(t *testing.T, refusals []sandboxRefusal) {
+	t.Helper()
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	traces := new(consumertest.TracesSink)
+	base := startReceiverWithSettings(t, sinks{traces: traces}, nil, metadatatest.NewSettings(tt))
+	otlpBody, err := ptraceotlp.NewExportRequestFromTraces(testTraces()).MarshalProto()
+	require.NoError(t, err)
+	for _, r := range refusals {
+		t.Run(r.name, func(t *testing.T) {
+			for _, answer := range refusalsOnBothPaths(t, base, otlpBody, r.setHeaders) {
 				assert.Equal(t, http.StatusBadRequest, answer.status, answer.path)
-				assert.Contains(t, answer.msg, tc.wantError, answer.path)
+				assert.Contains(t, answer.msg, r.wantError, answer.path)
 				assert.Less(t, answer.size, 1024, "the answer quotes a bounded part of the value")
 			}
 		})
 	}
 	assert.Zero(t, traces.SpanCount())
 	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt,
-		[]metricdata.DataPoint[int64]{refusedPoint("invalid_sandbox", int64(2*len(tests)))},
+		[]metricdata.DataPoint[int64]{refusedPoint("invalid_sandbox", int64(2*len(refusals)))},
 		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }
 

@@ -63,7 +63,7 @@ type Settings struct {
 	// Headers are the names of the headers a batch is stored with, those it is read from;
 	// any other header is left out.
 	Headers []string
-	// Now is the clock (time.Now when nil).
+	// Now is the receiver's clock; a batch's age is measured with it.
 	Now func() time.Time
 	// OnError is called for each failed storage operation after start.
 	OnError func(op string, err error)
@@ -96,9 +96,6 @@ func Open(ctx context.Context, set Settings) (*Log, []Record, error) {
 	walker, ok := set.Client.(storage.Walker)
 	if !ok {
 		return nil, nil, errors.New("the storage extension cannot be walked, so the write-ahead log could not be read at start; use file_storage")
-	}
-	if set.Now == nil {
-		set.Now = time.Now
 	}
 	if set.OnError == nil {
 		set.OnError = func(string, error) {}

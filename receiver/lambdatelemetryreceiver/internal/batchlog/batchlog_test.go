@@ -29,9 +29,13 @@ func openClient(t *testing.T, dir string) storage.Client {
 	return client
 }
 
+// open opens the log in dir; without a clock in set, at a fixed time.
 func open(t *testing.T, dir string, set Settings) (*Log, []Record) {
 	t.Helper()
 	set.Client = openClient(t, dir)
+	if set.Now == nil {
+		set.Now = func() time.Time { return time.Unix(1_700_000_000, 0) }
+	}
 	l, records, err := Open(context.Background(), set)
 	require.NoError(t, err)
 	t.Cleanup(l.Close)

@@ -45,7 +45,7 @@ type Settings struct {
 	// Live reports whether the receiver holds the sandbox with this instance id in memory:
 	// its state there is the current one, whatever storage has.
 	Live func(instanceID string) bool
-	// Now is the clock; nil means time.Now.
+	// Now is the receiver's clock; a stored state's age is measured with it.
 	Now func() time.Time
 }
 
@@ -80,9 +80,6 @@ type dirtyState struct {
 
 // New returns a Store on set.Client. Call Start to checkpoint periodically.
 func New(set Settings) *Store {
-	if set.Now == nil {
-		set.Now = time.Now
-	}
 	if set.Live == nil {
 		set.Live = func(string) bool { return false }
 	}

@@ -402,7 +402,7 @@ func BenchmarkAccepted(b *testing.B) {
 	defer func() { _ = tel.Shutdown(context.Background()) }()
 	tb, err := metadata.NewTelemetryBuilder(tel.NewTelemetrySettings())
 	require.NoError(b, err)
-	store := New(Settings{Client: newMemClient(), Logger: zap.NewNop(), Telemetry: tb, IdleTimeout: time.Hour})
+	store := New(Settings{Client: newMemClient(), Logger: zap.NewNop(), Telemetry: tb, IdleTimeout: time.Hour, Now: time.Now})
 	sandboxes := make([]*translator.Sandbox, 64)
 	for i := range sandboxes {
 		sandboxes[i] = translator.NewSandbox(fmt.Sprintf("ext-%d", i))

@@ -112,7 +112,7 @@ func (t *batch) platformLog(at time.Time, eventType, msg string) {
 func (t *batch) newLog(at time.Time, eventType string) plog.LogRecord {
 	if t.out.Logs.ResourceLogs().Len() == 0 {
 		rl := t.out.Logs.ResourceLogs().AppendEmpty()
-		MergeSandboxResource(rl.Resource().Attributes(), t.sandbox)
+		lambdaconv.MergeSandboxResource(rl.Resource().Attributes(), t.sandbox)
 		sl := rl.ScopeLogs().AppendEmpty()
 		sl.Scope().SetName(t.scope.Name)
 		sl.Scope().SetVersion(t.scope.Version)

@@ -87,7 +87,7 @@ func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.Event, scope Sco
 	out.Stats.Events = len(events)
 
 	rs := out.Traces.ResourceSpans().AppendEmpty()
-	MergeSandboxResource(rs.Resource().Attributes(), b.Sandbox)
+	lambdaconv.MergeSandboxResource(rs.Resource().Attributes(), b.Sandbox)
 	ss := rs.ScopeSpans().AppendEmpty()
 	ss.Scope().SetName(scope.Name)
 	ss.Scope().SetVersion(scope.Version)
@@ -272,33 +272,8 @@ func (t *batch) invocationSpan(id traceIdentity, requestID string, start time.Ti
 		link.SetSpanID(t.st.cold.link.spanID)
 		t.st.cold = coldStart{}
 	}
-	setOutcome(span, attrs, status, lambdaErrorType, "")
+	lambdaconv.SetOutcome(span, attrs, status, lambdaErrorType, "")
 	return span
-}
-
-// setOutcome records Lambda's status and, on failure, the span status and the error
-// class: errClass when given, else the class of Lambda's errorType.
-func setOutcome(span ptrace.Span, attrs pcommon.Map, status, lambdaErrorType, errClass string) {
-	if status != "" {
-		attrs.PutStr(lambdaconv.AttrStatus, status)
-	}
-	errType := lambdaconv.ErrorType(status, lambdaErrorType)
-	if errType == "" {
-		return
-	}
-	if errClass != "" {
-		errType = errClass
-	}
-	attrs.PutStr(lambdaconv.AttrErrorType, errType)
-	if lambdaErrorType != "" {
-		attrs.PutStr(lambdaconv.AttrLambdaErrorType, lambdaErrorType)
-	}
-	span.Status().SetCode(ptrace.StatusCodeError)
-	msg := lambdaErrorType
-	if msg == "" {
-		msg = status
-	}
-	span.Status().SetMessage(msg)
 }
 
 // addPhaseEvents adds Lambda's sub-phases (responseLatency, ...) as span events.
@@ -368,7 +343,7 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 	if m.RestoreDurationMs != nil {
 		attrs.PutDouble(lambdaconv.AttrRestoreDurationMs, *m.RestoreDurationMs)
 	}
-	setOutcome(span, attrs, r.Status, r.ErrorType, "")
+	lambdaconv.SetOutcome(span, attrs, r.Status, r.ErrorType, "")
 	addPhaseEvents(span, r.Spans)
 }
 
@@ -476,7 +451,7 @@ func (t *batch) initReport(p *pendingInit, at time.Time, name, initializationTyp
 		attrs.PutStr(lambdaconv.AttrRuntimeVersion, p.runtimeVersion)
 	}
 	attrs.PutDouble(lambdaconv.AttrDurationMs, durationMs)
-	setOutcome(span, attrs, status, lambdaErrorType, lambdaconv.ErrorTypeInitFailure)
+	lambdaconv.SetOutcome(span, attrs, status, lambdaErrorType, lambdaconv.ErrorTypeInitFailure)
 	addPhaseEvents(span, p.runtimeDoneSpans)
 	addPhaseEvents(span, phases)
 }
