@@ -149,14 +149,13 @@ type Emulator struct {
 	dropped    int
 	delivered  int
 
-	runtimeCancel  context.CancelFunc
-	runtimeReady   bool // the runtime called invocation/next at least once
-	runtimeQueue   []*invocation
-	current        *invocation
-	initError      string
-	coldInitMs     float64 // reported in the first invocation's report
-	reportedInit   bool
-	invocationSeed int
+	runtimeCancel context.CancelFunc
+	runtimeReady  bool // the runtime called invocation/next at least once
+	runtimeQueue  []*invocation
+	current       *invocation
+	initError     string
+	coldInitMs    float64 // reported in the first invocation's report
+	reportedInit  bool
 }
 
 // New starts the emulator's HTTP server on a loopback port. Call Start for the cold start

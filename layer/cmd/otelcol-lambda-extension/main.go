@@ -4,7 +4,7 @@
 // Command otelcol-lambda-extension is the otelcol-lambda Lambda extension: shipped in a
 // layer as extensions/otelcol-lambda-extension, it forwards the sandbox's Telemetry API
 // events, the function's OTLP and its Pushgateway pushes to an otelcol-lambda gateway.
-// It is configured with OTELCOL_LAMBDA_* environment variables (see the README).
+// It is configured with OTELCOL_LAMBDA_* environment variables (see layer/README.md).
 package main // import "github.com/otelcol-lambda/otelcol-lambda/layer/cmd/otelcol-lambda-extension"
 
 import (
@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"time"
 
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/agent"
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/config"
@@ -41,6 +42,7 @@ func main() {
 		Name:           filepath.Base(os.Args[0]),
 		Getenv:         os.Getenv,
 		Logf:           logger.Printf,
+		Now:            time.Now,
 	})
 	if err != nil {
 		logger.Printf("exiting: %v", err)

@@ -68,6 +68,11 @@ type Options struct {
 	// Listening, if set, is told where each server listens ("telemetry", "otlp",
 	// "pushgateway"): tests serve on port 0.
 	Listening func(what string, addr net.Addr)
+	// Now is the extension's clock (time.Now when nil): the flush strategy's gaps and
+	// periods, the breaker and the pushes' timestamps are measured with it. Lambda's
+	// deadlines are not: they are instants on the wall clock Lambda shares with the
+	// sandbox, and become real timers.
+	Now func() time.Time
 }
 
 // Agent is one running extension.
@@ -75,6 +80,7 @@ type Agent struct {
 	opts Options
 	cfg  config.Config
 	api  *extapi.Client
+	now  func() time.Time // opts.Now
 
 	events   *queue.Queue[telemetry.Item]
 	payloads *queue.Queue[forward.Payload]
@@ -105,7 +111,10 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
-	a := &Agent{opts: opts, cfg: opts.Config, api: extapi.New(opts.RuntimeAPI)}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &Agent{opts: opts, cfg: opts.Config, api: extapi.New(opts.RuntimeAPI), now: opts.Now}
 	for _, p := range opts.ConfigProblems {
 		opts.Logf("config: %v", p)
 	}
@@ -156,8 +165,8 @@ func (a *Agent) init(ctx context.Context) error {
 	a.events = queue.New(a.cfg.BufferBytes, telemetry.Item.Size)
 	a.payloads = queue.New(a.cfg.BufferBytes, forward.Payload.Size)
 	a.listener = telemetry.New(a.events)
-	a.store = pushgw.NewStore(a.cfg.PushMaxSeries)
-	a.planner = flush.NewPlanner(a.cfg.Flush, time.Now())
+	a.store = pushgw.NewStore(a.cfg.PushMaxSeries, a.now)
+	a.planner = flush.NewPlanner(a.cfg.Flush, a.now())
 
 	senderOpts := forward.Options{
 		Endpoint: a.cfg.Endpoint, Token: a.cfg.Token, CAFile: a.cfg.CAFile, Gzip: a.cfg.Gzip,
@@ -270,7 +279,7 @@ func newInstanceID() string {
 // pushSource hands what the Pushgateway API owes the gateway to the sender.
 type pushSource struct{ a *Agent }
 
-func (p pushSource) Collect(time.Time) *forward.Payload {
+func (p pushSource) Collect() *forward.Payload {
 	s := p.a.currentSandbox()
 	attrs := []pushgw.KeyValue{
 		pushgw.StringAttr("cloud.provider", "aws"),
@@ -342,8 +351,8 @@ func (a *Agent) learn(ev extapi.Event, received time.Time) {
 }
 
 func (a *Agent) onInvoke(ctx context.Context, ev extapi.Event) {
-	now := time.Now()
-	a.learn(ev, now)
+	now := a.now()
+	a.learn(ev, time.Now())
 	a.invocations++
 	a.lastRequestID = ev.RequestID
 	d := a.planner.OnInvoke(now)
@@ -351,7 +360,7 @@ func (a *Agent) onInvoke(ctx context.Context, ev extapi.Event) {
 	case d.WaitForRuntimeDone && !a.subscribed:
 		a.flush(ctx, a.cfg.FlushTimeout, false)
 	case d.WaitForRuntimeDone:
-		deadline := now.Add(time.Minute)
+		deadline := time.Now().Add(time.Minute)
 		if ev.DeadlineMs > 0 {
 			deadline = time.UnixMilli(ev.DeadlineMs).Add(runtimeDoneGrace)
 		}
@@ -382,7 +391,7 @@ func (a *Agent) onInvoke(ctx context.Context, ev extapi.Event) {
 // waits for are skipped for a while (doubling up to breakerMax), so that a gateway that
 // is down or hanging costs an invocation nothing most of the time; force ignores that.
 func (a *Agent) flush(ctx context.Context, budget time.Duration, force bool) {
-	now := time.Now()
+	now := a.now()
 	if !force && now.Before(a.breakerUntil) {
 		return
 	}
@@ -398,7 +407,7 @@ func (a *Agent) flush(ctx context.Context, budget time.Duration, force bool) {
 	}
 	a.failedFlushes++
 	a.breakerBackoff = min(max(2*a.breakerBackoff, time.Second), breakerMax)
-	a.breakerUntil = time.Now().Add(a.breakerBackoff)
+	a.breakerUntil = a.now().Add(a.breakerBackoff)
 }
 
 func (a *Agent) onShutdown(ev extapi.Event) {

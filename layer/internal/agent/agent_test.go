@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/testclock"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/config"
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/flush"
@@ -77,6 +78,9 @@ type sandboxOptions struct {
 	handler  lambdaemu.Handler
 	problems []error
 	gateway  *gatewaytest.Gateway
+	// clock is the agent's clock, which the test moves for the flush strategy's periods
+	// and the breaker; nil: the real one.
+	clock *testclock.Clock
 }
 
 func startSandbox(t *testing.T, o sandboxOptions) *sandbox {
@@ -111,6 +115,10 @@ func startSandbox(t *testing.T, o sandboxOptions) *sandbox {
 		"AWS_LAMBDA_FUNCTION_NAME": "checkout", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_REGION": "us-east-1",
 	}
+	var now func() time.Time
+	if o.clock != nil {
+		now = o.clock.Now
+	}
 	go func() {
 		s.done <- Run(context.Background(), Options{
 			Config: cfg, ConfigProblems: o.problems, RuntimeAPI: emu.RuntimeAPI(), Name: extensionName,
@@ -120,6 +128,7 @@ func startSandbox(t *testing.T, o sandboxOptions) *sandbox {
 				s.addrs[what] = addr.String()
 				s.mu.Unlock()
 			},
+			Now: now,
 		})
 	}()
 	t.Cleanup(func() { _ = emu.Close() })
@@ -138,6 +147,19 @@ func (s *sandbox) invoke() lambdaemu.InvokeResult {
 	res, err := s.emu.Invoke(context.Background(), lambdaemu.InvokeRequest{Payload: []byte(`{}`)})
 	require.NoError(s.t, err)
 	return res
+}
+
+// invokeSucceeding invokes n times, asserts that each invocation succeeded (whatever the
+// gateway does), and returns their request ids.
+func (s *sandbox) invokeSucceeding(n int) []string {
+	s.t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		res := s.invoke()
+		assert.Equal(s.t, telemetryapi.StatusSuccess, res.Status)
+		ids[i] = res.RequestID
+	}
+	return ids
 }
 
 // shutdown ends the sandbox and waits for the agent to return.
@@ -265,8 +287,10 @@ func TestPeriodicStrategyWaitsForThePeriod(t *testing.T) {
 
 func TestPeriodicStrategyFlushesAtInvoke(t *testing.T) {
 	var s *sandbox
+	clock := testclock.New(time.Now())
 	s = startSandbox(t, sandboxOptions{
-		cfg: func(c *config.Config) { c.Flush = flush.Strategy{Period: time.Millisecond} },
+		clock: clock,
+		cfg:   func(c *config.Config) { c.Flush = flush.Strategy{Period: time.Minute} },
 		// Each invocation lasts until Lambda delivered what it had buffered (the init
 		// events, the previous report), as a function that runs longer than the 25 ms
 		// buffering timeout does.
@@ -276,10 +300,12 @@ func TestPeriodicStrategyFlushesAtInvoke(t *testing.T) {
 		},
 	})
 	s.start()
+	clock.Add(time.Minute)
 	first := s.invoke()
 	assert.Empty(t, s.gateway.Batches(), "nothing was buffered at the first INVOKE")
 	// The second INVOKE finds the period over and flushes what arrived during the first
 	// invocation, while the function runs.
+	clock.Add(time.Minute)
 	s.invoke()
 	assert.NotEmpty(t, s.gateway.Batches())
 	assert.Equal(t, 1, countType(s.gateway.Accepted(), telemetryapi.TypePlatformInitStart))
@@ -337,12 +363,7 @@ func TestGatewayDownNeverFailsTheFunction(t *testing.T) {
 		c.FlushTimeout = 50 * time.Millisecond
 	}})
 	s.start()
-	var ids []string
-	for range 5 {
-		res := s.invoke()
-		assert.Equal(t, telemetryapi.StatusSuccess, res.Status)
-		ids = append(ids, res.RequestID)
-	}
+	ids := s.invokeSucceeding(5)
 	assert.Empty(t, gw.Accepted())
 	// The gateway comes back: SHUTDOWN delivers everything that was buffered.
 	gw.SetPolicy(nil)
@@ -355,6 +376,42 @@ func TestGatewayDownNeverFailsTheFunction(t *testing.T) {
 	checkSequences(t, gw.Batches())
 	assert.Contains(t, s.log(), "cannot reach the gateway")
 	assert.Contains(t, s.log(), "reachable again")
+}
+
+// TestBreakerSkipsFlushesWhileTheGatewayFails: after a failed flush, the flushes the
+// function waits for are skipped for a backoff that doubles with each failure, so a gateway
+// that is down costs most invocations nothing.
+func TestBreakerSkipsFlushesWhileTheGatewayFails(t *testing.T) {
+	gw := gatewaytest.New()
+	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusServiceUnavailable })
+	clock := testclock.New(time.Now())
+	s := startSandbox(t, sandboxOptions{gateway: gw, clock: clock, cfg: func(c *config.Config) {
+		c.Flush = flush.Strategy{End: true}
+		// Time for an attempt to reach the gateway on a loaded machine; the 503's
+		// Retry-After (1 s) does not fit, so a flush is one attempt.
+		c.FlushTimeout = 900 * time.Millisecond
+	}})
+	s.start()
+	steps := []struct {
+		advance time.Duration
+		flushes bool
+	}{
+		{advance: 0, flushes: true}, // fails: skip for 1 s
+		{advance: 0, flushes: false},
+		{advance: time.Second, flushes: true}, // fails again: skip for 2 s
+		{advance: time.Second, flushes: false},
+		{advance: time.Second, flushes: true},
+	}
+	for i, step := range steps {
+		clock.Add(step.advance)
+		before := len(gw.Batches())
+		assert.Equal(t, telemetryapi.StatusSuccess, s.invoke().Status)
+		assert.Equal(t, step.flushes, len(gw.Batches()) > before, "invocation %d", i)
+	}
+	// SHUTDOWN ignores the breaker.
+	gw.SetPolicy(nil)
+	s.shutdown()
+	assert.Equal(t, len(steps), countType(gw.Accepted(), telemetryapi.TypePlatformReport))
 }
 
 func TestBufferFullDropsOldestAndReportsIt(t *testing.T) {
@@ -417,12 +474,7 @@ func TestGatewaySlowReplaysKeepTheirSequence(t *testing.T) {
 		c.FlushTimeout = 30 * time.Millisecond
 	}, emu: func(c *lambdaemu.Config) { c.ShutdownBudget = lambdaemu.DefaultShutdownBudget }})
 	s.start()
-	var ids []string
-	for range 4 {
-		res := s.invoke()
-		assert.Equal(t, telemetryapi.StatusSuccess, res.Status)
-		ids = append(ids, res.RequestID)
-	}
+	ids := s.invokeSucceeding(4)
 	s.shutdown()
 	batches := gw.Batches()
 	bodies := map[uint64][]byte{}
@@ -566,32 +618,34 @@ func TestOTLPIsForwardedByteForByte(t *testing.T) {
 	s.shutdown()
 }
 
+// TestBearerToken: the gateway takes what carries its token; with a wrong one, everything
+// is dropped, the log says why, and the function never fails.
 func TestBearerToken(t *testing.T) {
-	gw := gatewaytest.New()
-	gw.Token = "s3cret"
-	s := startSandbox(t, sandboxOptions{gateway: gw, cfg: func(c *config.Config) {
-		c.Flush = flush.Strategy{End: true}
-		c.Token = "s3cret"
-	}})
-	s.start()
-	res := s.invoke()
-	s.shutdown()
-	assert.Equal(t, 1, requestEvents(gw.Accepted(), res.RequestID)[telemetryapi.TypePlatformReport])
-}
-
-func TestWrongTokenDropsAndNeverFails(t *testing.T) {
-	gw := gatewaytest.New()
-	gw.Token = "right"
-	s := startSandbox(t, sandboxOptions{gateway: gw, cfg: func(c *config.Config) {
-		c.Flush = flush.Strategy{End: true}
-		c.Token = "wrong"
-	}})
-	s.start()
-	res := s.invoke()
-	assert.Equal(t, telemetryapi.StatusSuccess, res.Status)
-	s.shutdown()
-	assert.Empty(t, gw.Accepted())
-	assert.Contains(t, s.log(), "HTTP 401")
+	for _, tt := range []struct {
+		name, token string
+		reports     int
+	}{
+		{name: "right", token: "s3cret", reports: 1},
+		{name: "wrong", token: "wrong", reports: 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gw := gatewaytest.New()
+			gw.Token = "s3cret"
+			s := startSandbox(t, sandboxOptions{gateway: gw, cfg: func(c *config.Config) {
+				c.Flush = flush.Strategy{End: true}
+				c.Token = tt.token
+			}})
+			s.start()
+			res := s.invoke()
+			assert.Equal(t, telemetryapi.StatusSuccess, res.Status)
+			s.shutdown()
+			assert.Equal(t, tt.reports, requestEvents(gw.Accepted(), res.RequestID)[telemetryapi.TypePlatformReport])
+			if tt.reports == 0 {
+				assert.Empty(t, gw.Accepted())
+				assert.Contains(t, s.log(), "HTTP 401")
+			}
+		})
+	}
 }
 
 func TestPushgatewayAPI(t *testing.T) {

@@ -57,7 +57,7 @@ func (p Payload) Size() int { return len(p.Body) + len(p.Path) + len(p.ContentTy
 // returns is the sender's: it is resent as it is until the gateway accepts it, and the
 // source is asked again only then.
 type Source interface {
-	Collect(now time.Time) *Payload
+	Collect() *Payload
 }
 
 // Options configure a Sender.
@@ -184,7 +184,7 @@ func (s *Sender) Flush(ctx context.Context, events *queue.Queue[telemetry.Item],
 		return err
 	}
 	for i, src := range sources {
-		p := src.Collect(time.Now())
+		p := src.Collect()
 		if p == nil {
 			continue
 		}
@@ -417,7 +417,8 @@ const (
 	outcomeRetryLater
 )
 
-// send POSTs body to path, retrying what may pass while ctx lasts.
+// send POSTs body to path, retrying what may pass while ctx lasts. What is left of ctx is
+// read on the real clock, as the context's own deadline runs on it.
 func (s *Sender) send(ctx context.Context, path, contentType, encoding string, body []byte, h http.Header, idempotencyKey string) outcome {
 	backoff := 10 * time.Millisecond
 	for attempt := 0; ; attempt++ {

@@ -34,6 +34,14 @@ func queues(t *testing.T, n int) (*queue.Queue[telemetry.Item], *queue.Queue[Pay
 	return events, queue.New(1<<20, Payload.Size)
 }
 
+// gatewayAnswering is a gateway stand-in that answers every batch with status.
+func gatewayAnswering(t *testing.T, status int) *gatewaytest.Gateway {
+	gw := gatewaytest.New()
+	t.Cleanup(gw.Close)
+	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return status })
+	return gw
+}
+
 func newSender(t *testing.T, url string, mod func(*Options)) *Sender {
 	t.Helper()
 	opts := Options{
@@ -65,9 +73,7 @@ func TestBatchesAreLimitedInBytes(t *testing.T) {
 }
 
 func TestRetryAfterBeyondTheBudgetKeepsTheBatch(t *testing.T) {
-	gw := gatewaytest.New()
-	defer gw.Close()
-	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusTooManyRequests })
+	gw := gatewayAnswering(t, http.StatusTooManyRequests)
 	s := newSender(t, gw.URL, nil)
 	events, payloads := queues(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -84,9 +90,7 @@ func TestRetryAfterBeyondTheBudgetKeepsTheBatch(t *testing.T) {
 }
 
 func TestRefusedBatchesAreDroppedAndCounted(t *testing.T) {
-	gw := gatewaytest.New()
-	defer gw.Close()
-	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusBadRequest })
+	gw := gatewayAnswering(t, http.StatusBadRequest)
 	s := newSender(t, gw.URL, func(o *Options) { o.Gzip = false })
 	events, payloads := queues(t, 4)
 	require.NoError(t, s.Flush(context.Background(), events, payloads))
@@ -101,9 +105,7 @@ func TestRefusedBatchesAreDroppedAndCounted(t *testing.T) {
 }
 
 func TestSingleEventTooLargeIsDropped(t *testing.T) {
-	gw := gatewaytest.New()
-	defer gw.Close()
-	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusRequestEntityTooLarge })
+	gw := gatewayAnswering(t, http.StatusRequestEntityTooLarge)
 	s := newSender(t, gw.URL, nil)
 	events, payloads := queues(t, 4)
 	require.NoError(t, s.Flush(context.Background(), events, payloads))
@@ -153,7 +155,7 @@ func TestCAFile(t *testing.T) {
 // countingSource owes one new payload per Collect, numbering its bodies.
 type countingSource struct{ collected int }
 
-func (c *countingSource) Collect(time.Time) *Payload {
+func (c *countingSource) Collect() *Payload {
 	c.collected++
 	return &Payload{Path: "/v1/metrics", ContentType: "application/json", Body: []byte{byte('0' + c.collected)}}
 }
@@ -163,9 +165,7 @@ func (c *countingSource) Collect(time.Time) *Payload {
 // until the gateway accepts it; the source is asked again only then. OTLP payloads get
 // sequence numbers from the same counter as telemetry batches.
 func TestSourcePayloadIsResentAsItIsUntilAccepted(t *testing.T) {
-	gw := gatewaytest.New()
-	defer gw.Close()
-	gw.SetPolicy(func(*http.Request, []telemetryapi.Event) int { return http.StatusServiceUnavailable })
+	gw := gatewayAnswering(t, http.StatusServiceUnavailable)
 	s := newSender(t, gw.URL, func(o *Options) { o.Gzip = false }) // bodies readable here
 	events, payloads := queues(t, 0)
 	payloads.Push(Payload{Path: "/v1/traces", ContentType: "application/x-protobuf", Body: []byte("spans")})

@@ -4,6 +4,9 @@
 // Package gatewaytest is a fake otelcol-lambda gateway for the extension's tests: it
 // answers as the lambda_telemetry receiver does (200, 400, 401, 413, 503 + Retry-After),
 // dedupes batches by (instance, sequence) as the receiver does, and records everything.
+// It is the layer's own stand-in: layer/ links the standard library and our internal
+// packages only (internal/boundaries), so its tests cannot start the real gateway as the
+// testbed does (testbed/harness).
 package gatewaytest // import "github.com/otelcol-lambda/otelcol-lambda/layer/internal/gatewaytest"
 
 import (

@@ -6,6 +6,7 @@ package pushgw
 import (
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 // FuzzPush checks that no grouping key or body panics, and that whatever is accepted
@@ -19,7 +20,7 @@ func FuzzPush(f *testing.F) {
 		if err != nil {
 			return
 		}
-		s := NewStore(1000)
+		s := NewStore(1000, time.Now)
 		if err := s.Push(job, labels, body); err != nil {
 			return
 		}

@@ -79,9 +79,10 @@ type Store struct {
 	now    func() time.Time
 }
 
-// NewStore returns a store keeping at most maxSeries series.
-func NewStore(maxSeries int) *Store {
-	return &Store{maxSeries: maxSeries, series: make(map[string]*series), types: make(map[string]promtext.Type), now: time.Now}
+// NewStore returns a store keeping at most maxSeries series; now is the extension's clock,
+// which times the pushes and the increments handed over.
+func NewStore(maxSeries int, now func() time.Time) *Store {
+	return &Store{maxSeries: maxSeries, series: make(map[string]*series), types: make(map[string]promtext.Type), now: now}
 }
 
 // Owed returns how many series were pushed since the last collect.
@@ -173,13 +174,18 @@ func decodeBase64(s string) (string, error) {
 func groupKey(job string, labels []promtext.Label) string {
 	var b strings.Builder
 	b.WriteString(job)
+	writeLabels(&b, labels)
+	return b.String()
+}
+
+// writeLabels adds labels to a key; the separators are bytes UTF-8 text never holds.
+func writeLabels(b *strings.Builder, labels []promtext.Label) {
 	for _, l := range labels {
 		b.WriteByte(0xff)
 		b.WriteString(l.Name)
 		b.WriteByte(0xfe)
 		b.WriteString(l.Value)
 	}
-	return b.String()
 }
 
 // Push takes a push: each series' totals replace its last ones and add their increase to
@@ -387,12 +393,7 @@ func seriesKey(group, family string, labels []promtext.Label) string {
 	b.WriteString(group)
 	b.WriteByte(0xfd)
 	b.WriteString(family)
-	for _, l := range labels {
-		b.WriteByte(0xff)
-		b.WriteString(l.Name)
-		b.WriteByte(0xfe)
-		b.WriteString(l.Value)
-	}
+	writeLabels(&b, labels)
 	return b.String()
 }
 

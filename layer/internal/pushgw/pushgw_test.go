@@ -66,7 +66,7 @@ func do(t *testing.T, h http.Handler, method, path, contentType, body string) (i
 }
 
 func TestHandlerBadInput(t *testing.T) {
-	h := Handler{Store: NewStore(3)}
+	h := Handler{Store: NewStore(3, time.Now)}
 	tests := []struct {
 		name, method, path, contentType, body string
 		wantCode                              int
@@ -122,7 +122,7 @@ func encodeMetrics(t *testing.T, s *Store) map[string]string {
 func at(s *Store, sec int64) { s.now = func() time.Time { return time.Unix(sec, 0) } }
 
 func TestCollectHandsOverIncrementsSinceTheLastCollect(t *testing.T) {
-	s := NewStore(100)
+	s := NewStore(100, time.Now)
 	at(s, 100)
 	h := Handler{Store: s}
 	code, _ := do(t, h, "PUT", "/metrics/job/a", "", "# TYPE c counter\nc 1\n# TYPE g gauge\ng 5\n")
@@ -152,7 +152,7 @@ func TestCollectHandsOverIncrementsSinceTheLastCollect(t *testing.T) {
 // returns the increments handed over.
 func counterOwed(t *testing.T, totals []float64, collectAfter map[int]bool) []float64 {
 	t.Helper()
-	s := NewStore(10)
+	s := NewStore(10, time.Now)
 	var got []float64
 	collect := func() {
 		var req struct {
@@ -204,7 +204,7 @@ func TestCounterIncrements(t *testing.T) {
 }
 
 func TestHistogramAndSummaryIncrements(t *testing.T) {
-	s := NewStore(100)
+	s := NewStore(100, time.Now)
 	at(s, 1)
 	push := func(count, b1, b2 int, sum float64) {
 		require.NoError(t, s.Push("j", nil, fmt.Appendf(nil, `# TYPE lat histogram
@@ -255,7 +255,7 @@ func TestPushesThatCannotBeTotals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := Handler{Store: NewStore(10)}
+			h := Handler{Store: NewStore(10, time.Now)}
 			if tt.first != "" {
 				code, msg := do(t, h, "PUT", "/metrics/job/a", "", tt.first)
 				require.Equal(t, 200, code, msg)
