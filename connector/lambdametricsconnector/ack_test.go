@@ -14,10 +14,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/acklog"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/filestoragetest"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/flushloop"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 )
 
@@ -58,10 +60,11 @@ func TestAcknowledgesLoggedSpansOnlyOnceTheirFlushWasWritten(t *testing.T) {
 	h := newHarness(t, nil)
 	require.NoError(t, h.c.Start(context.Background(), nil))
 
-	b := newBatch(fnA).invocation(inv{id: "r1", seq: 1, dur: time.Second}).report("r1", 1000, 60, 0)
-	b.spans.At(0).Attributes().PutStr(lambdaconv.AttrAckToken, acklog.Token(name, 7, acklog.Key(1, lambdaconv.SpanTypeInvocation)))
-	b.spans.At(1).Attributes().PutStr(lambdaconv.AttrAckToken, acklog.Token(name, 7, acklog.Key(2, lambdaconv.SpanTypeReport)))
-	h.send(b)
+	h.send(newBatch(fnA).
+		Invocation(inv{RequestID: "r1", Duration: time.Second,
+			Attributes: map[string]any{lambdaconv.AttrAckToken: acklog.Token(name, 7, acklog.Key(1, lambdaconv.SpanTypeInvocation))}}).
+		Report(report{RequestID: "r1", Duration: time.Second, MaxMemoryUsedMB: 60,
+			Attributes: map[string]any{lambdaconv.AttrAckToken: acklog.Token(name, 7, acklog.Key(2, lambdaconv.SpanTypeReport))}}))
 	assert.Empty(t, log.acknowledged(), "nothing is acknowledged before a flush")
 
 	h.sink.err = errors.New("backend down")
@@ -107,12 +110,12 @@ func TestFlushInterruptedByAKillIsWrittenAgainNotReplayed(t *testing.T) {
 	token := acklog.Token(name, 3, acklog.Key(0, lambdaconv.SpanTypeInvocation))
 
 	first := sameID(newHarness(t, withStorage))
+	// The test flushes by hand; the process dies without the last flush a shutdown makes.
+	first.c.flushes = flushloop.New(func(context.Context) error { return nil }, zap.NewNop())
 	require.NoError(t, first.c.Start(context.Background(), newStorageHost(t, dir)))
 	log := &recordingLog{acks: map[uint64][]string{}}
 	acklog.Register(name, log)
-	b := newBatch(fnA).invocation(inv{id: "r1", seq: 1, dur: time.Second})
-	b.spans.At(0).Attributes().PutStr(lambdaconv.AttrAckToken, token)
-	first.send(b)
+	first.send(newBatch(fnA).Invocation(inv{RequestID: "r1", Duration: time.Second, Attributes: map[string]any{lambdaconv.AttrAckToken: token}}))
 	// Prometheus takes the flush, and the process dies before it hears so: as far as
 	// storage and the log know, the same as a write that failed.
 	first.sink.err = errors.New("killed before the answer")
@@ -128,8 +131,7 @@ func TestFlushInterruptedByAKillIsWrittenAgainNotReplayed(t *testing.T) {
 	stored.CopyTo(written)
 	assert.Empty(t, log.acknowledged(), "no acknowledgement before the answer")
 	first.c.releaseAcks()
-	close(first.c.stop)
-	<-first.c.done
+	first.c.flushes.Stop(context.Background())
 	require.NoError(t, first.c.store.Close(context.Background()))
 	acklog.Retire(name)
 
@@ -174,7 +176,7 @@ func TestInflightRecordRoundTripAndCorruption(t *testing.T) {
 func TestShutdownDuringAnOutageIsNotAFailure(t *testing.T) {
 	h := newHarness(t, nil)
 	require.NoError(t, h.c.Start(context.Background(), nil))
-	h.send(newBatch(fnA).invocation(inv{id: "r1", seq: 1, dur: time.Second}))
+	h.send(newBatch(fnA).Invocation(inv{RequestID: "r1", Duration: time.Second}))
 	h.sink.err = errors.New("backend down")
 	assert.NoError(t, h.c.Shutdown(context.Background()))
 	assert.Empty(t, h.sink.AllMetrics())

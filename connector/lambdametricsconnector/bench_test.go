@@ -18,50 +18,40 @@ import (
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv/lambdaconvtest"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 )
 
 // benchSpans is what the receiver sends: per request, resourceSpans of `fns` functions (one
 // sandbox each) with `perFn` invocation spans each, over 4 routes, 10% errors, 5% cold.
-func benchSpans(fns, perFn, offset int) ptrace.Traces {
+func benchSpans(fns, perFn int) ptrace.Traces {
 	td := ptrace.NewTraces()
 	routes := []string{"/orders", "/orders/{id}", "/carts", "/carts/{id}"}
-	start := pcommon.NewTimestampFromTime(t0)
 	for f := range fns {
-		rs := td.ResourceSpans().AppendEmpty()
-		fn{name: fmt.Sprintf("fn-%d", offset+f), version: "12", region: "eu-west-1", arch: "arm64", memMiB: 1024, timeoutMs: 30000,
-			instance: fmt.Sprintf("2026/11/24/[12]%032x", offset+f)}.resource(rs.Resource())
-		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		name := fmt.Sprintf("fn-%d", f)
+		b := lambdaconvtest.NewBatch(wire.Sandbox{FunctionName: name, FunctionVersion: "12", Region: "eu-west-1", AccountID: "123456789012",
+			FunctionARN: "arn:aws:lambda:eu-west-1:123456789012:function:" + name, Architecture: "arm64", MemorySizeMB: 1024,
+			TimeoutMs: 30000, ExtensionInstanceID: fmt.Sprintf("2026/11/24/[12]%032x", f)}, t0)
 		for i := range perFn {
-			s := spans.AppendEmpty()
-			s.SetName(fmt.Sprintf("fn-%d", offset+f))
-			s.SetKind(ptrace.SpanKindServer)
-			s.SetTraceID(pcommon.TraceID{byte(f), byte(i), byte(i >> 8), 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
-			s.SetSpanID(pcommon.SpanID{byte(f), byte(i), byte(i >> 8), 4, 5, 6, 7, 8})
-			s.SetStartTimestamp(start)
-			s.SetEndTimestamp(start + pcommon.Timestamp((i%97+1)*int(time.Millisecond)))
-			a := s.Attributes()
-			a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
-			a.PutStr(lambdaconv.AttrFaaSInvocationID, fmt.Sprintf("%08x-0000-4000-8000-%012x", f, i))
-			a.PutBool(lambdaconv.AttrFaaSColdstart, i%20 == 0)
+			span := inv{
+				RequestID:  fmt.Sprintf("%08x-0000-4000-8000-%012x", f, i),
+				Duration:   time.Duration(i%97+1) * time.Millisecond,
+				Attributes: map[string]any{lambdaconv.AttrFaaSTrigger: lambdaconv.TriggerHTTP, lambdaconv.AttrHTTPRoute: routes[i%len(routes)]},
+			}
 			if i%20 == 0 {
-				a.PutStr(lambdaconv.AttrInitializationType, "on-demand")
+				span.ColdStart = telemetryapi.InitTypeOnDemand
 			}
 			if i%10 == 3 {
-				a.PutStr(lambdaconv.AttrStatus, "error")
-				a.PutStr(lambdaconv.AttrErrorType, lambdaconv.ErrorTypeFunction)
-				a.PutStr(lambdaconv.AttrLambdaErrorType, "Handled")
-				s.Status().SetCode(ptrace.StatusCodeError)
-			} else {
-				a.PutStr(lambdaconv.AttrStatus, "success")
+				span.Outcome = lambdaconvtest.FunctionError
 			}
-			a.PutStr(lambdaconv.AttrFaaSTrigger, "http")
-			a.PutStr(lambdaconv.AttrHTTPRoute, routes[i%len(routes)])
+			b.Invocation(span)
 		}
+		b.Traces.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 	}
 	return td
 }
@@ -88,7 +78,6 @@ func newSpanMetrics(b *testing.B) connector.Traces {
 	c, err := spanmetricsconnector.NewFactory().CreateTracesToMetrics(context.Background(), set, spanMetricsConfig(10000), consumertest.NewNop())
 	require.NoError(b, err)
 	require.NoError(b, c.Start(context.Background(), componenttest.NewNopHost()))
-	b.Cleanup(func() { require.NoError(b, c.Shutdown(context.Background())) })
 	return c
 }
 
@@ -98,24 +87,28 @@ func newLambdaMetrics(b *testing.B) connector.Traces {
 	c, err := NewFactory().CreateTracesToMetrics(context.Background(), connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
 	require.NoError(b, err)
 	require.NoError(b, c.Start(context.Background(), componenttest.NewNopHost()))
-	b.Cleanup(func() { require.NoError(b, c.Shutdown(context.Background())) })
 	return c
+}
+
+// comparedConnectors are lambda_metrics and contrib's spanmetrics, set to derive what it can
+// of the same metrics; make returns one started, which the caller shuts down.
+var comparedConnectors = []struct {
+	name string
+	make func(*testing.B) connector.Traces
+}{
+	{"lambda_metrics", newLambdaMetrics},
+	{"span_metrics", newSpanMetrics},
 }
 
 // BenchmarkConsumeTraces compares the cost per span of ConsumeTraces: 10 functions x 100
 // invocation spans per request.
 func BenchmarkConsumeTraces(b *testing.B) {
 	const fns, perFn = 10, 100
-	for _, bc := range []struct {
-		name string
-		make func(*testing.B) connector.Traces
-	}{
-		{"lambda_metrics", newLambdaMetrics},
-		{"span_metrics", newSpanMetrics},
-	} {
+	for _, bc := range comparedConnectors {
 		b.Run(bc.name, func(b *testing.B) {
 			c := bc.make(b)
-			td := benchSpans(fns, perFn, 0)
+			b.Cleanup(func() { require.NoError(b, c.Shutdown(context.Background())) })
+			td := benchSpans(fns, perFn)
 			require.NoError(b, c.ConsumeTraces(context.Background(), td)) // warm: series exist
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -132,14 +125,8 @@ func BenchmarkConsumeTraces(b *testing.B) {
 // BenchmarkFlush is lambda_metrics' flush with the series of 1000 functions x 4 routes live
 // and every one of them updated in the interval (the worst case).
 func BenchmarkFlush(b *testing.B) {
-	h := &harness{clock: &fakeClock{t: t0}, sink: new(sink)}
-	cfg := createDefaultConfig().(*Config)
-	c, err := newConnector(connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop(), h.clock.Now)
-	if err != nil {
-		b.Fatal(err)
-	}
-	h.c = c
-	td := benchSpans(1000, 8, 0)
+	h := newHarness(b, nil)
+	td := benchSpans(1000, 8)
 	b.ReportAllocs()
 	for b.Loop() {
 		require.NoError(b, h.c.ConsumeTraces(context.Background(), td))
@@ -155,16 +142,10 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 	const fns = 2000
 	// benchSpans(fns, 40) gives 7 keys per function: 4 routes ok and warm, 1 cold, 2 with errors.
 	keys := fns * 7
-	for _, bc := range []struct {
-		name string
-		make func(*testing.B) connector.Traces
-	}{
-		{"lambda_metrics", newLambdaMetrics},
-		{"span_metrics", newSpanMetrics},
-	} {
+	for _, bc := range comparedConnectors {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				td := benchSpans(fns, 40, 0)
+				td := benchSpans(fns, 40)
 				c := bc.make(b)
 				runtime.GC()
 				var before, after runtime.MemStats
@@ -177,6 +158,9 @@ func BenchmarkMemoryPerSeries(b *testing.B) {
 				runtime.ReadMemStats(&after)
 				b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(keys), "B/key")
 				runtime.KeepAlive(c)
+				// Shut down now, not at the end: a hundred connectors of 14,000 keys each
+				// would be held, and each runtime.GC above would scan them all.
+				require.NoError(b, c.Shutdown(context.Background()))
 				runtime.KeepAlive(td) // the spans were alive before too: only the connector's state counts
 			}
 		})

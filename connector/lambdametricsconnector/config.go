@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 
+	"github.com/otelcol-lambda/otelcol-lambda/internal/configcheck"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 )
 
@@ -129,13 +130,6 @@ type SDKSpansConfig struct {
 
 var _ confmap.Validator = (*Config)(nil)
 
-var (
-	errFlushInterval    = errors.New("invalid metrics_flush_interval: the duration must be positive")
-	errExpiration       = errors.New("invalid metrics_expiration: the duration must be positive")
-	errCardinalityLimit = errors.New("invalid cardinality_limit: it must be positive")
-	errMaxSize          = errors.New("invalid histograms::exponential::max_size: it must be at least 2")
-)
-
 // highCardinality are attributes that must never become labels.
 var highCardinality = []string{
 	lambdaconv.AttrFaaSInvocationID,
@@ -158,15 +152,10 @@ var identity = []string{
 
 // Validate checks the connector configuration.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.MetricsFlushInterval <= 0 {
-		errs = append(errs, errFlushInterval)
-	}
-	if c.MetricsExpiration <= 0 {
-		errs = append(errs, errExpiration)
-	}
-	if c.CardinalityLimit <= 0 {
-		errs = append(errs, errCardinalityLimit)
+	errs := []error{
+		configcheck.Positive("metrics_flush_interval", c.MetricsFlushInterval),
+		configcheck.Positive("metrics_expiration", c.MetricsExpiration),
+		configcheck.Positive("cardinality_limit", c.CardinalityLimit),
 	}
 	for i, d := range c.Dimensions {
 		switch {
@@ -183,8 +172,8 @@ func (c *Config) Validate() error {
 	if len(c.Dimensions) > maxDimensions {
 		errs = append(errs, fmt.Errorf("invalid dimensions: %d attributes, at most %d", len(c.Dimensions), maxDimensions))
 	}
-	if c.Histograms.Exponential != nil && c.Histograms.Exponential.MaxSize < 2 {
-		errs = append(errs, errMaxSize)
+	if e := c.Histograms.Exponential; e != nil {
+		errs = append(errs, configcheck.AtLeast("histograms::exponential::max_size", e.MaxSize, 2))
 	}
 	errs = append(errs,
 		validateBuckets("histograms::invoke_duration", c.Histograms.InvokeDuration),

@@ -56,7 +56,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewID(metadata.Type), expected: createDefaultConfig()},
 		{id: component.NewIDWithName(metadata.Type, "full"), expected: full},
 		{id: component.NewIDWithName(metadata.Type, "storage"), expected: withStorage},
-		{id: component.NewIDWithName(metadata.Type, "bad"), errorMsg: "invalid metrics_flush_interval: the duration must be positive\n" +
+		{id: component.NewIDWithName(metadata.Type, "bad"), errorMsg: "invalid metrics_flush_interval: 0s, the duration must be positive\n" +
 			`invalid dimensions[0]: "faas.invocation_id" is high-cardinality and never a label`},
 	}
 	for _, tt := range tests {

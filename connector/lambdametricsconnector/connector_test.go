@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/connectortest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -24,135 +24,31 @@ import (
 
 	"github.com/otelcol-lambda/otelcol-lambda/connector/lambdametricsconnector/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv/lambdaconvtest"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/testclock"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 )
-
-// fakeClock is the injected clock: tests move it, nothing sleeps.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeClock) Now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
-func (f *fakeClock) Add(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.t = f.t.Add(d)
-}
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
-// fn is a function's resource as the receiver writes it.
-type fn struct {
-	name, version, region, arch string
-	memMiB, timeoutMs           int64
-	instance                    string
-}
+// fnA and fnB are two functions' sandboxes, as their forwarders describe them.
+var (
+	fnA = wire.Sandbox{FunctionName: "orders", FunctionVersion: "7", Region: "eu-west-1", AccountID: "123456789012",
+		FunctionARN: "arn:aws:lambda:eu-west-1:123456789012:function:orders", Architecture: "x86_64", MemorySizeMB: 512, TimeoutMs: 3000,
+		ExtensionInstanceID: "sandbox-1"}
+	fnB = wire.Sandbox{FunctionName: "billing", FunctionVersion: "$LATEST", Region: "us-east-1", AccountID: "123456789012",
+		FunctionARN: "arn:aws:lambda:us-east-1:123456789012:function:billing", Architecture: "arm64", MemorySizeMB: 1024,
+		ExtensionInstanceID: "sandbox-2"}
+)
 
-func (f fn) resource(r pcommon.Resource) {
-	a := r.Attributes()
-	a.PutStr(lambdaconv.AttrServiceName, f.name)
-	a.PutStr(lambdaconv.AttrFaaSName, f.name)
-	a.PutStr(lambdaconv.AttrFaaSVersion, f.version)
-	a.PutStr(lambdaconv.AttrCloudRegion, f.region)
-	a.PutStr(lambdaconv.AttrCloudAccountID, "123456789012")
-	a.PutStr(lambdaconv.AttrCloudResourceID, "arn:aws:lambda:"+f.region+":123456789012:function:"+f.name)
-	a.PutStr(lambdaconv.AttrHostArch, f.arch)
-	a.PutInt(lambdaconv.AttrFaaSMaxMemory, f.memMiB<<20)
-	if f.timeoutMs > 0 {
-		a.PutInt(lambdaconv.AttrTimeoutMs, f.timeoutMs)
-	}
-	if f.instance != "" {
-		a.PutStr(lambdaconv.AttrFaaSInstance, f.instance)
-	}
-}
+// The receiver's spans, built as it makes them.
+type (
+	inv    = lambdaconvtest.Invocation
+	report = lambdaconvtest.Report
+)
 
-// inv is one invocation span.
-type inv struct {
-	id       string
-	dur      time.Duration
-	errType  string
-	cold     bool
-	initType string
-	attrs    map[string]any
-	seq      byte
-}
-
-// batch builds spans of one function.
-type batch struct {
-	f     fn
-	td    ptrace.Traces
-	spans ptrace.SpanSlice
-}
-
-func newBatch(f fn) *batch {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	f.resource(rs.Resource())
-	return &batch{f: f, td: td, spans: rs.ScopeSpans().AppendEmpty().Spans()}
-}
-
-func (b *batch) invocation(i inv) *batch {
-	s := b.spans.AppendEmpty()
-	s.SetName(b.f.name)
-	s.SetKind(ptrace.SpanKindServer)
-	s.SetTraceID(pcommon.TraceID{1, i.seq, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
-	s.SetSpanID(pcommon.SpanID{2, i.seq, 3, 4, 5, 6, 7, 8})
-	s.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
-	s.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(i.dur)))
-	a := s.Attributes()
-	a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
-	a.PutStr(lambdaconv.AttrFaaSInvocationID, i.id)
-	a.PutBool(lambdaconv.AttrFaaSColdstart, i.cold)
-	if i.errType != "" {
-		a.PutStr(lambdaconv.AttrStatus, "error")
-		a.PutStr(lambdaconv.AttrErrorType, i.errType)
-		s.Status().SetCode(ptrace.StatusCodeError)
-	} else {
-		a.PutStr(lambdaconv.AttrStatus, "success")
-	}
-	if i.initType != "" {
-		a.PutStr(lambdaconv.AttrInitializationType, i.initType)
-	}
-	require.NoError(nil, a.FromRaw(merge(a.AsRaw(), i.attrs)))
-	return b
-}
-
-func merge(a, b map[string]any) map[string]any {
-	for k, v := range b {
-		a[k] = v
-	}
-	return a
-}
-
-func (b *batch) report(id string, billedMs, maxUsedMiB, initMs int64) *batch {
-	s := b.spans.AppendEmpty()
-	s.SetName(lambdaconv.SpanNameReport)
-	s.SetKind(ptrace.SpanKindInternal)
-	a := s.Attributes()
-	a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeReport)
-	a.PutStr(lambdaconv.AttrFaaSInvocationID, id)
-	a.PutInt(lambdaconv.AttrDurationMs, billedMs)
-	a.PutInt(lambdaconv.AttrBilledDurationMs, billedMs)
-	a.PutInt(lambdaconv.AttrMemorySize, b.f.memMiB<<20)
-	a.PutInt(lambdaconv.AttrMaxMemoryUsed, maxUsedMiB<<20)
-	a.PutStr(lambdaconv.AttrStatus, "success")
-	if initMs > 0 {
-		a.PutInt(lambdaconv.AttrInitDurationMs, initMs)
-	}
-	return b
-}
-
-func (b *batch) init(initType string, dur time.Duration) *batch {
-	s := b.spans.AppendEmpty()
-	s.SetName(lambdaconv.SpanNameInit)
-	s.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
-	s.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(dur)))
-	a := s.Attributes()
-	a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInit)
-	a.PutStr(lambdaconv.AttrInitializationType, initType)
-	a.PutStr(lambdaconv.AttrInitPhase, "init")
-	return b
-}
+// newBatch starts a batch of the function's spans, starting at t0.
+func newBatch(fn wire.Sandbox) *lambdaconvtest.Batch { return lambdaconvtest.NewBatch(fn, t0) }
 
 // sink is a MetricsSink that can be told to fail.
 type sink struct {
@@ -168,31 +64,37 @@ func (s *sink) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 }
 
 type harness struct {
-	t     *testing.T
-	clock *fakeClock
+	t     testing.TB
+	clock *testclock.Clock
 	sink  *sink
 	c     *lambdaMetrics
 }
 
-func newHarness(t *testing.T, mutate func(*Config)) *harness {
+// newHarness is the connector on a test clock, as replica-1 of the gateway, writing to a
+// sink that can be told to fail.
+func newHarness(t testing.TB, mutate func(*Config)) *harness {
+	set := connectortest.NewNopSettings(metadata.Type)
+	set.Resource.Attributes().PutStr("service.name", "otelcol-lambda")
+	set.Resource.Attributes().PutStr("service.instance.id", "replica-1")
+	return newHarnessWithSettings(t, set, mutate)
+}
+
+func newHarnessWithSettings(t testing.TB, set connector.Settings, mutate func(*Config)) *harness {
 	cfg := createDefaultConfig().(*Config)
 	if mutate != nil {
 		mutate(cfg)
 	}
 	require.NoError(t, cfg.Validate())
-	h := &harness{t: t, clock: &fakeClock{t: t0.Add(time.Second)}, sink: new(sink)}
-	set := connectortest.NewNopSettings(metadata.Type)
-	set.Resource.Attributes().PutStr("service.name", "otelcol-lambda")
-	set.Resource.Attributes().PutStr("service.instance.id", "replica-1")
+	h := &harness{t: t, clock: testclock.New(t0.Add(time.Second)), sink: new(sink)}
 	c, err := newConnector(set, cfg, h.sink, h.clock.Now)
 	require.NoError(t, err)
 	h.c = c
 	return h
 }
 
-func (h *harness) send(bs ...*batch) {
+func (h *harness) send(bs ...*lambdaconvtest.Batch) {
 	for _, b := range bs {
-		require.NoError(h.t, h.c.ConsumeTraces(context.Background(), b.td))
+		require.NoError(h.t, h.c.ConsumeTraces(context.Background(), b.Traces))
 	}
 }
 
@@ -282,11 +184,6 @@ func labels(attrs pcommon.Map, le string) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
-var (
-	fnA = fn{name: "orders", version: "7", region: "eu-west-1", arch: "amd64", memMiB: 512, timeoutMs: 3000, instance: "sandbox-1"}
-	fnB = fn{name: "billing", version: "$LATEST", region: "us-east-1", arch: "arm64", memMiB: 1024, instance: "sandbox-2"}
-)
-
 // only keeps the points of the named metrics.
 func only(points map[string]float64, names ...string) map[string]float64 {
 	out := map[string]float64{}
@@ -305,21 +202,21 @@ func TestCountsInvocationsFromInvocationSpansOnly(t *testing.T) {
 	sqs := map[string]any{lambdaconv.AttrFaaSTrigger: "pubsub", lambdaconv.AttrMessagingSystem: "aws_sqs", lambdaconv.AttrMessagingDestinationName: "billing-queue"}
 	tests := []struct {
 		name    string
-		batches []*batch
+		batches []*lambdaconvtest.Batch
 		metrics []string
 		want    map[string]float64
 	}{
 		{
 			name: "cold, warm, errors and timeouts by trigger",
-			batches: []*batch{
+			batches: []*lambdaconvtest.Batch{
 				newBatch(fnA).
-					invocation(inv{id: "a1", dur: 250 * time.Millisecond, cold: true, initType: "on-demand", attrs: http, seq: 1}).
-					invocation(inv{id: "a2", dur: 125 * time.Millisecond, attrs: http, seq: 2}).
-					invocation(inv{id: "a3", dur: 500 * time.Millisecond, errType: lambdaconv.ErrorTypeFunction, attrs: http, seq: 3}).
-					invocation(inv{id: "a4", dur: 3 * time.Second, errType: lambdaconv.ErrorTypeTimeout, attrs: http, seq: 4}),
+					Invocation(inv{RequestID: "a1", Duration: 250 * time.Millisecond, ColdStart: "on-demand", Attributes: http}).
+					Invocation(inv{RequestID: "a2", Duration: 125 * time.Millisecond, Attributes: http}).
+					Invocation(inv{RequestID: "a3", Duration: 500 * time.Millisecond, Outcome: lambdaconvtest.FunctionError, Attributes: http}).
+					Invocation(inv{RequestID: "a4", Duration: 3 * time.Second, Outcome: lambdaconvtest.Timeout, Attributes: http}),
 				newBatch(fnB).
-					invocation(inv{id: "b1", dur: time.Second, cold: true, initType: "provisioned-concurrency", attrs: sqs, seq: 5}).
-					invocation(inv{id: "b2", dur: 2 * time.Second, errType: lambdaconv.ErrorTypeOutOfMemory, attrs: sqs, seq: 6}),
+					Invocation(inv{RequestID: "b1", Duration: time.Second, ColdStart: "provisioned-concurrency", Attributes: sqs}).
+					Invocation(inv{RequestID: "b2", Duration: 2 * time.Second, Outcome: lambdaconvtest.OutOfMemory, Attributes: sqs}),
 			},
 			metrics: []string{"faas.invocations", "faas.errors", "faas.timeouts", "faas.coldstarts"},
 			want: map[string]float64{
@@ -335,9 +232,9 @@ func TestCountsInvocationsFromInvocationSpansOnly(t *testing.T) {
 		},
 		{
 			name: "an asynchronous retry reuses the request id and is a second invocation",
-			batches: []*batch{newBatch(fnA).
-				invocation(inv{id: "same", dur: time.Second, errType: lambdaconv.ErrorTypeFunction, seq: 1}).
-				invocation(inv{id: "same", dur: time.Second, seq: 2})},
+			batches: []*lambdaconvtest.Batch{newBatch(fnA).
+				Invocation(inv{RequestID: "same", Duration: time.Second, Outcome: lambdaconvtest.FunctionError}).
+				Invocation(inv{RequestID: "same", Start: t0.Add(time.Minute), Duration: time.Second})},
 			metrics: []string{"faas.invocations", "faas.errors"},
 			want: map[string]float64{
 				"faas.invocations{cloud.region=eu-west-1,faas.name=orders}":                      2,
@@ -346,20 +243,22 @@ func TestCountsInvocationsFromInvocationSpansOnly(t *testing.T) {
 		},
 		{
 			name: "an invocation made from a report counts once, reports never count",
-			batches: []*batch{
-				newBatch(fnA).invocation(inv{id: "r1", dur: time.Second, attrs: map[string]any{lambdaconv.AttrInvocationFromReport: true}, seq: 1}),
-				newBatch(fnA).report("r1", 1000, 100, 0).report("r2", 1000, 100, 0),
+			batches: []*lambdaconvtest.Batch{
+				newBatch(fnA).Invocation(inv{RequestID: "r1", Duration: time.Second, FromReport: true}),
+				newBatch(fnA).
+					Report(report{RequestID: "r1", Duration: time.Second, MaxMemoryUsedMB: 100}).
+					Report(report{RequestID: "r2", Duration: time.Second, MaxMemoryUsedMB: 100}),
 			},
 			metrics: []string{"faas.invocations"},
 			want:    map[string]float64{"faas.invocations{cloud.region=eu-west-1,faas.name=orders}": 1},
 		},
 		{
 			name: "generic spans are not invocations by default",
-			batches: func() []*batch {
-				b := newBatch(fn{name: "sdk-only", region: "eu-west-1", arch: "amd64", memMiB: 128})
-				s := b.spans.AppendEmpty()
+			batches: func() []*lambdaconvtest.Batch {
+				b := newBatch(wire.Sandbox{FunctionName: "sdk-only", Region: "eu-west-1", Architecture: "x86_64", MemorySizeMB: 128})
+				s := b.Spans().AppendEmpty()
 				s.SetKind(ptrace.SpanKindServer)
-				return []*batch{b}
+				return []*lambdaconvtest.Batch{b}
 			}(),
 			metrics: []string{"faas.invocations"},
 			want:    map[string]float64{},
@@ -376,10 +275,11 @@ func TestCountsInvocationsFromInvocationSpansOnly(t *testing.T) {
 
 func TestInvokeDurationHistogramAndExemplars(t *testing.T) {
 	h := newHarness(t, nil)
-	h.send(newBatch(fnA).
-		invocation(inv{id: "1", dur: 125 * time.Millisecond, cold: true, initType: "on-demand", seq: 1}).
-		invocation(inv{id: "2", dur: 125 * time.Millisecond, seq: 2}).
-		invocation(inv{id: "3", dur: 1500 * time.Millisecond, seq: 3}))
+	b := newBatch(fnA).
+		Invocation(inv{RequestID: "1", Duration: 125 * time.Millisecond, ColdStart: "on-demand"}).
+		Invocation(inv{RequestID: "2", Duration: 125 * time.Millisecond}).
+		Invocation(inv{RequestID: "3", Duration: 1500 * time.Millisecond})
+	h.send(b)
 	got := only(h.flush(), "faas.invoke_duration_count", "faas.invoke_duration_sum", "faas.invoke_duration_bucket")
 	assert.Equal(t, map[string]float64{
 		"faas.invoke_duration_count{cloud.region=eu-west-1,faas.coldstart=true,faas.name=orders}":           1,
@@ -395,7 +295,7 @@ func TestInvokeDurationHistogramAndExemplars(t *testing.T) {
 	dp := lastHistogramPoint(t, h, "faas.invoke_duration", false)
 	require.Equal(t, 2, dp.Exemplars().Len())
 	ids := []string{dp.Exemplars().At(0).TraceID().String(), dp.Exemplars().At(1).TraceID().String()}
-	assert.ElementsMatch(t, []string{"0102030405060708090a0b0c0d0e0f10", "0103030405060708090a0b0c0d0e0f10"}, ids)
+	assert.ElementsMatch(t, []string{b.Spans().At(1).TraceID().String(), b.Spans().At(2).TraceID().String()}, ids)
 	h.flush()
 	assert.Zero(t, lastHistogramPoint(t, h, "faas.invoke_duration", false).Exemplars().Len())
 }
@@ -420,13 +320,16 @@ func lastHistogramPoint(t *testing.T, h *harness, name string, cold bool) pmetri
 
 func TestReportsFeedBilledDurationMemoryAndCostNeverInvocations(t *testing.T) {
 	h := newHarness(t, nil)
-	h.send(newBatch(fnA).invocation(inv{id: "a1", dur: 900 * time.Millisecond, cold: true, initType: "on-demand", seq: 1}))
+	h.send(newBatch(fnA).Invocation(inv{RequestID: "a1", Duration: 900 * time.Millisecond, ColdStart: "on-demand"}))
 	first := h.flush()
 	assert.Equal(t, 1.0, first["faas.invocations{cloud.region=eu-west-1,faas.name=orders}"], "RED does not wait for the report")
 
 	// The reports arrive minutes later, with the next thaw.
 	h.clock.Add(5 * time.Minute)
-	h.send(newBatch(fnA).report("a1", 1000, 200, 180), newBatch(fnB).report("b1", 2000, 700, 0).report("b2", 500, 300, 0))
+	h.send(newBatch(fnA).Report(report{RequestID: "a1", Duration: time.Second, MaxMemoryUsedMB: 200, InitDuration: 180 * time.Millisecond}),
+		newBatch(fnB).
+			Report(report{RequestID: "b1", Duration: 2 * time.Second, MaxMemoryUsedMB: 700}).
+			Report(report{RequestID: "b2", Duration: 500 * time.Millisecond, MaxMemoryUsedMB: 300}))
 	got := only(h.flush(), "faas.invocations", "aws.lambda.billed_duration", "aws.lambda.cost", "faas.mem_usage_count", "faas.mem_usage_sum",
 		"faas.init_duration_count", "aws.lambda.memory_size", "aws.lambda.timeout")
 	// cost = requests * 0.20/1M + GB * s * price: 0.5 GB * 1 s on amd64; 1 GB * 2.5 s on arm64.
@@ -452,15 +355,18 @@ func TestPricesPerRegionAndArchitecture(t *testing.T) {
 		c.Prices = append(c.Prices, PriceConfig{Region: "us-east-1", Architecture: "arm64", PerRequest: 1, PerGBSecond: 2})
 		c.Prices = c.Prices[1:] // no amd64 price: amd64 reports add no cost
 	})
-	h.send(newBatch(fnA).report("a", 1000, 10, 0), newBatch(fnB).report("b", 1500, 10, 0))
+	h.send(newBatch(fnA).Report(report{RequestID: "a", Duration: time.Second, MaxMemoryUsedMB: 10}),
+		newBatch(fnB).Report(report{RequestID: "b", Duration: 1500 * time.Millisecond, MaxMemoryUsedMB: 10}))
 	got := only(h.flush(), "aws.lambda.cost")
 	assert.Equal(t, map[string]float64{"aws.lambda.cost{cloud.region=us-east-1,faas.name=billing}": 1 + 1*1.5*2}, got)
 }
 
 func TestInitDurationFromInitSpans(t *testing.T) {
 	h := newHarness(t, nil)
-	h.send(newBatch(fnA).init("on-demand", 250*time.Millisecond).init("on-demand", 500*time.Millisecond),
-		newBatch(fnB).init("provisioned-concurrency", 2*time.Second))
+	h.send(newBatch(fnA).
+		Init(lambdaconvtest.Init{InitializationType: "on-demand", Duration: 250 * time.Millisecond}).
+		Init(lambdaconvtest.Init{InitializationType: "on-demand", Duration: 500 * time.Millisecond}),
+		newBatch(fnB).Init(lambdaconvtest.Init{InitializationType: "provisioned-concurrency", Duration: 2 * time.Second}))
 	got := only(h.flush(), "faas.init_duration_count", "faas.init_duration_sum")
 	assert.Equal(t, map[string]float64{
 		"faas.init_duration_count{cloud.region=eu-west-1,faas.name=orders,initialization_type=on-demand}":                2,
@@ -474,8 +380,8 @@ func TestEventAge(t *testing.T) {
 	h := newHarness(t, nil)
 	sent := t0.Add(-1500 * time.Millisecond).UnixMilli()
 	h.send(newBatch(fnA).
-		invocation(inv{id: "1", dur: time.Second, attrs: map[string]any{lambdaconv.AttrEventTimeUnixMs: sent}, seq: 1}).
-		invocation(inv{id: "2", dur: time.Second, seq: 2}))
+		Invocation(inv{RequestID: "1", Duration: time.Second, Attributes: map[string]any{lambdaconv.AttrEventTimeUnixMs: sent}}).
+		Invocation(inv{RequestID: "2", Duration: time.Second}))
 	got := only(h.flush(), "aws.lambda.event_age_count", "aws.lambda.event_age_sum")
 	assert.Equal(t, map[string]float64{
 		"aws.lambda.event_age_count{cloud.region=eu-west-1,faas.name=orders}": 1,
@@ -487,10 +393,10 @@ func TestEventAge(t *testing.T) {
 // that lets increase() see a new series' first increment.
 func TestCumulativeWithZeroStart(t *testing.T) {
 	h := newHarness(t, nil)
-	h.send(newBatch(fnA).invocation(inv{id: "1", dur: time.Second, seq: 1}))
+	h.send(newBatch(fnA).Invocation(inv{RequestID: "1", Duration: time.Second}))
 	arrival := pcommon.NewTimestampFromTime(h.clock.Now())
 	h.flush()
-	h.send(newBatch(fnA).invocation(inv{id: "2", dur: time.Second, seq: 2}), newBatch(fnA).invocation(inv{id: "3", dur: time.Second, seq: 3}))
+	h.send(newBatch(fnA).Invocation(inv{RequestID: "2", Duration: time.Second}), newBatch(fnA).Invocation(inv{RequestID: "3", Duration: time.Second}))
 	h.flush()
 	h.flush() // nothing new: the series is exported again, unchanged
 
@@ -517,8 +423,8 @@ func TestCumulativeWithZeroStart(t *testing.T) {
 
 func TestCardinalityLimitOverflow(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.CardinalityLimit = 2 })
-	for i, route := range []string{"/a", "/b", "/c", "/d"} {
-		h.send(newBatch(fnA).invocation(inv{id: route, dur: time.Second, attrs: map[string]any{lambdaconv.AttrHTTPRoute: route}, seq: byte(i)}))
+	for _, route := range []string{"/a", "/b", "/c", "/d"} {
+		h.send(newBatch(fnA).Invocation(inv{RequestID: route, Duration: time.Second, Attributes: map[string]any{lambdaconv.AttrHTTPRoute: route}}))
 	}
 	got := only(h.flush(), "faas.invocations")
 	assert.Len(t, got, 3)
@@ -532,7 +438,7 @@ func TestCardinalityLimitOverflow(t *testing.T) {
 
 func TestFunctionsOverLimitGoToOverflow(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.CardinalityLimit = 1 })
-	h.send(newBatch(fnA).invocation(inv{id: "1", dur: time.Second, seq: 1}), newBatch(fnB).invocation(inv{id: "2", dur: time.Second, seq: 2}))
+	h.send(newBatch(fnA).Invocation(inv{RequestID: "1", Duration: time.Second}), newBatch(fnB).Invocation(inv{RequestID: "2", Duration: time.Second}))
 	assert.Equal(t, map[string]float64{
 		"faas.invocations{cloud.region=eu-west-1,faas.name=orders}": 1,
 		"faas.invocations{otel.metric.overflow=true}":               1,
@@ -541,10 +447,10 @@ func TestFunctionsOverLimitGoToOverflow(t *testing.T) {
 
 func TestIdleSeriesExpire(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.MetricsExpiration = time.Minute })
-	h.send(newBatch(fnA).invocation(inv{id: "1", dur: time.Second, seq: 1}))
+	h.send(newBatch(fnA).Invocation(inv{RequestID: "1", Duration: time.Second}))
 	assert.NotEmpty(t, only(h.flush(), "faas.invocations", "aws.lambda.memory_size"))
 	h.clock.Add(2 * time.Minute)
-	h.send(newBatch(fnB).invocation(inv{id: "2", dur: time.Second, seq: 2}))
+	h.send(newBatch(fnB).Invocation(inv{RequestID: "2", Duration: time.Second}))
 	got := h.flush()
 	for k := range got {
 		assert.NotContains(t, k, "faas.name=orders", "a function that is gone stops being exported")
@@ -553,11 +459,11 @@ func TestIdleSeriesExpire(t *testing.T) {
 }
 
 func TestSDKSpans(t *testing.T) {
-	sdkOnly := fn{name: "sdk-only", region: "eu-west-1", arch: "amd64", memMiB: 128}
-	build := func(f fn) *batch {
+	sdkOnly := wire.Sandbox{FunctionName: "sdk-only", Region: "eu-west-1", Architecture: "x86_64", MemorySizeMB: 128}
+	build := func(f wire.Sandbox) *lambdaconvtest.Batch {
 		b := newBatch(f)
 		for i, k := range []ptrace.SpanKind{ptrace.SpanKindServer, ptrace.SpanKindConsumer, ptrace.SpanKindClient, ptrace.SpanKindInternal} {
-			s := b.spans.AppendEmpty()
+			s := b.Spans().AppendEmpty()
 			s.SetKind(k)
 			s.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
 			s.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Second)))
@@ -581,7 +487,7 @@ func TestExponentialHistograms(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.Histograms.Exponential = &ExponentialHistogramConfig{MaxSize: 20} })
 	b := newBatch(fnA)
 	for i := 1; i <= 100; i++ {
-		b.invocation(inv{id: fmt.Sprint(i), dur: time.Duration(i) * 10 * time.Millisecond, seq: byte(i)})
+		b.Invocation(inv{RequestID: fmt.Sprint(i), Duration: time.Duration(i) * 10 * time.Millisecond})
 	}
 	h.send(b)
 	got := h.flush()
@@ -605,7 +511,7 @@ func TestExponentialHistograms(t *testing.T) {
 
 func TestOutputIdentity(t *testing.T) {
 	h := newHarness(t, nil)
-	h.send(newBatch(fnA).invocation(inv{id: "1", dur: time.Second, seq: 1}))
+	h.send(newBatch(fnA).Invocation(inv{RequestID: "1", Duration: time.Second}))
 	h.flush()
 	md := h.sink.AllMetrics()[0]
 	require.Equal(t, 1, md.ResourceMetrics().Len())
@@ -625,7 +531,7 @@ func TestFlushOnShutdownAndLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
 	assert.False(t, c.Capabilities().MutatesData)
-	require.NoError(t, c.ConsumeTraces(context.Background(), newBatch(fnA).invocation(inv{id: "1", dur: time.Second, seq: 1}).td))
+	require.NoError(t, c.ConsumeTraces(context.Background(), newBatch(fnA).Invocation(inv{RequestID: "1", Duration: time.Second}).Traces))
 	assert.Zero(t, sink.DataPointCount(), "nothing before the flush interval")
 	require.NoError(t, c.Shutdown(context.Background()))
 	require.NoError(t, c.Shutdown(context.Background()))
@@ -635,7 +541,7 @@ func TestFlushOnShutdownAndLifecycle(t *testing.T) {
 func TestFlushReportsConsumerError(t *testing.T) {
 	h := newHarness(t, nil)
 	h.sink.err = errors.New("backend down")
-	h.send(newBatch(fnA).invocation(inv{id: "1", dur: time.Second, seq: 1}))
+	h.send(newBatch(fnA).Invocation(inv{RequestID: "1", Duration: time.Second}))
 	h.clock.Add(time.Second)
 	assert.EqualError(t, h.c.flush(context.Background()), "backend down")
 	// The counts are cumulative: the next successful flush carries them.

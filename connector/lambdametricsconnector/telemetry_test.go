@@ -22,17 +22,14 @@ import (
 func TestSelfMetrics(t *testing.T) {
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
-	cfg := createDefaultConfig().(*Config)
-	cfg.CardinalityLimit = 1
-	cfg.MetricsExpiration = time.Minute
-	h := &harness{t: t, clock: &fakeClock{t: t0.Add(time.Second)}, sink: new(sink)}
-	c, err := newConnector(metadatatest.NewSettings(tt), cfg, h.sink, h.clock.Now)
-	require.NoError(t, err)
-	h.c = c
+	h := newHarnessWithSettings(t, metadatatest.NewSettings(tt), func(cfg *Config) {
+		cfg.CardinalityLimit = 1
+		cfg.MetricsExpiration = time.Minute
+	})
 
 	// One function fits; the second function's two spans go to the overflow series.
-	h.send(newBatch(fnA).invocation(inv{id: "a1", seq: 1, dur: time.Second}),
-		newBatch(fnB).invocation(inv{id: "b1", seq: 2, dur: time.Second}).report("b1", 100, 60, 0))
+	h.send(newBatch(fnA).Invocation(inv{RequestID: "a1", Duration: time.Second}),
+		newBatch(fnB).Invocation(inv{RequestID: "b1", Duration: time.Second}).Report(report{RequestID: "b1", Duration: 100 * time.Millisecond, MaxMemoryUsedMB: 60}))
 	h.flush()
 	// The backend refuses one flush.
 	h.sink.err = errors.New("backend down")

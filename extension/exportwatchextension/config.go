@@ -5,10 +5,11 @@ package exportwatchextension // import "github.com/otelcol-lambda/otelcol-lambda
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/configcheck"
 )
 
 // Config is the configuration of the export_watch extension.
@@ -34,12 +35,8 @@ var _ confmap.Validator = (*Config)(nil)
 
 // Validate checks that both durations are positive.
 func (cfg *Config) Validate() error {
-	var errs error
-	if cfg.DrainTimeout <= 0 {
-		errs = errors.Join(errs, fmt.Errorf("invalid drain_timeout: %v, the duration must be positive", cfg.DrainTimeout))
-	}
-	if cfg.LogInterval <= 0 {
-		errs = errors.Join(errs, fmt.Errorf("invalid log_interval: %v, the duration must be positive", cfg.LogInterval))
-	}
-	return errs
+	return errors.Join(
+		configcheck.Positive("drain_timeout", cfg.DrainTimeout),
+		configcheck.Positive("log_interval", cfg.LogInterval),
+	)
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,31 +32,14 @@ import (
 
 	"github.com/otelcol-lambda/otelcol-lambda/extension/exportwatchextension/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/extension/exportwatchextension/internal/metadatatest"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/testclock"
 )
-
-// testClock is a clock that tests move by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 type testWatch struct {
 	*exportWatch
 	logs   *observer.ObservedLogs
 	tel    *componenttest.Telemetry
-	clock  *testClock
+	clock  *testclock.Clock
 	client *http.Client
 }
 
@@ -79,7 +61,7 @@ func newTestWatch(t *testing.T, mutate func(*Config)) *testWatch {
 	require.NoError(t, err)
 	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
 	w := ext.(*exportWatch)
-	clock := &testClock{now: time.Unix(1_000_000, 0)}
+	clock := testclock.New(time.Unix(1_000_000, 0))
 	w.now = clock.Now
 
 	base := http.DefaultTransport.(*http.Transport).Clone()

@@ -16,38 +16,26 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv/lambdaconvtest"
 	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor/internal/metadata"
 )
 
 const benchBatch = 100 // invocations per request
 
-// benchRequests builds n requests of benchBatch invocations: the receiver's invocation spans,
-// and (when partners) one request of the functions' spans each (a SQS root span + 3 children
-// per invocation).
-func benchRequests(n int, partners bool) (invs, fns []ptrace.Traces) {
+// benchRequests builds n requests of benchBatch invocations, their request ids named after
+// prefix: the receiver's invocation spans, and (when partners) one request of the
+// functions' spans each (a SQS root span + 3 children per invocation).
+func benchRequests(n int, partners bool, prefix string) (invs, fns []ptrace.Traces) {
 	for r := range n {
-		inv := ptrace.NewTraces()
-		irs := inv.ResourceSpans().AppendEmpty()
-		irs.Resource().Attributes().PutStr("faas.name", fnName)
-		irs.Resource().Attributes().PutStr("faas.instance", "sandbox-1")
-		ispans := irs.ScopeSpans().AppendEmpty().Spans()
+		inv := lambdaconvtest.NewBatch(checkoutSandbox, invocationStart)
 		fn := ptrace.NewTraces()
 		frs := fn.ResourceSpans().AppendEmpty()
 		frs.Resource().Attributes().PutStr("faas.name", fnName)
 		frs.Resource().Attributes().PutStr("service.name", fnName)
 		fspans := frs.ScopeSpans().AppendEmpty().Spans()
 		for i := range benchBatch {
-			id := fmt.Sprintf("req-%d-%d", r, i)
-			s := ispans.AppendEmpty()
-			s.SetName(fnName)
-			s.SetKind(ptrace.SpanKindServer)
-			s.SetTraceID(pcommon.TraceID{1, byte(r >> 8), byte(r), byte(i)})
-			s.SetSpanID(pcommon.SpanID{2, byte(r >> 8), byte(r), byte(i)})
-			a := s.Attributes()
-			a.PutStr("aws.lambda.span.type", "invocation")
-			a.PutStr("faas.invocation_id", id)
-			a.PutBool("faas.coldstart", false)
-			a.PutStr("aws.lambda.status", "success")
+			id := fmt.Sprintf("%s-%d-%d", prefix, r, i)
+			inv.Invocation(lambdaconvtest.Invocation{RequestID: id, Duration: 250 * time.Millisecond})
 			if !partners {
 				continue
 			}
@@ -72,7 +60,7 @@ func benchRequests(n int, partners bool) (invs, fns []ptrace.Traces) {
 				child.SetParentSpanID(root.SpanID())
 			}
 		}
-		invs = append(invs, inv)
+		invs = append(invs, inv.Traces)
 		if partners {
 			fns = append(fns, fn)
 		}
@@ -89,13 +77,12 @@ func newBenchProcessor(b *testing.B, cfg *Config) *correlationProcessor {
 }
 
 // runRequests feeds b.N operations, one operation being one request of benchBatch invocation
-// spans and, when partners, the request of their functions' spans; requests are built
-// outside the timer, pool at a time.
-func runRequests(b *testing.B, p *correlationProcessor, partners bool) {
+// spans, handed on with invocationCtx, and, when partners, the request of their functions'
+// spans; requests are built outside the timer, pool at a time.
+func runRequests(b *testing.B, p *correlationProcessor, invocationCtx context.Context, partners bool) {
 	const pool = 64
-	// The invocation spans come from the receiver's Telemetry API path, the functions' spans
-	// from OTLP: their provenance check is part of the cost.
-	receiverCtx, otlpCtx := lambdaconv.WithReceiverSpans(context.Background()), context.Background()
+	// The functions' spans come from OTLP: their provenance check is part of the cost.
+	otlpCtx := context.Background()
 	spansPerOp := benchBatch
 	if partners {
 		spansPerOp = benchBatch * 5
@@ -105,10 +92,10 @@ func runRequests(b *testing.B, p *correlationProcessor, partners bool) {
 	for i := 0; i < b.N; i++ {
 		if i%pool == 0 {
 			b.StopTimer()
-			invs, fns = benchRequests(pool, partners)
+			invs, fns = benchRequests(pool, partners, "req")
 			b.StartTimer()
 		}
-		_ = p.ConsumeTraces(receiverCtx, invs[i%pool])
+		_ = p.ConsumeTraces(invocationCtx, invs[i%pool])
 		if partners {
 			_ = p.ConsumeTraces(otlpCtx, fns[i%pool])
 		}
@@ -116,10 +103,13 @@ func runRequests(b *testing.B, p *correlationProcessor, partners bool) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spansPerOp), "ns/span")
 }
 
+// receiverCtx is how the receiver hands on its invocation spans (from the Telemetry API).
+var receiverCtx = lambdaconv.WithReceiverSpans(context.Background())
+
 // BenchmarkPaired: per op, 100 invocation spans and their functions' 500 spans (a SQS root
 // span + 3 children each); every invocation is paired.
 func BenchmarkPaired(b *testing.B) {
-	runRequests(b, newBenchProcessor(b, createDefaultConfig().(*Config)), true)
+	runRequests(b, newBenchProcessor(b, createDefaultConfig().(*Config)), receiverCtx, true)
 }
 
 // BenchmarkUnpaired: per op, 100 invocation spans of an instrumented function whose own
@@ -130,7 +120,7 @@ func BenchmarkUnpaired(b *testing.B) {
 	cfg.MaxPending = 1000
 	p := newBenchProcessor(b, cfg)
 	p.function(fnName, time.Now()).lastOwnSpan = time.Now()
-	runRequests(b, p, false)
+	runRequests(b, p, receiverCtx, false)
 }
 
 // BenchmarkUninstrumented: per op, 100 invocation spans of a function known to send no
@@ -138,7 +128,7 @@ func BenchmarkUnpaired(b *testing.B) {
 func BenchmarkUninstrumented(b *testing.B) {
 	p := newBenchProcessor(b, createDefaultConfig().(*Config))
 	p.function(fnName, time.Now()).unpairedInARow = uninstrumentedAfter
-	runRequests(b, p, false)
+	runRequests(b, p, receiverCtx, false)
 }
 
 // BenchmarkPassThrough: spans that are neither kind (function children, from OTLP) pass,
@@ -146,7 +136,7 @@ func BenchmarkUninstrumented(b *testing.B) {
 func BenchmarkPassThrough(b *testing.B) {
 	p := newBenchProcessor(b, createDefaultConfig().(*Config))
 	ctx := context.Background()
-	_, fns := benchRequests(1, true)
+	_, fns := benchRequests(1, true, "req")
 	td := fns[0]
 	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().RemoveIf(func(s ptrace.Span) bool { return s.Kind() == ptrace.SpanKindServer })
 	n := td.SpanCount()
@@ -181,12 +171,7 @@ func TestMemoryUnderFlood(t *testing.T) {
 	sent := 0
 	for round := 1; round <= 4; round++ {
 		for r := 0; r < 250; r++ {
-			invs, _ := benchRequests(1, false)
-			// distinct ids in every round
-			spans := invs[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-			for i := 0; i < spans.Len(); i++ {
-				spans.At(i).Attributes().PutStr("faas.invocation_id", fmt.Sprintf("flood-%d-%d-%d", round, r, i))
-			}
+			invs, _ := benchRequests(1, false, fmt.Sprintf("flood-%d-%d", round, r)) // distinct ids in every round
 			if err := p.ConsumeTraces(ctx, invs[0]); err != nil {
 				t.Fatal(err)
 			}
@@ -210,18 +195,5 @@ func TestMemoryUnderFlood(t *testing.T) {
 func BenchmarkForgedInvocations(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.MaxPending = 1000
-	p := newBenchProcessor(b, cfg)
-	const pool = 64
-	ctx := context.Background()
-	b.ReportAllocs()
-	var invs []ptrace.Traces
-	for i := 0; i < b.N; i++ {
-		if i%pool == 0 {
-			b.StopTimer()
-			invs, _ = benchRequests(pool, false)
-			b.StartTimer()
-		}
-		_ = p.ConsumeTraces(ctx, invs[i%pool])
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/span")
+	runRequests(b, newBenchProcessor(b, cfg), context.Background(), false)
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/configcheck"
 )
 
 // Config is the configuration of the lambda_correlation processor.
@@ -85,32 +87,21 @@ type StaticSourceConfig struct {
 }
 
 var (
-	errWindow           = errors.New("invalid window: the duration should be positive")
-	errMaxPending       = errors.New("invalid max_pending: should be positive")
-	errRewritesEntries  = errors.New("invalid trace_rewrites::max_entries: should be positive")
-	errRewritesTTL      = errors.New("invalid trace_rewrites::ttl: the duration should be positive")
 	errStaticNoFunction = errors.New("function is empty")
 	errStaticNothing    = errors.New("names no event source: set trigger, messaging_system, destination, http_route or arn")
-	errStaticTrigger    = errors.New("trigger should be http, pubsub, datasource, timer or other")
-	errForwarded        = errors.New("should be strip or trust")
+	errStaticTrigger    = errors.New("trigger must be http, pubsub, datasource, timer or other")
+	errForwarded        = errors.New("must be strip or trust")
 )
 
 var _ confmap.Validator = (*Config)(nil)
 
 // Validate checks the processor configuration.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.Window <= 0 {
-		errs = append(errs, errWindow)
-	}
-	if c.MaxPending <= 0 {
-		errs = append(errs, errMaxPending)
-	}
-	if c.TraceRewrites.MaxEntries <= 0 {
-		errs = append(errs, errRewritesEntries)
-	}
-	if c.TraceRewrites.TTL <= 0 {
-		errs = append(errs, errRewritesTTL)
+	errs := []error{
+		configcheck.Positive("window", c.Window),
+		configcheck.Positive("max_pending", c.MaxPending),
+		configcheck.Positive("trace_rewrites::max_entries", c.TraceRewrites.MaxEntries),
+		configcheck.Positive("trace_rewrites::ttl", c.TraceRewrites.TTL),
 	}
 	switch c.ForwardedPlatformSpans {
 	case forwardedStrip, forwardedTrust:

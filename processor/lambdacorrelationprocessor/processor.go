@@ -68,13 +68,6 @@ var attrsClaimed = func() (out [numClaimed]metric.AddOption) {
 	return out
 }()
 
-func roleAttrs(r role) metric.MeasurementOption {
-	if r == roleInvocation {
-		return attrsRoleInvocation
-	}
-	return attrsRoleFunction
-}
-
 // counts are the telemetry increments of one call, added once the lock is released.
 type counts struct {
 	pending                         int64

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +26,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv/lambdaconvtest"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/testclock"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor/internal/metadatatest"
 )
@@ -72,16 +75,16 @@ func TestConfigValidate(t *testing.T) {
 		mutate      func(*Config)
 		expectedErr string
 	}{
-		{"window", func(c *Config) { c.Window = 0 }, "invalid window: the duration should be positive"},
-		{"max_pending", func(c *Config) { c.MaxPending = -1 }, "invalid max_pending: should be positive"},
-		{"rewrites entries", func(c *Config) { c.TraceRewrites.MaxEntries = 0 }, "invalid trace_rewrites::max_entries: should be positive"},
-		{"rewrites ttl", func(c *Config) { c.TraceRewrites.TTL = 0 }, "invalid trace_rewrites::ttl: the duration should be positive"},
+		{"window", func(c *Config) { c.Window = 0 }, "invalid window: 0s, the duration must be positive"},
+		{"max_pending", func(c *Config) { c.MaxPending = -1 }, "invalid max_pending: -1, must be positive"},
+		{"rewrites entries", func(c *Config) { c.TraceRewrites.MaxEntries = 0 }, "invalid trace_rewrites::max_entries: 0, must be positive"},
+		{"rewrites ttl", func(c *Config) { c.TraceRewrites.TTL = 0 }, "invalid trace_rewrites::ttl: 0s, the duration must be positive"},
 		{"static without function", func(c *Config) { c.StaticSources = []StaticSourceConfig{{Trigger: "http"}} }, "invalid static_sources[0]: function is empty"},
 		{"static bad glob", func(c *Config) { c.StaticSources = []StaticSourceConfig{{Function: "a[", Trigger: "http"}} }, `invalid static_sources[0]::function "a["`},
 		{"static nothing", func(c *Config) { c.StaticSources = []StaticSourceConfig{{Function: "a"}} }, "invalid static_sources[0]: names no event source"},
 		{"static trigger", func(c *Config) { c.StaticSources = []StaticSourceConfig{{Function: "a", Trigger: "queue"}} }, `invalid static_sources[0]::trigger "queue"`},
-		{"forwarded empty", func(c *Config) { c.ForwardedPlatformSpans = "" }, `invalid forwarded_platform_spans "": should be strip or trust`},
-		{"forwarded typo", func(c *Config) { c.ForwardedPlatformSpans = "trusted" }, `invalid forwarded_platform_spans "trusted": should be strip or trust`},
+		{"forwarded empty", func(c *Config) { c.ForwardedPlatformSpans = "" }, `invalid forwarded_platform_spans "": must be strip or trust`},
+		{"forwarded typo", func(c *Config) { c.ForwardedPlatformSpans = "trusted" }, `invalid forwarded_platform_spans "trusted": must be strip or trust`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,23 +96,10 @@ func TestConfigValidate(t *testing.T) {
 	assert.NoError(t, confmap.Validate(valid()))
 }
 
-// clock is the test's time.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type harness struct {
 	p     *correlationProcessor
 	sink  *consumertest.TracesSink
-	clock *clock
+	clock *testclock.Clock
 	tel   *componenttest.Telemetry
 }
 
@@ -120,7 +110,7 @@ func newHarness(t *testing.T, mutate func(*Config)) *harness {
 		mutate(cfg)
 	}
 	require.NoError(t, confmap.Validate(cfg))
-	h := &harness{sink: new(consumertest.TracesSink), clock: &clock{now: time.Unix(1_717_243_200, 0)}, tel: componenttest.NewTelemetry()}
+	h := &harness{sink: new(consumertest.TracesSink), clock: testclock.New(invocationStart), tel: componenttest.NewTelemetry()}
 	p, err := newCorrelationProcessor(metadatatest.NewSettings(h.tel), cfg, h.sink, h.clock.Now)
 	require.NoError(t, err)
 	h.p = p
@@ -155,17 +145,21 @@ func (h *harness) expire(t *testing.T) {
 	require.NoError(t, h.p.releaseExpired(context.Background(), false))
 }
 
-// spans returns every span the next consumer received, by name + request id.
+// spans returns every span the next consumer received: the receiver's by span type and
+// request id ("invocation r1", "report r1"), the others by name.
 func (h *harness) spans() map[string]ptrace.Span {
 	out := map[string]ptrace.Span{}
 	for _, td := range h.sink.AllTraces() {
-		rss := td.ResourceSpans()
-		for i := 0; i < rss.Len(); i++ {
-			sss := rss.At(i).ScopeSpans()
-			for j := 0; j < sss.Len(); j++ {
-				spans := sss.At(j).Spans()
-				for k := 0; k < spans.Len(); k++ {
-					out[spans.At(k).Name()] = spans.At(k)
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					key := s.Name()
+					if ss.Scope().Name() == lambdaconvtest.ScopeName {
+						typ, _ := s.Attributes().Get(lambdaconv.AttrSpanType)
+						id, _ := s.Attributes().Get(lambdaconv.AttrFaaSInvocationID)
+						key = typ.Str() + " " + id.Str()
+					}
+					out[key] = s
 				}
 			}
 		}
@@ -184,43 +178,28 @@ var (
 
 const fnName = "checkout"
 
-// invocation is the receiver's invocation span of request reqID.
+var (
+	// checkoutSandbox is the function's sandbox, as its forwarder describes it.
+	checkoutSandbox = wire.Sandbox{FunctionName: fnName, MemorySizeMB: 512, ExtensionInstanceID: "sandbox-1"}
+	// lambdaTrace is the trace context Lambda propagated to the invocations (X-Ray).
+	lambdaTrace     = lambdaconvtest.Trace{TraceID: xrayTrace, ParentSpanID: xrayParent, SpanID: invSpanID}
+	invocationStart = time.Unix(1_717_243_200, 0)
+)
+
+// invocation is the receiver's invocation span of request reqID, with the attributes a
+// processor before this one may have added.
 func invocation(reqID string, cold bool, attrs map[string]any) ptrace.Traces {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr(lambdaconv.AttrFaaSName, fnName)
-	rs.Resource().Attributes().PutStr(lambdaconv.AttrServiceName, fnName)
-	rs.Resource().Attributes().PutStr(lambdaconv.AttrFaaSInstance, "sandbox-1")
-	s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-	s.SetName("invocation " + reqID)
-	s.SetKind(ptrace.SpanKindServer)
-	s.SetTraceID(xrayTrace)
-	s.SetSpanID(invSpanID)
-	s.SetParentSpanID(xrayParent)
-	s.SetStartTimestamp(pcommon.Timestamp(1_717_243_200_000_000_000))
-	s.SetEndTimestamp(pcommon.Timestamp(1_717_243_200_250_000_000))
-	a := s.Attributes()
-	a.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
-	a.PutStr(lambdaconv.AttrFaaSInvocationID, reqID)
-	a.PutBool(lambdaconv.AttrFaaSColdstart, cold)
-	a.PutStr(lambdaconv.AttrStatus, "success")
-	_ = a.FromRaw(merge(a.AsRaw(), attrs))
-	return td
+	inv := lambdaconvtest.Invocation{RequestID: reqID, Duration: 250 * time.Millisecond, Trace: lambdaTrace, Attributes: attrs}
+	if cold {
+		inv.ColdStart = telemetryapi.InitTypeOnDemand
+	}
+	return lambdaconvtest.NewBatch(checkoutSandbox, invocationStart).Invocation(inv).Traces
 }
 
 // report is the receiver's report span of the invocation span above.
 func report(reqID string) ptrace.Traces {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr(lambdaconv.AttrFaaSName, fnName)
-	s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-	s.SetName("report " + reqID)
-	s.SetTraceID(xrayTrace)
-	s.SetSpanID(pcommon.SpanID{0xdd, 1})
-	s.SetParentSpanID(invSpanID)
-	s.Attributes().PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeReport)
-	s.Attributes().PutStr(lambdaconv.AttrFaaSInvocationID, reqID)
-	return td
+	return lambdaconvtest.NewBatch(checkoutSandbox, invocationStart).
+		Report(lambdaconvtest.Report{RequestID: reqID, Trace: lambdaTrace, Duration: 260 * time.Millisecond, MaxMemoryUsedMB: 64}).Traces
 }
 
 // functionSpan is a function's own root span, as an instrumentation writes it; children

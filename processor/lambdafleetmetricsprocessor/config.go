@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/configcheck"
 )
 
 // Gauge modes: how one fleet value is made of the sandboxes' values of a gauge.
@@ -87,37 +89,19 @@ type StreamsConfig struct {
 	_ struct{}
 }
 
-var (
-	errFlushInterval  = errors.New("invalid metrics_flush_interval: the duration should be positive")
-	errExpiration     = errors.New("invalid metrics_expiration: the duration should be positive")
-	errMaxSeries      = errors.New("invalid max_series_per_job: should be positive")
-	errMaxAllSeries   = errors.New("invalid max_series: should be positive")
-	errExpMaxSize     = errors.New("invalid exponential_max_size: should be at least 2")
-	errSandboxTTL     = errors.New("invalid gauges::sandbox_ttl: the duration should be positive")
-	errMaxStreams     = errors.New("invalid streams::max_streams: should be positive")
-	errStreamsTimeout = errors.New("invalid streams::idle_timeout: the duration should be positive")
-	errMode           = errors.New("should be last, sum, max or min")
-)
+// errMode is wrapped by the errors of a gauge mode that is none of the four.
+var errMode = errors.New("must be last, sum, max or min")
 
 var _ confmap.Validator = (*Config)(nil)
 
 // Validate checks the processor configuration.
 func (c *Config) Validate() error {
-	var errs []error
-	if c.MetricsFlushInterval <= 0 {
-		errs = append(errs, errFlushInterval)
-	}
-	if c.MetricsExpiration <= 0 {
-		errs = append(errs, errExpiration)
-	}
-	if c.MaxSeriesPerJob <= 0 {
-		errs = append(errs, errMaxSeries)
-	}
-	if c.MaxSeries <= 0 {
-		errs = append(errs, errMaxAllSeries)
-	}
-	if c.ExponentialMaxSize < 2 {
-		errs = append(errs, errExpMaxSize)
+	errs := []error{
+		configcheck.Positive("metrics_flush_interval", c.MetricsFlushInterval),
+		configcheck.Positive("metrics_expiration", c.MetricsExpiration),
+		configcheck.Positive("max_series_per_job", c.MaxSeriesPerJob),
+		configcheck.Positive("max_series", c.MaxSeries),
+		configcheck.AtLeast("exponential_max_size", c.ExponentialMaxSize, 2),
 	}
 	if !validMode(c.Gauges.DefaultMode) {
 		errs = append(errs, fmt.Errorf("invalid gauges::default_mode %q: %w", c.Gauges.DefaultMode, errMode))
@@ -132,15 +116,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("invalid gauges::modes::%s %q: %w", name, mode, errMode))
 		}
 	}
-	if c.Gauges.SandboxTTL <= 0 {
-		errs = append(errs, errSandboxTTL)
-	}
-	if c.Streams.MaxStreams <= 0 {
-		errs = append(errs, errMaxStreams)
-	}
-	if c.Streams.IdleTimeout <= 0 {
-		errs = append(errs, errStreamsTimeout)
-	}
+	errs = append(errs,
+		configcheck.Positive("gauges::sandbox_ttl", c.Gauges.SandboxTTL),
+		configcheck.Positive("streams::max_streams", c.Streams.MaxStreams),
+		configcheck.Positive("streams::idle_timeout", c.Streams.IdleTimeout))
 	return errors.Join(errs...)
 }
 

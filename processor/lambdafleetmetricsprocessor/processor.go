@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-lambda/otelcol-lambda/internal/flushloop"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/series"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/warnlog"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
@@ -68,8 +69,7 @@ type fleetProcessor struct {
 	// What the series and streams gauges said last, to report changes.
 	reportedSeries, reportedStreams int
 
-	started      bool
-	stop, done   chan struct{}
+	flushes      *flushloop.Loop
 	shutdownOnce sync.Once
 }
 
@@ -152,12 +152,11 @@ func newFleetProcessor(set processor.Settings, cfg *Config, next consumer.Metric
 		seed:      maphash.MakeSeed(),
 		jobs:      make(map[jobKey]*job),
 		streams:   streams.New(start, cfg.Streams.MaxStreams, pcommon.Timestamp(cfg.Streams.IdleTimeout)),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
 	}
 	for i, name := range outcomeNames {
 		p.outcomes[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", name)))
 	}
+	p.flushes = flushloop.New(p.flush, p.logger)
 	return p, nil
 }
 
@@ -168,41 +167,17 @@ func (*fleetProcessor) Capabilities() consumer.Capabilities {
 
 // Start sends the fleet series every metrics_flush_interval.
 func (p *fleetProcessor) Start(context.Context, component.Host) error {
-	p.started = true
-	go func() {
-		defer close(p.done)
-		ticker := time.NewTicker(p.cfg.MetricsFlushInterval)
-		defer ticker.Stop()
-		for {
-			select {
-			case <-p.stop:
-				return
-			case <-ticker.C:
-				if err := p.flush(context.Background()); err != nil {
-					p.logger.Error("Failed ConsumeMetrics", zap.Error(err))
-				}
-			}
-		}
-	}()
+	p.flushes.Start(p.cfg.MetricsFlushInterval)
 	return nil
 }
 
 // Shutdown stops the ticker and sends the series a last time; it is safe without Start.
 func (p *fleetProcessor) Shutdown(ctx context.Context) error {
-	var err error
 	p.shutdownOnce.Do(func() {
-		if p.started {
-			close(p.stop)
-			<-p.done
-			if ferr := p.flush(ctx); ferr != nil {
-				// Logged, not returned: a SIGTERM during an outage is no failure of the
-				// gateway, and export_watch and the exporter count what was not written.
-				p.logger.Warn("The last flush before shutdown was not written; what it carried since the last written flush is lost", zap.Error(ferr))
-			}
-		}
+		p.flushes.Stop(ctx)
 		p.telemetry.Shutdown()
 	})
-	return err
+	return nil
 }
 
 // tally counts what became of the points of one request.

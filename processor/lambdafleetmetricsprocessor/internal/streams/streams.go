@@ -60,7 +60,6 @@ type stream struct {
 	value float64 // sums
 
 	sum    float64 // histograms
-	count  uint64
 	bounds []float64
 	counts []uint64
 
