@@ -17,8 +17,11 @@ MDATAGEN_VERSION := v0.159.0# the newest mdatagen the module proxy serves; see i
 CORE_V0          := v0.165.0
 CORE_V1          := v1.71.0
 
-OCB      := $(BIN)/builder
-MDATAGEN := $(BIN)/mdatagen
+STATICCHECK_VERSION := v0.8.2# honnef.co/go/tools, the staticcheck linter
+
+OCB         := $(BIN)/builder
+MDATAGEN    := $(BIN)/mdatagen
+STATICCHECK := $(BIN)/staticcheck
 
 GO_SOURCES := $(shell find receiver processor connector extension internal -name '*.go' -not -name '*_test.go' -not -path 'internal/tools/*' 2>/dev/null)
 COMPONENTS := $(patsubst %/metadata.yaml,%,$(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml connector/*/metadata.yaml extension/*/metadata.yaml))
@@ -46,8 +49,12 @@ $(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
 	$(call step,building mdatagen $(MDATAGEN_VERSION) into ./bin)
 	cd internal/tools && go build -o $(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
 
+$(STATICCHECK):
+	$(call step,installing staticcheck $(STATICCHECK_VERSION) into ./bin)
+	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
 .PHONY: tools
-tools: $(OCB) $(MDATAGEN) ## Install the pinned tools into ./bin
+tools: $(OCB) $(MDATAGEN) $(STATICCHECK) ## Install the pinned tools into ./bin
 
 # ---------------------------------------------------------------------------- jaeger (trace store)
 # Jaeger v2, the real trace store that the e2e tests (and `make run JAEGER=1`) check
@@ -118,11 +125,16 @@ run: build deps ## Build, then start a local Prometheus and the gateway (Ctrl-C 
 # ---------------------------------------------------------------------------- checks
 
 .PHONY: lint
-lint: check-versions ## gofmt, go vet and the one-release check
+lint: check-versions $(STATICCHECK) ## gofmt, go vet, staticcheck and the one-release check
 	$(call step,gofmt and go vet)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './_build/*')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
+	go vet -tags e2e ./testbed/e2e/
+	$(call step,staticcheck $(STATICCHECK_VERSION))
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e ./testbed/e2e/
+	cd instrumentation/go/lambdaevents && $(STATICCHECK) ./...
 
 .PHONY: check-versions
 check-versions: ## Fail when a collector module is not at the pinned release
@@ -198,12 +210,15 @@ bench-go: ## Go benchmarks, written to testbed/results/microbench.txt
 
 # ---------------------------------------------------------------------------- Lambda layer
 # make layer: the extension for x86_64 and arm64, each zipped as extensions/<name> (the
-# layout Lambda expects). make layer-bench: measure it (and the floor) with testbed/extbench.
+# layout Lambda expects). make layer-bench: measure it (and the floor) with testbed/cmd/extbench;
+# layer/build/ holds build output only, the measurement goes to testbed/results/.
 LAYER_BUILD := $(ROOT)/layer/build
 LAYER_NAME  := otelcol-lambda-extension
 LAYER_ARCHS := x86_64 arm64
 LAYER_BENCH_INVOCATIONS ?= 3000
 LAYER_BENCH_COLDSTARTS  ?= 50
+# Generated in full by each run; testbed/results/extension.md explains the figures.
+LAYER_BENCH_OUT         ?= testbed/results/extension-bench.md
 
 .PHONY: layer
 layer: ## Build the Lambda layer zips into layer/build/ (x86_64, arm64)
@@ -219,14 +234,15 @@ layer: ## Build the Lambda layer zips into layer/build/ (x86_64, arm64)
 	done
 
 .PHONY: layer-bench
-layer-bench: layer ## Measure the extension and the floor under the Lambda emulator (layer/build/bench.md)
-	$(call step,measuring the extension with testbed/extbench)
-	@CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LAYER_BUILD)/floor/extensions/floorext ./testbed/extbench/floorext
-	@go build -o $(LAYER_BUILD)/extbench ./testbed/extbench
+layer-bench: layer ## Measure the extension and the floor under the Lambda emulator, written to testbed/results/extension-bench.md
+	$(call step,measuring the extension with testbed/cmd/extbench)
+	@CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LAYER_BUILD)/floor/extensions/floorext ./testbed/cmd/floorext
+	@go build -o $(LAYER_BUILD)/extbench ./testbed/cmd/extbench
+	@mkdir -p testbed/results
 	$(LAYER_BUILD)/extbench -extension $(LAYER_BUILD)/x86_64/extensions/$(LAYER_NAME) -zip $(LAYER_BUILD)/$(LAYER_NAME)-x86_64.zip \
-		-invocations $(LAYER_BENCH_INVOCATIONS) -coldstarts $(LAYER_BENCH_COLDSTARTS) | tee $(LAYER_BUILD)/bench.md
+		-invocations $(LAYER_BENCH_INVOCATIONS) -coldstarts $(LAYER_BENCH_COLDSTARTS) | tee $(LAYER_BENCH_OUT)
 	$(LAYER_BUILD)/extbench -extension $(LAYER_BUILD)/floor/extensions/floorext -flush "" \
-		-invocations $(LAYER_BENCH_INVOCATIONS) -coldstarts $(LAYER_BENCH_COLDSTARTS) | tee -a $(LAYER_BUILD)/bench.md
+		-invocations $(LAYER_BENCH_INVOCATIONS) -coldstarts $(LAYER_BENCH_COLDSTARTS) | tee -a $(LAYER_BENCH_OUT)
 # ---------------------------------------------------------------------------- end of Lambda layer
 
 .PHONY: bench-gateway
@@ -238,9 +254,9 @@ bench-gateway: build deps ## otelcol-lambda against the stock spanmetrics pipeli
 SOAK_DURATION ?= 10m
 
 .PHONY: soak
-soak: build deps ## otelcol-lambda under a constant fleet load for SOAK_DURATION (10m): RSS over time, exact counts, written to testbed/results/soak.md
+soak: build deps ## The soak scenario: a constant fleet load for $(SOAK_DURATION), RSS and CPU over time, exact counts, written to testbed/results/soak.md
 	$(call step,soak: otelcol-lambda under a constant fleet load for $(SOAK_DURATION))
-	go run ./testbed/cmd/gatewaybench -bin $(GATEWAY) -soak $(SOAK_DURATION) -out testbed/results/soak.md
+	go run ./testbed/cmd/scenarios -bin $(GATEWAY) -soak $(SOAK_DURATION) -out testbed/results/soak.md
 
 # ---- scenarios (testbed/cmd/scenarios: fleet load against the built gateway, exact counts) ----
 .PHONY: scenarios

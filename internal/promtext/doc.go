@@ -10,7 +10,7 @@
 // panic.
 //
 // Two programs use it: the Lambda extension (layer/) parses what a function pushes to its
-// Pushgateway-compatible endpoint, and the gateway can parse the same text when it folds
-// pushes of many sandboxes together. It uses the standard library only, because the
-// extension's size and start time are paid on every cold start.
+// Pushgateway-compatible endpoint, and the testbed reads the gateway's own metrics with it.
+// It uses the standard library only, because the extension's size and start time are paid
+// on every cold start.
 package promtext // import "github.com/otelcol-lambda/otelcol-lambda/internal/promtext"

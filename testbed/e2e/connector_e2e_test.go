@@ -7,12 +7,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"math"
-	"net/http"
-	"net/url"
-	"strconv"
 	"testing"
 	"time"
 
@@ -28,10 +22,10 @@ import (
 // invocation counted from its report) and, in later batches, their reports, as users send
 // them: the platform's events as the extension forwards them, the functions' own spans
 // (with the event source) over OTLP/gRPC. Then it reads every metric of the contract
-// (docs/architecture.md, README's metric table) back from the real Prometheus, by its exact name.
+// (connector/lambdametricsconnector/README.md, "Metrics") back from the real Prometheus, by its exact name.
 func TestConnectorDerivesLambdaMetricsInPrometheus(t *testing.T) {
-	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
-	base := "http://" + s.httpAddr
+	s := startStack(t)
+	base := s.URL
 	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond) // event times are in ms
 	orders := lambdaFn{name: "e2e-orders", region: "eu-west-1", arch: "amd64", memMiB: 512, timeoutMs: 3000, sandbox: "sandbox-orders-1"}
 	billing := lambdaFn{name: "e2e-billing", region: "us-east-1", arch: "arm64", memMiB: 1024, sandbox: "sandbox-billing-1"}
@@ -51,7 +45,7 @@ func TestConnectorDerivesLambdaMetricsInPrometheus(t *testing.T) {
 		invocation(invocationSpec{seq: 3, requestID: "o-3", dur: 500 * time.Millisecond, source: httpSource}).
 		invocation(invocationSpec{seq: 4, requestID: "o-4", dur: time.Second, errorType: lambdaconv.ErrorTypeFunction, source: httpSource}).
 		invocation(invocationSpec{seq: 5, requestID: "o-5", dur: 3 * time.Second, errorType: lambdaconv.ErrorTypeTimeout, source: httpSource})
-	exportGRPC(t, s.grpcAddr, ordersSb.functionSpans())
+	exportGRPC(t, s.Addrs.GRPC, ordersSb.functionSpans())
 	ordersSb.post(base)
 
 	// A SnapStart function: its restore is the cold start. (A provisioned-concurrency init is
@@ -63,14 +57,14 @@ func TestConnectorDerivesLambdaMetricsInPrometheus(t *testing.T) {
 		// An asynchronous invocation that failed, and (in the next batch) its retry: one
 		// request id, two invocations.
 		invocation(invocationSpec{seq: 8, requestID: "b-retry", dur: 500 * time.Millisecond, errorType: lambdaconv.ErrorTypeFunction, source: sqsSource})
-	exportGRPC(t, s.grpcAddr, billingSb.functionSpans())
+	exportGRPC(t, s.Addrs.GRPC, billingSb.functionSpans())
 	billingSb.post(base)
 	billingSb.invocation(invocationSpec{seq: 9, requestID: "b-retry", dur: 500 * time.Millisecond, source: sqsSource}).
 		// The forwarder never saw this one's runtimeDone: the receiver counts it from its
 		// report, which the batch marks.
 		invocation(invocationSpec{seq: 10, requestID: "b-5", dur: 250 * time.Millisecond, fromReport: true, source: sqsSource}).
 		report(10, "b-5", 250, 330)
-	exportGRPC(t, s.grpcAddr, billingSb.functionSpans())
+	exportGRPC(t, s.Addrs.GRPC, billingSb.functionSpans())
 	billingSb.post(base)
 
 	sel := `{job="otelcol-lambda",faas_name=~"e2e-orders|e2e-billing"}`
@@ -144,145 +138,38 @@ func TestConnectorDerivesLambdaMetricsInPrometheus(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, samples, 2)
 	for _, smp := range samples {
-		assert.Equal(t, "otelcol-lambda", smp.labels["job"])
-		assert.NotEmpty(t, smp.labels["instance"])
-		assert.Equal(t, "$LATEST", smp.labels["faas_version"])
-		assert.Equal(t, "123456789012", smp.labels["cloud_account_id"])
+		assert.Equal(t, "otelcol-lambda", smp.Labels["job"])
+		assert.NotEmpty(t, smp.Labels["instance"])
+		assert.Equal(t, "$LATEST", smp.Labels["faas_version"])
+		assert.Equal(t, "123456789012", smp.Labels["cloud_account_id"])
 		for _, banned := range []string{"faas_instance", "faas_invocation_id", "cloud_resource_id", "aws_lambda_error_type", "service_name"} {
-			assert.NotContains(t, smp.labels, banned)
+			assert.NotContains(t, smp.Labels, banned)
 		}
 	}
 
 	// A new series starts with a 0 sample at its start time, so increase() sees the first
 	// timeout; evaluated at the first value's timestamp it is exactly 1.
-	raw := s.rawSamples(t, `faas_timeouts_total`+sel+`[10m]`)
+	ctx := context.Background()
+	series, err := s.Prometheus.Query(ctx, `faas_timeouts_total`+sel+`[10m]`, time.Time{})
+	require.NoError(t, err)
+	require.Len(t, series, 1)
+	raw := series[0].Points
 	require.GreaterOrEqual(t, len(raw), 2, "%v", raw)
-	assert.Equal(t, 0.0, raw[0].value, "the first sample of a new series is 0")
-	assert.Equal(t, 1.0, raw[1].value)
-	inc := s.queryAt(t, `increase(faas_timeouts_total`+sel+`[10m])`, raw[1].at)
+	assert.Equal(t, 0.0, raw[0].Value, "the first sample of a new series is 0")
+	assert.Equal(t, 1.0, raw[1].Value)
+	inc, err := s.Prometheus.Query(ctx, `increase(faas_timeouts_total`+sel+`[10m])`, time.UnixMilli(raw[1].Timestamp))
+	require.NoError(t, err)
 	require.Len(t, inc, 1)
-	assert.Equal(t, 1.0, inc[0].value)
+	assert.Equal(t, 1.0, inc[0].Value)
 
 	// Exemplars carry the trace ids of the invocation spans.
 	sent := map[string]bool{}
 	for seq := byte(1); seq <= 10; seq++ {
 		sent[traceIDOf(seq).String()] = true
 	}
-	exemplars := s.exemplarTraceIDs(t, `faas_invoke_duration_seconds_bucket`+sel)
-	require.NotEmpty(t, exemplars)
-	for _, id := range exemplars {
+	ids := traceIDs(exemplars(t, s.Prometheus, `faas_invoke_duration_seconds_bucket`+sel))
+	require.NotEmpty(t, ids)
+	for _, id := range ids {
 		assert.True(t, sent[id], "exemplar trace id %s was never sent", id)
 	}
-}
-
-// eventuallyWithin polls promql until each series is within tolerance of want.
-func (s *stack) eventuallyWithin(t *testing.T, promql string, want map[string]float64, tolerance float64, keys ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
-	defer cancel()
-	var last map[string]float64
-	for {
-		samples, err := s.query(ctx, promql)
-		if err == nil {
-			last = byLabels(samples, keys...)
-			ok := len(last) == len(want)
-			for k, v := range want {
-				if got, found := last[k]; !found || math.Abs(got-v) > tolerance {
-					ok = false
-				}
-			}
-			if ok {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s\nwant %v (±%g)\ngot  %v", promql, sorted(want), tolerance, sorted(last))
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
-type rawSample struct {
-	at    float64 // seconds since the epoch, as Prometheus returns them
-	value float64
-}
-
-// rawSamples returns the stored samples of the one series a range selector selects.
-func (s *stack) rawSamples(t *testing.T, selector string) []rawSample {
-	t.Helper()
-	var body struct {
-		Status string `json:"status"`
-		Data   struct {
-			Result []struct {
-				Values [][2]any `json:"values"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	s.getJSON(t, "/api/v1/query?"+url.Values{"query": {selector}}.Encode(), &body)
-	require.Len(t, body.Data.Result, 1, selector)
-	var out []rawSample
-	for _, v := range body.Data.Result[0].Values {
-		at, _ := v[0].(float64)
-		val, err := strconv.ParseFloat(fmt.Sprint(v[1]), 64)
-		require.NoError(t, err)
-		out = append(out, rawSample{at: at, value: val})
-	}
-	return out
-}
-
-// queryAt runs an instant query evaluated at the given time.
-func (s *stack) queryAt(t *testing.T, promql string, at float64) []sample {
-	t.Helper()
-	var body struct {
-		Data struct {
-			Result []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	s.getJSON(t, "/api/v1/query?"+url.Values{"query": {promql}, "time": {strconv.FormatFloat(at, 'f', 3, 64)}}.Encode(), &body)
-	var out []sample
-	for _, r := range body.Data.Result {
-		v, err := strconv.ParseFloat(fmt.Sprint(r.Value[1]), 64)
-		require.NoError(t, err)
-		out = append(out, sample{labels: r.Metric, value: v})
-	}
-	return out
-}
-
-// exemplarTraceIDs returns the trace_id of every exemplar of the series promql selects in
-// the last hour.
-func (s *stack) exemplarTraceIDs(t *testing.T, promql string) []string {
-	t.Helper()
-	now := time.Now()
-	var body struct {
-		Data []struct {
-			Exemplars []struct {
-				Labels map[string]string `json:"labels"`
-			} `json:"exemplars"`
-		} `json:"data"`
-	}
-	s.getJSON(t, "/api/v1/query_exemplars?"+url.Values{
-		"query": {promql},
-		"start": {strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)},
-		"end":   {strconv.FormatInt(now.Add(time.Minute).Unix(), 10)},
-	}.Encode(), &body)
-	var ids []string
-	for _, series := range body.Data {
-		for _, e := range series.Exemplars {
-			ids = append(ids, e.Labels["trace_id"])
-		}
-	}
-	return ids
-}
-
-func (s *stack) getJSON(t *testing.T, path string, into any) {
-	t.Helper()
-	resp, err := http.Get(s.prometheusURL + path)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode, path)
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(into))
 }

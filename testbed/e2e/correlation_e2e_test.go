@@ -67,8 +67,8 @@ func mergeAttrs(a, b map[string]any) map[string]any {
 // exactly, with the invocation whose function span never came counted unlabelled once its
 // window closed.
 func TestCorrelationSplitsREDByEventSource(t *testing.T) {
-	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
-	base := "http://" + s.httpAddr
+	s := startStack(t)
+	base := s.URL
 	sqsFn := wire.Sandbox{FunctionName: "e2e-corr-orders", FunctionVersion: "1", Region: "eu-west-1", AccountID: "123456789012",
 		MemorySizeMB: 256, Architecture: "x86_64", ExtensionInstanceID: "e2e-corr-sandbox-1"}
 	apiFn := sqsFn

@@ -65,8 +65,8 @@ func marshal(t *testing.T, td ptrace.Traces, contentType string) []byte {
 // JSON, and on the stock otlp receiver's gRPC), exact counts out of a real Prometheus; plain
 // spans are not invocations and count nothing.
 func TestGatewayCountsSpansInPrometheus(t *testing.T) {
-	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
-	base := "http://" + s.httpAddr
+	s := startStack(t)
+	base := s.URL
 	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 
 	// invocations is n invocations of fn from seq on, the last errors of them failing.
@@ -101,7 +101,7 @@ func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 
 	// The stock otlp receiver, gRPC: the spans come after their invocations' events here.
 	grpcFn.post(base)
-	exportGRPC(t, s.grpcAddr, grpcFn.functionSpans())
+	exportGRPC(t, s.Addrs.GRPC, grpcFn.functionSpans())
 
 	want := map[string]float64{
 		"job=otelcol-lambda,faas_name=e2e-http": 7,
@@ -126,10 +126,11 @@ func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 
 	// Ctrl-C stops both processes cleanly, the gateway first: its last flush reaches
 	// Prometheus, so nothing is dropped.
-	require.NoError(t, s.stop())
-	assert.Contains(t, s.output.String(), "Shutdown complete.")
-	assert.NotContains(t, s.output.String(), "Exporting failed", "the gateway's last flush found Prometheus gone")
-	for _, addr := range []string{s.httpAddr, s.grpcAddr, strings.TrimPrefix(s.prometheusURL, "http://")} {
+	require.NoError(t, s.Stop())
+	require.NoError(t, s.Err(), "run.sh's exit status")
+	assert.Contains(t, s.Output.String(), "Shutdown complete.")
+	assert.NotContains(t, s.Output.String(), "Exporting failed", "the gateway's last flush found Prometheus gone")
+	for _, addr := range []string{s.Addrs.HTTP, s.Addrs.GRPC, strings.TrimPrefix(s.Prometheus.URL, "http://")} {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			conn.Close()

@@ -6,7 +6,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -37,26 +36,13 @@ func sdkMetric(service string, value int) []byte {
 }
 
 // telemetryValue is the sum of the gateway's own metric name (every label set), from its
-// Prometheus telemetry endpoint; found says whether the metric was there.
-func telemetryValue(t *testing.T, addr, name string) (sum float64, found bool) {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		require.NoError(t, err, line)
-		sum += v
-		found = true
-	}
+// Prometheus telemetry endpoint; found says whether the metric was there (a failed read
+// finds nothing: the callers poll).
+func telemetryValue(addrs harness.GatewayAddrs, name string) (sum float64, found bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sums, _ := telemetrySums(ctx, addrs, name, "")
+	sum, found = sums[""]
 	return sum, found
 }
 
@@ -84,19 +70,7 @@ func logField(output, msg, field string) (int, bool) {
 func TestGatewayWarnsWhenRemoteWriteFails(t *testing.T) {
 	down := freeAddrs(t, 1)[0] // nothing listens there
 	writeURL := "http://" + down + "/api/v1/write"
-	gw, err := harness.StartGateway(harness.GatewayConfig{
-		Bin:         gatewayBinary(t),
-		Configs:     []string{filepath.Join(repoRoot(t), "distribution", "config.yaml")},
-		RemoteWrite: writeURL,
-		Flush:       time.Second,
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		assert.NoError(t, gw.Stop())
-		if t.Failed() {
-			t.Logf("gateway output:\n%s", harness.Tail(gw.Output.String(), 40))
-		}
-	})
+	gw := startGateway(t, harness.GatewayConfig{RemoteWrite: writeURL, Flush: time.Second}).current()
 
 	require.Equal(t, http.StatusOK, post(t, gw.URL+"/v1/metrics", "application/json", sdkMetric("orders", 1)))
 	const msg = "Export requests to the backend are failing"
@@ -115,11 +89,11 @@ func TestGatewayWarnsWhenRemoteWriteFails(t *testing.T) {
 
 	// The exporter keeps retrying; the retries are counted, not logged one by one.
 	require.Eventually(t, func() bool {
-		n, _ := telemetryValue(t, gw.Addrs.Telemetry, "otelcol_extension_export_watch_consecutive_failures")
+		n, _ := telemetryValue(gw.Addrs, "otelcol_extension_export_watch_consecutive_failures")
 		return n >= 3
 	}, queryDeadline, 100*time.Millisecond)
 	assert.Equal(t, 1, strings.Count(gw.Output.String(), msg), "each retry logged a warning")
-	failing, found := telemetryValue(t, gw.Addrs.Telemetry, "otelcol_extension_export_watch_failing_duration")
+	failing, found := telemetryValue(gw.Addrs, "otelcol_extension_export_watch_failing_duration")
 	assert.True(t, found)
 	assert.Greater(t, failing, 0.0)
 }
@@ -150,20 +124,12 @@ func TestGatewaySIGTERMWithHangingBackendExits(t *testing.T) {
 	overlay := filepath.Join(t.TempDir(), "hanging-backend.yaml")
 	require.NoError(t, os.WriteFile(overlay, []byte("exporters:\n  prometheus_remote_write:\n    timeout: 10m\n"), 0o600))
 
-	gw, err := harness.StartGateway(harness.GatewayConfig{
-		Bin:         gatewayBinary(t),
-		Configs:     []string{filepath.Join(repoRoot(t), "distribution", "config.yaml"), overlay},
+	gw := startGateway(t, harness.GatewayConfig{
+		Configs:     []string{overlay},
 		RemoteWrite: url + "/api/v1/write",
 		Flush:       time.Second,
 		Env:         []string{"OTELCOL_LAMBDA_DRAIN_TIMEOUT=2s"},
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		assert.NoError(t, gw.Stop())
-		if t.Failed() {
-			t.Logf("gateway output:\n%s", harness.Tail(gw.Output.String(), 40))
-		}
-	})
+	}).current()
 
 	// One request hangs at the backend; the flushes after it wait.
 	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)

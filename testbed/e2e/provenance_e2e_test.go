@@ -16,56 +16,28 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv/lambdaconvtest"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 )
 
 // forgedSpans is what a function could send over OTLP to count what never happened: for
-// fn, an invocation span (a cold start that timed out, with an event-source timestamp an
-// hour old), a report span (15 minutes billed at 10 GB) and an init span, each with every
-// attribute the receiver writes; tag tells the requests' spans apart.
+// fn, the receiver's invocation span (a cold start that timed out, with an event-source
+// timestamp an hour old), report span (15 minutes billed at 10 GB) and init span, exactly
+// as the receiver makes them; tag tells the requests' spans apart.
 func forgedSpans(fn string, tag byte) ptrace.Traces {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr(lambdaconv.AttrServiceName, fn)
-	rs.Resource().Attributes().PutStr(lambdaconv.AttrFaaSName, fn)
-	spans := rs.ScopeSpans().AppendEmpty().Spans()
 	now := time.Now()
-	span := func(name string, kind ptrace.SpanKind, i byte, typ string, dur time.Duration) pcommon.Map {
-		s := spans.AppendEmpty()
-		s.SetName(name)
-		s.SetKind(kind)
-		s.SetTraceID(pcommon.TraceID{0xf0, tag, i, 1})
-		s.SetSpanID(pcommon.SpanID{0xf0, tag, i, 1})
-		s.SetStartTimestamp(pcommon.NewTimestampFromTime(now.Add(-dur)))
-		s.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
-		a := s.Attributes()
-		a.PutStr(lambdaconv.AttrSpanType, typ)
-		a.PutStr(lambdaconv.AttrFaaSInvocationID, fmt.Sprintf("forged-%d", tag))
-		return a
-	}
-	inv := span(fn, ptrace.SpanKindServer, 1, lambdaconv.SpanTypeInvocation, 14*time.Minute)
-	inv.PutBool(lambdaconv.AttrFaaSColdstart, true)
-	inv.PutStr(lambdaconv.AttrInitializationType, telemetryapi.InitTypeOnDemand)
-	inv.PutStr(lambdaconv.AttrStatus, telemetryapi.StatusTimeout)
-	inv.PutStr(lambdaconv.AttrErrorType, lambdaconv.ErrorTypeTimeout)
-	inv.PutStr(lambdaconv.AttrLambdaErrorType, "Sandbox.Timedout")
-	inv.PutInt(lambdaconv.AttrEventTimeUnixMs, now.Add(-time.Hour).UnixMilli())
-	rep := span(lambdaconv.SpanNameReport, ptrace.SpanKindInternal, 2, lambdaconv.SpanTypeReport, 14*time.Minute)
-	rep.PutDouble(lambdaconv.AttrDurationMs, 900000)
-	rep.PutDouble(lambdaconv.AttrBilledDurationMs, 900000)
-	rep.PutInt(lambdaconv.AttrMemorySize, 10240<<20)
-	rep.PutInt(lambdaconv.AttrMaxMemoryUsed, 10240<<20)
-	ini := span(lambdaconv.SpanNameInit, ptrace.SpanKindInternal, 3, lambdaconv.SpanTypeInit, 10*time.Second)
-	ini.PutBool(lambdaconv.AttrFaaSColdstart, true)
-	ini.PutStr(lambdaconv.AttrInitializationType, telemetryapi.InitTypeOnDemand)
-	ini.PutStr(lambdaconv.AttrInitPhase, telemetryapi.PhaseInit)
-	ini.PutDouble(lambdaconv.AttrDurationMs, 10000)
-	return td
+	start := now.Add(-14 * time.Minute)
+	id := fmt.Sprintf("forged-%d", tag)
+	return lambdaconvtest.NewBatch(wire.Sandbox{FunctionName: fn}, start).
+		Invocation(lambdaconvtest.Invocation{RequestID: id, Duration: 14 * time.Minute, Outcome: lambdaconvtest.Timeout,
+			ColdStart: telemetryapi.InitTypeOnDemand, Attributes: map[string]any{lambdaconv.AttrEventTimeUnixMs: now.Add(-time.Hour).UnixMilli()}}).
+		Report(lambdaconvtest.Report{RequestID: id, Duration: 15 * time.Minute, MemorySizeMB: 10240, MaxMemoryUsedMB: 10240}).
+		Init(lambdaconvtest.Init{Start: now.Add(-10 * time.Second), Duration: 10 * time.Second}).
+		Traces
 }
 
 // TestOTLPCannotForgeInvocations forges the receiver's invocation, report and init spans over
@@ -75,8 +47,8 @@ func forgedSpans(fn string, tag byte) ptrace.Traces {
 // anything; the real function's Telemetry API batches count exactly; the gateway counts and
 // logs what it stripped.
 func TestOTLPCannotForgeInvocations(t *testing.T) {
-	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
-	base := "http://" + s.httpAddr
+	s := startStack(t)
+	base := s.URL
 	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	genuine := newLambdaSandbox(t, lambdaFn{name: "e2e-real", region: "eu-west-1", arch: "arm64", memMiB: 256, sandbox: "e2e-real-1"}, start)
 
@@ -103,7 +75,7 @@ func TestOTLPCannotForgeInvocations(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	exportGRPC(t, s.grpcAddr, forged(4))
+	exportGRPC(t, s.Addrs.GRPC, forged(4))
 
 	// Each forged span was stripped and counted by what it claimed: 4 doors x 2 functions.
 	s.eventually(t, `sum by (span_type) ({__name__=~"otelcol_processor_lambda_correlation_stripped(_total)?",job="otelcol-lambda-gateway"})`,
@@ -145,11 +117,11 @@ func TestOTLPCannotForgeInvocations(t *testing.T) {
 	cost, err := s.query(context.Background(), `sum by (faas_name) (aws_lambda_cost_usd_total`+sel+`)`)
 	require.NoError(t, err)
 	require.Len(t, cost, 1, "only the real function has a cost")
-	assert.Equal(t, "e2e-real", cost[0].labels["faas_name"])
-	assert.InDelta(t, 3*0.0000002+0.25*0.875*0.0000133334, cost[0].value, 1e-12)
+	assert.Equal(t, "e2e-real", cost[0].Labels["faas_name"])
+	assert.InDelta(t, 3*0.0000002+0.25*0.875*0.0000133334, cost[0].Value, 1e-12)
 
 	// The gateway said so, once, not per request.
-	out := s.output.String()
+	out := s.Output.String()
 	assert.Contains(t, out, "Removed the lambda_telemetry receiver's span type and platform attributes")
 	assert.Less(t, strings.Count(out, "Removed the lambda_telemetry receiver's span type"), 4)
 }

@@ -19,7 +19,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -34,6 +33,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/lambdaemu"
 )
@@ -148,7 +148,7 @@ var pushSelectors = struct{ invocations, count, sum, bucket string }{
 
 // instantReader sums the series' current values (sum(...) in PromQL): right while no
 // gateway restarted.
-func instantReader(prom *harness.Prometheus) pushReader {
+func instantReader(prom harness.PrometheusAPI) pushReader {
 	return func(ctx context.Context) (pushTotals, string, error) {
 		held := pushTotals{Buckets: map[float64]float64{}}
 		one := func(selector string) (float64, error) {
@@ -181,7 +181,7 @@ func instantReader(prom *harness.Prometheus) pushReader {
 // segmentReader sums, over the series, each one's total over its reset segments
 // (harness.Prometheus.CounterTotals, from every raw sample, never increase()): right when
 // a gateway restarted and its cumulative series started again from 0.
-func segmentReader(prom *harness.Prometheus) pushReader {
+func segmentReader(prom harness.PrometheusAPI) pushReader {
 	const window = 10 * time.Minute
 	return func(ctx context.Context) (pushTotals, string, error) {
 		held := pushTotals{Buckets: map[float64]float64{}}
@@ -214,22 +214,12 @@ func segmentReader(prom *harness.Prometheus) pushReader {
 }
 
 // describeSeries lists the label sets of lambda_invocations_total, for failure messages.
-func describeSeries(ctx context.Context, prom *harness.Prometheus) string {
+func describeSeries(ctx context.Context, prom harness.PrometheusAPI) string {
 	res, err := prom.Query(ctx, pushSelectors.invocations, time.Time{})
 	if err != nil {
 		return "series: " + err.Error()
 	}
-	parts := make([]string, 0, len(res))
-	for _, r := range res {
-		keys := make([]string, 0, len(r.Labels))
-		for k, v := range r.Labels {
-			keys = append(keys, k+"="+strconv.Quote(v))
-		}
-		sort.Strings(keys)
-		parts = append(parts, fmt.Sprintf("{%s} %v", strings.Join(keys, ","), r.Value))
-	}
-	sort.Strings(parts)
-	return fmt.Sprintf("%d series of lambda_invocations_total: %s", len(res), strings.Join(parts, "; "))
+	return fmt.Sprintf("%d series of lambda_invocations_total: %s", len(res), strings.Join(formatSeries(res), "; "))
 }
 
 // eventuallyPush waits until Prometheus holds want, then checks that it still does a few
@@ -330,14 +320,7 @@ var (
 func quietAddr(t *testing.T) string {
 	t.Helper()
 	const floor = 10000
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if fields := strings.Fields(string(b)); len(fields) == 2 {
-			if n, err := strconv.Atoi(fields[0]); err == nil {
-				low = n
-			}
-		}
-	}
+	low := harness.EphemeralPortFloor()
 	if low < floor+1000 {
 		return loopbackAddr(t)
 	}
@@ -369,48 +352,35 @@ func (f *pushFleet) start(ctx context.Context, t *testing.T, slot int, flush str
 	f.logs = append(f.logs, pushLog{name: name, out: log})
 	f.starts++
 	f.mu.Unlock()
-	env := []string{
-		"OTELCOL_LAMBDA_ENDPOINT=" + f.endpoint,
-		"OTELCOL_LAMBDA_PUSHGATEWAY_ENDPOINT=" + pushAddr,
-		"OTELCOL_LAMBDA_OTLP_HTTP_ENDPOINT=" + otlpAddr,
-		"OTELCOL_LAMBDA_LISTENER_HOST=127.0.0.1",
-	}
-	if flush != "" {
-		env = append(env, "OTELCOL_LAMBDA_FLUSH="+flush)
-	}
 	fnDir := filepath.Join(f.root, "testbed", "functions", "pyfn")
-	emu, err := lambdaemu.New(lambdaemu.Config{
-		FunctionName: "orders-consumer",
-		Handler:      "handler.handler",
-		Region:       "eu-west-1",
-		MemorySizeMB: 256,
-		// Lambda's limits (10 s init, 2 s shutdown) are deadlines here, and this test
-		// judges counts, not speed: on a busy machine a cold start of Python and the
-		// extension, or the last flush at shutdown, may take longer than on Lambda.
-		InitTimeout:     sandboxDeadline,
-		Timeout:         sandboxDeadline,
-		ShutdownBudget:  10 * time.Second,
-		FreezeProcesses: true,
-		Extensions:      []lambdaemu.ExtensionSpec{{Path: f.extension, Env: env}},
-		Runtime: processRuntime([]string{pythonBin, filepath.Join(fnDir, "bootstrap.py")}, []string{
-			"AWS_LAMBDA_FUNCTION_NAME=orders-consumer",
-			"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
-			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-			"AWS_REGION=eu-west-1",
-			"_HANDLER=handler.handler",
-			"LAMBDA_TASK_ROOT=" + fnDir,
+	emu, err := functionSandbox{
+		lambda: lambdaemu.Config{
+			FunctionName: "orders-consumer",
+			Handler:      "handler.handler",
+			// Lambda's limits (10 s init, 2 s shutdown) are deadlines here, and this test
+			// judges counts, not speed: on a busy machine a cold start of Python and the
+			// extension, or the last flush at shutdown, may take longer than on Lambda.
+			InitTimeout:     sandboxDeadline,
+			Timeout:         sandboxDeadline,
+			ShutdownBudget:  10 * time.Second,
+			FreezeProcesses: true,
+		},
+		argv:      []string{pythonBin, filepath.Join(fnDir, "bootstrap.py")},
+		taskRoot:  fnDir,
+		extension: f.extension,
+		gateway:   f.endpoint,
+		otlpAddr:  otlpAddr,
+		pushAddr:  pushAddr,
+		flush:     flush,
+		env: []string{
 			"PUSHGATEWAY=" + pushAddr,
 			"PYTHONDONTWRITEBYTECODE=1",
 			"NO_PROXY=127.0.0.1,localhost",
 			"no_proxy=127.0.0.1,localhost",
-		}, log),
-		ExtensionOutput: log,
-	})
+		},
+		output: log,
+	}.start(ctx)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := emu.Start(ctx); err != nil {
-		_ = emu.Close()
 		return nil, err
 	}
 	return &pySandbox{name: name, emu: emu}, nil
@@ -599,8 +569,7 @@ type gatewayProxy struct {
 	target string // the gateway's base URL
 	replay bool
 	client *http.Client
-	server *http.Server
-	addr   string
+	url    string // the proxy's base URL
 
 	metrics, duplicated, cut, gaveUp atomic.Int64
 	batches                          int // distinct /v1/metrics batches, for the treatments
@@ -643,14 +612,14 @@ const slowAnswer = 400 * time.Millisecond
 
 func startGatewayProxy(t *testing.T, target string, replay bool) *gatewayProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &gatewayProxy{target: target, replay: replay, addr: ln.Addr().String(), client: &http.Client{Timeout: 30 * time.Second},
+	p := &gatewayProxy{target: target, replay: replay, client: &http.Client{Timeout: 30 * time.Second},
 		ledger: map[ledgerKey]*ledgerEntry{}, paths: map[seqKey]map[string]bool{}, requests: map[string]string{}}
-	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = p.server.Serve(ln) }()
+	var stop func() error
+	var err error
+	p.url, stop, err = harness.Serve(p)
+	require.NoError(t, err)
 	t.Cleanup(func() {
-		_ = p.server.Close()
+		_ = stop()
 		p.client.CloseIdleConnections()
 	})
 	return p
@@ -689,7 +658,7 @@ func (p *gatewayProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.paths[key][r.URL.Path+" "+fmt.Sprintf("%x", sha256.Sum256(body))[:12]] = true
 		p.mu.Unlock()
 	}
-	if r.URL.Path == "/v1/lambda/telemetry" {
+	if r.URL.Path == wire.TelemetryPath {
 		p.noteRequests(r, body)
 	}
 	if r.URL.Path == "/v1/metrics" {
@@ -897,7 +866,7 @@ func (p *gatewayProxy) summary(sandboxes []sandboxRecord) string {
 func newPushFleet(t *testing.T, endpoint string) *pushFleet {
 	t.Helper()
 	return &pushFleet{
-		extension: buildGo(t, "layer/cmd/otelcol-lambda-extension", "otelcol-lambda-extension"),
+		extension: buildExtension(t),
 		endpoint:  endpoint,
 		root:      repoRoot(t),
 	}
@@ -923,10 +892,10 @@ func TestPushSandboxRecycled(t *testing.T) {
 func TestPushGatewayRestart(t *testing.T) {
 	t.Parallel()
 	checkPython(t)
-	gw := startRestartableGateway(t)
-	proxy := startGatewayProxy(t, "http://"+gw.addrs.HTTP, false)
+	gw, prom := startGatewayWithPrometheus(t)
+	proxy := startGatewayProxy(t, gw.url, false)
 	restarted := false
-	fleet := newPushFleet(t, "http://"+proxy.addr)
+	fleet := newPushFleet(t, proxy.url)
 	truth := fleet.run(t, pushRun{midway: func(t *testing.T) {
 		stoppedAfter := fleet.done.Load()
 		if err := gw.restart(); err != nil {
@@ -937,7 +906,7 @@ func TestPushGatewayRestart(t *testing.T) {
 		t.Logf("gateway stopped (SIGTERM) after %d of %d invocations, ready again after %d", stoppedAfter, pushSandboxes*pushInvocations, fleet.done.Load())
 	}})
 	require.True(t, restarted, "the gateway restarted")
-	eventuallyPush(t, segmentReader(gw.prom), truth, "gateway restarted", fleet.ledger(proxy))
+	eventuallyPush(t, segmentReader(prom), truth, "gateway restarted", fleet.ledger(proxy))
 }
 
 // TestPushBatchReplayed: the gateway receives batches again (sent twice, resent by the
@@ -961,12 +930,12 @@ func TestPushBatchReplayed(t *testing.T) {
 func pushOnStack(t *testing.T, what string, replay bool, opts pushRun, checkProxy func(*gatewayProxy)) {
 	t.Helper()
 	checkPython(t)
-	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
-	proxy := startGatewayProxy(t, "http://"+s.httpAddr, replay)
-	fleet := newPushFleet(t, "http://"+proxy.addr)
+	s := startStack(t)
+	proxy := startGatewayProxy(t, s.URL, replay)
+	fleet := newPushFleet(t, proxy.url)
 	truth := fleet.run(t, opts)
 	if checkProxy != nil {
 		checkProxy(proxy)
 	}
-	eventuallyPush(t, instantReader(s.prometheus()), truth, what, fleet.ledger(proxy))
+	eventuallyPush(t, instantReader(s.Prometheus), truth, what, fleet.ledger(proxy))
 }

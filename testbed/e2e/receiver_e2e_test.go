@@ -8,6 +8,7 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,31 +40,49 @@ type telemetryAnswer struct {
 	Error string `json:"error"`
 }
 
+// postBatch sends a batch of Telemetry API events to the gateway at url as the extension
+// does, and returns the receiver's status and answer.
 func postBatch(t *testing.T, url string, b wire.Batch, body []byte, gzipped bool) (int, telemetryAnswer) {
 	t.Helper()
+	status, answer, err := sendBatch(context.Background(), url, b, body, gzipped)
+	require.NoError(t, err)
+	return status, answer
+}
+
+// sendBatch is postBatch for callers that must not fail the test.
+func sendBatch(ctx context.Context, url string, b wire.Batch, body []byte, gzipped bool) (int, telemetryAnswer, error) {
+	var answer telemetryAnswer
 	if gzipped {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
-		_, err := zw.Write(body)
-		require.NoError(t, err)
-		require.NoError(t, zw.Close())
+		_, _ = zw.Write(body) // a bytes.Buffer takes every write
+		if err := zw.Close(); err != nil {
+			return 0, answer, err
+		}
 		body = buf.Bytes()
 	}
-	req, err := http.NewRequest(http.MethodPost, url+wire.TelemetryPath, bytes.NewReader(body))
-	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+wire.TelemetryPath, bytes.NewReader(body))
+	if err != nil {
+		return 0, answer, err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	if gzipped {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
 	b.SetHeaders(req.Header)
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return 0, answer, err
+	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	var answer telemetryAnswer
-	require.NoError(t, json.Unmarshal(raw, &answer), string(raw))
-	return resp.StatusCode, answer
+	if err != nil {
+		return resp.StatusCode, answer, err
+	}
+	if err := json.Unmarshal(raw, &answer); err != nil {
+		return resp.StatusCode, answer, fmt.Errorf("status %d, answer %q: %w", resp.StatusCode, raw, err)
+	}
+	return resp.StatusCode, answer, nil
 }
 
 // TestReceiverTakesTelemetryBatches sends Telemetry API batches to the built gateway as the
@@ -71,8 +90,8 @@ func postBatch(t *testing.T, url string, b wire.Batch, body []byte, gzipped bool
 // cold start counted from its report — and checks what the receiver says it took, in its
 // answers, in faas_* series and in the gateway's own metrics in Prometheus.
 func TestReceiverTakesTelemetryBatches(t *testing.T) {
-	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s")
-	base := "http://" + s.httpAddr
+	s := startStack(t)
+	base := s.URL
 	sandbox := wire.Sandbox{FunctionName: "e2e-telemetry", FunctionVersion: "1", Region: "eu-west-1",
 		MemorySizeMB: 128, Architecture: "arm64", ExtensionInstanceID: "e2e-sandbox-1"}
 
@@ -128,5 +147,5 @@ func TestReceiverTakesTelemetryBatches(t *testing.T) {
 		map[string]float64{"outcome=accepted": 15, "outcome=malformed": 1}, "outcome")
 	s.eventually(t, `sum({__name__=~"otelcol_receiver_lambda_telemetry_batches_replayed(_total)?",job="otelcol-lambda-gateway"})`,
 		map[string]float64{"": 2})
-	assert.False(t, strings.Contains(s.output.String(), "panic"))
+	assert.False(t, strings.Contains(s.Output.String(), "panic"))
 }

@@ -6,14 +6,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -44,28 +41,13 @@ func newReplayBatch(function, instanceID string, seq uint64) replayBatch {
 }
 
 // send posts the batch once; unlike postBatch it does not fail the test, so that senders
-// can run in goroutines and meet a killed gateway.
+// can run in goroutines and meet a killed gateway. An answer other than 200 is an error.
 func (b replayBatch) send(ctx context.Context, url string) (telemetryAnswer, error) {
-	var answer telemetryAnswer
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+wire.TelemetryPath, bytes.NewReader(b.body))
-	if err != nil {
-		return answer, err
+	status, answer, err := sendBatch(ctx, url, b.batch, b.body, false)
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("status %d: %s", status, answer.Error)
 	}
-	req.Header.Set("Content-Type", "application/json")
-	b.batch.SetHeaders(req.Header)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return answer, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return answer, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return answer, fmt.Errorf("status %d: %s", resp.StatusCode, raw)
-	}
-	return answer, json.Unmarshal(raw, &answer)
+	return answer, err
 }
 
 // TestReplayStateSurvivesGatewayRestart sends numbered batches to the built gateway, stops
@@ -77,7 +59,7 @@ func TestReplayStateSurvivesGatewayRestart(t *testing.T) {
 		sandboxes = 3
 		batches   = 5 // per sandbox, before the restart
 	)
-	g := startRestartableGateway(t)
+	g, prom := startGatewayWithPrometheus(t)
 	var sent []replayBatch
 	for i := range sandboxes {
 		for seq := uint64(1); seq <= batches; seq++ {
@@ -87,7 +69,7 @@ func TestReplayStateSurvivesGatewayRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for _, b := range sent {
-		answer, err := b.send(ctx, g.gw.URL)
+		answer, err := b.send(ctx, g.url)
 		require.NoError(t, err)
 		require.Equal(t, 6, answer.Accepted, "%s %d", b.batch.Sandbox.ExtensionInstanceID, b.batch.Sequence)
 	}
@@ -95,13 +77,13 @@ func TestReplayStateSurvivesGatewayRestart(t *testing.T) {
 	require.NoError(t, g.restart())
 
 	for _, b := range sent {
-		answer, err := b.send(ctx, g.gw.URL)
+		answer, err := b.send(ctx, g.url)
 		require.NoError(t, err)
 		assert.True(t, answer.Replayed, "%s %d resent after the restart", b.batch.Sandbox.ExtensionInstanceID, b.batch.Sequence)
 		assert.Zero(t, answer.Accepted)
 	}
 	for i := range sandboxes {
-		answer, err := newReplayBatch(function, fmt.Sprintf("replay-sandbox-%d", i), batches+1).send(ctx, g.gw.URL)
+		answer, err := newReplayBatch(function, fmt.Sprintf("replay-sandbox-%d", i), batches+1).send(ctx, g.url)
 		require.NoError(t, err)
 		require.Equal(t, 6, answer.Accepted, "a new batch after the restart is taken")
 	}
@@ -111,7 +93,7 @@ func TestReplayStateSurvivesGatewayRestart(t *testing.T) {
 	total := func() (float64, error) {
 		qctx, qcancel := context.WithTimeout(ctx, 30*time.Second)
 		defer qcancel()
-		series, _, err := g.prom.CounterTotals(qctx, fmt.Sprintf("faas_invocations_total{faas_name=%q}", function), 10*time.Minute)
+		series, _, err := prom.CounterTotals(qctx, fmt.Sprintf("faas_invocations_total{faas_name=%q}", function), 10*time.Minute)
 		sum := 0.0
 		for _, s := range series {
 			sum += s.Value
@@ -172,24 +154,7 @@ func TestReplayStateKill9Bound(t *testing.T) {
 	}))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = stopSink() })
-	gw, err := harness.StartGateway(harness.GatewayConfig{
-		Bin:         gatewayBinary(t),
-		Configs:     []string{filepath.Join(repoRoot(t), "distribution", "config.yaml")},
-		RemoteWrite: sinkURL + "/api/v1/write",
-		InstanceID:  "kill-gateway-0",
-	})
-	require.NoError(t, err)
-	var outputs []string
-	t.Cleanup(func() {
-		if err := gw.Stop(); err != nil {
-			t.Errorf("stopping the gateway: %v", err)
-		}
-		if t.Failed() {
-			for k, out := range append(outputs, gw.Output.String()) {
-				t.Logf("gateway process %d output (last 4 KiB):\n%s", k+1, harness.Tail(out, 4096))
-			}
-		}
-	})
+	gw := startGateway(t, harness.GatewayConfig{RemoteWrite: sinkURL + "/api/v1/write", InstanceID: "kill-gateway-0"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
@@ -215,7 +180,7 @@ func TestReplayStateKill9Bound(t *testing.T) {
 					}
 					next[i]++
 					b := newReplayBatch(function, fmt.Sprintf("kill-sandbox-%d", i), next[i])
-					_, err := b.send(ctx, gw.URL)
+					_, err := b.send(ctx, gw.url)
 					s := sent{b: b}
 					if err == nil {
 						s.acked = time.Now()
@@ -230,17 +195,15 @@ func TestReplayStateKill9Bound(t *testing.T) {
 		}
 		time.Sleep(time.Until(started.Add(killAfter)))
 		killedAt := time.Now()
-		gw.Kill()
+		gw.kill()
 		close(stop)
 		wg.Wait()
-		outputs = append(outputs, gw.Output.String())
-		gw, err = gw.Restart()
-		require.NoError(t, err, "round %d: starting the gateway again after the kill", round)
+		require.NoError(t, gw.restart(), "round %d: starting the gateway again after the kill", round)
 
 		r := killRound{killAfter: killAfter}
 		for _, ledger := range ledgers {
 			for _, s := range ledger {
-				answer, err := s.b.send(ctx, gw.URL)
+				answer, err := s.b.send(ctx, gw.url)
 				require.NoError(t, err, "round %d: resending %s %d", round, s.b.batch.Sandbox.ExtensionInstanceID, s.b.batch.Sequence)
 				taken := !answer.Replayed
 				if s.acked.IsZero() {

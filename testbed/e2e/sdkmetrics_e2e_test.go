@@ -9,13 +9,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -118,13 +114,9 @@ func sdkEvent(i, j int) ([]sdkOrder, float64) {
 // Prometheus must hold, summed over its series (gateway replicas), exactly what all the
 // sandboxes recorded: the series of one sandbox must neither overwrite nor hide another's.
 func TestSDKMetricsAddUpAcrossSandboxes(t *testing.T) {
-	root := repoRoot(t)
-	nodefn := filepath.Join(root, "testbed", "functions", "nodefn")
-	if _, err := os.Stat(filepath.Join(nodefn, "node_modules", "@opentelemetry", "sdk-metrics")); err != nil {
-		t.Fatalf("testbed/functions/nodefn has no node_modules with @opentelemetry/sdk-metrics: run 'make e2e', which installs them (npm ci)")
-	}
-	extension := buildGo(t, "layer/cmd/otelcol-lambda-extension", "otelcol-lambda-extension")
-	s := startStack(t, "OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s", "OTELCOL_LAMBDA_CORRELATION_WINDOW=1s")
+	nodefn := nodeFunction(t, "@opentelemetry/sdk-metrics")
+	extension := buildExtension(t)
+	s := startStack(t, "OTELCOL_LAMBDA_CORRELATION_WINDOW=1s")
 	// Each sandbox's OTLP/HTTP port, reserved at once so that no two are the same.
 	otlpAddrs := freeAddrs(t, 2*sdkSandboxes)
 
@@ -144,7 +136,7 @@ func TestSDKMetricsAddUpAcrossSandboxes(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					errs[i] = runSDKSandbox(extension, nodefn, s.httpAddr, otlpAddrs[k*sdkSandboxes+i], function, service, temporality, i, truth, logs[i])
+					errs[i] = runSDKSandbox(extension, nodefn, s.URL, otlpAddrs[k*sdkSandboxes+i], function, service, temporality, i, truth, logs[i])
 				}()
 			}
 			wg.Wait()
@@ -189,45 +181,30 @@ func runSDKSandbox(extension, nodefn, gateway, otlpAddr, function, service, temp
 }
 
 // startSDKSandbox cold-starts a sandbox of the Node function with the real extension
-// forwarding to gateway; the caller closes it.
+// forwarding to gateway (a base URL); the caller closes it.
 func startSDKSandbox(ctx context.Context, extension, nodefn, gateway, otlpAddr, function, service, temporality string, log *harness.LockedBuffer) (*lambdaemu.Emulator, error) {
-	emu, err := lambdaemu.New(lambdaemu.Config{
-		FunctionName: function,
-		Handler:      "handler.handle",
-		Region:       "eu-west-1",
-		MemorySizeMB: 256,
-		Timeout:      10 * time.Second,
-		InitTimeout:  30 * time.Second, // several Node processes start at once on a small machine
-		Extensions: []lambdaemu.ExtensionSpec{{Path: extension, Env: []string{
-			"OTELCOL_LAMBDA_ENDPOINT=http://" + gateway,
-			"OTELCOL_LAMBDA_OTLP_HTTP_ENDPOINT=" + otlpAddr,
-			"OTELCOL_LAMBDA_PUSHGATEWAY_ENDPOINT=off",
-			"OTELCOL_LAMBDA_LISTENER_HOST=127.0.0.1",
-			"OTELCOL_LAMBDA_FLUSH=end",
-		}}},
-		Runtime: processRuntime([]string{"node", filepath.Join(nodefn, "bootstrap.js")}, []string{
-			"AWS_LAMBDA_FUNCTION_NAME=" + function,
-			"AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
-			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-			"AWS_REGION=eu-west-1",
-			"_HANDLER=handler.handle",
-			"LAMBDA_TASK_ROOT=" + nodefn,
-			"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + otlpAddr,
+	return functionSandbox{
+		lambda: lambdaemu.Config{
+			FunctionName: function,
+			Handler:      "handler.handle",
+			Timeout:      10 * time.Second,
+			InitTimeout:  30 * time.Second, // several Node processes start at once on a small machine
+		},
+		argv:      []string{"node", filepath.Join(nodefn, "bootstrap.js")},
+		taskRoot:  nodefn,
+		extension: extension,
+		gateway:   gateway,
+		otlpAddr:  otlpAddr,
+		pushAddr:  "off",
+		flush:     "end",
+		env: []string{
 			"OTEL_BSP_SCHEDULE_DELAY=100",
 			"NODEFN_METRICS=1",
 			"OTEL_SERVICE_NAME=" + service,
 			"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=" + temporality,
-		}, log),
-		ExtensionOutput: log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := emu.Start(ctx); err != nil {
-		emu.Close()
-		return nil, fmt.Errorf("init: %w", err)
-	}
-	return emu, nil
+		},
+		output: log,
+	}.start(ctx)
 }
 
 // invokeSDK runs one invocation that records orders and pendingDelta; the handler exports
@@ -257,24 +234,12 @@ type sdkCheck struct {
 }
 
 func (c sdkCheck) matches(got map[string]float64) bool {
-	if len(got) != len(c.want) {
-		return false
-	}
-	for k, w := range c.want {
-		g, ok := got[k]
-		if !ok {
-			return false
-		}
-		if c.relative == 0 && g != w || c.relative > 0 && math.Abs(g-w) > c.relative*math.Abs(w) {
-			return false
-		}
-	}
-	return true
+	return equalWithin(got, c.want, func(w float64) float64 { return c.relative * math.Abs(w) })
 }
 
 // sdkEventually polls Prometheus until the SDK metrics of job service add up to truth, and
 // otherwise fails with what was expected, what Prometheus held and every series of the job.
-func (s *stack) sdkEventually(t *testing.T, service string, truth *sdkTruth) {
+func (s stack) sdkEventually(t *testing.T, service string, truth *sdkTruth) {
 	t.Helper()
 	sel := fmt.Sprintf(`{job=%q}`, service)
 	buckets := map[string]float64{}
@@ -323,8 +288,8 @@ func (s *stack) sdkEventually(t *testing.T, service string, truth *sdkTruth) {
 		select {
 		case <-time.After(500 * time.Millisecond):
 			continue
-		case <-s.done:
-			t.Fatalf("run.sh exited while waiting for the SDK metrics of %s: %v", service, s.err)
+		case <-s.Done():
+			t.Fatalf("run.sh exited while waiting for the SDK metrics of %s: %v", service, s.Err())
 		case <-ctx.Done():
 		}
 		break
@@ -350,26 +315,16 @@ func (s *stack) sdkEventually(t *testing.T, service string, truth *sdkTruth) {
 		return
 	}
 	t.Errorf("after %d sandboxes x %d invocations of job %q, Prometheus did not add up within %s:\n%s\nevery series of the job (target_info has the resources):\n%s",
-		sdkSandboxes, sdkInvocations, service, sdkSettleDeadline, strings.Join(failures, "\n"), s.sdkSeries(qctx, sel))
+		sdkSandboxes, sdkInvocations, service, sdkSettleDeadline, strings.Join(failures, "\n"), sdkSeries(qctx, s.Prometheus, sel))
 }
 
 // sdkSeries lists the series promql selects with all their labels, one a line.
-func (s *stack) sdkSeries(ctx context.Context, promql string) string {
-	samples, err := s.query(ctx, promql)
+func sdkSeries(ctx context.Context, prom harness.PrometheusAPI, promql string) string {
+	series, err := queryFloats(ctx, prom, promql)
 	if err != nil {
 		return err.Error()
 	}
-	lines := make([]string, 0, len(samples))
-	for _, sm := range samples {
-		labels := make([]string, 0, len(sm.labels))
-		for k, v := range sm.labels {
-			labels = append(labels, fmt.Sprintf("%s=%q", k, v))
-		}
-		sort.Strings(labels)
-		lines = append(lines, fmt.Sprintf("  {%s} %v", strings.Join(labels, ","), sm.value))
-	}
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
+	return "  " + strings.Join(formatSeries(series), "\n  ")
 }
 
 // The shape of the SDK gateway-restart run: sdkRestartSandboxes concurrent sandboxes, each
@@ -482,7 +437,7 @@ var sdkSegmentMetrics = []string{"orders_processed_total", "orders_amount_count"
 // its reset segments (harness.Prometheus.CounterTotals, from every raw sample), summed over
 // the series of each channel (and le), keyed as sdkQuantity.key. resets counts the resets
 // seen in the raw samples.
-func sdkSegmentTotals(ctx context.Context, prom *harness.Prometheus, job string) (held map[string]float64, resets int, err error) {
+func sdkSegmentTotals(ctx context.Context, prom harness.PrometheusAPI, job string) (held map[string]float64, resets int, err error) {
 	held = map[string]float64{}
 	for _, metric := range sdkSegmentMetrics {
 		series, r, err := prom.CounterTotals(ctx, fmt.Sprintf("%s{job=%q}", metric, job), 10*time.Minute)
@@ -529,7 +484,7 @@ func sdkJudge(qs []sdkQuantity, held map[string]float64) (over, under []string) 
 // [truth - bound, truth] for every quantity and stayed the same for sdkRestartHold. It fails
 // at once when any quantity exceeds the truth (a double count), and with what it held when
 // the wait ends otherwise; allowed says what the bound is. It returns what Prometheus held.
-func sdkSettle(t *testing.T, prom *harness.Prometheus, job, what, allowed string, qs []sdkQuantity, diagnose func() string) map[string]float64 {
+func sdkSettle(t *testing.T, prom harness.PrometheusAPI, job, what, allowed string, qs []sdkQuantity, diagnose func() string) map[string]float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
 	defer cancel()
@@ -571,43 +526,15 @@ func sdkSettle(t *testing.T, prom *harness.Prometheus, job, what, allowed string
 	}
 }
 
-// fleetOutcomes scrapes a gateway's own telemetry (its Prometheus endpoint) for
-// otelcol_processor_lambda_fleet_metrics_points, by outcome.
-func fleetOutcomes(ctx context.Context, addr string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, "otelcol_processor_lambda_fleet_metrics_points") {
-			continue
-		}
-		_, rest, ok := strings.Cut(line, `outcome="`)
-		if !ok {
-			continue
-		}
-		outcome, _, _ := strings.Cut(rest, `"`)
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			return nil, fmt.Errorf("gateway telemetry line %q: %w", line, err)
-		}
-		out[outcome] += v
-	}
-	return out, nil
+// fleetOutcomes reads a gateway's otelcol_processor_lambda_fleet_metrics_points from its
+// own telemetry, by outcome.
+func fleetOutcomes(addrs harness.GatewayAddrs) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return telemetrySums(ctx, addrs, "otelcol_processor_lambda_fleet_metrics_points", "outcome")
 }
 
-// TestSDKMetricsGatewayRestart measures what README.md promises for cumulative SDK streams
+// TestSDKMetricsGatewayRestart measures what processor/lambdafleetmetricsprocessor/README.md ("How each increment is counted once") promises for cumulative SDK streams
 // across a graceful gateway restart ("How each increment is counted once", "Restarts"): the
 // real Node OTel SDK in sdkRestartSandboxes concurrent sandboxes, each with the real
 // extension, exports cumulative counters and histograms once per invocation. Between two
@@ -623,19 +550,14 @@ func fleetOutcomes(ctx context.Context, addr string) (map[string]float64, error)
 // bound are logged. The up-down counter is a level, re-reported whole by every sandbox: it
 // must be exact.
 func TestSDKMetricsGatewayRestart(t *testing.T) {
-	root := repoRoot(t)
-	nodefn := filepath.Join(root, "testbed", "functions", "nodefn")
-	if _, err := os.Stat(filepath.Join(nodefn, "node_modules", "@opentelemetry", "sdk-metrics")); err != nil {
-		t.Fatalf("testbed/functions/nodefn has no node_modules with @opentelemetry/sdk-metrics: run 'make e2e', which installs them (npm ci)")
-	}
-	extension := buildGo(t, "layer/cmd/otelcol-lambda-extension", "otelcol-lambda-extension")
+	nodefn := nodeFunction(t, "@opentelemetry/sdk-metrics")
+	extension := buildExtension(t)
 	const (
 		function = "sdkmetrics-restart"
 		service  = "orders-sdk-restart" // the job
 	)
 
-	gw := startRestartableGateway(t)
-	prom := gw.prom
+	gw, prom := startGatewayWithPrometheus(t)
 
 	// The sandboxes, started at once, as a function's concurrent executions are.
 	sandboxes := make([]*lambdaemu.Emulator, sdkRestartSandboxes)
@@ -680,7 +602,7 @@ func TestSDKMetricsGatewayRestart(t *testing.T) {
 		otlpAddrs[i] = quietAddr(t)
 	}
 	each("cold start", func(i int) error {
-		emu, err := startSDKSandbox(ctx, extension, nodefn, gw.addrs.HTTP, otlpAddrs[i], function, service, "cumulative", logs[i])
+		emu, err := startSDKSandbox(ctx, extension, nodefn, gw.url, otlpAddrs[i], function, service, "cumulative", logs[i])
 		sandboxes[i] = emu
 		return err
 	})
@@ -764,8 +686,7 @@ func TestSDKMetricsGatewayRestart(t *testing.T) {
 	diagnose := func() string {
 		qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer qcancel()
-		s := &stack{prometheusURL: prom.URL}
-		return fmt.Sprintf("every series of job %q (target_info has the resources):\n%s", service, s.sdkSeries(qctx, fmt.Sprintf(`{job=%q}`, service)))
+		return fmt.Sprintf("every series of job %q (target_info has the resources):\n%s", service, sdkSeries(qctx, prom, fmt.Sprintf(`{job=%q}`, service)))
 	}
 	pending := func(want float64, what string) {
 		t.Helper()
@@ -789,9 +710,7 @@ func TestSDKMetricsGatewayRestart(t *testing.T) {
 	exact := sdkQuantities(before, nil, nil)
 	sdkSettle(t, prom, service, "before the restart", "nothing may be missing yet", exact, diagnose)
 	pending(pendingBefore, "before the restart")
-	tctx, tcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	outcomesBefore, err := fleetOutcomes(tctx, gw.addrs.Telemetry)
-	tcancel()
+	outcomesBefore, err := fleetOutcomes(gw.addrs)
 	if err != nil {
 		t.Logf("reading the gateway's telemetry before the restart: %v", err)
 	}
@@ -818,9 +737,7 @@ func TestSDKMetricsGatewayRestart(t *testing.T) {
 	held := sdkSettle(t, prom, service, "after the restart",
 		"at most the increments of each stream's first export after the restart, summed over sandboxes", qs, diagnose)
 	pending(total, "after the restart")
-	tctx, tcancel = context.WithTimeout(context.Background(), 10*time.Second)
-	outcomesAfter, err := fleetOutcomes(tctx, gw.addrs.Telemetry)
-	tcancel()
+	outcomesAfter, err := fleetOutcomes(gw.addrs)
 	if err != nil {
 		t.Logf("reading the restarted gateway's telemetry: %v", err)
 	}

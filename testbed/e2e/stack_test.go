@@ -8,18 +8,16 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"maps"
-	"net"
+	"math"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,13 +26,9 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 )
 
-// Deadlines for things that must happen; they bound how long a broken run hangs and are
-// never used to judge speed.
-const (
-	readyDeadline = 90 * time.Second
-	queryDeadline = 90 * time.Second
-	stopDeadline  = 30 * time.Second
-)
+// queryDeadline bounds how long a broken run waits for Prometheus to hold what it must; it
+// never judges speed.
+const queryDeadline = 90 * time.Second
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
@@ -43,17 +37,26 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// gatewayBinary is the distribution that `make build` produced.
-func gatewayBinary(t *testing.T) string {
+// binary is the program the environment variable env names, else path under the
+// repository root; `make e2e` builds both that the tests use.
+func binary(t *testing.T, env, path string) string {
 	t.Helper()
-	bin := os.Getenv("OTELCOL_LAMBDA_BIN")
+	bin := os.Getenv(env)
 	if bin == "" {
-		bin = filepath.Join(repoRoot(t), "_build", "otelcol-lambda")
+		bin = filepath.Join(repoRoot(t), path)
 	}
 	_, err := os.Stat(bin)
-	require.NoError(t, err, "the gateway binary is missing: run 'make e2e', which builds it")
+	require.NoError(t, err, "%s is missing: run 'make e2e', which builds it", bin)
 	return bin
 }
+
+// gatewayBinary is the distribution that `make build` produced.
+func gatewayBinary(t *testing.T) string {
+	return binary(t, "OTELCOL_LAMBDA_BIN", "_build/otelcol-lambda")
+}
+
+// jaegerBinary is the Jaeger v2 that `make e2e` builds (testbed/tools/jaeger).
+func jaegerBinary(t *testing.T) string { return binary(t, "JAEGER_BIN", "bin/jaeger") }
 
 // freeAddrs reserves n distinct loopback ports and releases them for the processes to take.
 func freeAddrs(t *testing.T, n int) []string {
@@ -63,226 +66,125 @@ func freeAddrs(t *testing.T, n int) []string {
 	return addrs
 }
 
-// stack is a gateway and a Prometheus started by distribution/run.sh.
-type stack struct {
-	httpAddr, grpcAddr, healthAddr, telemetryAddr string
-	prometheusURL                                 string
-	runDir                                        string
-
-	cmd    *exec.Cmd
-	output *harness.LockedBuffer
-	done   chan struct{}
-	err    error // the script's exit error, once done is closed
+// loopbackAddr reserves one free loopback port.
+func loopbackAddr(t *testing.T) string {
+	t.Helper()
+	return freeAddrs(t, 1)[0]
 }
 
-// startStack runs distribution/run.sh on free loopback ports and waits until it reports
-// ready. The processes are stopped (and killed if need be) when the test ends.
-func startStack(t *testing.T, extraEnv ...string) *stack {
+// stack is the whole stack as `make run` starts it (harness.Stack: distribution/run.sh),
+// for tests that read its Prometheus.
+type stack struct{ *harness.Stack }
+
+// startStack starts the stack with the gateway flushing every second, and env. It is
+// stopped when the test ends.
+func startStack(t *testing.T, env ...string) stack {
 	t.Helper()
-	root := repoRoot(t)
-	addrs := freeAddrs(t, 5)
-	s := &stack{
-		httpAddr:      addrs[0],
-		grpcAddr:      addrs[1],
-		healthAddr:    addrs[2],
-		telemetryAddr: addrs[3],
-		prometheusURL: "http://" + addrs[4],
-		runDir:        t.TempDir(),
-		output:        &harness.LockedBuffer{},
-		done:          make(chan struct{}),
-	}
-	_, telemetryPort, _ := net.SplitHostPort(s.telemetryAddr)
-	_, prometheusPort, _ := net.SplitHostPort(addrs[4])
+	return startStackWith(t, harness.StackConfig{Env: env})
+}
 
-	s.cmd = exec.Command("bash", filepath.Join(root, "distribution", "run.sh"))
-	env := []string{}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "PROMETHEUS_REMOTE_WRITE_URL=") {
-			env = append(env, kv)
-		}
-	}
-	s.cmd.Env = append(env,
-		"OTELCOL_LAMBDA_BIN="+gatewayBinary(t),
-		"OTELCOL_LAMBDA_RUN_DIR="+s.runDir,
-		"OTELCOL_LAMBDA_HTTP_ENDPOINT="+s.httpAddr,
-		"OTELCOL_LAMBDA_GRPC_ENDPOINT="+s.grpcAddr,
-		"OTELCOL_LAMBDA_HEALTH_ENDPOINT="+s.healthAddr,
-		"OTELCOL_LAMBDA_TELEMETRY_HOST=127.0.0.1",
-		"OTELCOL_LAMBDA_TELEMETRY_PORT="+telemetryPort,
-		"PROMETHEUS_PORT="+prometheusPort,
-	)
-	s.cmd.Env = append(s.cmd.Env, extraEnv...)
-	s.cmd.Stdout = s.output
-	s.cmd.Stderr = s.output
-	// Own process group, so that cleanup can reach the script's children too.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(t, s.cmd.Start())
-	go func() {
-		s.err = s.cmd.Wait()
-		close(s.done)
-	}()
-
+// startStackWith starts the stack as cfg says, with the gateway flushing every second.
+// When the test fails, the output of the script and the gateway, and the end of the
+// Prometheus and Jaeger logs, are logged.
+func startStackWith(t *testing.T, cfg harness.StackConfig) stack {
+	t.Helper()
+	cfg.Root, cfg.Bin, cfg.RunDir = repoRoot(t), gatewayBinary(t), t.TempDir()
+	cfg.Env = append([]string{"OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s"}, cfg.Env...)
+	s, err := harness.StartStack(cfg)
+	require.NoError(t, err)
 	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			t.Logf("run.sh output:\n%s", s.output.String())
-			if log, err := os.ReadFile(filepath.Join(s.runDir, "prometheus.log")); err == nil {
-				t.Logf("prometheus.log (last 4 KiB):\n%s", harness.Tail(string(log), 4096))
+		if err := s.Stop(); err != nil {
+			t.Errorf("stopping run.sh: %v", err)
+		}
+		if !t.Failed() {
+			return
+		}
+		t.Logf("run.sh output:\n%s", s.Output.String())
+		for _, name := range []string{"prometheus.log", "jaeger.log"} {
+			if log, err := os.ReadFile(filepath.Join(s.RunDir, name)); err == nil {
+				t.Logf("%s (last 4 KiB):\n%s", name, harness.Tail(string(log), 4096))
 			}
 		}
 	})
-
-	deadline := time.Now().Add(readyDeadline)
-	for !strings.Contains(s.output.String(), "[run] ready.") {
-		select {
-		case <-s.done:
-			t.Fatalf("run.sh exited before it was ready: %v", s.err)
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run.sh not ready within %s", readyDeadline)
-		}
-	}
-	return s
+	return stack{s}
 }
-
-// stop asks run.sh to stop as Ctrl-C would, and kills the whole group if it does not.
-func (s *stack) stop() error {
-	select {
-	case <-s.done:
-		return s.err
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.done:
-		return s.err
-	case <-time.After(stopDeadline):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-		return fmt.Errorf("run.sh did not stop within %s and was killed", stopDeadline)
-	}
-}
-
-// sample is one series of an instant query's result.
-type sample struct {
-	labels map[string]string
-	value  float64
-}
-
-// prometheus is the stack's Prometheus, for queries.
-func (s *stack) prometheus() *harness.Prometheus { return &harness.Prometheus{URL: s.prometheusURL} }
 
 // query runs an instant PromQL query whose result is float samples.
-func (s *stack) query(ctx context.Context, promql string) ([]sample, error) {
-	results, err := s.prometheus().Query(ctx, promql, time.Time{})
+func (s stack) query(ctx context.Context, promql string) ([]harness.Series, error) {
+	return queryFloats(ctx, s.Prometheus, promql)
+}
+
+// queryFloats runs an instant PromQL query whose result must be float samples.
+func queryFloats(ctx context.Context, prom harness.PrometheusAPI, promql string) ([]harness.Series, error) {
+	series, err := prom.Query(ctx, promql, time.Time{})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]sample, 0, len(results))
-	for _, r := range results {
+	for _, r := range series {
 		if r.Histogram != nil {
 			return nil, fmt.Errorf("query %q: %v is a native histogram, not a float sample", promql, r.Labels)
 		}
-		out = append(out, sample{labels: r.Labels, value: r.Value})
 	}
-	return out, nil
+	return series, nil
 }
 
-// byLabels renders samples as "label=value,...: value" lines keyed on the given labels, so
+// byLabels renders series as "label=value,...: value" lines keyed on the given labels, so
 // that a whole result compares in one assertion and a failure shows the difference.
-func byLabels(samples []sample, keys ...string) map[string]float64 {
-	out := make(map[string]float64, len(samples))
-	for _, s := range samples {
+func byLabels(series []harness.Series, keys ...string) map[string]float64 {
+	out := make(map[string]float64, len(series))
+	for _, s := range series {
 		parts := make([]string, 0, len(keys))
 		for _, k := range keys {
-			parts = append(parts, k+"="+s.labels[k])
+			parts = append(parts, k+"="+s.Labels[k])
 		}
-		out[strings.Join(parts, ",")] = s.value
+		out[strings.Join(parts, ",")] = s.Value
 	}
 	return out
 }
 
-// restartableGateway is the built gateway (distribution/config.yaml, a flush every second,
-// replica id orders-gateway-0) writing straight to a Prometheus of its own, for tests that
-// stop it and start it again while the load goes on. When the test fails, the output of
-// every gateway process is logged.
-type restartableGateway struct {
-	prom  *harness.Prometheus
-	addrs harness.GatewayAddrs // the same across restarts
-	mu    sync.Mutex           // restart replaces the process
-	gw    *harness.Gateway
-	ended []string // the output of each gateway process that ended
-}
-
-func startRestartableGateway(t *testing.T) *restartableGateway {
-	t.Helper()
-	prom, err := harness.StartPrometheus("")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = prom.Stop() })
-	gw, err := harness.StartGateway(harness.GatewayConfig{
-		Bin:         gatewayBinary(t),
-		Configs:     []string{filepath.Join(repoRoot(t), "distribution", "config.yaml")},
-		RemoteWrite: prom.WriteURL(),
-		InstanceID:  "orders-gateway-0",
-		Flush:       time.Second,
-	})
-	require.NoError(t, err)
-	g := &restartableGateway{prom: prom, addrs: gw.Addrs, gw: gw}
-	t.Cleanup(func() {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if err := g.gw.Stop(); err != nil {
-			t.Errorf("stopping the gateway: %v", err)
-		}
-		if t.Failed() {
-			for k, out := range append(g.ended, g.gw.Output.String()) {
-				t.Logf("gateway process %d output (last 4 KiB):\n%s", k+1, harness.Tail(out, 4096))
-			}
-		}
-	})
-	return g
-}
-
-// restart stops the gateway gracefully (SIGTERM: it drains its pipelines) and starts it
-// again on the same addresses with the same replica id.
-func (g *restartableGateway) restart() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	err := g.gw.Stop()
-	g.ended = append(g.ended, g.gw.Output.String())
-	if err != nil {
-		return fmt.Errorf("stopping the gateway (SIGTERM): %w", err)
+// equalWithin says whether got has exactly want's keys, each value within
+// tolerance(wanted value) of the wanted one.
+func equalWithin(got, want map[string]float64, tolerance func(want float64) float64) bool {
+	if len(got) != len(want) {
+		return false
 	}
-	next, err := g.gw.Restart()
-	if err != nil {
-		return fmt.Errorf("starting the gateway again on the same addresses: %w", err)
+	for k, w := range want {
+		g, ok := got[k]
+		if !ok || math.Abs(g-w) > tolerance(w) {
+			return false
+		}
 	}
-	g.gw = next
-	return nil
+	return true
 }
 
 // eventually polls promql until the series, keyed by keys, equal want exactly.
-func (s *stack) eventually(t *testing.T, promql string, want map[string]float64, keys ...string) {
+func (s stack) eventually(t *testing.T, promql string, want map[string]float64, keys ...string) {
+	t.Helper()
+	s.eventuallyWithin(t, promql, want, 0, keys...)
+}
+
+// eventuallyWithin polls promql until each series, keyed by keys, is within tolerance of
+// want.
+func (s stack) eventuallyWithin(t *testing.T, promql string, want map[string]float64, tolerance float64, keys ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
 	defer cancel()
 	var last map[string]float64
 	var lastErr error
 	for {
-		samples, err := s.query(ctx, promql)
+		series, err := s.query(ctx, promql)
 		lastErr = err
 		if err == nil {
-			last = byLabels(samples, keys...)
-			if maps.Equal(last, want) {
+			last = byLabels(series, keys...)
+			if equalWithin(last, want, func(float64) float64 { return tolerance }) {
 				return
 			}
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s\nwant %v\ngot  %v (last error: %v)", promql, sorted(want), sorted(last), lastErr)
-		case <-s.done:
-			t.Fatalf("run.sh exited while waiting for %s: %v", promql, s.err)
+			t.Fatalf("%s\nwant %v (±%g)\ngot  %v (last error: %v)", promql, sorted(want), tolerance, sorted(last), lastErr)
+		case <-s.Done():
+			t.Fatalf("run.sh exited while waiting for %s: %v", promql, s.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
@@ -297,6 +199,69 @@ func sorted(m map[string]float64) []string {
 	return out
 }
 
+// formatSeries lists series with all their labels, `{name="value",...} value`, sorted,
+// for failure messages.
+func formatSeries(series []harness.Series) []string {
+	lines := make([]string, 0, len(series))
+	for _, s := range series {
+		labels := make([]string, 0, len(s.Labels))
+		for k, v := range s.Labels {
+			labels = append(labels, k+"="+strconv.Quote(v))
+		}
+		sort.Strings(labels)
+		lines = append(lines, fmt.Sprintf("{%s} %v", strings.Join(labels, ","), s.Value))
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+// exemplars returns the exemplars Prometheus holds for the series promql selects, over the
+// last hour.
+func exemplars(t *testing.T, prom harness.PrometheusAPI, promql string) []harness.Exemplar {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
+	defer cancel()
+	es, err := prom.Exemplars(ctx, promql, time.Now().Add(-time.Hour), time.Now().Add(time.Minute))
+	require.NoError(t, err)
+	return es
+}
+
+// traceIDs returns the distinct trace ids of exemplars, sorted.
+func traceIDs(exemplars []harness.Exemplar) []string {
+	ids := make([]string, 0, len(exemplars))
+	for _, e := range exemplars {
+		ids = append(ids, e.Labels["trace_id"])
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// telemetrySums reads the gateway's own metric name (name or name_total) from its
+// telemetry endpoint and sums it by the value of label; an empty label sums every series
+// under "". No key means no such metric.
+func telemetrySums(ctx context.Context, addrs harness.GatewayAddrs, name, label string) (map[string]float64, error) {
+	families, err := addrs.ReadTelemetry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.Name != name && f.Name != name+"_total" {
+			continue
+		}
+		for _, m := range f.Metrics {
+			key := ""
+			for _, l := range m.Labels {
+				if l.Name == label {
+					key = l.Value
+				}
+			}
+			out[key] += m.Value
+		}
+	}
+	return out, nil
+}
+
 // post sends one HTTP request to the gateway and returns its status code.
 func post(t *testing.T, url, contentType string, body []byte) int {
 	t.Helper()
@@ -306,132 +271,77 @@ func post(t *testing.T, url, contentType string, body []byte) int {
 	return resp.StatusCode
 }
 
-// jaegerBinary is the Jaeger v2 that `make e2e` builds (testbed/tools/jaeger).
-func jaegerBinary(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("JAEGER_BIN")
-	if bin == "" {
-		bin = filepath.Join(repoRoot(t), "bin", "jaeger")
-	}
-	_, err := os.Stat(bin)
-	require.NoError(t, err, "the Jaeger binary is missing: run 'make e2e', which builds it")
-	return bin
+// testGateway is a gateway process of the built distribution, which a test may restart. It
+// is stopped when the test ends, and when the test failed the output of each of its
+// processes is logged.
+type testGateway struct {
+	addrs harness.GatewayAddrs // the same across restarts
+	url   string
+
+	mu sync.Mutex // a restart replaces the process
+	gw *harness.Gateway
 }
 
-// jaeger is a Jaeger v2 with in-memory storage, the real trace store behind the exemplars.
-type jaeger struct {
-	otlpGRPCAddr string // its OTLP/gRPC receiver
-	queryURL     string // its query service's HTTP API
-}
-
-// startJaeger runs Jaeger with distribution/jaeger/jaeger.yaml (the configuration that `make
-// run JAEGER=1` uses) on free loopback ports and waits until its query API answers. It is
-// stopped, and its process group killed if need be, when the test ends.
-func startJaeger(t *testing.T) *jaeger {
+// startGateway starts the built gateway with distribution/config.yaml and then cfg.Configs.
+func startGateway(t *testing.T, cfg harness.GatewayConfig) *testGateway {
 	t.Helper()
-	bin := jaegerBinary(t)
-	addrs := freeAddrs(t, 3)
-	j := &jaeger{otlpGRPCAddr: addrs[0], queryURL: "http://" + addrs[1]}
-	template, err := os.ReadFile(filepath.Join(repoRoot(t), "distribution", "jaeger", "jaeger.yaml"))
+	cfg.Bin = gatewayBinary(t)
+	cfg.Configs = append([]string{filepath.Join(repoRoot(t), "distribution", "config.yaml")}, cfg.Configs...)
+	gw, err := harness.StartGateway(cfg)
 	require.NoError(t, err)
-	config := strings.NewReplacer("@OTLP_GRPC_ADDR@", addrs[0], "@QUERY_HTTP_ADDR@", addrs[1], "@QUERY_GRPC_ADDR@", addrs[2]).Replace(string(template))
-	configFile := filepath.Join(t.TempDir(), "jaeger.yaml")
-	require.NoError(t, os.WriteFile(configFile, []byte(config), 0o600))
-
-	output := &harness.LockedBuffer{}
-	cmd := exec.Command(bin, "--config", configFile)
-	cmd.Stdout, cmd.Stderr = output, output
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(done)
-	}()
+	g := &testGateway{addrs: gw.Addrs, url: gw.URL, gw: gw}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(stopDeadline):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-			t.Errorf("jaeger did not stop within %s and was killed", stopDeadline)
+		gw := g.current()
+		if err := gw.Stop(); err != nil {
+			t.Errorf("stopping the gateway: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("jaeger output (last 4 KiB):\n%s", harness.Tail(output.String(), 4096))
-		}
-	})
-
-	deadline := time.Now().Add(readyDeadline)
-	for {
-		resp, err := http.Get(j.queryURL + "/api/services")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return j
+			for k, out := range gw.Outputs() {
+				t.Logf("gateway process %d output (last 4 KiB):\n%s", k+1, harness.Tail(out, 4096))
 			}
 		}
-		select {
-		case <-done:
-			t.Fatalf("jaeger exited during start-up: %v", waitErr)
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("jaeger not ready within %s", readyDeadline)
-		}
+	})
+	return g
+}
+
+// startGatewayWithPrometheus starts a Prometheus of the test's own and the built gateway
+// writing straight to it, flushing every second, as replica orders-gateway-0: for tests
+// that restart the gateway while the load goes on.
+func startGatewayWithPrometheus(t *testing.T) (*testGateway, harness.PrometheusAPI) {
+	t.Helper()
+	prom, err := harness.StartPrometheus("")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = prom.Stop() })
+	gw := startGateway(t, harness.GatewayConfig{RemoteWrite: prom.WriteURL(), InstanceID: "orders-gateway-0", Flush: time.Second})
+	return gw, prom.PrometheusAPI
+}
+
+// current is the gateway's running process.
+func (g *testGateway) current() *harness.Gateway {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gw
+}
+
+// restart stops the gateway gracefully (SIGTERM: it drains its pipelines), unless it was
+// killed, and starts it again on the same addresses with the same replica id and storage.
+func (g *testGateway) restart() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err := g.gw.Stop(); err != nil {
+		return fmt.Errorf("stopping the gateway (SIGTERM): %w", err)
 	}
-}
-
-// jaegerSpan is a span as Jaeger's HTTP query API (/api/traces/<id>) returns it.
-type jaegerSpan struct {
-	TraceID       string `json:"traceID"`
-	SpanID        string `json:"spanID"`
-	OperationName string `json:"operationName"`
-	Tags          []struct {
-		Key   string `json:"key"`
-		Value any    `json:"value"`
-	} `json:"tags"`
-}
-
-// tag returns the value of the span's tag key, as a string.
-func (s jaegerSpan) tag(key string) string {
-	for _, tag := range s.Tags {
-		if tag.Key == key {
-			return fmt.Sprint(tag.Value)
-		}
-	}
-	return ""
-}
-
-// trace returns the spans Jaeger holds for traceID; found is false while it holds none.
-func (j *jaeger) trace(ctx context.Context, traceID string) (spans []jaegerSpan, found bool, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.queryURL+"/api/traces/"+traceID, nil)
+	next, err := g.gw.Restart()
 	if err != nil {
-		return nil, false, err
+		return fmt.Errorf("starting the gateway again on the same addresses: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, false, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		return nil, false, nil
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, false, fmt.Errorf("GET /api/traces/%s: %s", traceID, resp.Status)
-	}
-	var body struct {
-		Data []struct {
-			TraceID string       `json:"traceID"`
-			Spans   []jaegerSpan `json:"spans"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, false, fmt.Errorf("decoding trace %s: %w", traceID, err)
-	}
-	for _, d := range body.Data {
-		spans = append(spans, d.Spans...)
-	}
-	return spans, len(spans) > 0, nil
+	g.gw = next
+	return nil
+}
+
+// kill kills the gateway as a crash would (SIGKILL); restart starts it again.
+func (g *testGateway) kill() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gw.Kill()
 }

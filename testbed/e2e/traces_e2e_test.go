@@ -9,9 +9,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
+	"maps"
+	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,6 +26,7 @@ import (
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 )
 
 // exportGRPC sends td to the gateway's stock otlp receiver and fails the test on an error.
@@ -40,54 +41,15 @@ func exportGRPC(t *testing.T, addr string, td ptrace.Traces) {
 	require.NoError(t, err)
 }
 
-// exemplar is one exemplar as /api/v1/query_exemplars returns it.
-type exemplar struct {
-	traceID, spanID string
-	value           float64
-}
-
-// exemplars returns the exemplars of the series promql selects in the last hour.
-func (s *stack) exemplars(t *testing.T, promql string) []exemplar {
-	t.Helper()
-	now := time.Now()
-	var body struct {
-		Status string `json:"status"`
-		Data   []struct {
-			Exemplars []struct {
-				Labels map[string]string `json:"labels"`
-				Value  string            `json:"value"`
-			} `json:"exemplars"`
-		} `json:"data"`
-	}
-	s.getJSON(t, "/api/v1/query_exemplars?"+url.Values{
-		"query": {promql},
-		"start": {strconv.FormatInt(now.Add(-time.Hour).Unix(), 10)},
-		"end":   {strconv.FormatInt(now.Add(time.Minute).Unix(), 10)},
-	}.Encode(), &body)
-	require.Equal(t, "success", body.Status)
-	var out []exemplar
-	for _, series := range body.Data {
-		for _, e := range series.Exemplars {
-			v, err := strconv.ParseFloat(e.Value, 64)
-			require.NoError(t, err)
-			out = append(out, exemplar{traceID: e.Labels["trace_id"], spanID: e.Labels["span_id"], value: v})
-		}
-	}
-	return out
-}
-
 // TestExemplarsLeadToTracesInJaeger runs the gateway with overlays/traces-otlp.yaml against a
 // real Jaeger, sends invocations (Telemetry API events with active tracing, and the
 // function's own spans continuing Lambda's trace), and follows every exemplar that
 // Prometheus holds for faas_invoke_duration_seconds to its trace in Jaeger: the trace is
 // there and holds the invocation span the exemplar names.
 func TestExemplarsLeadToTracesInJaeger(t *testing.T) {
-	j := startJaeger(t)
-	s := startStack(t,
-		"OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s",
-		"OTELCOL_LAMBDA_OVERLAYS=distribution/overlays/traces-otlp.yaml",
-		"OTELCOL_LAMBDA_TRACES_ENDPOINT="+j.otlpGRPCAddr,
-	)
+	// run.sh starts Jaeger and merges overlays/traces-otlp.yaml, as `make run JAEGER=1` has it.
+	s := startStackWith(t, harness.StackConfig{JaegerBin: jaegerBinary(t)})
+	j := jaeger{queryURL: s.JaegerURL}
 	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	fn := lambdaFn{name: "e2e-traced", region: "eu-west-1", arch: "arm64", memMiB: 256, sandbox: "sandbox-traced-1"}
 	httpSource := map[string]string{lambdaconv.AttrFaaSTrigger: "http", lambdaconv.AttrHTTPRoute: "/traced"}
@@ -112,64 +74,46 @@ func TestExemplarsLeadToTracesInJaeger(t *testing.T) {
 	fnSpans.ResourceSpans().At(0).ScopeSpans().At(0).Spans().RemoveIf(func(s ptrace.Span) bool {
 		return s.TraceID() == traceIDOf(26)
 	})
-	exportGRPC(t, s.grpcAddr, fnSpans)
-	sandbox.post("http://" + s.httpAddr)
+	exportGRPC(t, s.Addrs.GRPC, fnSpans)
+	sandbox.post(s.URL)
 
 	sel := `{job="otelcol-lambda",faas_name="e2e-traced"}`
 	s.eventually(t, `sum(faas_invocations_total`+sel+`)`, map[string]float64{"": 6})
 
 	// Every invocation is an exemplar of its bucket; wait until Prometheus holds them all.
-	var got []exemplar
 	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
 	defer cancel()
+	var got []harness.Exemplar
 	for {
-		got = s.exemplars(t, `faas_invoke_duration_seconds_bucket`+sel)
-		if len(exemplarTraceIDSet(got)) >= len(specs) || ctx.Err() != nil {
+		got = exemplars(t, s.Prometheus, `faas_invoke_duration_seconds_bucket`+sel)
+		if len(traceIDs(got)) >= len(specs) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	wantIDs := make([]string, 0, len(invocationSpanIDs))
-	for id := range invocationSpanIDs {
-		wantIDs = append(wantIDs, id)
-	}
-	sort.Strings(wantIDs)
-	require.Equal(t, wantIDs, exemplarTraceIDSet(got), "the exemplars' trace ids are the invocations'")
+	require.Equal(t, slices.Sorted(maps.Keys(invocationSpanIDs)), traceIDs(got), "the exemplars' trace ids are the invocations'")
 
 	// Each exemplar's trace is in Jaeger, with the invocation span the exemplar names.
 	for _, e := range got {
-		assert.Equal(t, invocationSpanIDs[e.traceID], e.spanID, "exemplar of trace %s names the invocation span", e.traceID)
-		spans := j.eventuallyTrace(t, ctx, e.traceID)
+		traceID, spanID := e.Labels["trace_id"], e.Labels["span_id"]
+		assert.Equal(t, invocationSpanIDs[traceID], spanID, "exemplar of trace %s names the invocation span", traceID)
+		spans := j.eventuallyTrace(t, ctx, traceID)
 		var invocation *jaegerSpan
 		for i := range spans {
-			if spans[i].SpanID == e.spanID {
+			if spans[i].SpanID == spanID {
 				invocation = &spans[i]
 			}
 		}
-		if assert.NotNil(t, invocation, "Jaeger's trace %s has no span %s", e.traceID, e.spanID) {
+		if assert.NotNil(t, invocation, "Jaeger's trace %s has no span %s", traceID, spanID) {
 			assert.Equal(t, "e2e-traced", invocation.OperationName)
 			assert.Equal(t, lambdaconv.SpanTypeInvocation, invocation.tag(lambdaconv.AttrSpanType))
-			assert.True(t, strings.EqualFold(strings.TrimLeft(e.traceID, "0"), strings.TrimLeft(invocation.TraceID, "0")))
+			assert.True(t, strings.EqualFold(strings.TrimLeft(traceID, "0"), strings.TrimLeft(invocation.TraceID, "0")))
 		}
 	}
-}
-
-// exemplarTraceIDSet returns the distinct trace ids of es, sorted.
-func exemplarTraceIDSet(es []exemplar) []string {
-	seen := map[string]bool{}
-	out := []string{}
-	for _, e := range es {
-		if !seen[e.traceID] {
-			seen[e.traceID] = true
-			out = append(out, e.traceID)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // eventuallyTrace polls Jaeger until it holds traceID's spans.
-func (j *jaeger) eventuallyTrace(t *testing.T, ctx context.Context, traceID string) []jaegerSpan {
+func (j jaeger) eventuallyTrace(t *testing.T, ctx context.Context, traceID string) []jaegerSpan {
 	t.Helper()
 	var lastErr error
 	for {
@@ -186,6 +130,64 @@ func (j *jaeger) eventuallyTrace(t *testing.T, ctx context.Context, traceID stri
 	}
 }
 
+// jaeger is the stack's Jaeger v2 (in-memory storage), the real trace store behind the
+// exemplars.
+type jaeger struct {
+	queryURL string // its query service's HTTP API
+}
+
+// jaegerSpan is a span as Jaeger's HTTP query API (/api/traces/<id>) returns it.
+type jaegerSpan struct {
+	TraceID       string `json:"traceID"`
+	SpanID        string `json:"spanID"`
+	OperationName string `json:"operationName"`
+	Tags          []struct {
+		Key   string `json:"key"`
+		Value any    `json:"value"`
+	} `json:"tags"`
+}
+
+// tag returns the value of the span's tag key, as a string.
+func (s jaegerSpan) tag(key string) string {
+	for _, tag := range s.Tags {
+		if tag.Key == key {
+			return fmt.Sprint(tag.Value)
+		}
+	}
+	return ""
+}
+
+// trace returns the spans Jaeger holds for traceID; found is false while it holds none.
+func (j jaeger) trace(ctx context.Context, traceID string) (spans []jaegerSpan, found bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.queryURL+"/api/traces/"+traceID, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, false, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, false, fmt.Errorf("GET /api/traces/%s: %s", traceID, resp.Status)
+	}
+	var body struct {
+		Data []struct {
+			Spans []jaegerSpan `json:"spans"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, false, fmt.Errorf("decoding trace %s: %w", traceID, err)
+	}
+	for _, d := range body.Data {
+		spans = append(spans, d.Spans...)
+	}
+	return spans, len(spans) > 0, nil
+}
+
 // nativeHistogram is one native histogram sample of an instant query.
 type nativeHistogram struct {
 	labels     map[string]string
@@ -195,8 +197,8 @@ type nativeHistogram struct {
 
 // nativeHistograms runs an instant query whose result is native histograms. A float sample
 // in the result is an error: the series is then not a native histogram.
-func (s *stack) nativeHistograms(ctx context.Context, promql string) ([]nativeHistogram, error) {
-	results, err := s.prometheus().Query(ctx, promql, time.Time{})
+func (s stack) nativeHistograms(ctx context.Context, promql string) ([]nativeHistogram, error) {
+	results, err := s.Prometheus.Query(ctx, promql, time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -231,13 +233,10 @@ func (s *stack) nativeHistograms(ctx context.Context, promql string) ([]nativeHi
 // --enable-feature=native-histograms) as native histograms with the exact count and sum of
 // what was sent (Telemetry API events of a function that sends no spans of its own).
 func TestNativeHistogramsInPrometheus(t *testing.T) {
-	s := startStack(t,
-		"OTELCOL_LAMBDA_METRICS_FLUSH_INTERVAL=1s",
-		"OTELCOL_LAMBDA_OVERLAYS=distribution/overlays/native-histograms.yaml",
-	)
+	s := startStack(t, "OTELCOL_LAMBDA_OVERLAYS=distribution/overlays/native-histograms.yaml")
 	start := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
 	fn := lambdaFn{name: "e2e-native", region: "eu-west-1", arch: "amd64", memMiB: 512, timeoutMs: 3000, sandbox: "sandbox-native-1"}
-	base := "http://" + s.httpAddr
+	base := s.URL
 	sandbox := newLambdaSandbox(t, fn, start).
 		init(telemetryapi.InitTypeOnDemand, 500*time.Millisecond).
 		invocation(invocationSpec{seq: 31, requestID: "n-1", dur: 250 * time.Millisecond, cold: true}).
@@ -287,7 +286,7 @@ func TestNativeHistogramsInPrometheus(t *testing.T) {
 	median, err := s.query(context.Background(), `histogram_quantile(0.5, faas_invoke_duration_seconds{job="otelcol-lambda",faas_name="e2e-native",faas_coldstart="false"})`)
 	require.NoError(t, err)
 	require.Len(t, median, 1)
-	assert.InDelta(t, 0.5, median[0].value, 0.1, "median of 0.125, 0.5, 1, 3 s")
+	assert.InDelta(t, 0.5, median[0].Value, 0.1, "median of 0.125, 0.5, 1, 3 s")
 
 	// Exemplars: Prometheus (2.42, and its remote-write handler to this day) appends a
 	// series' exemplars before its native histogram samples, so the exemplar that comes with
@@ -303,7 +302,7 @@ func TestNativeHistogramsInPrometheus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
 	defer cancel()
 	for {
-		ids := exemplarTraceIDSet(s.exemplars(t, `faas_invoke_duration_seconds`+sel))
+		ids := traceIDs(exemplars(t, s.Prometheus, `faas_invoke_duration_seconds`+sel))
 		for _, id := range ids {
 			assert.True(t, sent[id], "exemplar trace id %s was never sent", id)
 		}

@@ -4,19 +4,62 @@
 package harness
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/promtext"
 )
 
 // GatewayAddrs are the loopback addresses a gateway listens on.
 type GatewayAddrs struct {
 	HTTP, GRPC, Health, Telemetry string
+}
+
+// freeGatewayAddrs reserves a gateway's four addresses.
+func freeGatewayAddrs() (GatewayAddrs, error) {
+	free, err := FreeAddrs(4)
+	if err != nil {
+		return GatewayAddrs{}, err
+	}
+	return GatewayAddrs{HTTP: free[0], GRPC: free[1], Health: free[2], Telemetry: free[3]}, nil
+}
+
+// env is the environment that puts distribution/config.yaml (and run.sh) on these
+// addresses.
+func (a GatewayAddrs) env() []string {
+	telemetryHost, telemetryPort, _ := net.SplitHostPort(a.Telemetry)
+	return []string{
+		"OTELCOL_LAMBDA_HTTP_ENDPOINT=" + a.HTTP,
+		"OTELCOL_LAMBDA_GRPC_ENDPOINT=" + a.GRPC,
+		"OTELCOL_LAMBDA_HEALTH_ENDPOINT=" + a.Health,
+		"OTELCOL_LAMBDA_TELEMETRY_HOST=" + telemetryHost,
+		"OTELCOL_LAMBDA_TELEMETRY_PORT=" + telemetryPort,
+	}
+}
+
+// healthURL is the health check's URL, which answers 200 once the gateway is ready.
+func (a GatewayAddrs) healthURL() string { return "http://" + a.Health + "/" }
+
+// ReadTelemetry reads the gateway's own metrics from its Prometheus endpoint.
+func (a GatewayAddrs) ReadTelemetry(ctx context.Context) ([]promtext.Family, error) {
+	url := "http://" + a.Telemetry + "/metrics"
+	body, status, err := fetch(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: status %d: %s", url, status, Tail(string(body), 512))
+	}
+	return promtext.Parse(body)
 }
 
 // GatewayConfig says how to start a gateway process.
@@ -55,7 +98,10 @@ type Gateway struct {
 	Addrs  GatewayAddrs
 	// URL is the base URL of the receiver's HTTP server.
 	URL string
-	dir string
+	// Earlier holds the output of each process this gateway ran before a Restart, oldest
+	// first, for a failure's log.
+	Earlier []string
+	dir     string
 	// storage is the gateway's own storage directory, inside dir, when the configuration
 	// named none; kept is what it held when the process ended, for Restart.
 	storage string
@@ -78,11 +124,10 @@ func startGateway(cfg GatewayConfig, storage map[string][]byte) (*Gateway, error
 	if cfg.Addrs != nil {
 		addrs = *cfg.Addrs
 	} else {
-		free, err := FreeAddrs(4)
-		if err != nil {
+		var err error
+		if addrs, err = freeGatewayAddrs(); err != nil {
 			return nil, err
 		}
-		addrs = GatewayAddrs{HTTP: free[0], GRPC: free[1], Health: free[2], Telemetry: free[3]}
 	}
 	dir, err := os.MkdirTemp("", "otelcol-lambda-gateway-*")
 	if err != nil {
@@ -111,14 +156,8 @@ func startGateway(cfg GatewayConfig, storage map[string][]byte) (*Gateway, error
 	for _, c := range configs {
 		args = append(args, "--config", c)
 	}
-	telemetryHost, telemetryPort, _ := net.SplitHostPort(addrs.Telemetry)
 	cmd := exec.Command(cfg.Bin, args...)
-	cmd.Env = append(os.Environ(),
-		"OTELCOL_LAMBDA_HTTP_ENDPOINT="+addrs.HTTP,
-		"OTELCOL_LAMBDA_GRPC_ENDPOINT="+addrs.GRPC,
-		"OTELCOL_LAMBDA_HEALTH_ENDPOINT="+addrs.Health,
-		"OTELCOL_LAMBDA_TELEMETRY_HOST="+telemetryHost,
-		"OTELCOL_LAMBDA_TELEMETRY_PORT="+telemetryPort,
+	cmd.Env = append(append(os.Environ(), addrs.env()...),
 		"OTELCOL_LAMBDA_LOG_LEVEL=warn",
 		"PROMETHEUS_REMOTE_WRITE_URL="+cfg.RemoteWrite,
 		"OTELCOL_LAMBDA_STORAGE_DIR="+storageDir,
@@ -135,7 +174,7 @@ func startGateway(cfg GatewayConfig, storage map[string][]byte) (*Gateway, error
 		return nil, err
 	}
 	g := &Gateway{Process: p, Config: cfg, Addrs: addrs, URL: "http://" + addrs.HTTP, dir: dir, storage: ownStorage}
-	if err := p.waitReady("the gateway", "http://"+addrs.Health+"/", cfg.ReadyTimeout); err != nil {
+	if err := p.waitReady("the gateway", addrs.healthURL(), cfg.ReadyTimeout); err != nil {
 		_ = g.Stop()
 		return nil, err
 	}
@@ -173,7 +212,17 @@ func (g *Gateway) Restart() (*Gateway, error) {
 	cfg := g.Config
 	addrs := g.Addrs
 	cfg.Addrs = &addrs
-	return startGateway(cfg, g.kept)
+	next, err := startGateway(cfg, g.kept)
+	if err != nil {
+		return nil, err
+	}
+	next.Earlier = append(slices.Clip(g.Earlier), g.Output.String())
+	return next, nil
+}
+
+// Outputs is the output of each process of this gateway, the running one last.
+func (g *Gateway) Outputs() []string {
+	return append(slices.Clip(g.Earlier), g.Output.String())
 }
 
 // readFiles reads the regular files of dir, by name.

@@ -4,6 +4,7 @@
 package harness
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"os/signal"
@@ -17,7 +18,10 @@ import (
 )
 
 // The test binary doubles as a fake gateway (HARNESS_FAKE_GATEWAY=1): it notes each start
-// in its storage directory, answers the health check, and exits on SIGTERM.
+// in its storage directory and its output, answers the health check, and exits on SIGTERM.
+// A stand-in of its own: it is a process that keeps the harness's contract with a gateway
+// (environment, health check, signals) without building the Collector, which
+// layer/internal/gatewaytest (an in-process HTTP fake for the extension) cannot be.
 func TestMain(m *testing.M) {
 	if os.Getenv("HARNESS_FAKE_GATEWAY") == "1" {
 		fakeGateway()
@@ -33,6 +37,7 @@ func fakeGateway() {
 	}
 	_, _ = f.WriteString("started\n")
 	_ = f.Close()
+	fmt.Println("fake gateway started")
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
 	srv := &http.Server{

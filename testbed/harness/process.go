@@ -3,21 +3,20 @@
 
 // Package harness starts and watches the real processes of testbed runs (the gateway
 // distribution, Prometheus) on free loopback ports, and reads what they hold: process
-// CPU and memory from /proc, series from Prometheus' HTTP API. It is shared by the
+// CPU and memory from /proc (procfs.go, the testbed's one reader of it), series from
+// Prometheus' HTTP API. It is shared by the
 // scenarios runner, the gateway benchmark and the end-to-end tests, so that each starts
 // and stops processes the same way.
 package harness // import "github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"strconv"
-	"strings"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -141,61 +140,149 @@ func (p *Process) Stop(sig syscall.Signal, timeout time.Duration) error {
 }
 
 // CPU is the process's user+system CPU time so far.
-func (p *Process) CPU() (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	// The fields after the command name, which is in parentheses and may hold spaces.
-	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
-	if len(fields) < 13 {
-		return 0, errors.New("short /proc stat line")
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	const ticksPerSecond = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticksPerSecond, nil
-}
+func (p *Process) CPU() (time.Duration, error) { return ProcessCPU(p.Cmd.Process.Pid) }
 
 // Memory is the process's resident set now and at its peak, in bytes.
-func (p *Process) Memory() (rss, peak int64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(fields[1], 10, 64)
-		switch fields[0] {
-		case "VmRSS:":
-			rss = kb << 10
-		case "VmHWM:":
-			peak = kb << 10
-		}
-	}
-	return rss, peak, nil
+func (p *Process) Memory() (rss, peak int64, err error) { return ProcessMemory(p.Cmd.Process.Pid) }
+
+// Sample is one reading of a process's resident set and CPU time.
+type Sample struct {
+	At       time.Duration // since the sampler started
+	RSS, HWM int64         // bytes: VmRSS, VmHWM
+	CPU      time.Duration // user+system so far
 }
 
-// CPUModel names the machine's processor, for reports.
-func CPUModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
+// Sampler reads a process's memory and CPU every interval, from its start (a first reading
+// at once) until Stop: RSS over time for the benchmark and the soak.
+type Sampler struct {
+	began   time.Time
+	stop    chan struct{}
+	done    chan struct{}
+	mu      sync.Mutex
+	samples []Sample
+}
+
+// StartSampler starts sampling p every interval.
+func StartSampler(p *Process, every time.Duration) *Sampler {
+	s := &Sampler{began: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
+	read := func() {
+		rss, hwm, err1 := p.Memory()
+		cpu, err2 := p.CPU()
+		if err1 != nil || err2 != nil {
+			return // the process is gone; the caller notices elsewhere
+		}
+		s.mu.Lock()
+		s.samples = append(s.samples, Sample{At: time.Since(s.began), RSS: rss, HWM: hwm, CPU: cpu})
+		s.mu.Unlock()
 	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			if _, v, ok := strings.Cut(line, ":"); ok {
-				return strings.TrimSpace(v)
+	go func() {
+		defer close(s.done)
+		read()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				read()
 			}
 		}
+	}()
+	return s
+}
+
+// Since is how long ago the sampler started, on the clock of Sample.At.
+func (s *Sampler) Since() time.Duration { return time.Since(s.began) }
+
+// Stop stops sampling and returns the readings.
+func (s *Sampler) Stop() []Sample {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.samples)
+}
+
+// Between returns the readings taken in [from, to].
+func Between(samples []Sample, from, to time.Duration) []Sample {
+	var out []Sample
+	for _, s := range samples {
+		if s.At >= from && s.At <= to {
+			out = append(out, s)
+		}
 	}
-	return "unknown CPU"
+	return out
+}
+
+// MedianRSS is the median resident set of the readings (0 without any).
+func MedianRSS(samples []Sample) int64 {
+	if len(samples) == 0 {
+		return 0
+	}
+	v := make([]int64, len(samples))
+	for i, s := range samples {
+		v[i] = s.RSS
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// RSSSlope is the least-squares slope of RSS over time, in MiB per minute (0 with fewer
+// than two readings).
+func RSSSlope(samples []Sample) float64 {
+	n := float64(len(samples))
+	if n < 2 {
+		return 0
+	}
+	var sx, sy, sxx, sxy float64
+	for _, s := range samples {
+		x, y := s.At.Minutes(), float64(s.RSS)/(1<<20)
+		sx, sy, sxx, sxy = sx+x, sy+y, sxx+x*x, sxy+x*y
+	}
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / den
+}
+
+// OtherWork measures the CPU that processes other than the measured ones (and this one)
+// use over a span of time: another job on a shared machine makes the measured process
+// slower per unit of work, so a report says how busy the machine was.
+type OtherWork struct {
+	began  time.Time
+	busy   time.Duration
+	own    time.Duration
+	procs  []*Process
+	procs0 []time.Duration
+}
+
+// StartOtherWork starts measuring the CPU of every process but procs and this one.
+func StartOtherWork(procs ...*Process) *OtherWork {
+	o := &OtherWork{began: time.Now(), procs: procs}
+	o.busy, _ = MachineBusy()
+	o.own = OwnCPU()
+	for _, p := range procs {
+		c, _ := p.CPU()
+		o.procs0 = append(o.procs0, c)
+	}
+	return o
+}
+
+// Cores is the other processes' CPU since the start, as a share of one core (NaN when
+// /proc/stat could not be read).
+func (o *OtherWork) Cores() float64 {
+	b, err := MachineBusy()
+	if err != nil {
+		return math.NaN()
+	}
+	rest := b - o.busy - (OwnCPU() - o.own)
+	for i, p := range o.procs {
+		c, _ := p.CPU()
+		rest -= c - o.procs0[i]
+	}
+	return math.Max(0, rest.Seconds()/time.Since(o.began).Seconds())
 }
 
 // waitReady polls url until it answers 200; the process exiting first, or timeout

@@ -27,9 +27,15 @@ import (
 // remote-write receiver on, and no scrape jobs: everything it holds was remote-written.
 type Prometheus struct {
 	*Process
+	PrometheusAPI
+	dir string
+}
+
+// PrometheusAPI reads a Prometheus server through its HTTP API: one the harness started,
+// or the one distribution/run.sh started (Stack).
+type PrometheusAPI struct {
 	// URL is the server's base URL.
 	URL string
-	dir string
 }
 
 // StartPrometheus starts bin (default "prometheus" on PATH) on a free loopback port with
@@ -67,7 +73,7 @@ func StartPrometheus(bin string) (*Prometheus, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	prom := &Prometheus{Process: p, URL: "http://" + addrs[0], dir: dir}
+	prom := &Prometheus{Process: p, PrometheusAPI: PrometheusAPI{URL: "http://" + addrs[0]}, dir: dir}
 	if err := p.waitReady("prometheus", prom.URL+"/-/ready", 60*time.Second); err != nil {
 		_ = prom.Stop()
 		return nil, err
@@ -76,7 +82,7 @@ func StartPrometheus(bin string) (*Prometheus, error) {
 }
 
 // WriteURL is the remote-write endpoint.
-func (p *Prometheus) WriteURL() string { return p.URL + "/api/v1/write" }
+func (p PrometheusAPI) WriteURL() string { return p.URL + "/api/v1/write" }
 
 // Stop stops Prometheus and removes its storage.
 func (p *Prometheus) Stop() error {
@@ -98,43 +104,28 @@ type Series struct {
 
 // Query runs an instant PromQL query at time at (zero: now). The answer may be a vector
 // (Value set) or a matrix (Points set, for a selector such as metric[10m]).
-func (p *Prometheus) Query(ctx context.Context, promql string, at time.Time) ([]Series, error) {
+func (p PrometheusAPI) Query(ctx context.Context, promql string, at time.Time) ([]Series, error) {
 	params := url.Values{"query": {promql}}
 	if !at.IsZero() {
 		params.Set("time", strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/api/v1/query?"+params.Encode(), nil)
-	if err != nil {
-		return nil, err
+	var data struct {
+		ResultType string `json:"resultType"`
+		Result     []struct {
+			Metric    map[string]string `json:"metric"`
+			Value     []any             `json:"value"`
+			Values    [][]any           `json:"values"`
+			Histogram []json.RawMessage `json:"histogram"`
+		} `json:"result"`
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
+	if err := p.get(ctx, "/api/v1/query?"+params.Encode(), &data); err != nil {
+		return nil, fmt.Errorf("query %q: %w", promql, err)
 	}
-	defer resp.Body.Close()
-	var body struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Metric    map[string]string `json:"metric"`
-				Value     []any             `json:"value"`
-				Values    [][]any           `json:"values"`
-				Histogram []json.RawMessage `json:"histogram"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("decoding the answer to %q: %w", promql, err)
-	}
-	if body.Status != "success" {
-		return nil, fmt.Errorf("query %q failed: %s", promql, body.Error)
-	}
-	out := make([]Series, 0, len(body.Data.Result))
-	for _, r := range body.Data.Result {
+	out := make([]Series, 0, len(data.Result))
+	for _, r := range data.Result {
 		s := Series{Labels: r.Metric}
 		if len(r.Value) == 2 {
+			var err error
 			if _, s.Value, err = point(r.Value); err != nil {
 				return nil, fmt.Errorf("query %q: %w", promql, err)
 			}
@@ -152,6 +143,77 @@ func (p *Prometheus) Query(ctx context.Context, promql string, at time.Time) ([]
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// Exemplar is one exemplar Prometheus holds: its labels (trace_id, span_id) and value.
+type Exemplar struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// Exemplars returns the exemplars of the series promql selects, between start and end.
+func (p PrometheusAPI) Exemplars(ctx context.Context, promql string, start, end time.Time) ([]Exemplar, error) {
+	params := url.Values{
+		"query": {promql},
+		"start": {strconv.FormatInt(start.Unix(), 10)},
+		"end":   {strconv.FormatInt(end.Unix(), 10)},
+	}
+	var data []struct {
+		Exemplars []struct {
+			Labels map[string]string `json:"labels"`
+			Value  string            `json:"value"`
+		} `json:"exemplars"`
+	}
+	if err := p.get(ctx, "/api/v1/query_exemplars?"+params.Encode(), &data); err != nil {
+		return nil, fmt.Errorf("exemplars of %q: %w", promql, err)
+	}
+	var out []Exemplar
+	for _, series := range data {
+		for _, e := range series.Exemplars {
+			v, err := strconv.ParseFloat(e.Value, 64)
+			if err != nil {
+				return nil, fmt.Errorf("exemplars of %q: %w", promql, err)
+			}
+			out = append(out, Exemplar{Labels: e.Labels, Value: v})
+		}
+	}
+	return out, nil
+}
+
+// get decodes the data of the API's answer to GET path. Prometheus answers a bad query
+// with a 4xx whose body says why (status "error"): that is the error.
+func (p PrometheusAPI) get(ctx context.Context, path string, data any) error {
+	body, _, err := fetch(ctx, p.URL+path)
+	if err != nil {
+		return err
+	}
+	var answer struct {
+		Status string          `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(body, &answer); err != nil {
+		return fmt.Errorf("decoding the answer: %w (%s)", err, Tail(string(body), 512))
+	}
+	if answer.Status != "success" {
+		return fmt.Errorf("%s: %s", answer.Status, answer.Error)
+	}
+	return json.Unmarshal(answer.Data, data)
+}
+
+// fetch GETs url and returns its body (at most 64 MiB) and status code.
+func fetch(ctx context.Context, url string) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	return body, resp.StatusCode, err
 }
 
 // point decodes Prometheus' [unix seconds, "value"] pair.
@@ -173,7 +235,7 @@ func point(pair []any) (int64, float64, error) {
 // returns each series' total over its reset segments (rwsink.CounterTotal), with how
 // many resets it saw. This is how a scenario checks Prometheus against the ground truth
 // when a gateway restarted: never increase(), which extrapolates.
-func (p *Prometheus) CounterTotals(ctx context.Context, selector string, window time.Duration) ([]Series, int, error) {
+func (p PrometheusAPI) CounterTotals(ctx context.Context, selector string, window time.Duration) ([]Series, int, error) {
 	series, err := p.Query(ctx, fmt.Sprintf("%s[%dms]", selector, window.Milliseconds()), time.Time{})
 	if err != nil {
 		return nil, 0, err

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -367,29 +366,4 @@ func (e *Emulator) captureOutput(r io.Reader) {
 		e.mu.Unlock()
 	}
 	_, _ = io.Copy(io.Discard, r)
-}
-
-// ProcessRSS reads a spawned extension's resident set size and its peak (VmRSS, VmHWM)
-// from /proc, in bytes.
-func ProcessRSS(pid int) (rss, peak int64, err error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, 0, err
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		key, value, ok := strings.Cut(line, ":")
-		if !ok || (key != "VmRSS" && key != "VmHWM") {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		if err != nil {
-			continue
-		}
-		if key == "VmRSS" {
-			rss = kb << 10
-		} else {
-			peak = kb << 10
-		}
-	}
-	return rss, peak, nil
 }

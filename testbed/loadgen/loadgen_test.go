@@ -470,7 +470,7 @@ func TestGenerateDeterministic(t *testing.T) {
 }
 
 // flaky answers 503 or 429 to every other first attempt and 200 otherwise, and records
-// what it acknowledged.
+// what it acknowledged: refusals on a script, which the real gateway does not give on demand.
 type flaky struct {
 	mu       sync.Mutex
 	attempts map[string]int

@@ -230,7 +230,8 @@ func TestPushRoundAndLastGauge(t *testing.T) {
 }
 
 // gatewayStub dedupes (instance, sequence) as the receiver does, refuses a share of first
-// attempts with 503 before taking them, and folds what it takes.
+// attempts with 503 before taking them, and folds what it takes. The sender's own stand-in:
+// it scripts refusals, which the real gateway does not do on demand.
 type gatewayStub struct {
 	t        *testing.T
 	totals   *pushTotals

@@ -4,7 +4,6 @@
 package loadgen // import "github.com/otelcol-lambda/otelcol-lambda/testbed/loadgen"
 
 import (
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv/lambdaconvtest"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 )
 
@@ -63,12 +63,7 @@ func newXRayIDs(rng *rand.Rand, start time.Time) xrayIDs {
 
 // tracing is the platform events' trace context: what Lambda writes with active tracing.
 func (ids xrayIDs) tracing() *telemetryapi.TraceContext {
-	return &telemetryapi.TraceContext{
-		Type: telemetryapi.TracingTypeXRay,
-		Value: fmt.Sprintf("Root=1-%s-%s;Parent=%s;Sampled=1",
-			hex.EncodeToString(ids.traceID[:4]), hex.EncodeToString(ids.traceID[4:]), hex.EncodeToString(ids.parentID[:])),
-		SpanID: hex.EncodeToString(ids.lambdaID[:]),
-	}
+	return lambdaconvtest.Trace{TraceID: ids.traceID, ParentSpanID: ids.parentID, SpanID: ids.lambdaID}.TraceContext()
 }
 
 // functionSpan is one invocation's root span of the function's own instrumentation.

@@ -12,7 +12,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -98,19 +97,6 @@ type ReliabilityFigures struct {
 	// LoadAverage is the machine's load average (1, 5, 15 minutes) when the gateway
 	// started: the machine may be shared.
 	LoadAverage string
-}
-
-// loadAverage reads /proc/loadavg's first three fields.
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	fields := strings.Fields(string(data))
-	if len(fields) < 3 {
-		return "unknown"
-	}
-	return strings.Join(fields[:3], " ")
 }
 
 // MetricCount is one metric's ground truth against what Prometheus holds, per Discrepancy.

@@ -8,7 +8,9 @@
 // again. It passes only when both backends hold the ground truth exactly: the counter
 // total of every series (summed over reset segments when a gateway restarted, and over
 // replicas), per function; or, when a gateway was killed, at most what it had not yet
-// flushed is missing and nothing is counted twice.
+// flushed is missing and nothing is counted twice. The soak (Scenario.Soak) is such a
+// scenario, long, with the gateway's RSS and CPU read over time; the pipelines compared
+// with the stock one (Ours, Stock) are shared with testbed/cmd/gatewaybench.
 package scenario // import "github.com/otelcol-lambda/otelcol-lambda/testbed/scenario"
 
 import (
@@ -64,6 +66,9 @@ type Scenario struct {
 	Stock bool
 	// Push, when set, sends sandboxes' Pushgateway pushes (see PushLoad) instead of Fleet.
 	Push *PushLoad
+	// Soak, when set, makes it the soak of testbed/results/soak.md: the gateway's RSS and
+	// CPU over a long load (see Soak).
+	Soak *Soak
 }
 
 // Comparison is what the stock pipeline counted beside otelcol-lambda, over the fleet.
@@ -144,7 +149,9 @@ type Result struct {
 	Push *PushResult
 	// Reliability is what a Scenario.Reliability measured.
 	Reliability *ReliabilityFigures
-	Err         error
+	// Soak is what a Scenario.Soak measured.
+	Soak *SoakFigures
+	Err  error
 }
 
 // Passed says whether the scenario met its criterion.
@@ -208,6 +215,11 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 	if s.Flush > 0 {
 		o.Flush = s.Flush
 	}
+	gatewayFlush := o.Flush
+	if s.Soak != nil && s.Flush <= 0 {
+		// The distribution's own intervals: the gateway is given none.
+		o.Flush, gatewayFlush = distributionFlush, 0
+	}
 	if o.Poll <= 0 {
 		o.Poll = 250 * time.Millisecond
 	}
@@ -219,7 +231,14 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 		o.Poll = max(o.Poll, time.Second)
 	}
 	r.Scenario, r.Flush = s, o.Flush
-	rn := &run{o: o, s: s, r: &r, began: time.Now()}
+	if s.Soak != nil {
+		if r.Err = validateSoak(s); r.Err != nil {
+			return r
+		}
+		// Minutes of samples are read once a second at most, as a reliability scenario's.
+		o.Poll = max(o.Poll, time.Second)
+	}
+	rn := &run{o: o, s: s, r: &r, began: time.Now(), gatewayFlush: gatewayFlush}
 	var l load
 	var err error
 	switch {
@@ -236,6 +255,7 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 		return r
 	}
 	rn.load = l
+	generated := time.Since(rn.began)
 
 	if rn.prom, err = harness.StartPrometheus(o.PrometheusBin); err != nil {
 		r.Err = err
@@ -262,22 +282,26 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 		return r
 	}
 	if s.Reliability != nil {
-		r.Reliability = &ReliabilityFigures{LoadAverage: loadAverage(), Drain: o.Drain}
+		r.Reliability = &ReliabilityFigures{LoadAverage: harness.LoadAverage(), Drain: o.Drain}
 		stopWatch := rn.watchMemory()
 		defer stopWatch()
 	}
 	if s.Stock {
-		rn.stock, err = harness.StartGateway(harness.GatewayConfig{
-			Bin:         o.Bin,
-			Configs:     []string{filepath.Join(o.Root, "testbed", "bench", "stock-pipeline.yaml")},
-			RemoteWrite: rn.remoteWrite,
-			Flush:       o.Flush,
-		})
+		rn.stock, err = Stock.Start(o.Root, harness.GatewayConfig{Bin: o.Bin, RemoteWrite: rn.remoteWrite, Flush: o.Flush})
 		if err != nil {
 			r.Err = fmt.Errorf("the stock pipeline: %w", err)
 			return r
 		}
 		defer rn.stock.Stop()
+	}
+
+	var soak *soakWatch
+	if s.Soak != nil {
+		if soak, err = rn.watchSoak(generated); err != nil {
+			r.Err = err
+			return r
+		}
+		defer soak.halt()
 	}
 
 	rn.loadStart = time.Now()
@@ -292,6 +316,9 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 	r.Stats, sent, err = l.send(ctx, rn, urls)
 	close(loadDone)
 	loadEnd := time.Now()
+	if soak != nil {
+		soak.loadSent()
+	}
 	rn.event("%s", sent)
 	rn.side.Wait()
 	if err == nil {
@@ -306,6 +333,11 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 	r.Err = l.settle(ctx, rn, loadEnd)
 	if s.Reliability != nil && r.Err == nil {
 		r.Err = rn.measureReliability(ctx, loadEnd)
+	}
+	if soak != nil {
+		var serr error
+		r.Soak, serr = soak.stop()
+		r.Err = errors.Join(r.Err, serr)
 	}
 	if rn.sink != nil {
 		r.SinkRequests, _ = rn.sink.Requests()
@@ -348,6 +380,9 @@ type run struct {
 	gwMu        sync.Mutex // a restart replaces a gateway while others read the slice
 	gateways    []*harness.Gateway
 	stock       *harness.Gateway // Scenario.Stock's pipeline
+	// gatewayFlush is the replicas' flush interval and correlation window; zero leaves
+	// the distribution's own.
+	gatewayFlush time.Duration
 	// holds[i], while true, holds back the push load's replays to replica i: set around a
 	// restart (push scenarios only).
 	holds []atomic.Bool
@@ -373,17 +408,19 @@ func replicaID(s Scenario, i int) string { return fmt.Sprintf("%s-replica-%d", s
 func (rn *run) startReplicas() error {
 	rn.gateways = make([]*harness.Gateway, rn.s.Replicas)
 	for i := range rn.gateways {
-		configs := []string{filepath.Join(rn.o.Root, "distribution", "config.yaml")}
+		var overlays []string
 		if rn.s.WriteAheadLog {
-			configs = append(configs, filepath.Join(rn.o.Root, "distribution", "overlays", "write-ahead-log.yaml"))
+			overlays = append(overlays, filepath.Join("distribution", "overlays", "write-ahead-log.yaml"))
 		}
-		g, err := harness.StartGateway(harness.GatewayConfig{
+		if rn.s.Soak != nil && rn.s.Soak.Overlay != "" {
+			overlays = append(overlays, rn.s.Soak.Overlay)
+		}
+		g, err := Ours.Start(rn.o.Root, harness.GatewayConfig{
 			Bin:         rn.o.Bin,
-			Configs:     configs,
 			RemoteWrite: rn.remoteWrite,
 			InstanceID:  replicaID(rn.s, i),
-			Flush:       rn.o.Flush,
-		})
+			Flush:       rn.gatewayFlush,
+		}, overlays...)
 		if err != nil {
 			return err
 		}
@@ -580,7 +617,7 @@ func (l *fleetLoad) send(ctx context.Context, rn *run, urls []string) (loadgen.S
 func (l *fleetLoad) settle(ctx context.Context, rn *run, loadEnd time.Time) error {
 	r, s := rn.r, rn.s
 	promTotals := rn.prometheusTotals(ctx, func(ctx context.Context, prom *harness.Prometheus, window time.Duration) (Totals, int, error) {
-		if s.Reliability != nil && s.Disruption == nil {
+		if (s.Reliability != nil || s.Soak != nil) && s.Disruption == nil {
 			// Minutes of samples: no gateway restarts, so each series' largest value is
 			// its total, and Prometheus need not send every sample.
 			return PrometheusLastTotals(ctx, prom, l.checks, s.Fleet.Prefix, window)
@@ -798,24 +835,24 @@ func compareStock(ctx context.Context, prom *harness.Prometheus, fleet *loadgen.
 	if err != nil {
 		return nil, err
 	}
-	calls, _, err := prom.CounterTotals(ctx, fmt.Sprintf(`traces_span_metrics_calls_total{service_name=~"%s-.*"}`, fleet.Config.Prefix), window)
+	calls, _, err := prom.CounterTotals(ctx, fmt.Sprintf(`%s{%s=~"%s-.*"}`, Stock.Count, Stock.Function, fleet.Config.Prefix), window)
 	if err != nil {
 		return nil, err
 	}
 	c := &Comparison{Functions: len(fleet.Truth), StockSeries: len(calls)}
 	stockBy := map[string]float64{}
 	for _, s := range calls {
-		stockBy[s.Labels["service_name"]] += s.Value
+		stockBy[s.Labels[Stock.Function]] += s.Value
 		c.StockInvocations += s.Value
-		if s.Labels["status_code"] == "STATUS_CODE_ERROR" {
+		if s.Labels["status_code"] == stockErrorStatus {
 			c.StockErrors += s.Value
 		}
 	}
 	for fn, t := range fleet.Truth {
-		m := map[string]string{"faas_name": fn}
+		m := map[string]string{Ours.Function: fn}
 		c.Invocations += t.Invocations
 		c.Spans += t.Spans
-		got := ours("faas_invocations_total", m)
+		got := ours(Ours.Count, m)
 		c.OursInvocations += got
 		c.OursErrors += ours("faas_errors_total", m)
 		for _, n := range t.Errors {

@@ -62,12 +62,7 @@ func runBench(o options) (string, error) {
 	}
 	defer prom.Stop()
 
-	// A counts the OTLP span load (functions' own SERVER spans) with lambda_metrics' sdk_spans,
-	// as a user without the extension runs it: over OTLP, no span counts as one of the
-	// receiver's invocation spans.
-	a := pipelineA(o)
-	a.configs = append(a.configs, filepath.Join(o.root, "testbed", "bench", "sdk-spans.yaml"))
-	pipelines := []pipeline{a, pipelineB(o)}
+	pipelines := []pipeline{pipelineA(o), pipelineB(o)}
 	log.Printf("load per round: %d OTLP spans to both pipelines, %d invocations as Telemetry API batches to A, %d functions", o.spans, o.invocations, o.functions)
 	results := make([][]result, len(pipelines))
 	for round := 1; round <= o.rounds; round++ {
@@ -116,7 +111,7 @@ func measure(o options, prom *harness.Prometheus, p pipeline, round int) (r resu
 
 	// The load is made before the gateway starts: generating it costs this process CPU.
 	var fleet *loadgen.Fleet
-	if p.telemetry {
+	if p.Telemetry {
 		if fleet, err = loadgen.Generate(telemetryFleet(o, m.runID+"-tapi")); err != nil {
 			return r, err
 		}
@@ -149,7 +144,7 @@ func measure(o options, prom *harness.Prometheus, p pipeline, round int) (r resu
 	for i := range o.probes {
 		fn := probePrefix(m.runID, "p", i) + "-fn0"
 		if err := m.waitFor("the warm-up of "+fn, func() (bool, error) {
-			return m.exactly(m.sink.Sum(p.count, map[string]string{p.label: fn}), probeWarmSpans)
+			return m.exactly(m.sink.Sum(p.Count, map[string]string{p.Function: fn}), probeWarmSpans)
 		}); err != nil {
 			return r, err
 		}
@@ -297,20 +292,20 @@ func measureLoad(gw *harness.Gateway, prom *harness.Prometheus, pprofAddr, profi
 	if err != nil {
 		return f, err
 	}
-	smp := startSampler(gw.Process, 250*time.Millisecond)
+	smp := harness.StartSampler(gw.Process, 250*time.Millisecond)
 	profiled := make(chan error, 1)
 	if pprofAddr != "" {
 		go func() { profiled <- profile(pprofAddr, profilePath) }()
 	} else {
 		profiled <- nil
 	}
-	oth := startOthers(gw.Process, prom.Process)
-	own0 := processCPU()
-	from := smp.since()
+	oth := harness.StartOtherWork(gw.Process, prom.Process)
+	own0 := harness.OwnCPU()
+	from := smp.Since()
 	err = send()
-	to := smp.since()
-	f.harnessCPU = processCPU() - own0
-	f.others = oth.stop()
+	to := smp.Since()
+	f.harnessCPU = harness.OwnCPU() - own0
+	f.others = oth.Cores()
 	if err != nil {
 		smp.Stop()
 		return f, err
@@ -330,8 +325,8 @@ func measureLoad(gw *harness.Gateway, prom *harness.Prometheus, pprofAddr, profi
 		return f, err
 	}
 	f.cpu, f.send = cpu1-cpu0, to-from
-	steady := between(samples, from+(to-from)/2, to)
-	f.steady, f.samples = medianRSS(steady), len(steady)
+	steady := harness.Between(samples, from+(to-from)/2, to)
+	f.steady, f.samples = harness.MedianRSS(steady), len(steady)
 	_, f.peak, err = gw.Memory()
 	return f, err
 }
@@ -347,7 +342,7 @@ func (m *measurement) probe(prefix string, want float64) (probeResult, error) {
 	var res probeResult
 	batch := otlpRequests(1, 1, prefix, false)
 	fn := batch[0].Function
-	query := fmt.Sprintf(`sum(%s{%s=%q})`, m.p.count, m.p.label, fn)
+	query := fmt.Sprintf(`sum(%s{%s=%q})`, m.p.Count, m.p.Function, fn)
 	sent := time.Now()
 	if _, err := sendAll(m.gw.URL, 1, batch); err != nil {
 		return res, err
@@ -355,7 +350,7 @@ func (m *measurement) probe(prefix string, want float64) (probeResult, error) {
 	deadline := sent.Add(m.o.drainTimeout)
 	for {
 		if res.sink == 0 {
-			got := m.sink.Sum(m.p.count, map[string]string{m.p.label: fn})
+			got := m.sink.Sum(m.p.Count, map[string]string{m.p.Function: fn})
 			if got > want {
 				return res, fmt.Errorf("the sink counted %v invocations of %s, more than the %v sent", got, fn, want)
 			}
@@ -393,8 +388,8 @@ const sandboxSpans = 2000
 // countOf sums the invocation counter over the functions <prefix>-fn<i>.
 func countOf(sink *rwsink.Sink, p pipeline, prefix string) float64 {
 	var total float64
-	for _, s := range sink.Find(p.count, nil) {
-		if strings.HasPrefix(s.Labels[p.label], prefix+"-fn") {
+	for _, s := range sink.Find(p.Count, nil) {
+		if strings.HasPrefix(s.Labels[p.Function], prefix+"-fn") {
 			total += s.Total
 		}
 	}

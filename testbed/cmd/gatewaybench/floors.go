@@ -5,12 +5,12 @@ package main
 
 import (
 	"runtime"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/loadgen"
 )
 
@@ -59,20 +59,12 @@ func measureFloors(o options) (floors, error) {
 func cpuPer(items int, work func()) time.Duration {
 	best := time.Duration(1<<63 - 1)
 	for range 3 {
-		before := processCPU()
+		before := harness.OwnCPU()
 		work()
 		runtime.GC()
-		if d := processCPU() - before; d < best {
+		if d := harness.OwnCPU() - before; d < best {
 			best = d
 		}
 	}
 	return best / time.Duration(items)
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		panic(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

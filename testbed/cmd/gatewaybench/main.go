@@ -6,14 +6,11 @@
 // By default it runs (A) otelcol-lambda's pipeline (distribution/config.yaml, with
 // testbed/bench/sdk-spans.yaml so that it counts the OTLP span load) against (B) the
 // stock Collector pipeline (otlp -> batch -> spanmetrics -> prometheusremotewrite, same
-// release, testbed/bench/stock-pipeline.yaml) on the same OTLP load, one after the other,
+// release, testbed/bench/stock-pipeline.yaml; both as testbed/scenario.Ours and .Stock,
+// which the fleet scenario "comparison" runs too) on the same OTLP load, one after the other,
 // rounds alternating, and writes testbed/results/bench.md: CPU per million spans and per
 // million invocations, RSS peak and steady, end-to-end freshness (invocation end -> visible
 // in a Prometheus query), the ratios A/B and the decode floors.
-//
-// With -soak DURATION it runs pipeline A alone under a constant-rate fleet load for that
-// long and writes testbed/results/soak.md: the gateway's RSS and CPU over time, the RSS
-// slope, and whether every count arrived exactly.
 //
 // With -push it runs pipeline A alone under the flushes the extension sends for functions
 // that push Prometheus metrics (testbed/loadgen.GeneratePush) and writes
@@ -35,6 +32,7 @@ import (
 	"time"
 
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/scenario"
 )
 
 type options struct {
@@ -56,15 +54,6 @@ type options struct {
 	// profileDir, when set, gets a CPU profile of each gateway under the span load.
 	profileDir string
 
-	// The soak (A alone); soak > 0 selects it.
-	soak          time.Duration
-	soakRate      float64
-	soakFunctions int
-	soakSandboxes int
-	soakSample    time.Duration
-	soakSlopeMax  float64 // MiB/min
-	soakOverlay   string  // a --config overlay for the soak's gateway; "" for none
-
 	// The push benchmark (push.go); push selects it.
 	push            bool
 	pushSandboxes   int
@@ -80,7 +69,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.bin, "bin", "_build/otelcol-lambda", "the built distribution")
 	flag.StringVar(&o.root, "root", ".", "the repository root (for the configurations)")
-	flag.StringVar(&o.out, "out", "", "where to write the report (default testbed/results/bench.md, or soak.md with -soak)")
+	flag.StringVar(&o.out, "out", "", "where to write the report (default testbed/results/bench.md, or push.md with -push)")
 	flag.StringVar(&o.prometheusBin, "prometheus", "prometheus", "the Prometheus binary (the benchmark's freshness probes query it)")
 	flag.IntVar(&o.spans, "spans", 1_000_000, "OTLP spans (functions' own SERVER spans) per pipeline and round")
 	flag.IntVar(&o.invocations, "invocations", 300_000, "invocations sent as Telemetry API batches per round (pipeline A only)")
@@ -90,16 +79,9 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of A then B; the report gives the median")
 	flag.IntVar(&o.probes, "probes", 10, "freshness probes per pipeline and round, on functions the gateway knows")
 	flag.IntVar(&o.newProbes, "new-probes", 4, "freshness probes per pipeline and round, each the first invocation of a new function")
-	flag.DurationVar(&o.flush, "flush", 2*time.Second, "metrics flush interval (and correlation window) of the gateways; in a soak the default is the distribution's own (10s, window 5s)")
+	flag.DurationVar(&o.flush, "flush", 2*time.Second, "metrics flush interval (and correlation window) of the gateways")
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 2*time.Minute, "how long to wait for the sink (and Prometheus) to hold every count")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write a CPU profile of each gateway under the span load here (adds the debug-endpoints overlay)")
-	flag.DurationVar(&o.soak, "soak", 0, "run the soak for this long instead of the benchmark (pipeline A alone, constant-rate fleet load)")
-	flag.Float64Var(&o.soakRate, "soak-rate", 1000, "soak: invocations per second (Telemetry API), plus the functions' own spans")
-	flag.IntVar(&o.soakFunctions, "soak-functions", 50, "soak: functions in the fleet")
-	flag.IntVar(&o.soakSandboxes, "soak-sandboxes", 10, "soak: sandbox slots per function")
-	flag.DurationVar(&o.soakSample, "soak-sample", 10*time.Second, "soak: how often to sample the gateway's RSS and CPU")
-	flag.StringVar(&o.soakOverlay, "soak-overlay", filepath.Join("testbed", "bench", "soak-bounds.yaml"), "soak: a configuration overlay (relative to -root); empty runs distribution/config.yaml alone")
-	flag.Float64Var(&o.soakSlopeMax, "soak-slope-max", 0.5, "soak: the RSS slope (MiB/min, over the last 80%) below which RSS is called flat")
 	flag.BoolVar(&o.push, "push", false, "run the push benchmark instead (writes testbed/results/push.md): Pushgateway pushes as the extension forwards them")
 	flag.IntVar(&o.pushSandboxes, "push-sandboxes", 3000, "push: sandboxes (extension instances) per round")
 	flag.IntVar(&o.pushFlushes, "push-flushes", 10, "push: flushes per sandbox")
@@ -115,19 +97,11 @@ func main() {
 		log.Fatal("gatewaybench reads /proc and runs on Linux only")
 	}
 
-	explicit := map[string]bool{}
-	flag.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
 	if o.out == "" {
 		o.out = filepath.Join("testbed", "results", "bench.md")
-		if o.soak > 0 {
-			o.out = filepath.Join("testbed", "results", "soak.md")
-		}
 		if o.push {
 			o.out = filepath.Join("testbed", "results", "push.md")
 		}
-	}
-	if o.soak > 0 && !explicit["flush"] {
-		o.flush = 0 // the distribution's defaults
 	}
 	bin, err := filepath.Abs(o.bin)
 	if err != nil {
@@ -142,8 +116,6 @@ func main() {
 	switch {
 	case o.push:
 		report, err = runPushBench(o)
-	case o.soak > 0:
-		report, err = runSoak(o)
 	default:
 		report, err = runBench(o)
 	}
@@ -169,24 +141,24 @@ func writeReport(path, report string) error {
 	return nil
 }
 
-// pipeline is one configuration under test.
+// pipeline is one configuration under test: testbed/scenario's Ours or Stock, named for
+// the report, with the benchmark's overlays.
 type pipeline struct {
+	scenario.Pipeline
 	short, name string
-	configs     []string
-	// count is the metric that counts invocations, and label the one naming the function.
-	count, label string
-	// telemetry: the pipeline takes Telemetry API batches (only otelcol-lambda's does).
-	telemetry bool
+	configs     []string // the gateway's --config files, under -root
 }
 
+// pipelineA is otelcol-lambda's pipeline counting the OTLP span load (functions' own SERVER
+// spans) with lambda_metrics' sdk_spans, as a user without the extension runs it: over
+// OTLP, no span counts as one of the receiver's invocation spans.
 func pipelineA(o options) pipeline {
-	return pipeline{short: "A", name: "A: otelcol-lambda", configs: []string{filepath.Join(o.root, "distribution", "config.yaml")},
-		count: "faas_invocations_total", label: "faas_name", telemetry: true}
+	return pipeline{Pipeline: scenario.Ours, short: "A", name: "A: otelcol-lambda",
+		configs: scenario.Ours.ConfigPaths(o.root, filepath.Join("testbed", "bench", "sdk-spans.yaml"))}
 }
 
 func pipelineB(o options) pipeline {
-	return pipeline{short: "B", name: "B: stock spanmetrics", configs: []string{filepath.Join(o.root, "testbed", "bench", "stock-pipeline.yaml")},
-		count: "traces_span_metrics_calls_total", label: "service_name"}
+	return pipeline{Pipeline: scenario.Stock, short: "B", name: "B: stock spanmetrics", configs: scenario.Stock.ConfigPaths(o.root)}
 }
 
 // startGateway starts the gateway of cfg; with profiling, the debug-endpoints overlay is

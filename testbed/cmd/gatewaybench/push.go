@@ -104,7 +104,7 @@ func measurePush(o options, prom *harness.Prometheus, round int) (r pushResult, 
 		return r, nil, err
 	}
 
-	gw, pprofAddr, err := startGateway(o, harness.GatewayConfig{Bin: o.bin, Configs: []string{filepath.Join(o.root, "distribution", "config.yaml")},
+	gw, pprofAddr, err := startGateway(o, harness.GatewayConfig{Bin: o.bin, Configs: scenario.Ours.ConfigPaths(o.root),
 		RemoteWrite: teeURL + "/api/v1/write", InstanceID: pushReplicaID, Flush: o.flush}, o.profileDir != "")
 	if err != nil {
 		return r, nil, err
@@ -167,7 +167,7 @@ func measurePush(o options, prom *harness.Prometheus, round int) (r pushResult, 
 	r.promExact = len(r.promMismatches) == 0
 	r.promRefused = tee.Refused.Load()
 	if !r.promExact {
-		return r, fleet, fmt.Errorf("Prometheus does not hold the truth that the sink holds: %s (%d in all)", r.promMismatches[0], len(r.promMismatches))
+		return r, fleet, fmt.Errorf("the truth the sink holds is not in Prometheus: %s (%d in all)", r.promMismatches[0], len(r.promMismatches))
 	}
 	return r, fleet, nil
 }

@@ -24,9 +24,7 @@ func environment(b *strings.Builder, o options, target string) {
 	fmt.Fprintf(b, "- machine: %s, %d CPUs (%s), %s/%s, %s\n", host, runtime.NumCPU(), harness.CPUModel(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 	fmt.Fprintf(b, "- gateway: `%s --version`: %s; collector release %s (core and contrib, both pipelines)\n",
 		relative(o.bin), version(o.bin, "--version"), collectorRelease(o.root))
-	if o.soak == 0 {
-		fmt.Fprintf(b, "- Prometheus: %s\n", version(o.prometheusBin, "--version"))
-	}
+	fmt.Fprintf(b, "- Prometheus: %s\n", version(o.prometheusBin, "--version"))
 	fmt.Fprintf(b, "- command: `%s` = `go run ./testbed/cmd/gatewaybench %s`\n", target, strings.Join(o.args, " "))
 }
 

@@ -5,7 +5,9 @@
 // and writes their figures to a markdown report (testbed/results/scenarios.md). With
 // -reliability it runs the reliability scenarios instead (long backend outages, a fleet
 // beyond the cardinality limit; see reliabilityCatalog) and writes their part of
-// testbed/results/reliability.md, keeping what others wrote there. It exits non-zero when a
+// testbed/results/reliability.md, keeping what others wrote there. With -soak DURATION it
+// runs the soak instead (soakScenario: one gateway under a constant fleet load for that long,
+// its RSS and CPU over time) and writes testbed/results/soak.md. It exits non-zero when a
 // scenario fails.
 package main // import "github.com/otelcol-lambda/otelcol-lambda/testbed/cmd/scenarios"
 
@@ -155,6 +157,37 @@ func reliabilityCatalog() []scenario.Scenario {
 	}
 }
 
+// soakMix churns the gateway's join state: new sandboxes (cold starts, and one after every
+// out-of-memory kill), errors of every type, timeouts, and asynchronous retries that reuse
+// a request id.
+var soakMix = loadgen.Mix{ColdStart: 0.01, Error: 0.03, Timeout: 0.01, OOM: 0.005, Retry: 0.3}
+
+// soakOptions are the soak's flags.
+type soakOptions struct {
+	duration             time.Duration
+	rate                 float64
+	functions, sandboxes int
+	workers              int
+	sample               time.Duration
+	slopeMax             float64
+	overlay              string
+}
+
+// soakScenario is `make soak`: a constant-rate fleet load with the functions' own spans,
+// on one gateway with the distribution's own intervals, for o.duration.
+func soakScenario(o soakOptions) scenario.Scenario {
+	invocations := int(o.rate * o.duration.Seconds())
+	return scenario.Scenario{
+		Name: "soak",
+		About: fmt.Sprintf("%d functions x %d sandbox slots, %d invocations at %.0f/s for %s, with the functions' own spans",
+			o.functions, o.sandboxes, invocations, o.rate, o.duration),
+		Fleet: loadgen.Config{Prefix: "soak", Functions: o.functions, Sandboxes: o.sandboxes, Invocations: invocations,
+			PerBatch: 10, Mix: soakMix, FunctionSpans: true, Seed: 1, Start: time.Now()},
+		Rate: o.rate, Workers: o.workers,
+		Soak: &scenario.Soak{Duration: o.duration, Sample: o.sample, SlopeMax: o.slopeMax, Overlay: o.overlay},
+	}
+}
+
 func main() {
 	o := scenario.Options{}
 	var root, out, only string
@@ -168,16 +201,44 @@ func main() {
 	list := flag.Bool("list", false, "list the scenarios and exit")
 	reliability := flag.Bool("reliability", false, "run the reliability scenarios (outages, cardinality) and write "+
 		"testbed/results/reliability.md (its generated part) unless -out says where")
+	var so soakOptions
+	flag.DurationVar(&so.duration, "soak", 0, "run the soak for this long instead (one gateway, constant-rate fleet load, "+
+		"the distribution's own flush interval) and write testbed/results/soak.md unless -out says where")
+	flag.Float64Var(&so.rate, "soak-rate", 1000, "soak: invocations per second (Telemetry API), plus the functions' own spans")
+	flag.IntVar(&so.functions, "soak-functions", 50, "soak: functions in the fleet")
+	flag.IntVar(&so.sandboxes, "soak-sandboxes", 10, "soak: sandbox slots per function")
+	flag.IntVar(&so.workers, "soak-workers", 4, "soak: concurrent senders")
+	flag.DurationVar(&so.sample, "soak-sample", 10*time.Second, "soak: how often to read the gateway's RSS, CPU and own telemetry")
+	flag.Float64Var(&so.slopeMax, "soak-slope-max", 0.5, "soak: the RSS slope (MiB/min, over the load's last 80%) below which RSS is called flat")
+	flag.StringVar(&so.overlay, "soak-overlay", filepath.Join("testbed", "bench", "soak-bounds.yaml"),
+		"soak: a configuration overlay (relative to -root); empty runs distribution/config.yaml alone")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	o.Logf = log.Printf
+	outSet, flushSet := false, false
+	flag.Visit(func(f *flag.Flag) {
+		outSet = outSet || f.Name == "out"
+		flushSet = flushSet || f.Name == "flush"
+	})
 	scenarios := catalog
-	if *reliability {
+	switch {
+	case *reliability && so.duration > 0:
+		log.Fatal("-reliability and -soak are different runs: give one")
+	case *reliability:
 		scenarios = reliabilityCatalog
-		outSet := false
-		flag.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
 		if !outSet {
 			out = "testbed/results/reliability.md"
+		}
+	case so.duration > 0:
+		scenarios = func() []scenario.Scenario {
+			s := soakScenario(so)
+			if flushSet {
+				s.Flush = o.Flush // else the distribution's own
+			}
+			return []scenario.Scenario{s}
+		}
+		if !outSet {
+			out = "testbed/results/soak.md"
 		}
 	}
 
@@ -222,6 +283,15 @@ func main() {
 		log.Printf("scenario %s: %s", s.Name, s.About)
 		r := scenario.Run(ctx, o, s)
 		switch {
+		case r.Soak != nil:
+			if !r.Passed() {
+				failed = true
+			}
+			slope, readings, flat := r.RSSFlat()
+			log.Printf("scenario %s %s: Prometheus exact %s, sink exact %s after the load; RSS slope %+.3f MiB/min over %d readings (flat: %v), "+
+				"peak RSS %.1f MiB, gateway CPU %s, err=%v prometheus=%v sink=%v", s.Name, passed(r), r.PrometheusExact.Round(time.Millisecond),
+				r.SinkExact.Round(time.Millisecond), slope, readings, flat, float64(r.Soak.PeakRSS)/(1<<20), r.Soak.CPU.Round(100*time.Millisecond),
+				r.Err, first(r.PrometheusMismatches), first(r.SinkMismatches))
 		case r.Reliability != nil:
 			if !r.Passed() {
 				failed = true
@@ -250,6 +320,9 @@ func main() {
 	}
 	command := "make scenarios"
 	switch {
+	case so.duration > 0:
+		// The soak's flags are many: the report quotes them all.
+		command = fmt.Sprintf("make soak SOAK_DURATION=%s` = `go run ./testbed/cmd/scenarios %s", so.duration, strings.Join(os.Args[1:], " "))
 	case *reliability && only != "":
 		command = "go run ./testbed/cmd/scenarios -reliability -run " + only
 	case *reliability:
@@ -261,6 +334,9 @@ func main() {
 		command += fmt.Sprintf(" (with -bin %s -root %s)", o.Bin, root)
 	}
 	report := scenario.Render(command, results)
+	if so.duration > 0 && len(results) == 1 {
+		report = scenario.RenderSoak(command, describeBuild(o.Bin, root), results[0])
+	}
 	if *reliability {
 		existing, err := os.ReadFile(out)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {

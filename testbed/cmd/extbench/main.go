@@ -10,15 +10,15 @@
 //   - per flush strategy, over many invocations: the function's response latency with and
 //     without the extension (the difference is the added latency), the billed
 //     post-runtime time (from the runtime's next to the extension's next), and the
-//     extension's RSS from /proc;
+//     extension's RSS from /proc (testbed/harness.ProcessMemory);
 //   - the binary's size, and the layer zip's when given.
 //
 // Any extension can be measured: the harness sets OTELCOL_LAMBDA_* for ours (harmless to
 // others) and passes -env for the rest. Everything runs on loopback.
 //
-//	go run ./testbed/extbench -extension layer/build/x86_64/extensions/otelcol-lambda-extension \
+//	go run ./testbed/cmd/extbench -extension layer/build/x86_64/extensions/otelcol-lambda-extension \
 //	    -zip layer/build/otelcol-lambda-extension-x86_64.zip
-package main // import "github.com/otelcol-lambda/otelcol-lambda/testbed/extbench"
+package main // import "github.com/otelcol-lambda/otelcol-lambda/testbed/cmd/extbench"
 
 import (
 	"bufio"
@@ -36,6 +36,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/lambdaemu"
 )
 
@@ -93,7 +94,9 @@ const envServeGateway = "EXTBENCH_SERVE_GATEWAY"
 // runGateway serves a gateway that accepts everything, as a healthy otelcol-lambda
 // gateway does, until stdin closes. It runs in a process of its own, so that its work
 // (and its garbage collection) does not land on the measured function's runtime, which
-// runs in the harness's process.
+// runs in the harness's process. A stand-in rather than the real gateway, whose own CPU and
+// start-up would land in what extbench measures; layer/internal/gatewaytest is internal to
+// layer/.
 func runGateway() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -338,7 +341,7 @@ func invocations(o options, ext *lambdaemu.ExtensionSpec) (runResult, error) {
 	}
 	if ext != nil && len(initRes.Extensions) == 1 {
 		// The process is frozen (SIGSTOP) between invocations; /proc still reads.
-		r.rss, r.peak, _ = lambdaemu.ProcessRSS(initRes.Extensions[0].PID)
+		r.rss, r.peak, _ = harness.ProcessMemory(initRes.Extensions[0].PID)
 	}
 	sr, err := emu.Shutdown(context.Background(), lambdaemu.ShutdownSpindown)
 	if err != nil {

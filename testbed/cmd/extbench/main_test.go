@@ -30,7 +30,7 @@ func TestRunMeasuresTheFloorExtension(t *testing.T) {
 		t.Skip("builds an extension")
 	}
 	bin := filepath.Join(t.TempDir(), "extensions", "floorext")
-	out, err := exec.Command("go", "build", "-o", bin, "./floorext").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", bin, "../floorext").CombinedOutput()
 	require.NoError(t, err, string(out))
 	var report strings.Builder
 	require.NoError(t, run(&report, options{

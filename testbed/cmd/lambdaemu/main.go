@@ -6,8 +6,8 @@
 // prints what happened (the phases' timings, the Telemetry API events, the extensions'
 // output).
 //
-//	go run ./testbed/lambdaemu/cmd/lambdaemu -extension path/to/extension -env KEY=value -invocations 3
-package main // import "github.com/otelcol-lambda/otelcol-lambda/testbed/lambdaemu/cmd/lambdaemu"
+//	go run ./testbed/cmd/lambdaemu -extension path/to/extension -env KEY=value -invocations 3
+package main // import "github.com/otelcol-lambda/otelcol-lambda/testbed/cmd/lambdaemu"
 
 import (
 	"context"

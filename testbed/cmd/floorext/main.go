@@ -5,7 +5,7 @@
 // subscribes to the Telemetry API (and discards what arrives) and calls next. Whatever an
 // extension costs beyond this is its own doing; what this costs is the price of being an
 // extension at all (and of the emulator's own work, which runs on the same machine).
-package main // import "github.com/otelcol-lambda/otelcol-lambda/testbed/extbench/floorext"
+package main // import "github.com/otelcol-lambda/otelcol-lambda/testbed/cmd/floorext"
 
 import (
 	"io"
