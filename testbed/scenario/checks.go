@@ -152,6 +152,12 @@ func PrometheusTotals(ctx context.Context, prom *harness.Prometheus, checks []Ch
 		byMetric[m] = series
 		resets += r
 	}
+	return sumMatching(byMetric), resets, nil
+}
+
+// sumMatching answers a check from series read per metric: the sum of the series whose
+// labels match.
+func sumMatching(byMetric map[string][]harness.Series) Totals {
 	return func(metric string, match map[string]string) float64 {
 		var total float64
 		for _, s := range byMetric[metric] {
@@ -160,7 +166,7 @@ func PrometheusTotals(ctx context.Context, prom *harness.Prometheus, checks []Ch
 			}
 		}
 		return total
-	}, resets, nil
+	}
 }
 
 func matchesAll(labels, match map[string]string) bool {

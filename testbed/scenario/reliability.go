@@ -278,15 +278,7 @@ func PrometheusLastTotals(ctx context.Context, prom *harness.Prometheus, checks 
 		}
 		byMetric[m] = series
 	}
-	return func(metric string, match map[string]string) float64 {
-		var total float64
-		for _, s := range byMetric[metric] {
-			if matchesAll(s.Labels, match) {
-				total += s.Value
-			}
-		}
-		return total
-	}, 0, nil
+	return sumMatching(byMetric), 0, nil
 }
 
 // headSeries is how many series Prometheus' TSDB head holds.

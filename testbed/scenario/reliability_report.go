@@ -187,13 +187,7 @@ func renderReliability(b *strings.Builder, r Result) {
 	if f != nil && f.Sandboxes > 0 {
 		row(b, "sandboxes (distinct extension instance ids)", f.Sandboxes)
 	}
-	row(b, "flush interval and correlation window", r.Flush)
-	row(b, "batches generated / sent / acknowledged", fmt.Sprintf("%d / %d / %d", r.Stats.Generated, r.Stats.Sent, r.Stats.Acknowledged))
-	row(b, "requests (retries)", fmt.Sprintf("%d (%d)", r.Stats.Attempts, r.Stats.Retried))
-	row(b, "invocations generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedInvocations, r.Stats.AcknowledgedInvocations))
-	if s.Fleet.FunctionSpans {
-		row(b, "function spans (OTLP) generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedSpans, r.Stats.AcknowledgedSpans))
-	}
+	renderSent(b, r)
 	row(b, "errors / timeouts / cold starts", fmt.Sprintf("%d / %d / %d", sumCounts(r.Truth.Errors), r.Truth.Timeouts, r.Truth.ColdStarts))
 	if s.Rate > 0 {
 		row(b, "send mode", fmt.Sprintf("rate %.0f invocations/s, %d workers", s.Rate, max(1, s.Workers)))

@@ -69,19 +69,25 @@ func Render(command string, results []Result) string {
 // row writes a row of a scenario's table of figures.
 func row(b *strings.Builder, k string, v any) { fmt.Fprintf(b, "| %s | %v |\n", k, v) }
 
+// renderSent writes the rows every fleet scenario's table has: the flush interval and what
+// was generated, sent and acknowledged.
+func renderSent(b *strings.Builder, r Result) {
+	row(b, "flush interval and correlation window", r.Flush)
+	row(b, "batches generated / sent / acknowledged", fmt.Sprintf("%d / %d / %d", r.Stats.Generated, r.Stats.Sent, r.Stats.Acknowledged))
+	row(b, "requests (retries)", fmt.Sprintf("%d (%d)", r.Stats.Attempts, r.Stats.Retried))
+	row(b, "invocations generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedInvocations, r.Stats.AcknowledgedInvocations))
+	if r.Scenario.Fleet.FunctionSpans {
+		row(b, "function spans (OTLP) generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedSpans, r.Stats.AcknowledgedSpans))
+	}
+}
+
 // renderFleet writes the figures of a Telemetry API scenario, and its comparison with the
 // stock pipeline.
 func renderFleet(b *strings.Builder, r Result) {
 	s := r.Scenario
 	row(b, "functions x sandbox slots", fmt.Sprintf("%d x %d", s.Fleet.Functions, s.Fleet.Sandboxes))
 	row(b, "gateway replicas", max(1, s.Replicas))
-	row(b, "flush interval and correlation window", r.Flush)
-	row(b, "batches generated / sent / acknowledged", fmt.Sprintf("%d / %d / %d", r.Stats.Generated, r.Stats.Sent, r.Stats.Acknowledged))
-	row(b, "requests (retries)", fmt.Sprintf("%d (%d)", r.Stats.Attempts, r.Stats.Retried))
-	row(b, "invocations generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedInvocations, r.Stats.AcknowledgedInvocations))
-	if s.Fleet.FunctionSpans {
-		row(b, "function spans (OTLP) generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedSpans, r.Stats.AcknowledgedSpans))
-	}
+	renderSent(b, r)
 	if s.Fleet.ReportLag {
 		row(b, "reports delivered in the sandbox's next batch", r.Truth.LaggedReports)
 	}
