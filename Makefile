@@ -90,10 +90,18 @@ define apt_check
 	fi
 endef
 
-.PHONY: deps
-deps: ## Install the Debian packages that run and the tests need (prometheus, curl, python3-prometheus-client)
+.PHONY: run-deps
+run-deps: ## Install the Debian packages make run needs (prometheus, curl)
 	$(call apt_ensure,prometheus,prometheus)
 	$(call apt_ensure,curl,curl)
+
+.PHONY: node-deps
+node-deps: ## Install Node.js and npm (the testbed's Node.js function, the Node requestHook's tests)
+	$(call apt_ensure,node,nodejs)
+	$(call apt_ensure,npm,npm)
+
+.PHONY: deps
+deps: run-deps node-deps ## Install the Debian packages that make run and the tests need (also python3-prometheus-client, nodejs, npm)
 	$(call apt_check,/usr/bin/python3 -c 'import prometheus_client',python3-prometheus-client,the Python module prometheus_client of /usr/bin/python3 (the testbed's Python function))
 
 # ---------------------------------------------------------------------------- build
@@ -118,7 +126,7 @@ generate: $(MDATAGEN) ## Regenerate the components' mdatagen code
 # ---------------------------------------------------------------------------- run
 
 .PHONY: run
-run: build deps ## Build, then start a local Prometheus and the gateway (Ctrl-C stops both)
+run: build run-deps ## Build, then start a local Prometheus and the gateway (Ctrl-C stops both)
 	$(call step,starting Prometheus and the gateway)
 	@distribution/run.sh
 
@@ -169,8 +177,7 @@ fuzz: ## Run each fuzz target for $(FUZZ_TIME_LONG)
 
 # The testbed's Node.js function's packages (its Go function builds in the test itself).
 NODEFN := testbed/functions/nodefn
-$(NODEFN)/node_modules/.package-lock.json: $(NODEFN)/package.json $(NODEFN)/package-lock.json
-	$(call apt_ensure,node,nodejs)
+$(NODEFN)/node_modules/.package-lock.json: $(NODEFN)/package.json $(NODEFN)/package-lock.json | node-deps
 	$(call step,installing the testbed Node.js function's packages (npm ci))
 	cd $(NODEFN) && npm ci --no-audit --no-fund --silent
 
@@ -184,7 +191,7 @@ e2e: build deps $(JAEGER_BIN) $(NODEFN)/node_modules/.package-lock.json ## End-t
 # the Collector in), so ./... above never reaches it; the Node requestHook runs against the
 # real @opentelemetry/instrumentation-aws-lambda from npm.
 .PHONY: instrumentation-test
-instrumentation-test: ## Function-side instrumentation: Go lambdaevents (tests, fuzz) and the Node requestHook
+instrumentation-test: node-deps ## Function-side instrumentation: Go lambdaevents (tests, fuzz) and the Node requestHook
 	$(call step,instrumentation/go/lambdaevents: vet + tests + fuzz for $(FUZZ_TIME))
 	cd instrumentation/go/lambdaevents && gofmt -l . | (! grep .) && go vet ./... && go test -race -count=1 ./... \
 		&& go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZ_TIME) .
@@ -284,5 +291,5 @@ bench-push: build deps ## The gateway under pushes: CPU per flush and per data p
 # ---- end bench-push ----------------------------------------------------------------------------
 
 .PHONY: clean
-clean: ## Remove the build output, the tools and what make run left
-	rm -rf $(BUILD_DIR) $(BIN) .run
+clean: ## Remove the build output (the gateway, the layer), the tools and what make run left
+	rm -rf $(BUILD_DIR) $(BIN) $(LAYER_BUILD) .run

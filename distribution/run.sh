@@ -261,7 +261,7 @@ wait_ready "http://$OTELCOL_LAMBDA_HEALTH_ENDPOINT/" "$!" gateway ""
 
 cat <<INFO
 [run] ready.
-[run]   gateway lambda_telemetry (extension batches, OTLP/HTTP): http://$OTELCOL_LAMBDA_HTTP_ENDPOINT  (/v1/traces, /v1/metrics, /v1/logs)
+[run]   gateway lambda_telemetry (extension batches, OTLP/HTTP): http://$OTELCOL_LAMBDA_HTTP_ENDPOINT  (/v1/lambda/telemetry, /v1/traces, /v1/metrics, /v1/logs)
 [run]   gateway OTLP/gRPC:                                     $OTELCOL_LAMBDA_GRPC_ENDPOINT
 [run]   gateway health:                                        http://$OTELCOL_LAMBDA_HEALTH_ENDPOINT/
 [run]   gateway own metrics:                                   http://$gateway_telemetry_addr/metrics
