@@ -5,12 +5,13 @@ package lambdatelemetryreceiver // import "github.com/otelcol-lambda/otelcol-lam
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/configcheck"
 )
 
 var errMissingEndpoint = errors.New("http::endpoint must not be empty")
@@ -79,29 +80,21 @@ var _ confmap.Validator = (*Config)(nil)
 
 // Validate checks the receiver configuration.
 func (cfg *Config) Validate() error {
-	var errs []error
+	errs := []error{
+		configcheck.Positive("sandboxes::max_sandboxes", cfg.Sandboxes.MaxSandboxes),
+		configcheck.Positive("sandboxes::idle_timeout", cfg.Sandboxes.IdleTimeout),
+		configcheck.Positive("checkpoint_interval", cfg.CheckpointInterval),
+	}
 	if cfg.HTTP.NetAddr.Endpoint == "" {
 		errs = append(errs, errMissingEndpoint)
-	}
-	if cfg.Sandboxes.MaxSandboxes <= 0 {
-		errs = append(errs, fmt.Errorf("invalid sandboxes::max_sandboxes: %d, must be positive", cfg.Sandboxes.MaxSandboxes))
-	}
-	if cfg.Sandboxes.IdleTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("invalid sandboxes::idle_timeout: %v, the duration must be positive", cfg.Sandboxes.IdleTimeout))
 	}
 	if wal := cfg.WriteAheadLog; wal.Enabled {
 		if cfg.Storage == nil {
 			errs = append(errs, errors.New("write_ahead_log::enabled needs storage: the id of a storage extension (file_storage) to keep the log in"))
 		}
-		if wal.MaxAge <= 0 {
-			errs = append(errs, fmt.Errorf("invalid write_ahead_log::max_age: %v, the duration must be positive", wal.MaxAge))
-		}
-		if wal.MaxSizeMiB <= 0 {
-			errs = append(errs, fmt.Errorf("invalid write_ahead_log::max_size_mib: %d, must be positive", wal.MaxSizeMiB))
-		}
-	}
-	if cfg.CheckpointInterval <= 0 {
-		errs = append(errs, fmt.Errorf("invalid checkpoint_interval: %v, the duration must be positive", cfg.CheckpointInterval))
+		errs = append(errs,
+			configcheck.Positive("write_ahead_log::max_age", wal.MaxAge),
+			configcheck.Positive("write_ahead_log::max_size_mib", wal.MaxSizeMiB))
 	}
 	return errors.Join(errs...)
 }
