@@ -534,8 +534,9 @@ func fleetOutcomes(addrs harness.GatewayAddrs) (map[string]float64, error) {
 	return telemetrySums(ctx, addrs, "otelcol_processor_lambda_fleet_metrics_points", "outcome")
 }
 
-// TestSDKMetricsGatewayRestart measures what processor/lambdafleetmetricsprocessor/README.md ("How each increment is counted once") promises for cumulative SDK streams
-// across a graceful gateway restart ("How each increment is counted once", "Restarts"): the
+// TestSDKMetricsGatewayRestart measures what processor/lambdafleetmetricsprocessor/README.md
+// promises for cumulative SDK streams across a graceful gateway restart (the section "How
+// each increment is counted once", its "Restarts" item): the
 // real Node OTel SDK in sdkRestartSandboxes concurrent sandboxes, each with the real
 // extension, exports cumulative counters and histograms once per invocation. Between two
 // invocations of every sandbox the gateway is stopped (SIGTERM) and started again on the same

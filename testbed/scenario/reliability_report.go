@@ -24,9 +24,9 @@ const (
 
 // reliabilityTitle and reliabilityOthers are the file's start and its section for the
 // figures other work provides, written when the file does not exist yet.
-const reliabilityTitle = "# Reliability: outages, cardinality, shutdown (issue #13)\n\n"
+const reliabilityTitle = "# Reliability: outages, cardinality, shutdown\n\n"
 
-const reliabilityOthers = `## Figures from the other work on issue #13
+const reliabilityOthers = `## Figures from other commands
 
 ` + "`make reliability`" + ` rewrites only what lies between its BEGIN and END markers above; this section and
 anything else outside them is kept as it is. Add each figure with the command that measured it.

@@ -100,7 +100,7 @@ func TestMergeReliability(t *testing.T) {
 	fresh := MergeReliability("", gen("first run"))
 	assert.True(t, strings.HasPrefix(fresh, reliabilityTitle))
 	assert.Contains(t, fresh, "first run")
-	assert.Contains(t, fresh, "## Figures from the other work")
+	assert.Contains(t, fresh, "## Figures from other commands")
 	assert.Contains(t, fresh, "### Per-request memory")
 
 	// Another engineer's figures, after and before the generated part, survive a rerun.
