@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Type is a metric family's type, from its # TYPE line (Untyped without one).
@@ -393,7 +394,13 @@ func (p *parser) parseLabels(s string) ([]Label, string, error) {
 		if !ok {
 			return nil, "", p.errorf("invalid escape sequence in the value of label %q", name)
 		}
-		labels = append(labels, Label{Name: name, Value: value})
+		if !utf8.ValidString(value) {
+			return nil, "", p.errorf("the value of label %q is not valid UTF-8", name)
+		}
+		// An empty value is no label at all, as in Prometheus: c{a=""} and c are one series.
+		if value != "" {
+			labels = append(labels, Label{Name: name, Value: value})
+		}
 		s = strings.TrimLeft(s[2+end:], " \t")
 		switch {
 		case strings.HasPrefix(s, ","):

@@ -122,6 +122,8 @@ func TestParseErrors(t *testing.T) {
 		{"quantile missing", "# TYPE s summary\ns 1\n", `has no "quantile" label`},
 		{"bad escape in label", "x{a=\"\\q\"} 1\n", "invalid escape sequence"},
 		{"value glued to labels", "x{a=\"1\"}1\n", "unexpected text"},
+		{"label value not UTF-8", "x{a=\"1\xffy\"} 1\n", `the value of label "a" is not valid UTF-8`},
+		{"empty label is no label", "x{a=\"\"} 1\nx 2\n", "line 2: duplicate sample"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

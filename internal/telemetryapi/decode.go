@@ -471,9 +471,9 @@ func decodeFast(data []byte, rec any) bool {
 	case *PlatformStart:
 		ok = d.start(r)
 	case *PlatformRuntimeDone:
-		ok = invocationEnd(&d, r, (*decoder).runtimeDoneMetrics)
+		ok = invocationEnd(&d, (*InvocationEnd[*RuntimeDoneMetrics])(r), (*decoder).runtimeDoneMetrics)
 	case *PlatformReport:
-		ok = invocationEnd(&d, r, (*decoder).reportMetrics)
+		ok = invocationEnd(&d, (*InvocationEnd[ReportMetrics])(r), (*decoder).reportMetrics)
 	case *LogRecord:
 		ok = d.logRecord(r)
 	}

@@ -366,6 +366,9 @@ func TestDecodeRecordErrors(t *testing.T) {
 		{name: "empty type", event: Event{Record: json.RawMessage(`{}`)}, unknown: true},
 		{name: "wrong field type", event: Event{Type: TypePlatformRuntimeDone, Record: json.RawMessage(`{"requestId":5,"status":"success"}`)}, errText: "platform.runtimeDone"},
 		{name: "metric as string", event: Event{Type: TypePlatformReport, Record: json.RawMessage(`{"requestId":"r","metrics":{"durationMs":"1"}}`)}, errText: "platform.report"},
+		// The error names the record's field, within the 160 bytes a rejection lists.
+		{name: "wrong field type names the field", event: Event{Type: TypePlatformRuntimeDone, Record: json.RawMessage(`{"requestId":true}`)}, errText: "PlatformRuntimeDone.requestId of type string"},
+		{name: "report field names the field", event: Event{Type: TypePlatformReport, Record: json.RawMessage(`{"requestId":"r","status":1}`)}, errText: "PlatformReport.status of type string"},
 		{name: "bad span start", event: Event{Type: TypePlatformRuntimeDone, Record: json.RawMessage(`{"requestId":"r","spans":[{"name":"x","start":"2022-08-02T12:01:23:521Z"}]}`)}, errText: "platform.runtimeDone"},
 		{name: "record is an array", event: Event{Type: TypePlatformStart, Record: json.RawMessage(`[]`)}, errText: "platform.start"},
 		{name: "record null", event: Event{Type: TypePlatformStart, Record: json.RawMessage(`null`)}, errText: "platform.start"},

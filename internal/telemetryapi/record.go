@@ -172,12 +172,14 @@ type PlatformStart struct {
 }
 
 // PlatformRuntimeDone is the record of platform.runtimeDone: the runtime
-// finished an invocation (the invocation is counted when this arrives).
-type PlatformRuntimeDone = InvocationEnd[*RuntimeDoneMetrics]
+// finished an invocation (the invocation is counted when this arrives). Defined types,
+// not aliases, of InvocationEnd: a decoding error then names the record's own type and
+// field (PlatformRuntimeDone.requestId), not the generic instance.
+type PlatformRuntimeDone InvocationEnd[*RuntimeDoneMetrics]
 
 // PlatformReport is the record of platform.report, produced after the
 // invoke phase ended (it includes the extensions' time after the runtime).
-type PlatformReport = InvocationEnd[ReportMetrics]
+type PlatformReport InvocationEnd[ReportMetrics]
 
 // InvocationMetrics are the metrics of the records that end an invocation.
 type InvocationMetrics interface {

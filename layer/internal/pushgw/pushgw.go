@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/promtext"
 )
@@ -131,6 +132,9 @@ func ParseGroupingKey(path string) (job string, labels []promtext.Label, err err
 			}
 			value = decoded
 		}
+		if !utf8.ValidString(value) {
+			return "", nil, badRequest("the value of label %q in the grouping key is not valid UTF-8", name)
+		}
 		if i == 0 && name != "job" {
 			return "", nil, badRequest("the grouping key must start with job, not %q", name)
 		}
@@ -148,7 +152,10 @@ func ParseGroupingKey(path string) (job string, labels []promtext.Label, err err
 			job = value
 			continue
 		}
-		labels = append(labels, promtext.Label{Name: name, Value: value})
+		// An empty value is no label at all, as in Prometheus.
+		if value != "" {
+			labels = append(labels, promtext.Label{Name: name, Value: value})
+		}
 	}
 	sort.Slice(labels, func(a, b int) bool { return labels[a].Name < labels[b].Name })
 	return job, labels, nil
@@ -178,7 +185,8 @@ func groupKey(job string, labels []promtext.Label) string {
 	return b.String()
 }
 
-// writeLabels adds labels to a key; the separators are bytes UTF-8 text never holds.
+// writeLabels adds labels to a key; the separators are bytes UTF-8 text never holds, and
+// ParseGroupingKey and promtext refuse values that are not UTF-8.
 func writeLabels(b *strings.Builder, labels []promtext.Label) {
 	for _, l := range labels {
 		b.WriteByte(0xff)

@@ -29,7 +29,7 @@ func TestParseGroupingKey(t *testing.T) {
 		{path: "job/orders/region/eu/az/a", wantJob: "orders", wantLabels: []promtext.Label{{Name: "az", Value: "a"}, {Name: "region", Value: "eu"}}},
 		{path: "job@base64/b3JkZXJzL2RhaWx5", wantJob: "orders/daily"},
 		{path: "job/x/path@base64/L3Zhci90bXA=", wantJob: "x", wantLabels: []promtext.Label{{Name: "path", Value: "/var/tmp"}}},
-		{path: "job/x/empty@base64/=", wantJob: "x", wantLabels: []promtext.Label{{Name: "empty", Value: ""}}},
+		{path: "job/x/empty@base64/=", wantJob: "x"}, // an empty value is no label, as in Prometheus
 		{path: "job", wantErr: "value for every label"},
 		{path: "job/x/a", wantErr: "value for every label"},
 		{path: "instance/x", wantErr: "must start with job"},
@@ -39,6 +39,9 @@ func TestParseGroupingKey(t *testing.T) {
 		{path: "job/x/a/1/a/2", wantErr: `label "a" appears twice`},
 		{path: "job/x/job/y", wantErr: `label "job" appears twice`},
 		{path: "job/x/a@base64/!!!", wantErr: "invalid base64"},
+		// 0xff and 0xfe separate a series key's parts: a value holding them would collide.
+		{path: "job/x/a@base64/Mf95_jI", wantErr: `label "a" in the grouping key is not valid UTF-8`},
+		{path: "job@base64/Yf94_jE", wantErr: `label "job" in the grouping key is not valid UTF-8`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
