@@ -24,7 +24,10 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
@@ -145,6 +148,26 @@ func TestJSONErrorsKeepsStructuredAnswers(t *testing.T) {
 			assert.Equal(t, tt.wantCode, rec.Code)
 			assert.Equal(t, tt.wantContent, rec.Header().Get("Content-Type"))
 			assert.Equal(t, tt.wantBody, rec.Body.String())
+		})
+	}
+}
+
+// TestOTLPErrorWithBytesThatAreNotUTF8: a message quoting a request's raw bytes (pdata's
+// errors do) is still answered as a google.rpc.Status in the request's encoding.
+func TestOTLPErrorWithBytesThatAreNotUTF8(t *testing.T) {
+	for _, contentType := range []string{jsonContentType, protobufContentType} {
+		t.Run(contentType, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			writeStatus(rec, contentType, http.StatusBadRequest, codes.InvalidArgument, "bad value \xff\xfe in startTimeUnixNano")
+			assert.Equal(t, http.StatusBadRequest, rec.Code)
+			assert.Equal(t, contentType, rec.Header().Get("Content-Type"))
+			st := &spb.Status{}
+			if contentType == jsonContentType {
+				require.NoError(t, protojson.Unmarshal(rec.Body.Bytes(), st))
+			} else {
+				require.NoError(t, proto.Unmarshal(rec.Body.Bytes(), st))
+			}
+			assert.Equal(t, "bad value \uFFFD in startTimeUnixNano", st.GetMessage())
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -210,7 +211,9 @@ func mediaType(contentType string) string {
 // writeStatus answers with a google.rpc.Status in the request's encoding, as OTLP/HTTP
 // clients expect to find the error message there.
 func writeStatus(w http.ResponseWriter, contentType string, httpCode int, code codes.Code, msg string) {
-	st := status.New(code, boundedMessage(msg, maxErrorMessage)).Proto()
+	// The message may quote the request's bytes, or be cut inside a character; protobuf
+	// strings must be UTF-8, or the answer could not be encoded.
+	st := status.New(code, strings.ToValidUTF8(boundedMessage(msg, maxErrorMessage), "\uFFFD")).Proto()
 	var body []byte
 	var err error
 	if contentType == protobufContentType {
