@@ -14,7 +14,10 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/internal/configcheck"
 )
 
-var errMissingEndpoint = errors.New("http::endpoint must not be empty")
+var (
+	errMissingEndpoint = errors.New("http::endpoint must not be empty")
+	errGRPCRemoved     = errors.New("grpc is no longer a setting of lambda_telemetry: OTLP/gRPC is served by the otlp receiver (receivers::otlp::protocols::grpc::endpoint, as in distribution/config.yaml); remove grpc here")
+)
 
 // Config is the configuration of the lambda_telemetry receiver.
 type Config struct {
@@ -39,6 +42,11 @@ type Config struct {
 	// of its spans were written by lambda_metrics, so that a batch acknowledged to its
 	// forwarder survives a kill -9. See README.md, "Write-ahead log".
 	WriteAheadLog WriteAheadLogConfig `mapstructure:"write_ahead_log"`
+
+	// RemovedGRPC takes the grpc section of configurations written for versions that served
+	// OTLP/gRPC here, so that Validate can say where it went rather than only that the key
+	// is unknown.
+	RemovedGRPC map[string]any `mapstructure:"grpc"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -87,6 +95,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.HTTP.NetAddr.Endpoint == "" {
 		errs = append(errs, errMissingEndpoint)
+	}
+	if cfg.RemovedGRPC != nil {
+		errs = append(errs, errGRPCRemoved)
 	}
 	if wal := cfg.WriteAheadLog; wal.Enabled {
 		if cfg.Storage == nil {

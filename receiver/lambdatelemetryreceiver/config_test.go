@@ -77,15 +77,17 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-// TestGRPCIsAnUnknownKey: the receiver serves OTLP/HTTP only, so a configuration written for
-// an older version that still sets grpc fails to load and names the key, instead of
-// starting without the gRPC endpoint it asked for.
-func TestGRPCIsAnUnknownKey(t *testing.T) {
+// TestGRPCIsRefusedWithWhereItWent: the receiver serves OTLP/HTTP only, so a configuration
+// written for an older version that still sets grpc fails, and says where gRPC went,
+// instead of starting without the gRPC endpoint it asked for.
+func TestGRPCIsRefusedWithWhereItWent(t *testing.T) {
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)
 	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, "grpc").String())
 	require.NoError(t, err)
-	err = sub.Unmarshal(createDefaultConfig().(*Config))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "has invalid keys: grpc")
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, sub.Unmarshal(cfg))
+	err = confmap.Validate(cfg)
+	require.ErrorIs(t, err, errGRPCRemoved)
+	assert.Contains(t, err.Error(), "receivers::otlp::protocols::grpc")
 }
