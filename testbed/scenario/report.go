@@ -72,7 +72,11 @@ func row(b *strings.Builder, k string, v any) { fmt.Fprintf(b, "| %s | %v |\n", 
 // renderSent writes the rows every fleet scenario's table has: the flush interval and what
 // was generated, sent and acknowledged.
 func renderSent(b *strings.Builder, r Result) {
-	row(b, "flush interval and correlation window", r.Flush)
+	if r.Scenario.Soak != nil && r.Scenario.Flush <= 0 {
+		row(b, "flush interval and correlation window", fmt.Sprintf("%s and %s (distribution/config.yaml's)", distributionFlush, distributionWindow))
+	} else {
+		row(b, "flush interval and correlation window", r.Flush)
+	}
 	row(b, "batches generated / sent / acknowledged", fmt.Sprintf("%d / %d / %d", r.Stats.Generated, r.Stats.Sent, r.Stats.Acknowledged))
 	row(b, "requests (retries)", fmt.Sprintf("%d (%d)", r.Stats.Attempts, r.Stats.Retried))
 	row(b, "invocations generated / acknowledged", fmt.Sprintf("%d / %d", r.Stats.GeneratedInvocations, r.Stats.AcknowledgedInvocations))

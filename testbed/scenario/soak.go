@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"runtime"
 	"strings"
@@ -17,9 +18,13 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 )
 
-// distributionFlush is distribution/config.yaml's lambda_metrics flush interval: a soak
-// runs the distribution's own intervals, and waits for its flushes with this.
-const distributionFlush = 10 * time.Second
+// distributionFlush and distributionWindow are distribution/config.yaml's lambda_metrics
+// flush interval and lambda_correlation window: a soak runs the distribution's own
+// intervals, and waits for its flushes with the first.
+const (
+	distributionFlush  = 10 * time.Second
+	distributionWindow = 5 * time.Second
+)
 
 // Soak, when set, makes a scenario the soak of testbed/results/soak.md: a long paced fleet
 // load on one gateway that runs the distribution's own flush interval and correlation
@@ -147,12 +152,19 @@ func watchInternals(gw *harness.Gateway, smp *harness.Sampler, every time.Durati
 	)
 	stop, done := make(chan struct{}), make(chan struct{})
 	client := &http.Client{Timeout: 5 * time.Second}
+	var logged time.Duration
 	read := func() {
 		in := Internals{At: smp.Since()}
 		in.Heap, in.Pending, in.Evictions, in.Available = selfTelemetry(client, "http://"+gw.Addrs.Telemetry+"/metrics")
 		mu.Lock()
 		out = append(out, in)
 		mu.Unlock()
+		// A line a minute, so that whoever waits on a long soak sees it move.
+		if in.Available && in.At-logged >= time.Minute {
+			logged = in.At
+			log.Printf("soak: %s in: gateway Go heap %.1f MiB, %.0f spans held by lambda_correlation, %.0f sandboxes forgotten",
+				in.At.Round(time.Second), in.Heap/(1<<20), in.Pending, in.Evictions)
+		}
 	}
 	go func() {
 		defer close(done)
