@@ -53,7 +53,7 @@ func TestScenarioRealFunctions(t *testing.T) {
 
 	for _, fn := range functions {
 		t.Run(fn.name, func(t *testing.T) {
-			addrs := freeAddrs(t, 2)
+			addrs := []string{quietAddr(t), quietAddr(t)} // the extension's OTLP and Pushgateway listeners
 			log := &harness.LockedBuffer{}
 			t.Cleanup(func() {
 				if t.Failed() {

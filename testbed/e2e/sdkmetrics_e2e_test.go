@@ -117,8 +117,13 @@ func TestSDKMetricsAddUpAcrossSandboxes(t *testing.T) {
 	nodefn := nodeFunction(t, "@opentelemetry/sdk-metrics")
 	extension := buildExtension(t)
 	s := startStack(t, "OTELCOL_LAMBDA_CORRELATION_WINDOW=1s")
-	// Each sandbox's OTLP/HTTP port, reserved at once so that no two are the same.
-	otlpAddrs := freeAddrs(t, 2*sdkSandboxes)
+	// Each sandbox's OTLP/HTTP port: below the ephemeral range (quietAddr), so that none of
+	// the many outgoing connections takes it before the extension binds it; an ephemeral
+	// port of freeAddrs once was, and the sandbox's SDK exported to nothing.
+	otlpAddrs := make([]string, 2*sdkSandboxes)
+	for i := range otlpAddrs {
+		otlpAddrs[i] = quietAddr(t)
+	}
 
 	for k, temporality := range []string{"cumulative", "delta"} {
 		t.Run(temporality, func(t *testing.T) {
