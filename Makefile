@@ -199,8 +199,16 @@ instrumentation-test: node-deps ## Function-side instrumentation: Go lambdaevent
 	cd instrumentation/node && npm ci --no-audit --no-fund --silent && node --test
 # ---- end instrumentation-test ------------------------------------------------------------
 
+# ---- rules-test (the Prometheus rules of distribution/prometheus/rules) --------------------
+.PHONY: rules-test
+rules-test: run-deps ## promtool check and unit tests of the recording and alert rules
+	$(call step,promtool: check and test the rules of distribution/prometheus/rules)
+	promtool check rules distribution/prometheus/rules/*.yml
+	promtool test rules distribution/prometheus/rules/tests/*.yml
+# ---- end rules-test ----------------------------------------------------------------------
+
 .PHONY: test
-test: lint check-generated unit fuzz-smoke instrumentation-test e2e ## Everything CI checks
+test: lint check-generated unit fuzz-smoke instrumentation-test rules-test e2e ## Everything CI checks
 	@printf '\n==> make test: all checks passed\n'
 
 # The gateway benchmark's load; make bench BENCH_ARGS="-spans 1000000" for a longer run.

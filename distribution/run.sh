@@ -213,6 +213,7 @@ else
 	mkdir -p "$run_dir/prometheus-data"
 	sed -e "s|@GATEWAY_TELEMETRY_ADDR@|$gateway_telemetry_addr|" \
 		-e "s|@PROMETHEUS_ADDR@|$prometheus_addr|" \
+		-e "s|@RULES_DIR@|$root/distribution/prometheus/rules|" \
 		"$root/distribution/prometheus/prometheus.yml" >"$run_dir/prometheus.yml"
 	say "starting Prometheus on $prometheus_url (log: $run_dir/prometheus.log)"
 	setsid "$prometheus_bin" \
@@ -267,6 +268,7 @@ cat <<INFO
 [run]   gateway own metrics:                                   http://$gateway_telemetry_addr/metrics
 [run]   remote write to:                                       $PROMETHEUS_REMOTE_WRITE_URL
 ${prometheus_url:+[run]   Prometheus UI:                                         $prometheus_url
+[run]   its recording and alert rules (distribution/prometheus/rules): $prometheus_url/rules, $prometheus_url/alerts
 }${jaeger_url:+[run]   Jaeger query API (GET /api/traces/TRACE_ID):           $jaeger_url
 [run]   traces exported to the OTLP/gRPC of Jaeger:            $OTELCOL_LAMBDA_TRACES_ENDPOINT
 }[run] Ctrl-C stops everything.

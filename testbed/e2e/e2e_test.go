@@ -6,6 +6,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -123,6 +124,20 @@ func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 	// 14 invocation spans from the events; otlp took the 4 functions' spans over gRPC.
 	s.eventually(t, `sum by (receiver) (otelcol_receiver_accepted_spans{job="otelcol-lambda-gateway"})`,
 		map[string]float64{"receiver=lambda_telemetry": 13 + 14, "receiver=otlp": 4}, "receiver")
+
+	// make run's Prometheus loaded the shipped recording and alert rules, and none of those
+	// it evaluated by now failed.
+	groups, err := s.Prometheus.RuleGroups(context.Background())
+	require.NoError(t, err)
+	loaded := map[string]int{}
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			loaded[r.Type]++
+			assert.NotEqual(t, "err", r.Health, "rule %s of group %s", r.Name, g.Name)
+		}
+	}
+	assert.Positive(t, loaded["recording"], "recording rules loaded: %v", groups)
+	assert.Positive(t, loaded["alerting"], "alert rules loaded: %v", groups)
 
 	// Ctrl-C stops both processes cleanly, the gateway first: its last flush reaches
 	// Prometheus, so nothing is dropped.

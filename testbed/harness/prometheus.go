@@ -180,6 +180,27 @@ func (p PrometheusAPI) Exemplars(ctx context.Context, promql string, start, end 
 	return out, nil
 }
 
+// RuleGroup is a rule group Prometheus loaded, with each rule's name, type and health.
+type RuleGroup struct {
+	Name  string `json:"name"`
+	Rules []struct {
+		Name   string `json:"name"`
+		Type   string `json:"type"`   // "recording" or "alerting"
+		Health string `json:"health"` // "ok", "err" or "unknown" (not evaluated yet)
+	} `json:"rules"`
+}
+
+// RuleGroups lists the rule groups Prometheus loaded (/api/v1/rules).
+func (p PrometheusAPI) RuleGroups(ctx context.Context) ([]RuleGroup, error) {
+	var data struct {
+		Groups []RuleGroup `json:"groups"`
+	}
+	if err := p.get(ctx, "/api/v1/rules", &data); err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	return data.Groups, nil
+}
+
 // get decodes the data of the API's answer to GET path. Prometheus answers a bad query
 // with a 4xx whose body says why (status "error"): that is the error.
 func (p PrometheusAPI) get(ctx context.Context, path string, data any) error {
