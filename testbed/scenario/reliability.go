@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -320,7 +319,7 @@ func (rn *run) stopTimed(ctx context.Context, loadEnd time.Time) {
 	f.SelfMetrics = map[string]float64{}
 	for _, g := range gateways {
 		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		m, err := selfMetrics(mctx, "http://"+g.Addrs.Telemetry+"/metrics")
+		m, err := selfMetrics(mctx, g.Addrs)
 		cancel()
 		if err != nil {
 			rn.o.Logf("  reading %s's own metrics: %v", g.Config.InstanceID, err)
@@ -509,21 +508,8 @@ var selfMetricNames = regexp.MustCompile(`queue_size|queue_capacity|send_failed|
 
 // selfMetrics scrapes a gateway's telemetry endpoint and sums the matching families over
 // their labels (counters and gauges; a histogram's count).
-func selfMetrics(ctx context.Context, url string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, err
-	}
-	families, err := promtext.Parse(body)
+func selfMetrics(ctx context.Context, addrs harness.GatewayAddrs) (map[string]float64, error) {
+	families, err := addrs.ReadTelemetry(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -4,17 +4,15 @@
 package scenario
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log"
-	"net/http"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/otelcol-lambda/otelcol-lambda/internal/promtext"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 )
 
@@ -151,11 +149,12 @@ func watchInternals(gw *harness.Gateway, smp *harness.Sampler, every time.Durati
 		out []Internals
 	)
 	stop, done := make(chan struct{}), make(chan struct{})
-	client := &http.Client{Timeout: 5 * time.Second}
 	var logged time.Duration
 	read := func() {
 		in := Internals{At: smp.Since()}
-		in.Heap, in.Pending, in.Evictions, in.Available = selfTelemetry(client, "http://"+gw.Addrs.Telemetry+"/metrics")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		in.Heap, in.Pending, in.Evictions, in.Available = selfTelemetry(ctx, gw.Addrs)
+		cancel()
 		mu.Lock()
 		out = append(out, in)
 		mu.Unlock()
@@ -191,17 +190,8 @@ func watchInternals(gw *harness.Gateway, smp *harness.Sampler, every time.Durati
 
 // selfTelemetry reads the Go heap in use, the spans lambda_correlation holds and the
 // receiver's join-state evictions from the gateway's Prometheus endpoint.
-func selfTelemetry(client *http.Client, url string) (heap, pending, evictions float64, ok bool) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return 0, 0, 0, false
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, 0, 0, false
-	}
-	families, err := promtext.Parse(body)
+func selfTelemetry(ctx context.Context, addrs harness.GatewayAddrs) (heap, pending, evictions float64, ok bool) {
+	families, err := addrs.ReadTelemetry(ctx)
 	if err != nil {
 		return 0, 0, 0, false
 	}
