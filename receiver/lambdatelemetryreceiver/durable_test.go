@@ -24,7 +24,6 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/receivertest"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
@@ -136,7 +135,7 @@ func TestWriteAheadLogFullRefusesWith503(t *testing.T) {
 	assert.Contains(t, answer.Error, "write-ahead log is full")
 	assert.NotEmpty(t, header.Get("Retry-After"))
 	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt,
-		[]metricdata.DataPoint[int64]{{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "log_full"))}},
+		refusedPoints(map[string]int64{"log_full": 1}),
 		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 
 	// Once the first is acknowledged there is room again, and the refused batch is taken.

@@ -29,7 +29,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/testdata"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	"google.golang.org/protobuf/encoding/protowire"
 
@@ -271,11 +270,7 @@ func testOTLPCostInProportion(t *testing.T, limit int, bodies, atTheBudget []otl
 	for _, c := range atTheBudget {
 		checkOTLPCost(t, h, limit, c, http.StatusOK, maxOTLPAllocPerBodyByte)
 	}
-	var want []metricdata.DataPoint[int64]
-	for reason, n := range refused {
-		want = append(want, refusedPoint(reason, n))
-	}
-	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt, want,
+	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt, refusedPoints(refused),
 		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }
 

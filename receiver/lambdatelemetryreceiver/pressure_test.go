@@ -18,8 +18,6 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/testclock"
@@ -164,6 +162,6 @@ func TestBusyPipelineRefusesBeforeReading(t *testing.T) {
 	assert.Equal(t, map[string]int{"r1": 1}, invocationSpans(sink.AllTraces()))
 
 	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt,
-		[]metricdata.DataPoint[int64]{{Value: 3, Attributes: attribute.NewSet(attribute.String("reason", "pipeline_busy"))}},
+		refusedPoints(map[string]int64{"pipeline_busy": 3}),
 		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }

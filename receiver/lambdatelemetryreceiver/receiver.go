@@ -152,7 +152,21 @@ func newReceiver(cfg *Config, set receiver.Settings, now func() time.Time) (*lam
 	r.sandboxes = sandboxcache.New[*translator.Sandbox](cfg.Sandboxes.MaxSandboxes, cfg.Sandboxes.IdleTimeout, func(n int) {
 		r.telemetry.ReceiverLambdaTelemetryStateEvictions.Add(context.Background(), int64(n))
 	})
+	r.startAlertedCountersAtZero()
 	return r, nil
+}
+
+// startAlertedCountersAtZero writes the counters that alerts watch for any increase
+// (LambdaTelemetryDropped, LambdaGatewayRefusingData) at 0 from the start: in Prometheus, a
+// series whose first sample is already 21 has no increase, and the first burst of drops
+// or refusals would go unseen.
+func (r *lambdaTelemetryReceiver) startAlertedCountersAtZero() {
+	ctx := context.Background()
+	r.telemetry.ReceiverLambdaTelemetryForwarderDroppedEvents.Add(ctx, 0)
+	r.telemetry.ReceiverLambdaTelemetryLambdaDroppedRecords.Add(ctx, 0)
+	for _, reason := range r.refusals {
+		r.telemetry.ReceiverLambdaTelemetryRequestsRefused.Add(ctx, 0, reason)
+	}
 }
 
 // handler routes each path to the pipeline that consumes it; a signal without a pipeline

@@ -40,8 +40,14 @@ func repeatArray(element string, n int) string {
 	return b.String()
 }
 
-func refusedPoint(reason string, n int64) metricdata.DataPoint[int64] {
-	return metricdata.DataPoint[int64]{Value: n, Attributes: attribute.NewSet(attribute.String("reason", reason))}
+// refusedPoints is receiver_lambda_telemetry_requests_refused as the receiver reports it:
+// every reason, from 0 (startAlertedCountersAtZero), with the counts given.
+func refusedPoints(counts map[string]int64) []metricdata.DataPoint[int64] {
+	var points []metricdata.DataPoint[int64]
+	for _, reason := range []string{"pipeline_busy", "malformed", "too_large", "too_many_items", "unattributed", "invalid_sandbox", "log_full"} {
+		points = append(points, metricdata.DataPoint[int64]{Value: counts[reason], Attributes: attribute.NewSet(attribute.String("reason", reason))})
+	}
+	return points
 }
 
 func eventsPoint(outcome string, n int64) metricdata.DataPoint[int64] {
@@ -98,7 +104,7 @@ func TestTelemetryAnswerIsBoundedWhateverTheBody(t *testing.T) {
 		})
 	}
 	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt,
-		[]metricdata.DataPoint[int64]{refusedPoint("malformed", 1)}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+		refusedPoints(map[string]int64{"malformed": 1}), metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }
 
 // TestTelemetryBatchNeedsAFunctionIdentity: a batch that names no function is refused,
@@ -125,7 +131,7 @@ func TestTelemetryBatchNeedsAFunctionIdentity(t *testing.T) {
 
 	assert.Zero(t, traces.SpanCount())
 	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt,
-		[]metricdata.DataPoint[int64]{refusedPoint("unattributed", 2)}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+		refusedPoints(map[string]int64{"unattributed": 2}), metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 	_, err = tt.GetMetric("otelcol_receiver_lambda_telemetry_events")
 	assert.Error(t, err, "no event of a refused batch is counted")
 }
@@ -186,7 +192,7 @@ func assertSandboxRefusals(t *testing.T, refusals []sandboxRefusal) {
 	}
 	assert.Zero(t, traces.SpanCount())
 	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt,
-		[]metricdata.DataPoint[int64]{refusedPoint("invalid_sandbox", int64(2*len(refusals)))},
+		refusedPoints(map[string]int64{"invalid_sandbox": int64(2 * len(refusals))}),
 		metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }
 
@@ -312,4 +318,16 @@ func refusalsOnBothPaths(t *testing.T, base string, otlpBody []byte, setHeaders 
 		answers = append(answers, answer)
 	}
 	return answers
+}
+
+// TestAlertedCountersStartAtZero: the counters alerts watch for any increase exist at 0
+// before the first request, so that Prometheus sees the first drop or refusal as one.
+func TestAlertedCountersStartAtZero(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	startReceiverWithSettings(t, sinks{traces: new(consumertest.TracesSink)}, nil, metadatatest.NewSettings(tt))
+	zero := []metricdata.DataPoint[int64]{{Value: 0}}
+	metadatatest.AssertEqualReceiverLambdaTelemetryForwarderDroppedEvents(t, tt, zero, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	metadatatest.AssertEqualReceiverLambdaTelemetryLambdaDroppedRecords(t, tt, zero, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	metadatatest.AssertEqualReceiverLambdaTelemetryRequestsRefused(t, tt, refusedPoints(nil), metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }
