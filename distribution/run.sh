@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Starts a local Prometheus (remote-write receiver on) and the otelcol-lambda gateway with
-# distribution/config.yaml, prints where everything is, and stops both on Ctrl-C.
+# Starts a local Alertmanager, a Prometheus (remote-write receiver on, the rules of
+# distribution/prometheus/rules loaded, alerting to that Alertmanager) and the
+# otelcol-lambda gateway with distribution/config.yaml, prints where everything is, and
+# stops them all on Ctrl-C.
 #
-# With PROMETHEUS_REMOTE_WRITE_URL set, no local Prometheus is started and the gateway
-# writes there. Ports and paths come from the environment variables listed in README.md.
+# With PROMETHEUS_REMOTE_WRITE_URL set, no local Prometheus or Alertmanager is started and
+# the gateway writes there. Ports and paths come from the environment variables listed in
+# README.md; ALERTMANAGER_CONFIG, PROMETHEUS_RULES_DIR and PROMETHEUS_EVALUATION_INTERVAL
+# replace the shipped receivers, rules and 15s evaluation interval.
 #
 # With OTELCOL_LAMBDA_JAEGER=1 (what `make run JAEGER=1` sets) it also starts Jaeger
 # ($JAEGER_BIN, in-memory storage, distribution/jaeger/jaeger.yaml) on loopback and merges
@@ -17,6 +21,9 @@ gateway_bin=${OTELCOL_LAMBDA_BIN:-$root/_build/otelcol-lambda}
 run_dir=${OTELCOL_LAMBDA_RUN_DIR:-$root/.run}
 prometheus_bin=${PROMETHEUS_BIN:-prometheus}
 prometheus_port=${PROMETHEUS_PORT:-9090}
+alertmanager_bin=${ALERTMANAGER_BIN:-prometheus-alertmanager}
+alertmanager_port=${ALERTMANAGER_PORT:-9093}
+evaluation_interval=${PROMETHEUS_EVALUATION_INTERVAL:-15s}
 ready_timeout=${OTELCOL_LAMBDA_READY_TIMEOUT:-60}
 # Extra configuration files merged over the default one, separated by spaces
 # (e.g. "distribution/overlays/traces-otlp.yaml").
@@ -39,6 +46,14 @@ die() { printf '[run] error: %s\n' "$*" >&2; exit 1; }
 
 [ -x "$gateway_bin" ] || die "no gateway binary at $gateway_bin: run 'make build' first"
 
+# in_repo PATH: a relative path is relative to the repository root (overlays, the
+# Alertmanager configuration, the rules directory).
+in_repo() {
+	case "$1" in /*) printf '%s' "$1" ;; *) printf '%s' "$root/$1" ;; esac
+}
+alertmanager_config=$(in_repo "${ALERTMANAGER_CONFIG:-distribution/alertmanager/alertmanager.yml}")
+rules_dir=$(in_repo "${PROMETHEUS_RULES_DIR:-distribution/prometheus/rules}")
+
 # addr_port ADDR and addr_host ADDR split host:port (host may be empty, or [v6]); a
 # wildcard host is reached on loopback.
 addr_port() { printf '%s' "${1##*:}"; }
@@ -57,11 +72,16 @@ port_in_use() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 # more being an alternative to moving the port, if any.
 ports=()
 check_ports() {
-	local entry addr what var more port host taken=0 seen=" "
+	local entry addr what var more port host taken=0 invalid=0 seen=" "
 	for entry in "${ports[@]}"; do
 		IFS='|' read -r addr what var more <<<"$entry"
 		port=$(addr_port "$addr")
 		host=$(addr_host "$addr")
+		if ! [[ $port =~ ^[0-9]{1,5}$ ]] || ((10#$port < 1 || 10#$port > 65535)); then
+			printf '[run] error: %s is not a port number (1 to 65535) for %s: set %s\n' "'$port'" "$what" "$var" >&2
+			invalid=1
+			continue
+		fi
 		case "$seen" in
 		*" $port "*)
 			printf '[run] error: port %s (%s) is given twice: set %s to another port\n' "$port" "$what" "$var" >&2
@@ -76,7 +96,34 @@ check_ports() {
 			taken=1
 		fi
 	done
+	[ "$invalid" = 0 ] || die "invalid port numbers"
 	[ "$taken" = 0 ] || die "ports taken; README.md's \"Moving the ports\" moves them all in one block"
+}
+
+# fill TEMPLATE KEY VALUE...: TEMPLATE with each @KEY@ replaced by VALUE, which may hold
+# the characters sed's s|...|...| gives a meaning (\, | and &), but no line break.
+fill() {
+	local template=$1 args=()
+	shift
+	while [ $# -gt 0 ]; do
+		case "$2" in *$'\n'*) die "a line break in the value for @$1@ of $template" ;; esac
+		args+=(-e "s|@$1@|$(printf '%s' "$2" | sed -e 's/[\\|&]/\\&/g')|")
+		shift 2
+	done
+	sed "${args[@]}" "$template"
+}
+
+# duration_ms DURATION: a Prometheus duration (15s, 1m30s) in milliseconds; fails on
+# anything else.
+duration_ms() {
+	local rest=$1 total=0
+	local -A unit_ms=([ms]=1 [s]=1000 [m]=60000 [h]=3600000 [d]=86400000 [w]=604800000 [y]=31536000000)
+	[[ $rest =~ ^([0-9]{1,9}(ms|s|m|h|d|w|y))+$ ]] || return 1
+	while [[ $rest =~ ^([0-9]+)(ms|s|m|h|d|w|y)(.*)$ ]]; do
+		total=$((total + 10#${BASH_REMATCH[1]} * ${unit_ms[${BASH_REMATCH[2]}]}))
+		rest=${BASH_REMATCH[3]}
+	done
+	printf '%s' "$total"
 }
 
 # owns_port PID PORT: PID holds a listening TCP socket on PORT. Where /proc cannot tell
@@ -176,6 +223,7 @@ ports+=("$OTELCOL_LAMBDA_HEALTH_ENDPOINT|the gateway's health check|OTELCOL_LAMB
 ports+=("$gateway_telemetry_addr|the gateway's own metrics|OTELCOL_LAMBDA_TELEMETRY_PORT")
 if [ -z "${PROMETHEUS_REMOTE_WRITE_URL:-}" ]; then
 	ports+=("127.0.0.1:$prometheus_port|Prometheus|PROMETHEUS_PORT|PROMETHEUS_REMOTE_WRITE_URL to write to that Prometheus instead")
+	ports+=("127.0.0.1:$alertmanager_port|Alertmanager|ALERTMANAGER_PORT|PROMETHEUS_REMOTE_WRITE_URL to write to another Prometheus instead")
 fi
 if [ "$start_jaeger" = 1 ]; then
 	jaeger_otlp_addr="127.0.0.1:${JAEGER_OTLP_GRPC_PORT:-14317}"
@@ -203,23 +251,71 @@ if command -v flock >/dev/null 2>&1; then
 fi
 
 if [ -n "${PROMETHEUS_REMOTE_WRITE_URL:-}" ]; then
-	say "using the Prometheus at $PROMETHEUS_REMOTE_WRITE_URL (PROMETHEUS_REMOTE_WRITE_URL is set)"
+	say "using the Prometheus at $PROMETHEUS_REMOTE_WRITE_URL (PROMETHEUS_REMOTE_WRITE_URL is set); no Alertmanager started either: load distribution/prometheus/rules into that Prometheus and send its alerts to your Alertmanager"
 	prometheus_url=""
+	alertmanager_url=""
 else
-	command -v "$prometheus_bin" >/dev/null 2>&1 ||
+	if ! command -v "$prometheus_bin" >/dev/null 2>&1; then
+		[ -z "${PROMETHEUS_BIN:-}" ] || die "PROMETHEUS_BIN: no program $prometheus_bin"
 		die "no Prometheus found: 'make run' installs it as root, or run: sudo apt-get install -y prometheus"
+	fi
+	if ! command -v "$alertmanager_bin" >/dev/null 2>&1; then
+		[ -z "${ALERTMANAGER_BIN:-}" ] || die "ALERTMANAGER_BIN: no program $alertmanager_bin"
+		die "no Alertmanager found: 'make run' installs it as root, or run: sudo apt-get install -y prometheus-alertmanager"
+	fi
+	[ -f "$alertmanager_config" ] || die "ALERTMANAGER_CONFIG: no file $alertmanager_config"
+	[ -d "$rules_dir" ] || die "PROMETHEUS_RULES_DIR: no directory $rules_dir"
+	# rule_files is a glob in a single-quoted YAML string.
+	case "$rules_dir" in *[][*?\\\']* | *$'\n'*)
+		die "PROMETHEUS_RULES_DIR: $rules_dir has a character that Prometheus' rule_files would not read as itself (* ? [ ] \\ ' or a line break): use another path" ;;
+	esac
+	compgen -G "$rules_dir/*.yml" >/dev/null ||
+		die "PROMETHEUS_RULES_DIR: no .yml file in $rules_dir, so Prometheus would load no rules"
+	# Broken rules would stop Prometheus at start-up: say which, before anything starts. The
+	# promtool beside the Prometheus binary knows the same PromQL.
+	promtool_bin=$(dirname "$(command -v "$prometheus_bin")")/promtool
+	if [ -x "$promtool_bin" ] && ! "$promtool_bin" check rules "$rules_dir"/*.yml >"$run_dir/promtool.log" 2>&1; then
+		grep -v -e '^$' -e '^Checking ' -e 'SUCCESS: ' "$run_dir/promtool.log" | tail -n 20 >&2
+		die "PROMETHEUS_RULES_DIR: promtool check rules fails on $rules_dir (log: $run_dir/promtool.log)"
+	fi
+	# Below 1s Prometheus evaluates every rule more often than any sample arrives; 0 it
+	# would take for its 1m default.
+	if ! interval_ms=$(duration_ms "$evaluation_interval") || [ "$interval_ms" -lt 1000 ]; then
+		die "PROMETHEUS_EVALUATION_INTERVAL: '$evaluation_interval' is not a duration of 1s or more, such as 15s, 1m or 1m30s"
+	fi
+
+	alertmanager_addr="127.0.0.1:$alertmanager_port"
 	prometheus_addr="127.0.0.1:$prometheus_port"
-	prometheus_url="http://$prometheus_addr"
 	mkdir -p "$run_dir/prometheus-data"
-	sed -e "s|@GATEWAY_TELEMETRY_ADDR@|$gateway_telemetry_addr|" \
-		-e "s|@PROMETHEUS_ADDR@|$prometheus_addr|" \
-		-e "s|@RULES_DIR@|$root/distribution/prometheus/rules|" \
-		"$root/distribution/prometheus/prometheus.yml" >"$run_dir/prometheus.yml"
-	say "starting Prometheus on $prometheus_url (log: $run_dir/prometheus.log)"
+	fill "$root/distribution/prometheus/prometheus.yml" \
+		GATEWAY_TELEMETRY_ADDR "$gateway_telemetry_addr" \
+		PROMETHEUS_ADDR "$prometheus_addr" \
+		ALERTMANAGER_ADDR "$alertmanager_addr" \
+		RULES_DIR "$rules_dir" \
+		EVALUATION_INTERVAL "$evaluation_interval" >"$run_dir/prometheus.yml"
+
+	# Started first, so that it is there when Prometheus sends its first alerts. One
+	# instance, so no cluster gossip (an empty --cluster.listen-address turns it off).
+	alertmanager_url="http://$alertmanager_addr"
+	mkdir -p "$run_dir/alertmanager-data"
+	say "starting Alertmanager on $alertmanager_url with $alertmanager_config (log: $run_dir/alertmanager.log)"
+	setsid "$alertmanager_bin" \
+		--config.file="$alertmanager_config" \
+		--storage.path="$run_dir/alertmanager-data" \
+		--web.listen-address="$alertmanager_addr" \
+		--web.external-url="$alertmanager_url" \
+		--cluster.listen-address= \
+		>"$run_dir/alertmanager.log" 2>&1 &
+	started $! Alertmanager
+	wait_ready "$alertmanager_url/-/ready" "$!" Alertmanager "$run_dir/alertmanager.log"
+
+	prometheus_url="http://$prometheus_addr"
+	say "starting Prometheus on $prometheus_url, rules from $rules_dir evaluated every $evaluation_interval (log: $run_dir/prometheus.log)"
 	setsid "$prometheus_bin" \
 		--config.file="$run_dir/prometheus.yml" \
 		--storage.tsdb.path="$run_dir/prometheus-data" \
 		--web.listen-address="$prometheus_addr" \
+		--web.external-url="$prometheus_url" \
 		--web.enable-remote-write-receiver \
 		--enable-feature=exemplar-storage,native-histograms \
 		>"$run_dir/prometheus.log" 2>&1 &
@@ -232,10 +328,10 @@ jaeger_url=""
 if [ "$start_jaeger" = 1 ]; then
 	[ -x "$jaeger_bin" ] || die "no Jaeger binary at $jaeger_bin: run 'make run JAEGER=1', which builds it"
 	jaeger_url="http://$jaeger_query_addr"
-	sed -e "s|@OTLP_GRPC_ADDR@|$jaeger_otlp_addr|" \
-		-e "s|@QUERY_HTTP_ADDR@|$jaeger_query_addr|" \
-		-e "s|@QUERY_GRPC_ADDR@|$jaeger_query_grpc_addr|" \
-		"$root/distribution/jaeger/jaeger.yaml" >"$run_dir/jaeger.yaml"
+	fill "$root/distribution/jaeger/jaeger.yaml" \
+		OTLP_GRPC_ADDR "$jaeger_otlp_addr" \
+		QUERY_HTTP_ADDR "$jaeger_query_addr" \
+		QUERY_GRPC_ADDR "$jaeger_query_grpc_addr" >"$run_dir/jaeger.yaml"
 	say "starting Jaeger, OTLP/gRPC on $jaeger_otlp_addr, query on $jaeger_url (log: $run_dir/jaeger.log)"
 	setsid "$jaeger_bin" --config "$run_dir/jaeger.yaml" >"$run_dir/jaeger.log" 2>&1 &
 	started $! Jaeger
@@ -249,7 +345,7 @@ fi
 
 config_args=(--config "$root/distribution/config.yaml")
 for overlay in $overlays; do
-	case "$overlay" in /*) ;; *) overlay="$root/$overlay" ;; esac
+	overlay=$(in_repo "$overlay")
 	[ -f "$overlay" ] || die "overlay $overlay does not exist"
 	config_args+=(--config "$overlay")
 done
@@ -268,7 +364,10 @@ cat <<INFO
 [run]   gateway own metrics:                                   http://$gateway_telemetry_addr/metrics
 [run]   remote write to:                                       $PROMETHEUS_REMOTE_WRITE_URL
 ${prometheus_url:+[run]   Prometheus UI:                                         $prometheus_url
-[run]   its recording and alert rules (distribution/prometheus/rules): $prometheus_url/rules, $prometheus_url/alerts
+[run]   its rules and alerts:                                  $prometheus_url/classic/rules, $prometheus_url/classic/alerts
+[run]   loaded from (PROMETHEUS_RULES_DIR):                    $rules_dir
+[run]   Alertmanager (alerts: GET /api/v2/alerts):             $alertmanager_url
+[run]   its routes and receivers (ALERTMANAGER_CONFIG):        $alertmanager_config
 }${jaeger_url:+[run]   Jaeger query API (GET /api/traces/TRACE_ID):           $jaeger_url
 [run]   traces exported to the OTLP/gRPC of Jaeger:            $OTELCOL_LAMBDA_TRACES_ENDPOINT
 }[run] Ctrl-C stops everything.

@@ -139,13 +139,23 @@ func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 	assert.Positive(t, loaded["recording"], "recording rules loaded: %v", groups)
 	assert.Positive(t, loaded["alerting"], "alert rules loaded: %v", groups)
 
-	// Ctrl-C stops both processes cleanly, the gateway first: its last flush reaches
+	// make run's Alertmanager is up, and Prometheus sends its alerts there (it finds the
+	// Alertmanager a few seconds after its start).
+	require.NoError(t, s.Alertmanager.Ready(context.Background()))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		alertmanagers, err := s.Prometheus.Alertmanagers(context.Background())
+		if assert.NoError(c, err) {
+			assert.Contains(c, alertmanagers, s.Alertmanager.URL+"/api/v2/alerts", "Prometheus' active Alertmanagers")
+		}
+	}, queryDeadline, 500*time.Millisecond)
+
+	// Ctrl-C stops every process cleanly, the gateway first: its last flush reaches
 	// Prometheus, so nothing is dropped.
 	require.NoError(t, s.Stop())
 	require.NoError(t, s.Err(), "run.sh's exit status")
 	assert.Contains(t, s.Output.String(), "Shutdown complete.")
 	assert.NotContains(t, s.Output.String(), "Exporting failed", "the gateway's last flush found Prometheus gone")
-	for _, addr := range []string{s.Addrs.HTTP, s.Addrs.GRPC, strings.TrimPrefix(s.Prometheus.URL, "http://")} {
+	for _, addr := range []string{s.Addrs.HTTP, s.Addrs.GRPC, strings.TrimPrefix(s.Prometheus.URL, "http://"), strings.TrimPrefix(s.Alertmanager.URL, "http://")} {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			conn.Close()

@@ -85,7 +85,7 @@ func startStack(t *testing.T, env ...string) stack {
 
 // startStackWith starts the stack as cfg says, with the gateway flushing every second.
 // When the test fails, the output of the script and the gateway, and the end of the
-// Prometheus and Jaeger logs, are logged.
+// Prometheus, Alertmanager and Jaeger logs, are logged.
 func startStackWith(t *testing.T, cfg harness.StackConfig) stack {
 	t.Helper()
 	cfg.Root, cfg.Bin, cfg.RunDir = repoRoot(t), gatewayBinary(t), t.TempDir()
@@ -100,7 +100,7 @@ func startStackWith(t *testing.T, cfg harness.StackConfig) stack {
 			return
 		}
 		t.Logf("run.sh output:\n%s", s.Output.String())
-		for _, name := range []string{"prometheus.log", "jaeger.log"} {
+		for _, name := range []string{"prometheus.log", "alertmanager.log", "jaeger.log"} {
 			if log, err := os.ReadFile(filepath.Join(s.RunDir, name)); err == nil {
 				t.Logf("%s (last 4 KiB):\n%s", name, harness.Tail(string(log), 4096))
 			}

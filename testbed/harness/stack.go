@@ -24,19 +24,21 @@ type StackConfig struct {
 	// does) and export the traces to it.
 	JaegerBin string
 	// Env is more environment, NAME=value: overlays (OTELCOL_LAMBDA_OVERLAYS), the flush
-	// interval, anything else README.md lists.
+	// interval, the Alertmanager configuration and rules (ALERTMANAGER_CONFIG,
+	// PROMETHEUS_RULES_DIR, PROMETHEUS_EVALUATION_INTERVAL), anything else README.md lists.
 	Env []string
-	// RunDir is OTELCOL_LAMBDA_RUN_DIR: Prometheus' data and the logs of Prometheus and
-	// Jaeger. Empty gives the stack a temporary one that Stop removes.
+	// RunDir is OTELCOL_LAMBDA_RUN_DIR: the data of Prometheus and Alertmanager and the
+	// logs of Prometheus, Alertmanager and Jaeger. Empty gives the stack a temporary one
+	// that Stop removes.
 	RunDir string
 	// ReadyTimeout bounds the wait for the gateway's health check; default 90s.
 	ReadyTimeout time.Duration
 }
 
-// Stack is distribution/run.sh, what `make run` starts: a Prometheus that takes the
-// gateway's remote writes and scrapes its own metrics, the gateway with
-// distribution/config.yaml, and Jaeger if asked for, all on free loopback ports. Its
-// Process is the script, whose output holds the gateway's.
+// Stack is distribution/run.sh, what `make run` starts: an Alertmanager, a Prometheus
+// that takes the gateway's remote writes, scrapes its own metrics and alerts to that
+// Alertmanager, the gateway with distribution/config.yaml, and Jaeger if asked for, all on
+// free loopback ports. Its Process is the script, whose output holds the gateway's.
 type Stack struct {
 	*Process
 	Addrs GatewayAddrs
@@ -44,6 +46,8 @@ type Stack struct {
 	URL string
 	// Prometheus is the script's Prometheus: queried here, stopped by the script.
 	Prometheus PrometheusAPI
+	// Alertmanager is the script's Alertmanager, which its Prometheus alerts to.
+	Alertmanager AlertmanagerAPI
 	// JaegerOTLP is Jaeger's OTLP/gRPC address and JaegerURL its query API's base URL,
 	// when the stack has a Jaeger.
 	JaegerOTLP, JaegerURL string
@@ -64,12 +68,13 @@ func StartStack(cfg StackConfig) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Prometheus and Jaeger's three listeners.
-	more, err := FreeAddrs(4)
+	// Prometheus, Alertmanager and Jaeger's three listeners.
+	more, err := FreeAddrs(5)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stack{Addrs: addrs, URL: "http://" + addrs.HTTP, Prometheus: PrometheusAPI{URL: "http://" + more[0]}, RunDir: cfg.RunDir}
+	s := &Stack{Addrs: addrs, URL: "http://" + addrs.HTTP, RunDir: cfg.RunDir,
+		Prometheus: PrometheusAPI{URL: "http://" + more[0]}, Alertmanager: AlertmanagerAPI{URL: "http://" + more[4]}}
 	if s.RunDir == "" {
 		if s.RunDir, err = os.MkdirTemp("", "otelcol-lambda-stack-*"); err != nil {
 			return nil, err
@@ -81,9 +86,14 @@ func StartStack(cfg StackConfig) (*Stack, error) {
 		"OTELCOL_LAMBDA_BIN="+cfg.Bin,
 		"OTELCOL_LAMBDA_RUN_DIR="+s.RunDir,
 		"PROMETHEUS_PORT="+port(more[0]),
-		// Empty is unset for run.sh: it starts its own Prometheus, keeps the storage in
-		// the run directory and starts Jaeger only if asked to below.
+		"ALERTMANAGER_PORT="+port(more[4]),
+		// Empty is unset for run.sh: it starts its own Prometheus and Alertmanager with the
+		// shipped configuration and rules unless cfg.Env says otherwise, keeps the storage
+		// in the run directory and starts Jaeger only if asked to below.
 		"PROMETHEUS_REMOTE_WRITE_URL=",
+		"ALERTMANAGER_CONFIG=",
+		"PROMETHEUS_RULES_DIR=",
+		"PROMETHEUS_EVALUATION_INTERVAL=",
 		"OTELCOL_LAMBDA_STORAGE_DIR=",
 		"OTELCOL_LAMBDA_JAEGER=",
 	)

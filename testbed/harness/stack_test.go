@@ -48,8 +48,12 @@ func envOf(t *testing.T, dir string) map[string]string {
 func TestStackRunsRunShOnFreePortsUntilItsGatewayIsReady(t *testing.T) {
 	bin, err := os.Executable()
 	require.NoError(t, err)
-	t.Setenv("PROMETHEUS_REMOTE_WRITE_URL", "http://127.0.0.1:1/api/v1/write") // must not leak in
-	s, err := StartStack(StackConfig{Root: fakeRoot(t), Bin: bin, JaegerBin: "/opt/jaeger", Env: []string{"OTELCOL_LAMBDA_OVERLAYS=a.yaml"}})
+	// The developer's own settings must not leak in.
+	t.Setenv("PROMETHEUS_REMOTE_WRITE_URL", "http://127.0.0.1:1/api/v1/write")
+	t.Setenv("ALERTMANAGER_CONFIG", "/home/me/alertmanager.yml")
+	t.Setenv("PROMETHEUS_EVALUATION_INTERVAL", "1m")
+	s, err := StartStack(StackConfig{Root: fakeRoot(t), Bin: bin, JaegerBin: "/opt/jaeger",
+		Env: []string{"OTELCOL_LAMBDA_OVERLAYS=a.yaml", "PROMETHEUS_RULES_DIR=/tmp/rules"}})
 	require.NoError(t, err)
 
 	env := envOf(t, s.RunDir)
@@ -57,13 +61,18 @@ func TestStackRunsRunShOnFreePortsUntilItsGatewayIsReady(t *testing.T) {
 	assert.Equal(t, s.Addrs.Health, env["OTELCOL_LAMBDA_HEALTH_ENDPOINT"])
 	assert.Equal(t, "http://127.0.0.1:"+env["PROMETHEUS_PORT"], s.Prometheus.URL)
 	assert.Empty(t, env["PROMETHEUS_REMOTE_WRITE_URL"], "run.sh starts its own Prometheus")
+	assert.Equal(t, "http://127.0.0.1:"+env["ALERTMANAGER_PORT"], s.Alertmanager.URL)
+	assert.Empty(t, env["ALERTMANAGER_CONFIG"], "run.sh's Alertmanager has the shipped configuration")
+	assert.Empty(t, env["PROMETHEUS_EVALUATION_INTERVAL"], "run.sh's Prometheus has the shipped evaluation interval")
+	assert.Equal(t, "/tmp/rules", env["PROMETHEUS_RULES_DIR"], "the config's Env wins")
 	assert.Equal(t, "1", env["OTELCOL_LAMBDA_JAEGER"])
 	assert.Equal(t, "/opt/jaeger", env["JAEGER_BIN"])
 	assert.Equal(t, "127.0.0.1:"+env["JAEGER_OTLP_GRPC_PORT"], s.JaegerOTLP)
 	assert.Equal(t, "http://127.0.0.1:"+env["JAEGER_QUERY_PORT"], s.JaegerURL)
 	assert.Equal(t, "a.yaml", env["OTELCOL_LAMBDA_OVERLAYS"])
 	seen := map[string]bool{}
-	for _, a := range []string{s.Addrs.HTTP, s.Addrs.GRPC, s.Addrs.Health, s.Addrs.Telemetry, s.Prometheus.URL[len("http://"):], s.JaegerOTLP, s.JaegerURL[len("http://"):]} {
+	for _, a := range []string{s.Addrs.HTTP, s.Addrs.GRPC, s.Addrs.Health, s.Addrs.Telemetry, s.Prometheus.URL[len("http://"):],
+		s.Alertmanager.URL[len("http://"):], s.JaegerOTLP, s.JaegerURL[len("http://"):]} {
 		assert.False(t, seen[a], "%s given twice", a)
 		seen[a] = true
 	}
@@ -85,6 +94,59 @@ func TestStackFailsWhenRunShExitsBeforeReady(t *testing.T) {
 	_, err = StartStack(StackConfig{Root: root, Bin: bin, ReadyTimeout: 30 * time.Second})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no prometheus")
+}
+
+// The real run.sh refuses settings it cannot honour with an error that names the variable,
+// before it starts anything; Prometheus and Alertmanager are scripts that fail, so that
+// nothing would run even if it tried.
+func TestRunShRefusesBadSettingsBeforeStartingAnything(t *testing.T) {
+	bin, err := os.Executable()
+	require.NoError(t, err)
+	fakes := t.TempDir()
+	for _, name := range []string{"prometheus", "alertmanager"} {
+		require.NoError(t, os.WriteFile(filepath.Join(fakes, name), []byte("#!/bin/sh\nexit 1\n"), 0o700))
+	}
+	// Path characters that sed's s|...|...| and & would have read as its own.
+	rules := filepath.Join(t.TempDir(), "rules a|b&c")
+	glob := rules + "[1]" // rule_files would read it as a pattern
+	require.NoError(t, os.MkdirAll(rules, 0o700))
+	require.NoError(t, os.MkdirAll(glob, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(rules, "r.yml"), []byte("groups: []\n"), 0o600))
+	start := func(t *testing.T, env ...string) (runDir string, err error) {
+		runDir = t.TempDir()
+		_, err = StartStack(StackConfig{Root: "../..", Bin: bin, RunDir: runDir, ReadyTimeout: 30 * time.Second, Env: append([]string{
+			"PROMETHEUS_BIN=" + filepath.Join(fakes, "prometheus"), "ALERTMANAGER_BIN=" + filepath.Join(fakes, "alertmanager"),
+			"PROMETHEUS_RULES_DIR=" + rules,
+		}, env...)})
+		require.Error(t, err)
+		return runDir, err
+	}
+	for name, tt := range map[string]struct {
+		env  string
+		want string
+	}{
+		"evaluation interval 0":          {"PROMETHEUS_EVALUATION_INTERVAL=0", "[run] error: PROMETHEUS_EVALUATION_INTERVAL: '0' is not a duration of 1s or more"},
+		"evaluation interval under 1s":   {"PROMETHEUS_EVALUATION_INTERVAL=1ms", "[run] error: PROMETHEUS_EVALUATION_INTERVAL: '1ms' is not"},
+		"evaluation interval with YAML":  {"PROMETHEUS_EVALUATION_INTERVAL=15s\nfoo: bar", "[run] error: PROMETHEUS_EVALUATION_INTERVAL: '15s"},
+		"rules directory without rules":  {"PROMETHEUS_RULES_DIR=" + t.TempDir(), "no .yml file in"},
+		"rules directory that is a glob": {"PROMETHEUS_RULES_DIR=" + glob, "that Prometheus' rule_files would not read as itself"},
+		"port that is no number":         {"ALERTMANAGER_PORT=abc", "[run] error: 'abc' is not a port number (1 to 65535) for Alertmanager: set ALERTMANAGER_PORT"},
+		"Alertmanager that is not there": {"ALERTMANAGER_BIN=/nonexistent/alertmanager", "[run] error: ALERTMANAGER_BIN: no program /nonexistent/alertmanager"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			runDir, err := start(t, tt.env)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.NoFileExists(t, filepath.Join(runDir, "alertmanager.log"), "nothing started")
+		})
+	}
+	t.Run("rules directory with sed's characters", func(t *testing.T) {
+		runDir, err := start(t, "PROMETHEUS_EVALUATION_INTERVAL=1m30s")
+		assert.Contains(t, err.Error(), "[run] error: Alertmanager exited during start-up")
+		config, readErr := os.ReadFile(filepath.Join(runDir, "prometheus.yml"))
+		require.NoError(t, readErr)
+		assert.Contains(t, string(config), "\n  - '"+rules+"/*.yml'\n")
+		assert.Contains(t, string(config), "evaluation_interval: '1m30s'\n")
+	})
 }
 
 func TestRestartedGatewayKeepsEachProcessOutput(t *testing.T) {
