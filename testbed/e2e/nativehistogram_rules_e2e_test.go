@@ -138,6 +138,12 @@ func TestRecordingRulesReadNativeHistograms(t *testing.T) {
 	record("function:faas_invoke_duration_seconds:p90_rate5m", fn, quantileOf(0.9, durations), durErr)
 	record("function:faas_invoke_duration_seconds:p99_rate5m", fn, quantileOf(0.99, durations), durErr)
 	record("function_source:faas_invoke_duration_seconds:p99_rate5m", src, quantileOf(0.99, durations), durErr)
+	// The latency SLO (rules/slos.yml; the shipped catch-all: 99% within 1s) reads the
+	// native histogram's fraction up to 1s. 1 is a bucket boundary at every scale, so only
+	// an invocation of exactly 1s could land on the wrong side: one invocation's tolerance.
+	slow := float64(len(slices.DeleteFunc(slices.Clone(durations), func(d float64) bool { return d <= 1 })))
+	record("function_slo:faas_slow_invocations:ratio_rate5m",
+		`{job="otelcol-lambda",cloud_region="eu-west-1",faas_name="e2e-native-rules",slo="latency"}`, slow/invocations, 1/slow)
 
 	// Quantile 1 is the upper bound of the largest value's bucket: at or above the largest
 	// memory used, by less than one bucket.
