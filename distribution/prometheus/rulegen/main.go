@@ -39,10 +39,41 @@ func run(specPath, configPath, outDir string, checkOnly bool) error {
 	if checkOnly {
 		return check(files, outDir, specPath)
 	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(outDir, name), data, 0o644); err != nil {
+	return write(files, outDir)
+}
+
+// write puts files into dir all or nothing: each goes to a temporary file first, and they
+// are renamed into place once all were written, so that a failure leaves the old pair,
+// never a new slos.yml beside an old limits.yml.
+func write(files map[string][]byte, dir string) error {
+	temps := map[string]string{}
+	defer func() {
+		for _, tmp := range temps {
+			os.Remove(tmp)
+		}
+	}()
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		f, err := os.CreateTemp(dir, "."+name+".*")
+		if err != nil {
 			return err
 		}
+		temps[name] = f.Name()
+		_, err = f.Write(files[name])
+		if closeErr := f.Close(); err == nil {
+			err = closeErr
+		}
+		if err == nil {
+			err = os.Chmod(f.Name(), 0o644)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for name, tmp := range temps {
+		if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+			return err
+		}
+		delete(temps, name)
 	}
 	return nil
 }

@@ -172,3 +172,24 @@ func TestLeLabelIsWhatRemoteWriteWrites(t *testing.T) {
 		assert.Equal(t, want, leLabel(d))
 	}
 }
+
+func TestWriteReplacesEveryFileOrNone(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "slos.yml"), []byte("old"), 0o644))
+	require.NoError(t, write(map[string][]byte{"slos.yml": []byte("new slos"), "limits.yml": []byte("new limits")}, dir))
+	for name, want := range map[string]string{"slos.yml": "new slos", "limits.yml": "new limits"} {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		assert.Equal(t, want, string(got), name)
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 2, "no temporary file is left behind")
+
+	// A file that cannot be written (a name with a path separator) leaves the others as they were.
+	err = write(map[string][]byte{"slos.yml": []byte("newer"), "sub/x/limits.yml": []byte("x")}, dir)
+	require.Error(t, err)
+	got, err := os.ReadFile(filepath.Join(dir, "slos.yml"))
+	require.NoError(t, err)
+	assert.Equal(t, "new slos", string(got))
+}
