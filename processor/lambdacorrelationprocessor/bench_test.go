@@ -76,27 +76,35 @@ func newBenchProcessor(b *testing.B, cfg *Config) *correlationProcessor {
 	return p
 }
 
-// runRequests feeds b.N operations, one operation being one request of benchBatch invocation
-// spans, handed on with invocationCtx, and, when partners, the request of their functions'
-// spans; requests are built outside the timer, pool at a time.
-func runRequests(b *testing.B, p *correlationProcessor, invocationCtx context.Context, partners bool) {
+// sent is what a benchmark operation sends: the request of benchBatch invocation spans,
+// the request of their functions' spans (a root span and 3 children each), or both.
+type sent struct{ invocations, functions bool }
+
+// runRequests feeds b.N operations, one operation being what send says, the invocation
+// spans handed on with invocationCtx; requests are built outside the timer, pool at a time.
+func runRequests(b *testing.B, p *correlationProcessor, invocationCtx context.Context, send sent) {
 	const pool = 64
 	// The functions' spans come from OTLP: their provenance check is part of the cost.
 	otlpCtx := context.Background()
-	spansPerOp := benchBatch
-	if partners {
-		spansPerOp = benchBatch * 5
+	spansPerOp := 0
+	if send.invocations {
+		spansPerOp += benchBatch
+	}
+	if send.functions {
+		spansPerOp += benchBatch * 4
 	}
 	b.ReportAllocs()
 	var invs, fns []ptrace.Traces
 	for i := 0; i < b.N; i++ {
 		if i%pool == 0 {
 			b.StopTimer()
-			invs, fns = benchRequests(pool, partners, "req")
+			invs, fns = benchRequests(pool, send.functions, "req")
 			b.StartTimer()
 		}
-		_ = p.ConsumeTraces(invocationCtx, invs[i%pool])
-		if partners {
+		if send.invocations {
+			_ = p.ConsumeTraces(invocationCtx, invs[i%pool])
+		}
+		if send.functions {
 			_ = p.ConsumeTraces(otlpCtx, fns[i%pool])
 		}
 	}
@@ -109,7 +117,7 @@ var receiverCtx = lambdaconv.WithReceiverSpans(context.Background())
 // BenchmarkPaired: per op, 100 invocation spans and their functions' 500 spans (a SQS root
 // span + 3 children each); every invocation is paired.
 func BenchmarkPaired(b *testing.B) {
-	runRequests(b, newBenchProcessor(b, createDefaultConfig().(*Config)), receiverCtx, true)
+	runRequests(b, newBenchProcessor(b, createDefaultConfig().(*Config)), receiverCtx, sent{invocations: true, functions: true})
 }
 
 // BenchmarkUnpaired: per op, 100 invocation spans of an instrumented function whose own
@@ -119,16 +127,36 @@ func BenchmarkUnpaired(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.MaxPending = 1000
 	p := newBenchProcessor(b, cfg)
-	p.function(fnName, time.Now()).lastOwnSpan = time.Now()
-	runRequests(b, p, receiverCtx, false)
+	p.function(fnName, time.Now()).last[side(roleFunction)] = time.Now()
+	runRequests(b, p, receiverCtx, sent{invocations: true})
 }
 
 // BenchmarkUninstrumented: per op, 100 invocation spans of a function known to send no
 // spans of its own: they are not held.
 func BenchmarkUninstrumented(b *testing.B) {
 	p := newBenchProcessor(b, createDefaultConfig().(*Config))
-	p.function(fnName, time.Now()).unpairedInARow = uninstrumentedAfter
-	runRequests(b, p, receiverCtx, false)
+	p.function(fnName, time.Now()).unpairedInARow[side(roleInvocation)] = uninstrumentedAfter
+	runRequests(b, p, receiverCtx, sent{invocations: true})
+}
+
+// BenchmarkFunctionSpansHeld: per op, the spans of 100 invocations of a function whose
+// invocation spans came lately but not these: each root span is held, then released
+// unchanged by the size bound (the same work as a closing window). Before the processor
+// told functions without Telemetry API events apart, every function's spans took this path.
+func BenchmarkFunctionSpansHeld(b *testing.B) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.MaxPending = 1000
+	p := newBenchProcessor(b, cfg)
+	p.function(fnName, time.Now()).last[side(roleInvocation)] = time.Now()
+	runRequests(b, p, receiverCtx, sent{functions: true})
+}
+
+// BenchmarkFunctionSpansWithoutTelemetryAPI: per op, the spans of 100 invocations of a
+// function known to send no Telemetry API events (no extension): they are not held.
+func BenchmarkFunctionSpansWithoutTelemetryAPI(b *testing.B) {
+	p := newBenchProcessor(b, createDefaultConfig().(*Config))
+	p.function(fnName, time.Now()).unpairedInARow[side(roleFunction)] = uninstrumentedAfter
+	runRequests(b, p, receiverCtx, sent{functions: true})
 }
 
 // BenchmarkPassThrough: spans that are neither kind (function children, from OTLP) pass,
@@ -159,7 +187,7 @@ func TestMemoryUnderFlood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.function(fnName, time.Now()).lastOwnSpan = time.Now() // instrumented: its spans are held, the worst case
+	p.function(fnName, time.Now()).last[side(roleFunction)] = time.Now() // instrumented: its spans are held, the worst case
 	ctx := lambdaconv.WithReceiverSpans(context.Background())
 	heap := func() uint64 {
 		runtime.GC()
@@ -195,5 +223,5 @@ func TestMemoryUnderFlood(t *testing.T) {
 func BenchmarkForgedInvocations(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.MaxPending = 1000
-	runRequests(b, newBenchProcessor(b, cfg), context.Background(), false)
+	runRequests(b, newBenchProcessor(b, cfg), context.Background(), sent{invocations: true})
 }

@@ -80,23 +80,33 @@ type counts struct {
 	held                            int64 // spans taken out of this request; not telemetry
 }
 
-// Invocation spans are held for a partner unless their function looks uninstrumented:
-// uninstrumentedAfter of its invocation spans in a row went on unpaired, and it sent no root
-// span of its own within instrumentedMemory. Such a function would otherwise pay the window
-// (delay, memory, a copy) on every invocation for nothing; its first own span makes it
-// instrumented again.
+// A span is held for its partner unless the partner's side looks absent: uninstrumentedAfter
+// spans of its role of the same function in a row went on unpaired, and no span of the other
+// role came within instrumentedMemory. That is an invocation span of a function that sends
+// no root spans of its own (uninstrumented), or a function's own span when its Telemetry API
+// events do not reach the gateway (no extension: an SDK or the opentelemetry-lambda layer
+// exporting straight to it). Either would otherwise pay the window (delay, memory, a copy)
+// on every invocation for nothing; the first span of the other role makes it wait again.
 const (
 	uninstrumentedAfter = 3
 	instrumentedMemory  = time.Hour
 	maxFunctionsTracked = 100_000
 )
 
-// functionState is what the processor knows of a function's instrumentation.
+// functionState is what the processor knows of a function's spans of either role.
 type functionState struct {
-	lastOwnSpan    time.Time // its last root span of its own
-	lastSeen       time.Time
-	unpairedInARow int // its invocation spans released without partner since the last pair
+	lastSeen time.Time
+	// By side(role): its last span of that role, and how many of its spans of that role
+	// went on unpaired in a row since its last pair.
+	last           [2]time.Time
+	unpairedInARow [2]int
 }
+
+// side indexes functionState's per-role fields: invocation spans, the function's own.
+func side(r role) int { return int(r - roleInvocation) }
+
+// partnerRole is the role a span of role r is joined with.
+func partnerRole(r role) role { return roleInvocation + roleFunction - r }
 
 type correlationProcessor struct {
 	cfg       *Config
@@ -357,10 +367,8 @@ func (p *correlationProcessor) span(rs ptrace.ResourceSpans, ss ptrace.ScopeSpan
 		c.invalid++
 		return false
 	}
-	if r == roleFunction {
-		if st := p.function(fnName, now); st != nil {
-			st.lastOwnSpan = now
-		}
+	if st := p.function(fnName, now); st != nil {
+		st.last[side(r)] = now
 	}
 	key := joinKey{fn: fnName, req: reqID}
 	if e := p.pending.byKey[key]; e != nil {
@@ -377,7 +385,7 @@ func (p *correlationProcessor) span(rs ptrace.ResourceSpans, ss ptrace.ScopeSpan
 			}
 			p.released = append(p.released, e)
 			if st := p.functions[fnName]; st != nil {
-				st.unpairedInARow = 0
+				st.unpairedInARow = [2]int{}
 			}
 			c.paired++
 			return false
@@ -388,8 +396,10 @@ func (p *correlationProcessor) span(rs ptrace.ResourceSpans, ss ptrace.ScopeSpan
 		c.pending--
 		p.released = append(p.released, e)
 	}
-	if r == roleInvocation && p.uninstrumented(fnName, now) {
-		p.applyStatic(span.Attributes(), fnName)
+	if p.partnerAbsent(fnName, r, now) {
+		if r == roleInvocation {
+			p.applyStatic(span.Attributes(), fnName)
+		}
 		c.notHeld++
 		return false
 	}
@@ -439,9 +449,9 @@ func (p *correlationProcessor) releaseUnpaired(e *entry, c *counts, evicted bool
 	}
 	if e.role == roleInvocation {
 		p.applyStatic(e.span().Attributes(), e.key.fn)
-		if st := p.functions[e.key.fn]; st != nil {
-			st.unpairedInARow++
-		}
+	}
+	if st := p.functions[e.key.fn]; st != nil {
+		st.unpairedInARow[side(e.role)]++
 	}
 	p.released = append(p.released, e)
 }
@@ -479,11 +489,15 @@ func (p *correlationProcessor) function(fn string, now time.Time) *functionState
 	return st
 }
 
-// uninstrumented tells whether a function's invocation spans should go on at once.
-func (p *correlationProcessor) uninstrumented(fn string, now time.Time) bool {
+// partnerAbsent tells whether a span of role r of fn should go on at once, its partner
+// not being expected (see uninstrumentedAfter).
+func (p *correlationProcessor) partnerAbsent(fn string, r role, now time.Time) bool {
 	st := p.function(fn, now)
-	return st != nil && st.unpairedInARow >= uninstrumentedAfter &&
-		(st.lastOwnSpan.IsZero() || now.Sub(st.lastOwnSpan) > instrumentedMemory)
+	if st == nil || st.unpairedInARow[side(r)] < uninstrumentedAfter {
+		return false
+	}
+	last := st.last[side(partnerRole(r))]
+	return last.IsZero() || now.Sub(last) > instrumentedMemory
 }
 
 // static returns the configured event source of a function.

@@ -730,6 +730,33 @@ func TestLifecycle(t *testing.T) {
 	require.NoError(t, p.Shutdown(context.Background()), "shutdown without start")
 }
 
+// TestFunctionsWithoutTelemetryAPIAreNotHeld: a function whose own spans keep going on
+// unpaired, and whose invocation spans never come (an SDK exporting straight to the
+// gateway, no extension), stops paying the window; its first invocation span makes its own
+// spans wait for their partner again.
+func TestFunctionsWithoutTelemetryAPIAreNotHeld(t *testing.T) {
+	h := newHarness(t, nil)
+	for i := range uninstrumentedAfter {
+		h.consume(t, functionSpan(ptrace.SpanKindServer, fnResource, goOtellambda(fmt.Sprintf("held%d", i), nil), false))
+		assert.Equal(t, i, h.sink.SpanCount(), "held for a partner")
+		h.clock.Add(6 * time.Second)
+		h.expire(t)
+	}
+	require.Equal(t, uninstrumentedAfter, h.sink.SpanCount())
+
+	h.consume(t, functionSpan(ptrace.SpanKindServer, fnResource, goOtellambda("r1", nil), false))
+	assert.Equal(t, uninstrumentedAfter+1, h.sink.SpanCount(), "passed on at once")
+	metadatatest.AssertEqualProcessorLambdaCorrelationNotHeld(t, h.tel,
+		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+
+	// An invocation span of the function makes its own spans wait again: the next pair joins,
+	// whichever comes first.
+	h.consume(t, invocation("r2", false, nil))
+	h.consume(t, functionSpan(ptrace.SpanKindServer, fnResource, goOtellambda("r3", nil), false), invocation("r3", false, nil))
+	got := h.spans()
+	assert.Equal(t, got["invocation r3"].SpanID(), got["function"].ParentSpanID(), "joined")
+}
+
 // TestUninstrumentedFunctionsAreNotHeld: a function whose invocation spans keep going on
 // unpaired stops paying the window; its first own span makes it instrumented again.
 func TestUninstrumentedFunctionsAreNotHeld(t *testing.T) {

@@ -86,7 +86,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorLambdaCorrelationNotHeld, err = builder.meter.Int64Counter(
 		"otelcol_processor_lambda_correlation_not_held",
-		metric.WithDescription("Invocation spans passed on at once because their function sent no root span of its own lately, so no partner is expected. [Development]"),
+		metric.WithDescription("Spans passed on at once because no partner is expected - invocation spans of a function that sent no root span of its own lately, or root spans of a function whose invocation spans (Telemetry API events) did not come lately. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

@@ -72,7 +72,7 @@ func AssertEqualProcessorLambdaCorrelationInvalid(t *testing.T, tt *componenttes
 func AssertEqualProcessorLambdaCorrelationNotHeld(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_lambda_correlation_not_held",
-		Description: "Invocation spans passed on at once because their function sent no root span of its own lately, so no partner is expected. [Development]",
+		Description: "Spans passed on at once because no partner is expected - invocation spans of a function that sent no root span of its own lately, or root spans of a function whose invocation spans (Telemetry API events) did not come lately. [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
