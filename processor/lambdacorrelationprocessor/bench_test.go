@@ -123,41 +123,41 @@ func BenchmarkPaired(b *testing.B) {
 // BenchmarkUnpaired: per op, 100 invocation spans of an instrumented function whose own
 // spans do not come: each is held, then released unchanged by the size bound (the same work
 // as a closing window).
-func BenchmarkUnpaired(b *testing.B) {
-	cfg := createDefaultConfig().(*Config)
-	cfg.MaxPending = 1000
-	p := newBenchProcessor(b, cfg)
-	p.function(fnName, time.Now()).last[side(roleFunction)] = time.Now()
-	runRequests(b, p, receiverCtx, sent{invocations: true})
-}
+func BenchmarkUnpaired(b *testing.B) { benchHeld(b, roleInvocation) }
 
 // BenchmarkUninstrumented: per op, 100 invocation spans of a function known to send no
 // spans of its own: they are not held.
-func BenchmarkUninstrumented(b *testing.B) {
-	p := newBenchProcessor(b, createDefaultConfig().(*Config))
-	p.function(fnName, time.Now()).unpairedInARow[side(roleInvocation)] = uninstrumentedAfter
-	runRequests(b, p, receiverCtx, sent{invocations: true})
-}
+func BenchmarkUninstrumented(b *testing.B) { benchNotHeld(b, roleInvocation) }
 
-// BenchmarkFunctionSpansHeld: per op, the spans of 100 invocations of a function whose
-// invocation spans came lately but not these: each root span is held, then released
-// unchanged by the size bound (the same work as a closing window). Before the processor
-// told functions without Telemetry API events apart, every function's spans took this path.
-func BenchmarkFunctionSpansHeld(b *testing.B) {
+// BenchmarkFunctionSpansHeld: per op, the spans of 100 invocations (a root span and 3
+// children each) of a function whose invocation spans came lately but not these: each root
+// span is held, then released unchanged by the size bound. Before the processor told
+// functions without Telemetry API events apart, every function's spans took this path.
+func BenchmarkFunctionSpansHeld(b *testing.B) { benchHeld(b, roleFunction) }
+
+// BenchmarkFunctionSpansWithoutTelemetryAPI: the same spans, of a function known to send
+// no Telemetry API events (no extension): they are not held.
+func BenchmarkFunctionSpansWithoutTelemetryAPI(b *testing.B) { benchNotHeld(b, roleFunction) }
+
+// benchHeld sends spans of role r of a function whose partner spans came lately, so that
+// each is held.
+func benchHeld(b *testing.B, r role) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.MaxPending = 1000
 	p := newBenchProcessor(b, cfg)
-	p.function(fnName, time.Now()).last[side(roleInvocation)] = time.Now()
-	runRequests(b, p, receiverCtx, sent{functions: true})
+	p.function(fnName, time.Now()).last[side(partnerRole(r))] = time.Now()
+	runRequests(b, p, receiverCtx, sentOf(r))
 }
 
-// BenchmarkFunctionSpansWithoutTelemetryAPI: per op, the spans of 100 invocations of a
-// function known to send no Telemetry API events (no extension): they are not held.
-func BenchmarkFunctionSpansWithoutTelemetryAPI(b *testing.B) {
+// benchNotHeld sends spans of role r of a function whose partner spans are not coming.
+func benchNotHeld(b *testing.B, r role) {
 	p := newBenchProcessor(b, createDefaultConfig().(*Config))
-	p.function(fnName, time.Now()).unpairedInARow[side(roleFunction)] = uninstrumentedAfter
-	runRequests(b, p, receiverCtx, sent{functions: true})
+	p.function(fnName, time.Now()).unpairedInARow[side(r)] = uninstrumentedAfter
+	runRequests(b, p, receiverCtx, sentOf(r))
 }
+
+// sentOf is the requests of spans of role r alone.
+func sentOf(r role) sent { return sent{invocations: r == roleInvocation, functions: r == roleFunction} }
 
 // BenchmarkPassThrough: spans that are neither kind (function children, from OTLP) pass,
 // after the provenance check.
