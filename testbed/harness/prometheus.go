@@ -187,6 +187,8 @@ type RuleGroup struct {
 		Name   string `json:"name"`
 		Type   string `json:"type"`   // "recording" or "alerting"
 		Health string `json:"health"` // "ok", "err" or "unknown" (not evaluated yet)
+		// LastError is why the last evaluation failed, when Health is "err".
+		LastError string `json:"lastError"`
 	} `json:"rules"`
 }
 
