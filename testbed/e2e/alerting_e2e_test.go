@@ -55,7 +55,7 @@ func TestAlertsReachAWebhookAndResolve(t *testing.T) {
 	s := startStack(t, "ALERTMANAGER_CONFIG="+amConfig, "PROMETHEUS_RULES_DIR="+rulesDir, "PROMETHEUS_EVALUATION_INTERVAL=1s")
 	ctx := context.Background()
 	// Prometheus drops what it has to send while it knows no Alertmanager yet.
-	waitFor(t, s, "Prometheus to send alerts to the stack's Alertmanager", func() (bool, string) {
+	s.waitFor(t, alertDeadline, "Prometheus to send alerts to the stack's Alertmanager", func() (bool, string) {
 		ams, err := s.Prometheus.Alertmanagers(ctx)
 		return err == nil && slices.Contains(ams, s.Alertmanager.URL+"/api/v2/alerts"), fmt.Sprintf("active %v (%v)", ams, err)
 	})
@@ -103,7 +103,7 @@ func TestAlertsReachAWebhookAndResolve(t *testing.T) {
 		t.Logf("%v: %s notified to %s: %s", time.Since(began).Round(time.Second), want["alertname"], n.Receiver, alert.Annotations["summary"])
 	}
 	// Both pages are about one function: Alertmanager sends them in one notification.
-	waitFor(t, s, "one page notification that holds both of the failing function's pages", func() (bool, string) {
+	s.waitFor(t, alertDeadline, "one page notification that holds both of the failing function's pages", func() (bool, string) {
 		for _, n := range webhook.Notifications() {
 			held := 0
 			for _, want := range paged {
@@ -121,7 +121,7 @@ func TestAlertsReachAWebhookAndResolve(t *testing.T) {
 		return false, "webhook: " + notified(webhook)
 	})
 	// The slow-burn ticket of the same SLO fires too, and the page inhibits it.
-	waitFor(t, s, "the availability ticket to be inhibited by its page", func() (bool, string) {
+	s.waitFor(t, alertDeadline, "the availability ticket to be inhibited by its page", func() (bool, string) {
 		alerts, err := s.Alertmanager.Alerts(ctx, `alertname="LambdaErrorBudgetBurn"`, `severity="ticket"`, `faas_name="`+failing.name+`"`)
 		return err == nil && len(alerts) == 1 && len(alerts[0].Status.InhibitedBy) == 1, fmt.Sprintf("%+v (%v)", alerts, err)
 	})
@@ -299,7 +299,7 @@ func checkShippedInhibitions(t *testing.T, s stack) {
 			want[p.alertname+"/"+p.severity+"/"+p.instanceOrSLO] = p.inhibited
 		}
 		require.NoError(t, s.Alertmanager.PostAlerts(ctx, alerts...))
-		waitFor(t, s, fmt.Sprintf("the shipped inhibit rules to hold back the alerts they explain (round %d)", i+1), func() (bool, string) {
+		s.waitFor(t, alertDeadline, fmt.Sprintf("the shipped inhibit rules to hold back the alerts they explain (round %d)", i+1), func() (bool, string) {
 			held, err := s.Alertmanager.Alerts(ctx, fmt.Sprintf(`e2e=%q`, label["e2e"]))
 			if err != nil {
 				return false, err.Error()
@@ -354,7 +354,7 @@ func waitForNotified(t *testing.T, s stack, webhook *harness.AlertWebhook, statu
 	t.Helper()
 	var found harness.Notification
 	var alert harness.NotifiedAlert
-	waitFor(t, s, fmt.Sprintf("a %s notification of %v", status, want), func() (bool, string) {
+	s.waitFor(t, alertDeadline, fmt.Sprintf("a %s notification of %v", status, want), func() (bool, string) {
 		for _, n := range webhook.Notifications() {
 			for _, a := range n.Alerts {
 				if a.Status == status && hasLabels(a.Labels, want) {
@@ -431,30 +431,4 @@ func notified(webhook *harness.AlertWebhook) string {
 		}
 	}
 	return "[" + strings.Join(slices.Compact(out), " ") + "]"
-}
-
-// waitFor polls done every half second until it holds, for at most alertDeadline, logging
-// its progress message every 10 seconds; the test fails with the last message.
-func waitFor(t *testing.T, s stack, what string, done func() (bool, string)) {
-	t.Helper()
-	began := time.Now()
-	deadline := time.After(alertDeadline)
-	lastLog := began
-	for {
-		ok, progress := done()
-		if ok {
-			return
-		}
-		if time.Since(lastLog) >= 10*time.Second {
-			t.Logf("waiting %v for %s: %s", time.Since(began).Round(time.Second), what, progress)
-			lastLog = time.Now()
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("gave up after %v waiting for %s: %s", alertDeadline, what, progress)
-		case <-s.Done():
-			t.Fatalf("run.sh exited while waiting for %s: %v", what, s.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }

@@ -187,7 +187,7 @@ func TestRecordingRulesReadNativeHistograms(t *testing.T) {
 	// histograms without an error. Polled: CI once saw two of the summing records fail
 	// one evaluation (their series went stale) after all the data had arrived, and pass
 	// the next; the log keeps each error seen meanwhile.
-	waitFor(t, s, "the native records as histograms and every rule healthy", func() (bool, string) {
+	s.waitFor(t, alertDeadline, "the native records as histograms and every rule healthy", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		var problems []string

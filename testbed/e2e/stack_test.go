@@ -167,24 +167,41 @@ func (s stack) eventually(t *testing.T, promql string, want map[string]float64, 
 // want.
 func (s stack) eventuallyWithin(t *testing.T, promql string, want map[string]float64, tolerance float64, keys ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
-	defer cancel()
-	var last map[string]float64
-	var lastErr error
-	for {
+	s.waitFor(t, queryDeadline, promql, func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), queryDeadline)
+		defer cancel()
 		series, err := s.query(ctx, promql)
-		lastErr = err
-		if err == nil {
-			last = byLabels(series, keys...)
-			if equalWithin(last, want, func(float64) float64 { return tolerance }) {
-				return
-			}
+		if err != nil {
+			return false, fmt.Sprintf("want %v (±%g), last error: %v", sorted(want), tolerance, err)
+		}
+		got := byLabels(series, keys...)
+		return equalWithin(got, want, func(float64) float64 { return tolerance }),
+			fmt.Sprintf("\nwant %v (±%g)\ngot  %v", sorted(want), tolerance, sorted(got))
+	})
+}
+
+// waitFor polls done every half second until it holds, for at most bound, logging its
+// progress message every 10 seconds; the test fails with the last message, or when run.sh
+// exits meanwhile.
+func (s stack) waitFor(t *testing.T, bound time.Duration, what string, done func() (bool, string)) {
+	t.Helper()
+	began := time.Now()
+	deadline := time.After(bound)
+	lastLog := began
+	for {
+		ok, progress := done()
+		if ok {
+			return
+		}
+		if time.Since(lastLog) >= 10*time.Second { // when to log, not a check
+			t.Logf("waiting %v for %s: %s", time.Since(began).Round(time.Second), what, progress)
+			lastLog = time.Now()
 		}
 		select {
-		case <-ctx.Done():
-			t.Fatalf("%s\nwant %v (±%g)\ngot  %v (last error: %v)", promql, sorted(want), tolerance, sorted(last), lastErr)
+		case <-deadline:
+			t.Fatalf("gave up after %v waiting for %s: %s", bound, what, progress)
 		case <-s.Done():
-			t.Fatalf("run.sh exited while waiting for %s: %v", promql, s.Err())
+			t.Fatalf("run.sh exited while waiting for %s: %v", what, s.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
