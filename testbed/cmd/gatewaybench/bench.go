@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,38 +22,38 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/scenario"
 )
 
-// result is what one round measured for one pipeline.
+// result is what one round measured for one pipeline on one mix and request size.
 type result struct {
-	spanCPU, invocationCPU time.Duration // process CPU for the load, drained
-	spansCounted           float64
-	// invocationsLoad is how many invocations the measured Telemetry API load carried (the
-	// fleet minus its warm-up), invocationsCounted how many the sink counted of them, and
-	// checks how many ground-truth figures (scenario.Checks over the whole fleet) held
-	// exactly.
-	invocationsLoad    int
-	invocationsCounted float64
-	checks             int
-	// sandboxCounted is what one function's spans from sandboxSpans/spansPerRequest
-	// sandboxes, each with its own resource, counted to.
+	cpu     time.Duration // process CPU for the measured load, drained
+	counted float64       // what the sink counted of the measured load (checked exact)
+	// checks is how many ground-truth figures of A's Telemetry API fleets (scenario.Checks
+	// over each whole fleet) held exactly; 0 for B and for SDK-only traffic.
+	checks int
+	// sandboxCounted is what one function's spans from sandboxSpans/100 sandboxes, each
+	// with its own resource, counted to (SDK-only traffic at the first size; -1 otherwise).
 	sandboxCounted float64
-	// RSS: VmHWM after the OTLP load, and the median of the readings over the load's
-	// second half; the same for the Telemetry API load (A only).
-	spanPeak, spanSteady int64
-	spanSamples          int
-	tapiPeak, tapiSteady int64
-	tapiSamples          int
-	spanSend, tapiSend   time.Duration // how long sending took
-	retried              int64         // requests retried after a refusal
-	fresh, freshNew      []probeResult
-	promRefused          int64
-	// spanOthers and tapiOthers: the CPU of the machine's other processes during each load,
-	// in cores.
-	spanOthers, tapiOthers float64
+	// RSS: VmHWM once drained, and the median of the readings over the load's second half.
+	peak, steady int64
+	samples      int
+	send         time.Duration // how long sending took
+	retried      int64         // requests retried after a refusal
+	fresh        []probeResult // probes on functions the gateway knows
+	freshNew     []probeResult // probes each the first invocation of a new function
+	promRefused  int64
+	others       float64 // the CPU of the machine's other processes during the load, in cores
 }
 
 // probeResult is how long one probe invocation took from its end to be visible.
 type probeResult struct {
 	prom, sink time.Duration
+}
+
+// cell is one mix at one request size: the traffic's figures and each pipeline's rounds.
+type cell struct {
+	kind               mixKind
+	size               int
+	invocations, spans int
+	results            [2][]result // A, B
 }
 
 func runBench(o options) (string, error) {
@@ -62,17 +63,30 @@ func runBench(o options) (string, error) {
 	}
 	defer prom.Stop()
 
-	pipelines := []pipeline{pipelineA(o), pipelineB(o)}
-	log.Printf("load per round: %d OTLP spans to both pipelines, %d invocations as Telemetry API batches to A, %d functions", o.spans, o.invocations, o.functions)
-	results := make([][]result, len(pipelines))
+	pipelines := [2]pipeline{pipelineA(o), pipelineB(o)}
+	var cells []*cell
+	for _, size := range o.sizes {
+		for _, k := range o.mixes {
+			cells = append(cells, &cell{kind: k, size: size})
+		}
+	}
+	log.Printf("%d invocations per mix, request size and pipeline, %d functions; %d measurements in all",
+		o.invocations, o.functions, len(cells)*2*o.rounds)
+	began := time.Now()
+	done := 0
 	for round := 1; round <= o.rounds; round++ {
-		for i, p := range pipelines {
-			log.Printf("round %d/%d: %s", round, o.rounds, p.name)
-			r, err := measure(o, prom, p, round)
-			if err != nil {
-				return "", fmt.Errorf("%s, round %d: %w", p.name, round, err)
+		for _, c := range cells {
+			for i, p := range pipelines {
+				log.Printf("round %d/%d, %s, requests of %d: %s (measurement %d of %d, %s so far)", round, o.rounds, c.kind.title(), c.size, p.name,
+					done+1, len(cells)*2*o.rounds, time.Since(began).Round(time.Second))
+				r, t, err := measure(o, prom, p, c.kind, c.size, round)
+				if err != nil {
+					return "", fmt.Errorf("%s, %s, requests of %d, round %d: %w", p.name, c.kind.title(), c.size, round, err)
+				}
+				c.invocations, c.spans = t.invocations, t.spans
+				c.results[i] = append(c.results[i], r)
+				done++
 			}
-			results[i] = append(results[i], r)
 		}
 	}
 	log.Printf("measuring the floors")
@@ -80,7 +94,7 @@ func runBench(o options) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return render(o, pipelines, results, f), nil
+	return render(o, pipelines, cells, f), nil
 }
 
 // measurement is one pipeline's gateway in one round, with its backends.
@@ -91,181 +105,191 @@ type measurement struct {
 	gw    *harness.Gateway
 	sink  *rwsink.Sink
 	prom  *harness.Prometheus
+	// pprofAddr is the gateway's pprof endpoint when profiling (-profile-dir).
+	pprofAddr string
 }
 
-// probeWarmSpans is how many invocations a probe function gets before its probe, so that
-// the gateway knows it (its series exist) as it knows the functions of the load.
-const probeWarmSpans = 4
+// probeWarm is how many invocations a probe function gets before its probe, so that the
+// gateway knows it as it knows the functions of the load (lambda_correlation holds no span
+// of a function whose spans went unpaired three times in a row).
+const probeWarm = 4
 
-// measure starts one gateway writing through a tee to Prometheus and the sink, sends the
-// load, waits until the sink holds every count, reads the process's CPU and memory, and
-// probes freshness.
-func measure(o options, prom *harness.Prometheus, p pipeline, round int) (r result, err error) {
-	m := &measurement{o: o, p: p, runID: fmt.Sprintf("%s%d", p.short, round), sink: rwsink.New(), prom: prom}
+// shape is the measured load's size at request size size.
+func (o options) shape(size int) loadShape {
+	// The warm-up gives every function at least one full request.
+	return loadShape{functions: o.functions, sandboxes: o.sandboxes, invocations: o.invocations, warm: o.functions * size, size: size}
+}
+
+// probeTraffic is the traffic of probe i of a mix: one function, warmed unless new, then
+// one invocation. A fleet's probes take its kinds in turn.
+func probeTraffic(kind mixKind, prefix string, i int, warmed bool) (traffic, error) {
+	if kind == mixFleet {
+		kind = []mixKind{mixPairs, mixExtension, mixSDK}[i%3]
+	}
+	s := loadShape{functions: 1, sandboxes: 1, invocations: 1, size: 1}
+	if warmed {
+		s.warm = probeWarm
+	}
+	return makeTraffic(kind, prefix, s)
+}
+
+// measure starts one gateway writing through a tee to Prometheus and the sink, warms it
+// up, sends the mix's measured load, waits until the sink holds every count (and for A
+// every figure of the Telemetry API fleets' ground truth), reads the process's CPU and
+// memory, and probes freshness.
+func measure(o options, prom *harness.Prometheus, p pipeline, kind mixKind, size, round int) (r result, t traffic, err error) {
+	m := &measurement{o: o, p: p, runID: fmt.Sprintf("%s%d-%s%d", p.short, round, kind, size), sink: rwsink.New(), prom: prom}
 	tee := &harness.Tee{Sink: m.sink, Prometheus: prom.WriteURL()}
 	teeURL, stopTee, err := harness.Serve(tee)
 	if err != nil {
-		return r, err
+		return r, t, err
 	}
 	defer stopTee()
 
 	// The load is made before the gateway starts: generating it costs this process CPU.
-	var fleet *loadgen.Fleet
-	if p.Telemetry {
-		if fleet, err = loadgen.Generate(telemetryFleet(o, m.runID+"-tapi")); err != nil {
-			return r, err
-		}
+	if t, err = makeTraffic(kind, m.runID, o.shape(size)); err != nil {
+		return r, t, err
 	}
-	spans := otlpRequests(o.spans, o.functions, m.runID, false)
+	own := p.of(t)
+	var known, fresh []traffic
+	for i := range o.probes {
+		pt, err := probeTraffic(kind, probePrefix(m.runID, "p", i), i, true)
+		if err != nil {
+			return r, t, err
+		}
+		known = append(known, pt)
+	}
+	for i := range o.newProbes {
+		pt, err := probeTraffic(kind, probePrefix(m.runID, "n", i), i, false)
+		if err != nil {
+			return r, t, err
+		}
+		fresh = append(fresh, pt)
+	}
 
 	gw, pprofAddr, err := startGateway(o, harness.GatewayConfig{Bin: o.bin, Configs: p.configs, RemoteWrite: teeURL + "/api/v1/write", Flush: o.flush},
-		o.profileDir != "")
+		o.profileDir != "", !p.Telemetry)
 	if err != nil {
-		return r, err
+		return r, t, err
 	}
-	m.gw = gw
+	m.gw, m.pprofAddr = gw, pprofAddr
 	defer stopGateway(gw, &err)
 
 	// Warm up with the functions of the load and the probes' functions: connections,
 	// buffers and the first series, as in a gateway that has been running.
-	warmSpans := o.functions * spansPerRequest
-	warm := otlpRequests(warmSpans, o.functions, m.runID, false)
-	for i := range o.probes {
-		warm = append(warm, otlpRequests(probeWarmSpans, 1, probePrefix(m.runID, "p", i), false)...)
+	warm := slices.Clone(own.warm)
+	for _, pt := range known {
+		warm = append(warm, p.of(pt).warm...)
 	}
 	if _, err := sendAll(gw.URL, o.workers, warm); err != nil {
-		return r, fmt.Errorf("warm-up: %w", err)
+		return r, t, fmt.Errorf("warm-up: %w", err)
 	}
-	if err := m.waitFor(fmt.Sprintf("%d warm-up spans", warmSpans), func() (bool, error) {
-		return m.exactly(countOf(m.sink, p, m.runID), float64(warmSpans))
-	}); err != nil {
-		return r, err
+	if err := m.waitCount("the warm-up", t.prefixes, own.warmCount); err != nil {
+		return r, t, err
 	}
-	for i := range o.probes {
-		fn := probePrefix(m.runID, "p", i) + "-fn0"
-		if err := m.waitFor("the warm-up of "+fn, func() (bool, error) {
-			return m.exactly(m.sink.Sum(p.Count, map[string]string{p.Function: fn}), probeWarmSpans)
-		}); err != nil {
-			return r, err
+	for _, pt := range known {
+		if err := m.waitCount("the warm-up of "+pt.prefixes[0], pt.prefixes, p.of(pt).warmCount); err != nil {
+			return r, t, err
 		}
 	}
 
-	// The OTLP span load, the same for both pipelines.
-	if err := m.spanLoad(&r, spans, warmSpans, pprofAddr); err != nil {
-		return r, err
+	// The measured load.
+	var st loadgen.Stats
+	f, err := measureLoad(m.gw, m.prom, m.pprofAddr, filepath.Join(o.profileDir, m.runID+".pprof"), func() (err error) {
+		st, err = sendAll(m.gw.URL, o.workers, own.load)
+		return err
+	}, func() error {
+		if err := m.waitCount("the load", t.prefixes, own.warmCount+own.loadCount); err != nil {
+			if p.Telemetry {
+				mismatches := scenario.Mismatches(fleetChecks(t.fleets), scenario.SinkTotals(m.sink))
+				err = fmt.Errorf("%w; the fleets' ground truth: %s", err, strings.Join(mismatches[:min(len(mismatches), 10)], "; "))
+			}
+			return err
+		}
+		return nil
+	})
+	r.others = f.others
+	if err != nil {
+		return r, t, fmt.Errorf("%w (the load: %+v)", err, st)
 	}
-
-	// The Telemetry API load (A only).
-	if fleet != nil {
-		if err := m.telemetryLoad(&r, fleet); err != nil {
-			return r, err
+	r.cpu, r.counted = f.cpu, m.countOf(t.prefixes)-own.warmCount
+	r.steady, r.samples, r.send, r.peak = f.steady, f.samples, f.send, f.peak
+	r.retried = st.Retried
+	if p.Telemetry {
+		if r.checks, err = m.groundTruth(t.fleets); err != nil {
+			return r, t, err
 		}
 	}
 
 	// Many sandboxes of one function, each with its own resource: do their counts add up?
 	// The stock pipeline never gets there: wait a window and a few flushes at most.
-	sb := m.runID + "-sb"
-	if _, err := sendAll(gw.URL, o.workers, otlpRequests(sandboxSpans, 1, sb, true)); err != nil {
-		return r, err
+	r.sandboxCounted = -1
+	if kind == mixSDK && size == o.sizes[0] {
+		sb := m.runID + "-sb"
+		if _, err := sendAll(gw.URL, o.workers, otlpRequests(sandboxSpans, 1, sb, spanShape{perRequest: 100, requestIDs: true, perSandbox: true})); err != nil {
+			return r, t, err
+		}
+		for deadline := time.Now().Add(4 * o.flush); time.Now().Before(deadline) && m.countOf([]string{sb}) < sandboxSpans; {
+			time.Sleep(50 * time.Millisecond)
+		}
+		r.sandboxCounted = m.countOf([]string{sb})
 	}
-	for deadline := time.Now().Add(4 * o.flush); time.Now().Before(deadline) && countOf(m.sink, p, sb) < sandboxSpans; {
-		time.Sleep(50 * time.Millisecond)
-	}
-	r.sandboxCounted = countOf(m.sink, p, sb)
 
 	// Freshness. Each probe starts a growing fraction of the flush interval after the
 	// previous one became visible, which was just after a flush: the probes fall at
 	// different phases of the flush cycle.
-	for i := range o.probes {
-		time.Sleep(time.Duration(i) * o.flush / time.Duration(o.probes))
-		pr, err := m.probe(probePrefix(m.runID, "p", i), probeWarmSpans+1)
+	for i, pt := range known {
+		time.Sleep(time.Duration(i) * o.flush / time.Duration(len(known)))
+		pr, err := m.probe(pt)
 		if err != nil {
-			return r, err
+			return r, t, err
 		}
 		r.fresh = append(r.fresh, pr)
 	}
-	for i := range o.newProbes {
-		time.Sleep(time.Duration(i) * o.flush / time.Duration(o.newProbes))
-		pr, err := m.probe(probePrefix(m.runID, "n", i), 1)
+	for i, pt := range fresh {
+		time.Sleep(time.Duration(i) * o.flush / time.Duration(len(fresh)))
+		pr, err := m.probe(pt)
 		if err != nil {
-			return r, err
+			return r, t, err
 		}
 		r.freshNew = append(r.freshNew, pr)
 	}
 	if total, failed := m.sink.Requests(); failed > 0 {
-		return r, fmt.Errorf("%d of %d remote writes did not decode", failed, total)
+		return r, t, fmt.Errorf("%d of %d remote writes did not decode", failed, total)
 	}
 	r.promRefused = tee.Refused.Load()
-	return r, nil
+	return r, t, nil
 }
 
-func (m *measurement) spanLoad(r *result, spans []loadgen.Batch, warmSpans int, pprofAddr string) error {
-	var st loadgen.Stats
-	f, err := measureLoad(m.gw, m.prom, pprofAddr, filepath.Join(m.o.profileDir, m.runID+".pprof"), func() (err error) {
-		st, err = sendAll(m.gw.URL, m.o.workers, spans)
-		return err
-	}, func() error {
-		return m.waitFor(fmt.Sprintf("%d spans", m.o.spans), func() (bool, error) {
-			return m.exactly(countOf(m.sink, m.p, m.runID), float64(warmSpans+m.o.spans))
-		})
-	})
-	r.spanOthers = f.others
-	if err != nil {
-		return err
+// of is the pipeline's side of a traffic.
+func (p pipeline) of(t traffic) side {
+	if p.Telemetry {
+		return t.a
 	}
-	r.spanCPU = f.cpu
-	r.spansCounted = countOf(m.sink, m.p, m.runID) - float64(warmSpans)
-	r.spanSteady, r.spanSamples, r.spanSend, r.spanPeak = f.steady, f.samples, f.send, f.peak
-	r.retried += st.Retried
-	return nil
+	return t.b
 }
 
-// telemetryLoad sends the fleet's first batches as a warm-up (every slot keeps its order),
-// then the rest, measured, and checks the whole fleet's ground truth in the sink.
-func (m *measurement) telemetryLoad(r *result, fleet *loadgen.Fleet) error {
-	prefix := fleet.Config.Prefix
-	// The warm-up has every function, so that lambda_correlation knows them all (their
-	// invocation spans go on at once, as in a gateway that has been running).
-	head, tail, headInvocations := splitWarm(fleet.Batches, min(m.o.functions*invocationsPerBatch, m.o.invocations/5), len(fleet.Truth))
-	if _, err := sendAll(m.gw.URL, m.o.workers, head); err != nil {
-		return fmt.Errorf("telemetry warm-up: %w", err)
+// fleetChecks are the ground-truth figures of whole fleets (warm-up and load).
+func fleetChecks(fleets []*loadgen.Fleet) []scenario.Check {
+	var checks []scenario.Check
+	for _, f := range fleets {
+		checks = append(checks, scenario.Checks(f, true)...)
 	}
-	if err := m.waitFor("the Telemetry API warm-up", func() (bool, error) {
-		return m.exactly(countOf(m.sink, m.p, prefix), float64(headInvocations))
-	}); err != nil {
-		return err
-	}
-	total := fleet.Total().Invocations
-	checks := scenario.Checks(fleet, true)
+	return checks
+}
 
-	var st loadgen.Stats
-	f, err := measureLoad(m.gw, m.prom, "", "", func() (err error) {
-		st, err = sendAll(m.gw.URL, m.o.workers, tail)
-		return err
-	}, func() error {
-		return m.waitFor(fmt.Sprintf("%d invocations", total), func() (bool, error) {
-			return m.exactly(countOf(m.sink, m.p, prefix), float64(total))
-		})
-	})
-	r.tapiOthers = f.others
-	if err != nil {
-		return err
-	}
-	// Every figure of the ground truth, not only the invocations.
+// groundTruth waits until the sink holds every figure of the fleets' ground truth (whole
+// fleets: warm-up and load), and returns how many figures that is.
+func (m *measurement) groundTruth(fleets []*loadgen.Fleet) (int, error) {
+	checks := fleetChecks(fleets)
 	var mismatches []string
-	if err := m.waitFor("the fleet's ground truth", func() (bool, error) {
+	if err := m.waitFor("the Telemetry API fleet's ground truth", func() (bool, error) {
 		mismatches = scenario.Mismatches(checks, scenario.SinkTotals(m.sink))
 		return len(mismatches) == 0, nil
 	}); err != nil {
-		return fmt.Errorf("%w: %s", err, strings.Join(mismatches, "; "))
+		return 0, fmt.Errorf("%w: %s", err, strings.Join(mismatches, "; "))
 	}
-	r.invocationCPU = f.cpu
-	r.invocationsLoad = total - headInvocations
-	r.invocationsCounted = countOf(m.sink, m.p, prefix) - float64(headInvocations)
-	r.checks = len(checks)
-	r.tapiSteady, r.tapiSamples, r.tapiSend, r.tapiPeak = f.steady, f.samples, f.send, f.peak
-	r.retried += st.Retried
-	return nil
+	return len(checks), nil
 }
 
 // loadFigures is what measureLoad read of the gateway and the machine around one load.
@@ -335,16 +359,17 @@ func measureLoad(gw *harness.Gateway, prom *harness.Prometheus, pprofAddr, profi
 // for a new one.
 func probePrefix(runID, kind string, i int) string { return fmt.Sprintf("%s-%s%d", runID, kind, i) }
 
-// probe sends one invocation (its span ends now) of the function <prefix>-fn0 and times how
-// long it takes until an instant query on Prometheus returns want for the function, and
-// until the sink holds it, polling both every 50 ms.
-func (m *measurement) probe(prefix string, want float64) (probeResult, error) {
+// probe sends one probe invocation (its spans end now; a pair is two requests, one after
+// the other) and times how long it takes until an instant query on Prometheus returns its
+// function's expected count, and until the sink holds it, polling both every 50 ms.
+func (m *measurement) probe(pt traffic) (probeResult, error) {
 	var res probeResult
-	batch := otlpRequests(1, 1, prefix, false)
-	fn := batch[0].Function
+	own := m.p.of(pt)
+	want := own.warmCount + own.loadCount
+	fn := pt.prefixes[0] + "-fn0"
 	query := fmt.Sprintf(`sum(%s{%s=%q})`, m.p.Count, m.p.Function, fn)
 	sent := time.Now()
-	if _, err := sendAll(m.gw.URL, 1, batch); err != nil {
+	if _, err := sendAll(m.gw.URL, 1, own.load); err != nil {
 		return res, err
 	}
 	deadline := sent.Add(m.o.drainTimeout)
@@ -352,7 +377,7 @@ func (m *measurement) probe(prefix string, want float64) (probeResult, error) {
 		if res.sink == 0 {
 			got := m.sink.Sum(m.p.Count, map[string]string{m.p.Function: fn})
 			if got > want {
-				return res, fmt.Errorf("the sink counted %v invocations of %s, more than the %v sent", got, fn, want)
+				return res, fmt.Errorf("the sink counted %v for %s, more than the %v sent", got, fn, want)
 			}
 			if got == want {
 				res.sink = time.Since(sent)
@@ -366,7 +391,7 @@ func (m *measurement) probe(prefix string, want float64) (probeResult, error) {
 				return res, err
 			}
 			if len(series) == 1 && series[0].Value > want {
-				return res, fmt.Errorf("prometheus counted %v invocations of %s, more than the %v sent", series[0].Value, fn, want)
+				return res, fmt.Errorf("prometheus counted %v for %s, more than the %v sent", series[0].Value, fn, want)
 			}
 			if len(series) == 1 && series[0].Value == want {
 				res.prom = time.Since(sent)
@@ -385,15 +410,29 @@ func (m *measurement) probe(prefix string, want float64) (probeResult, error) {
 // sandboxSpans is the load of the per-sandbox resources check.
 const sandboxSpans = 2000
 
-// countOf sums the invocation counter over the functions <prefix>-fn<i>.
-func countOf(sink *rwsink.Sink, p pipeline, prefix string) float64 {
+// countOf sums the invocation counter over the functions <prefix>-fn<i> of the prefixes.
+func (m *measurement) countOf(prefixes []string) float64 {
 	var total float64
-	for _, s := range sink.Find(p.Count, nil) {
-		if strings.HasPrefix(s.Labels[p.Function], prefix+"-fn") {
-			total += s.Total
+	for _, s := range m.sink.Find(m.p.Count, nil) {
+		for _, prefix := range prefixes {
+			if strings.HasPrefix(s.Labels[m.p.Function], prefix+"-fn") {
+				total += s.Total
+				break
+			}
 		}
 	}
 	return total
+}
+
+// waitCount waits until the invocation counter of the prefixes' functions is exactly want.
+func (m *measurement) waitCount(what string, prefixes []string, want float64) error {
+	err := m.waitFor(fmt.Sprintf("%s, %v counts", what, want), func() (bool, error) {
+		return m.exactly(m.countOf(prefixes), want)
+	})
+	if err != nil {
+		return fmt.Errorf("%w (counted %v)", err, m.countOf(prefixes))
+	}
+	return nil
 }
 
 // exactly is a waitFor condition: got reached want; more is an error.

@@ -11,47 +11,64 @@ import (
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
-	"github.com/otelcol-lambda/otelcol-lambda/testbed/loadgen"
 )
 
-// floors are the cost of only decoding the payloads the gateways received.
-type floors struct {
+// floors are the cost of only decoding the payloads the gateways received, per request
+// size: the functions' OTLP spans, and the extension's Telemetry API batches.
+type floors map[int]floor
+
+type floor struct {
 	perSpan, perInvocation time.Duration
 }
 
 // measureFloors decodes the same payloads on one core, as many times as it takes to
-// measure, and nothing else: the OTLP requests of the span load, and the Telemetry API
-// batches of a fleet generated as the load's (same configuration and seed).
+// measure, and nothing else: at each request size, the OTLP requests of the SDK-only
+// traffic, and the Telemetry API batches of the extension-only traffic (the measured
+// loads, generated again from the same configuration and seed).
 func measureFloors(o options) (floors, error) {
-	var f floors
-	fleet, err := loadgen.Generate(telemetryFleet(o, "A1-tapi"))
-	if err != nil {
-		return f, err
-	}
-	invocations := fleet.Total().Invocations
-	spans := otlpRequests(o.spans, o.functions, "A1", false)
-	runtime.GC()
-	f.perSpan = cpuPer(o.spans, func() {
-		for _, b := range spans {
-			if err := ptraceotlp.NewExportRequest().UnmarshalProto(b.Body); err != nil {
-				panic(err)
-			}
+	out := floors{}
+	for _, size := range o.sizes {
+		var f floor
+		sdk, err := makeTraffic(mixSDK, "floor", o.shape(size))
+		if err != nil {
+			return nil, err
 		}
-	})
-	f.perInvocation = cpuPer(invocations, func() {
-		for _, b := range fleet.Batches {
-			events, err := telemetryapi.DecodeEventsNoCopy(b.Body) // as the receiver decodes: the body is its own
-			if err != nil {
-				panic(err)
-			}
-			for _, ev := range events {
-				if _, err := ev.DecodeRecord(); err != nil {
+		ext, err := makeTraffic(mixExtension, "floor", o.shape(size))
+		if err != nil {
+			return nil, err
+		}
+		runtime.GC()
+		f.perSpan = cpuPer(sdk.spans, func() {
+			for _, b := range sdk.a.load {
+				if err := ptraceotlp.NewExportRequest().UnmarshalProto(b.Body); err != nil {
 					panic(err)
 				}
 			}
+		})
+		f.perInvocation = cpuPer(ext.invocations, func() {
+			for _, b := range ext.a.load {
+				decodeTelemetryBatch(b.Body)
+			}
+		})
+		out[size] = f
+	}
+	return out, nil
+}
+
+// decodeTelemetryBatch decodes a batch as the receiver does, and nothing else.
+// telemetryFloorDecoder names the floor's decoder in the report.
+const telemetryFloorDecoder = "internal/telemetryapi, the fastest decoder we have"
+
+func decodeTelemetryBatch(body []byte) {
+	events, err := telemetryapi.DecodeEventsNoCopy(body) // as the receiver decodes: the body is its own
+	if err != nil {
+		panic(err)
+	}
+	for _, ev := range events {
+		if _, err := ev.DecodeRecord(); err != nil {
+			panic(err)
 		}
-	})
-	return f, nil
+	}
 }
 
 // cpuPer runs work three times and returns this process's CPU time per item of the

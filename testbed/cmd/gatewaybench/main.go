@@ -4,13 +4,16 @@
 // Command gatewaybench measures the otelcol-lambda gateway.
 //
 // By default it runs (A) otelcol-lambda's pipeline (distribution/config.yaml, with
-// testbed/bench/sdk-spans.yaml so that it counts the OTLP span load) against (B) the
-// stock Collector pipeline (otlp -> batch -> spanmetrics -> prometheusremotewrite, same
-// release, testbed/bench/stock-pipeline.yaml; both as testbed/scenario.Ours and .Stock,
-// which the fleet scenario "comparison" runs too) on the same OTLP load, one after the other,
-// rounds alternating, and writes testbed/results/bench.md: CPU per million spans and per
-// million invocations, RSS peak and steady, end-to-end freshness (invocation end -> visible
-// in a Prometheus query), the ratios A/B and the decode floors.
+// testbed/bench/sdk-spans.yaml so that it counts the spans of functions without the
+// extension) against (B) the stock Collector pipeline (otlp -> batch -> spanmetrics ->
+// prometheusremotewrite, same release, testbed/bench/stock-pipeline.yaml; both as
+// testbed/scenario.Ours and .Stock, which the fleet scenario "comparison" runs too) on
+// every kind of traffic a user has (load.go: the extension with and without the functions'
+// SDK spans, SDK spans without the extension, and a fleet of the three), each at each
+// request size, the same invocations for both, one gateway per measurement, A and B
+// alternating. It writes testbed/results/bench.md: CPU per span and per invocation, RSS
+// peak and steady, end-to-end freshness (invocation end -> visible in a Prometheus query),
+// the ratios A/B, the decode floors and whether each budget of issue #16 is met.
 //
 // With -push it runs pipeline A alone under the flushes the extension sends for functions
 // that push Prometheus metrics (testbed/loadgen.GeneratePush) and writes
@@ -29,6 +32,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
@@ -41,7 +46,8 @@ type options struct {
 	args           []string // the command line, for the report
 
 	// The benchmark (A against B).
-	spans        int
+	mixes        []mixKind
+	sizes        []int
 	invocations  int
 	functions    int
 	sandboxes    int
@@ -71,17 +77,18 @@ func main() {
 	flag.StringVar(&o.root, "root", ".", "the repository root (for the configurations)")
 	flag.StringVar(&o.out, "out", "", "where to write the report (default testbed/results/bench.md, or push.md with -push)")
 	flag.StringVar(&o.prometheusBin, "prometheus", "prometheus", "the Prometheus binary (the benchmark's freshness probes query it)")
-	flag.IntVar(&o.spans, "spans", 1_000_000, "OTLP spans (functions' own SERVER spans) per pipeline and round")
-	flag.IntVar(&o.invocations, "invocations", 300_000, "invocations sent as Telemetry API batches per round (pipeline A only)")
+	mixesFlag := flag.String("mixes", "pairs,extension,sdk,fleet", "the traffic mixes to measure: pairs (extension + SDK spans), extension (extension only), sdk (SDK spans only, no extension), fleet (a third of each)")
+	sizesFlag := flag.String("sizes", "100,1000", "request sizes: spans per OTLP request, invocations per Telemetry API batch")
+	flag.IntVar(&o.invocations, "invocations", 200_000, "invocations per mix, request size, pipeline and round, after a warm-up")
 	flag.IntVar(&o.functions, "functions", 20, "distinct functions in the load")
-	flag.IntVar(&o.sandboxes, "sandboxes", 10, "sandboxes per function in the Telemetry API load")
+	flag.IntVar(&o.sandboxes, "sandboxes", 10, "sandboxes per function in the extension's load")
 	flag.IntVar(&o.workers, "workers", 4, "concurrent senders")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds of A then B; the report gives the median")
-	flag.IntVar(&o.probes, "probes", 10, "freshness probes per pipeline and round, on functions the gateway knows")
-	flag.IntVar(&o.newProbes, "new-probes", 4, "freshness probes per pipeline and round, each the first invocation of a new function")
+	flag.IntVar(&o.probes, "probes", 6, "freshness probes per measurement, on functions the gateway knows")
+	flag.IntVar(&o.newProbes, "new-probes", 3, "freshness probes per measurement, each the first invocation of a new function")
 	flag.DurationVar(&o.flush, "flush", 2*time.Second, "metrics flush interval (and correlation window) of the gateways")
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 2*time.Minute, "how long to wait for the sink (and Prometheus) to hold every count")
-	flag.StringVar(&o.profileDir, "profile-dir", "", "write a CPU profile of each gateway under the span load here (adds the debug-endpoints overlay)")
+	flag.StringVar(&o.profileDir, "profile-dir", "", "write a CPU profile of each gateway under each load here (adds the debug-endpoints overlay)")
 	flag.BoolVar(&o.push, "push", false, "run the push benchmark instead (writes testbed/results/push.md): Pushgateway pushes as the extension forwards them")
 	flag.IntVar(&o.pushSandboxes, "push-sandboxes", 3000, "push: sandboxes (extension instances) per round")
 	flag.IntVar(&o.pushFlushes, "push-flushes", 10, "push: flushes per sandbox")
@@ -93,6 +100,16 @@ func main() {
 	flag.Parse()
 	o.args = os.Args[1:]
 	log.SetFlags(log.Ltime)
+	var err error
+	if o.mixes, err = parseMixes(*mixesFlag); err != nil {
+		log.Fatalf("gatewaybench: %v", err)
+	}
+	if o.sizes, err = parseSizes(*sizesFlag); err != nil {
+		log.Fatalf("gatewaybench: %v", err)
+	}
+	if o.invocations < 3 || o.functions < 3 || o.sandboxes < 1 || o.rounds < 1 || o.workers < 1 {
+		log.Fatal("gatewaybench: -invocations and -functions must be at least 3 (the fleet mix splits them in thirds), -sandboxes, -rounds and -workers at least 1")
+	}
 	if runtime.GOOS != "linux" {
 		log.Fatal("gatewaybench reads /proc and runs on Linux only")
 	}
@@ -129,6 +146,19 @@ func main() {
 	}
 }
 
+// parseSizes reads -sizes: positive numbers separated by commas.
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, field := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-sizes: %q is not a positive number of spans per request", field)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
 func writeReport(path, report string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
@@ -149,9 +179,9 @@ type pipeline struct {
 	configs     []string // the gateway's --config files, under -root
 }
 
-// pipelineA is otelcol-lambda's pipeline counting the OTLP span load (functions' own SERVER
-// spans) with lambda_metrics' sdk_spans, as a user without the extension runs it: over
-// OTLP, no span counts as one of the receiver's invocation spans.
+// pipelineA is otelcol-lambda's pipeline, also counting the spans of functions without the
+// extension with lambda_metrics' sdk_spans, as a user whose fleet has such functions runs
+// it: over OTLP, no span counts as one of the receiver's invocation spans.
 func pipelineA(o options) pipeline {
 	return pipeline{Pipeline: scenario.Ours, short: "A", name: "A: otelcol-lambda",
 		configs: scenario.Ours.ConfigPaths(o.root, filepath.Join("testbed", "bench", "sdk-spans.yaml"))}
@@ -161,9 +191,10 @@ func pipelineB(o options) pipeline {
 	return pipeline{Pipeline: scenario.Stock, short: "B", name: "B: stock spanmetrics", configs: scenario.Stock.ConfigPaths(o.root)}
 }
 
-// startGateway starts the gateway of cfg; with profiling, the debug-endpoints overlay is
-// added and pprof listens on the returned address.
-func startGateway(o options, cfg harness.GatewayConfig, profiling bool) (*harness.Gateway, string, error) {
+// startGateway starts the gateway of cfg; with profiling, an overlay that turns on pprof
+// is added (pipeline A's debug-endpoints, or B's own, stockProfiling) and pprof listens on
+// the returned address.
+func startGateway(o options, cfg harness.GatewayConfig, profiling, stockProfiling bool) (*harness.Gateway, string, error) {
 	pprofAddr := ""
 	if profiling {
 		addrs, err := harness.FreeAddrs(2)
@@ -171,7 +202,11 @@ func startGateway(o options, cfg harness.GatewayConfig, profiling bool) (*harnes
 			return nil, "", err
 		}
 		pprofAddr = addrs[0]
-		cfg.Configs = append(cfg.Configs[:len(cfg.Configs):len(cfg.Configs)], filepath.Join(o.root, "distribution", "overlays", "debug-endpoints.yaml"))
+		overlay := filepath.Join(o.root, "distribution", "overlays", "debug-endpoints.yaml")
+		if stockProfiling {
+			overlay = filepath.Join(o.root, "testbed", "bench", "stock-pprof.yaml")
+		}
+		cfg.Configs = append(cfg.Configs[:len(cfg.Configs):len(cfg.Configs)], overlay)
 		cfg.Env = []string{"OTELCOL_LAMBDA_PPROF_ENDPOINT=" + addrs[0], "OTELCOL_LAMBDA_ZPAGES_ENDPOINT=" + addrs[1]}
 	}
 	g, err := harness.StartGateway(cfg)

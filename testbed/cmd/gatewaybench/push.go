@@ -105,7 +105,7 @@ func measurePush(o options, prom *harness.Prometheus, round int) (r pushResult, 
 	}
 
 	gw, pprofAddr, err := startGateway(o, harness.GatewayConfig{Bin: o.bin, Configs: scenario.Ours.ConfigPaths(o.root),
-		RemoteWrite: teeURL + "/api/v1/write", InstanceID: pushReplicaID, Flush: o.flush}, o.profileDir != "")
+		RemoteWrite: teeURL + "/api/v1/write", InstanceID: pushReplicaID, Flush: o.flush}, o.profileDir != "", false)
 	if err != nil {
 		return r, nil, err
 	}

@@ -28,20 +28,16 @@ func environment(b *strings.Builder, o options, target string) {
 	fmt.Fprintf(b, "- command: `%s` = `go run ./testbed/cmd/gatewaybench %s`\n", target, strings.Join(o.args, " "))
 }
 
-func render(o options, pipelines []pipeline, results [][]result, f floors) string {
+func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Gateway benchmark: otelcol-lambda against the stock spanmetrics pipeline\n\n")
+	fmt.Fprintf(&b, "# Gateway benchmark: otelcol-lambda against the stock spanmetrics pipeline, for every kind of traffic\n\n")
 	fmt.Fprintf(&b, "Written by `make bench-gateway` (testbed/cmd/gatewaybench) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	environment(&b, o, "make bench-gateway")
 	lo, hi := math.Inf(1), 0.0
-	for _, rs := range results {
-		for _, r := range rs {
-			loads := []float64{r.spanOthers}
-			if r.invocationsLoad > 0 {
-				loads = append(loads, r.tapiOthers)
-			}
-			for _, v := range loads {
-				lo, hi = math.Min(lo, v), math.Max(hi, v)
+	for _, c := range cells {
+		for _, rs := range c.results {
+			for _, r := range rs {
+				lo, hi = math.Min(lo, r.others), math.Max(hi, r.others)
 			}
 		}
 	}
@@ -52,97 +48,140 @@ func render(o options, pipelines []pipeline, results [][]result, f floors) strin
 			"CPU figures per item are higher than on an idle machine, for both pipelines\n", lo, hi, runtime.NumCPU())
 	}
 	fmt.Fprintf(&b, "- both pipelines: the same distribution binary, flush interval %s (lambda_correlation's window too), remote write to a tee that "+
-		"writes to a real Prometheus and then to the validating sink testbed/rwsink\n", o.flush)
+		"writes to a real Prometheus and then to the validating sink testbed/rwsink; a new gateway for each measurement\n", o.flush)
 	fmt.Fprintf(&b, "- A = `distribution/config.yaml` (lambda_telemetry -> memory_limiter -> lambda_correlation -> batch -> lambda_metrics -> prometheus_remote_write, no queue) "+
-		"with `testbed/bench/sdk-spans.yaml` (lambda_metrics' sdk_spans on, so that it counts the OTLP span load); "+
+		"with `testbed/bench/sdk-spans.yaml` (lambda_metrics' sdk_spans on, so that it counts functions without the extension); "+
 		"B = `testbed/bench/stock-pipeline.yaml` (otlp -> batch -> span_metrics -> batch -> prometheus_remote_write)\n\n")
 
-	fmt.Fprintf(&b, "**Load, per pipeline and round.** %d OTLP/protobuf spans of functions that send only SDK traces (one SERVER span per invocation, "+
-		"no request id; A counts them with sdk_spans, B as spanmetrics calls; spans claiming to be lambda_telemetry's invocation spans count nothing over OTLP) "+
-		"in requests of %d over %d functions, sent by %d concurrent clients (testbed/loadgen.Send, max mode, never drops). "+
-		"A also takes %d invocations as Telemetry API batches from testbed/loadgen.Generate (%d functions x %d sandboxes, up to %d invocations per batch, "+
-		"cold starts %.1f%% besides each sandbox's first, errors %.0f%%), as the extension forwards them; B has no Telemetry API input. "+
-		"Both loads follow a warm-up with the same functions. "+
-		"CPU is the gateway process's user+system time from the first request until the sink held every count (exactly the number sent, checked; "+
-		"for the Telemetry API load every figure of the ground truth, testbed/scenario.Checks), so it includes export. "+
-		"Medians over %d rounds, A and B alternating.\n\n",
-		o.spans, spansPerRequest, o.functions, o.workers, o.invocations, o.functions, o.sandboxes, invocationsPerBatch,
-		benchMix.ColdStart*100, benchMix.Error*100, o.rounds)
+	fmt.Fprintf(&b, "**The traffic** (testbed/cmd/gatewaybench/load.go). Each measurement sends %d invocations over %d functions "+
+		"after a warm-up of one full request per function, by %d concurrent clients (testbed/loadgen.Send, max mode, never drops; "+
+		"a sandbox's requests in order), in requests of the given size: spans per OTLP request, invocations per Telemetry API batch "+
+		"(testbed/loadgen.Generate, %d sandboxes per function, cold starts %.1f%% besides each sandbox's first, errors %.0f%%).\n\n",
+		o.invocations, o.functions, o.workers, o.sandboxes, benchMix.ColdStart*100, benchMix.Error*100)
+	fmt.Fprintf(&b, "- %s: A gets the extension's Telemetry API batches and the functions' root spans (OTLP/protobuf, faas.invocation_id, "+
+		"forwarded with the sandbox's headers right after the sandbox's batch), and pairs them (lambda_correlation); "+
+		"B gets the same function spans and one more SERVER span per invocation for what the platform's events tell A.\n", mixPairs.title())
+	fmt.Fprintf(&b, "- %s: A gets the Telemetry API batches; B one SERVER span per invocation.\n", mixExtension.title())
+	fmt.Fprintf(&b, "- %s: both get the same SERVER spans with faas.invocation_id (one per invocation, the resource of an SDK's Lambda detector), "+
+		"sent straight to the gateway; A counts them with sdk_spans, B as spanmetrics calls.\n", mixSDK.title())
+	fmt.Fprintf(&b, "- %s: a third of the functions and invocations of each of the three, their requests interleaved.\n\n", mixFleet.title())
+	fmt.Fprintf(&b, "*Spans* are the spans of the measured load as B gets them: one per invocation, and one more per function span in (1); "+
+		"A makes or receives as many. CPU is the gateway process's user+system time from the first request until the sink held every count "+
+		"(exactly what was sent, checked; for A's Telemetry API loads every figure of the ground truth, testbed/scenario.Checks), so it includes export. "+
+		"Medians over %d rounds; probes pooled.\n\n", o.rounds)
 
-	a, bb := summarize(results[0], o), summarize(results[1], o)
-	fmt.Fprintf(&b, "| | %s | %s | A/B |\n|---|---|---|---|\n", pipelines[0].name, pipelines[1].name)
-	fmt.Fprintf(&b, "| CPU-seconds per million spans (OTLP, same load) | %.2f | %.2f | %.2f |\n", a.perMillionSpans, bb.perMillionSpans, a.perMillionSpans/bb.perMillionSpans)
-	fmt.Fprintf(&b, "| CPU-seconds per million invocations (Telemetry API) | %.2f | n/a (no Telemetry API input) | |\n", a.perMillionInvocations)
-	fmt.Fprintf(&b, "| **freshness**: invocation end -> visible in a Prometheus query, median / max (%d probes, functions the gateway knows) | %s / %s | %s / %s | %.2f |\n",
-		len(a.fresh), ms(a.fresh.median(probeProm)), ms(a.fresh.max(probeProm)), ms(bb.fresh.median(probeProm)), ms(bb.fresh.max(probeProm)),
-		ratio(a.fresh.median(probeProm), bb.fresh.median(probeProm)))
-	fmt.Fprintf(&b, "| freshness, first invocation of a new function -> visible in Prometheus, median / max (%d probes) | %s / %s | %s / %s | %.2f |\n",
-		len(a.freshNew), ms(a.freshNew.median(probeProm)), ms(a.freshNew.max(probeProm)), ms(bb.freshNew.median(probeProm)), ms(bb.freshNew.max(probeProm)),
-		ratio(a.freshNew.median(probeProm), bb.freshNew.median(probeProm)))
-	fmt.Fprintf(&b, "| freshness, invocation end -> in the sink (write acknowledged by Prometheus), median / max | %s / %s | %s / %s | %.2f |\n",
-		ms(a.fresh.median(probeSink)), ms(a.fresh.max(probeSink)), ms(bb.fresh.median(probeSink)), ms(bb.fresh.max(probeSink)),
-		ratio(a.fresh.median(probeSink), bb.fresh.median(probeSink)))
-	fmt.Fprintf(&b, "| RSS peak (VmHWM) after the OTLP load | %s | %s | %.2f |\n", mib(a.spanPeak), mib(bb.spanPeak), float64(a.spanPeak)/float64(bb.spanPeak))
-	fmt.Fprintf(&b, "| RSS steady under the OTLP load (median of 250 ms readings over its second half) | %s | %s | %.2f |\n",
-		mib(a.spanSteady), mib(bb.spanSteady), float64(a.spanSteady)/float64(bb.spanSteady))
-	fmt.Fprintf(&b, "| RSS peak / steady with the Telemetry API load too | %s / %s | n/a | |\n", mib(a.tapiPeak), mib(a.tapiSteady))
-	fmt.Fprintf(&b, "| spans counted / sent | %.0f / %d | %.0f / %d | |\n", a.spansCounted, o.spans, bb.spansCounted, o.spans)
-	fmt.Fprintf(&b, "| invocations counted / generated (Telemetry API load) | %.0f / %d, all %d ground-truth figures exact | n/a | |\n",
-		a.invocationsCounted, a.invocationsLoad, a.checks)
-	fmt.Fprintf(&b, "| one function's spans from %d sandboxes, each its own resource: counted / sent | %.0f / %d | %.0f / %d | |\n",
-		sandboxSpans/spansPerRequest, a.sandboxCounted, sandboxSpans, bb.sandboxCounted, sandboxSpans)
+	sums := make([][2]summary, len(cells))
+	for i, c := range cells {
+		sums[i] = [2]summary{summarize(c, 0), summarize(c, 1)}
+	}
+	fmt.Fprintf(&b, "| traffic | request size | CPU µs per span, A / B | A/B | CPU µs per invocation, A / B | RSS peak, A / B | A/B | RSS steady, A / B | "+
+		"freshness, median: known function, A / B | new function, A / B | counted, A / B |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for i, c := range cells {
+		a, bb := sums[i][0], sums[i][1]
+		fmt.Fprintf(&b, "| %s | %d | %.2f / %.2f | %.2f | %.2f / %.2f | %s / %s | %.2f | %s / %s | %s / %s | %s / %s | %s / %s |\n",
+			c.kind.title(), c.size, a.perSpan, bb.perSpan, a.perSpan/bb.perSpan, a.perInvocation, bb.perInvocation,
+			mib(a.peak), mib(bb.peak), float64(a.peak)/float64(bb.peak), mib(a.steady), mib(bb.steady),
+			ms(a.fresh.median(probeProm)), ms(bb.fresh.median(probeProm)), ms(a.freshNew.median(probeProm)), ms(bb.freshNew.median(probeProm)),
+			a.counted(c), bb.counted(c))
+	}
 
-	fmt.Fprintf(&b, "\n**Floors**, measured in the harness on the same payloads (decode only, one goroutine, garbage collection included), "+
-		"against the budgets of docs/architecture.md:\n\n")
-	fmt.Fprintf(&b, "| floor | per item | A over floor | budget | met |\n|---|---|---|---|---|\n")
-	spanFloor := f.perSpan.Seconds() * 1e6
-	invFloor := f.perInvocation.Seconds() * 1e6
-	fmt.Fprintf(&b, "| decode the same OTLP requests (pdata) | %.2f µs/span | %.2fx | within 1.3x, and below B (A/B %.2f) | %s |\n",
-		spanFloor, a.perMillionSpans/spanFloor, a.perMillionSpans/bb.perMillionSpans, yesNo(a.perMillionSpans/spanFloor <= 1.3 && a.perMillionSpans < bb.perMillionSpans))
-	fmt.Fprintf(&b, "| decode the same Telemetry API batches (internal/telemetryapi, the fastest decoder we have) | %.2f µs/invocation | %.2fx | within 2x | %s |\n",
-		invFloor, a.perMillionInvocations/invFloor, yesNo(a.perMillionInvocations/invFloor <= 2))
+	fmt.Fprintf(&b, "\n**Budgets** (issue #16; ratios of one run):\n\n| budget | traffic | request size | figure | met |\n|---|---|---|---|---|\n")
+	for i, c := range cells {
+		a, bb := sums[i][0], sums[i][1]
+		fmt.Fprintf(&b, "| CPU per span at most B's | %s | %d | A/B %.2f | %s |\n", c.kind.title(), c.size, a.perSpan/bb.perSpan, yesNo(a.perSpan <= bb.perSpan))
+	}
+	for i, c := range cells {
+		a, bb := sums[i][0], sums[i][1]
+		r := float64(a.peak) / float64(bb.peak)
+		fmt.Fprintf(&b, "| peak RSS at most B's + 10%% | %s | %d | A/B %.2f | %s |\n", c.kind.title(), c.size, r, yesNo(r <= 1.1))
+	}
+	for _, c := range cells {
+		if fl, ok := f[c.size]; ok && c.kind == mixExtension {
+			a := summarize(c, 0)
+			r := a.perInvocation / micros(fl.perInvocation)
+			fmt.Fprintf(&b, "| Telemetry API: CPU per invocation within 2x its decode floor | %s | %d | %.2f µs / %.2f µs = %.2fx | %s |\n",
+				c.kind.title(), c.size, a.perInvocation, micros(fl.perInvocation), r, yesNo(r <= 2))
+		}
+	}
+	for i, c := range cells {
+		if c.kind == mixSDK {
+			a, bb := sums[i][0].fresh.median(probeProm), sums[i][1].fresh.median(probeProm)
+			fmt.Fprintf(&b, "| freshness no worse than B's (median, known functions) | %s | %d | %s / %s | %s |\n", c.kind.title(), c.size, ms(a), ms(bb), yesNo(a <= bb))
+		}
+	}
+	fmt.Fprintf(&b, "\nEvery count above was exact (a measurement that is not stops the run).\n")
 
-	fmt.Fprintf(&b, "\n**Per round:**\n\n| round | pipeline | CPU s/M spans | CPU s/M invocations | RSS peak (OTLP) | RSS steady (OTLP, readings) | "+
-		"span load sent in | other processes' CPU during the loads (OTLP / Telemetry API) | freshness in Prometheus, median (known / new function) | requests retried | writes Prometheus refused |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
-	for round := range results[0] {
-		for i, p := range pipelines {
-			r := results[i][round]
-			tapiOthers := "n/a"
-			if r.invocationsLoad > 0 {
-				tapiOthers = fmt.Sprintf("%.2f", r.tapiOthers)
+	fmt.Fprintf(&b, "\n**Floors**, measured in the harness on the same payloads (decode only, one goroutine, garbage collection included):\n\n"+
+		"| request size | decode the SDK-only traffic's OTLP requests (pdata) | A over it, (3) | decode the extension-only traffic's Telemetry API batches (%s) | A over it, (2) |\n|---|---|---|---|---|\n",
+		telemetryFloorDecoder)
+	for _, size := range o.sizes {
+		fl := f[size]
+		fmt.Fprintf(&b, "| %d | %.2f µs/span | %s | %.2f µs/invocation | %s |\n", size, micros(fl.perSpan), overFloor(cells, sums, mixSDK, size, micros(fl.perSpan), false),
+			micros(fl.perInvocation), overFloor(cells, sums, mixExtension, size, micros(fl.perInvocation), true))
+	}
+
+	fmt.Fprintf(&b, "\n**Per round:**\n\n| round | traffic | request size | pipeline | CPU µs/span | CPU µs/invocation | RSS peak | RSS steady (readings) | "+
+		"load sent in | other processes' CPU | freshness in Prometheus, median (known / new function) | requests retried | writes Prometheus refused |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for round := range o.rounds {
+		for _, c := range cells {
+			for i, p := range pipelines {
+				if round >= len(c.results[i]) {
+					continue
+				}
+				r := c.results[i][round]
+				fmt.Fprintf(&b, "| %d | %s | %d | %s | %.2f | %.2f | %s | %s (%d) | %s | %.2f cores | %s / %s | %d | %d |\n", round+1, c.kind.title(), c.size, p.short,
+					per(r.cpu, c.spans), per(r.cpu, c.invocations), mib(r.peak), mib(r.steady), r.samples, r.send.Round(10*time.Millisecond), r.others,
+					ms(probes(r.fresh).median(probeProm)), ms(probes(r.freshNew).median(probeProm)), r.retried, r.promRefused)
 			}
-			fmt.Fprintf(&b, "| %d | %s | %.2f | %s | %s | %s (%d) | %s | %.2f / %s cores | %s / %s | %d | %d |\n", round+1, p.name,
-				perMillion(r.spanCPU, o.spans), orNA(r.invocationCPU, r.invocationsLoad), mib(r.spanPeak), mib(r.spanSteady), r.spanSamples,
-				r.spanSend.Round(10*time.Millisecond), r.spanOthers, tapiOthers,
-				ms(probes(r.fresh).median(probeProm)), ms(probes(r.freshNew).median(probeProm)), r.retried, r.promRefused)
 		}
 	}
 
 	fmt.Fprintf(&b, "\nOther processes' CPU is the machine's busy time (/proc/stat) during each measured load minus the gateway's, Prometheus' and this "+
 		"harness's own, in cores on average: 0 on an otherwise idle machine. Work of other jobs on the same %d shared cores makes the gateway slower per "+
 		"unit of work (shared caches and execution units), so rounds with little of it are the cleaner ones.\n", runtime.NumCPU())
-	fmt.Fprintf(&b, "\n**How freshness is measured.** After the loads, each probe is one such span ending now, of a function of its own, "+
-		"sent alone; the time runs from that moment until an instant query `sum(<counter>{<function label>=\"<function>\"})` on Prometheus "+
+	fmt.Fprintf(&b, "\n**How freshness is measured.** After the load, each probe is one invocation of the traffic's kind (a pair is its Telemetry API batch, "+
+		"then its function span; the fleet's probes take the three kinds in turn), of a function of its own, ending now, sent alone; "+
+		"the time runs from that moment until an instant query `sum(<counter>{<function label>=\"<function>\"})` on Prometheus "+
 		"(polled every 50 ms) returns the expected count. The probes start a growing fraction of the flush interval after the previous one became visible, "+
 		"so they fall at different phases of the flush cycle. Freshness is bounded below by the flush interval (%s here; 10s by default): "+
 		"a count waits for the next flush, then the batch processor (200 ms) and the remote write. "+
-		"*Functions the gateway knows* got %d invocations before their probe, as the load's functions did: this is a gateway in steady state. "+
-		"The spans carry no request id, so lambda_correlation holds none of them (it holds a function's root span with a request id for its window, "+
-		"%s here, in case the platform's invocation span comes: processor/lambdacorrelationprocessor/README.md). "+
-		"B's new functions are late: spanmetrics writes 0 as the first point of a new cumulative series "+
-		"(SumMetrics.BuildMetrics in the connector's internal/metrics), so the count shows at the next flush. The sink row is the same probes, timed to the tee's write into the sink, just after Prometheus acknowledged it.\n",
-		o.flush, probeWarmSpans, o.flush)
-	fmt.Fprintf(&b, "\n**The per-sandbox check:** spanmetrics keeps one metric stream per resource, and remote write drops the resource's "+
-		"process.pid, so the streams of one function's sandboxes land on the same Prometheus series and overwrite each other; "+
-		"lambda_metrics keys series by function, never by sandbox, and adds them up.\n")
+		"*Known functions* got %d invocations before their probe, as the load's functions got theirs: a gateway in steady state. "+
+		"A *new function*'s first spans wait lambda_correlation's window (%s here) in case their partner comes "+
+		"(processor/lambdacorrelationprocessor/README.md); once three went unpaired in a row the function's spans go on at once. "+
+		"B's new functions are late too: spanmetrics writes 0 as the first point of a new cumulative series "+
+		"(SumMetrics.BuildMetrics in the connector's internal/metrics), so the count shows at the next flush.\n",
+		o.flush, probeWarm, o.flush)
+	for i, c := range cells {
+		if a, bb := sums[i][0], sums[i][1]; a.sandboxCounted >= 0 {
+			fmt.Fprintf(&b, "\n**The per-sandbox check** (%s, requests of %d): one function's %d spans from %d sandboxes, each with its own resource "+
+				"(process.pid), counted: A %.0f, B %.0f. spanmetrics keeps one metric stream per resource, and remote write drops the resource's "+
+				"process.pid, so the streams of one function's sandboxes land on the same Prometheus series and overwrite each other; "+
+				"lambda_metrics keys series by function, never by sandbox, and adds them up.\n",
+				c.kind.title(), c.size, sandboxSpans, sandboxSpans/100, a.sandboxCounted, bb.sandboxCounted)
+		}
+	}
 	return b.String()
+}
+
+// overFloor is A's CPU over a floor for the traffic kind at size, per invocation or per
+// span.
+func overFloor(cells []*cell, sums [][2]summary, kind mixKind, size int, floor float64, perInvocation bool) string {
+	for i, c := range cells {
+		if c.kind == kind && c.size == size {
+			a := sums[i][0].perSpan
+			if perInvocation {
+				a = sums[i][0].perInvocation
+			}
+			return fmt.Sprintf("%.2fx", a/floor)
+		}
+	}
+	return "not measured"
 }
 
 // probes are freshness probe results.
 type probes []probeResult
 
 func probeProm(p probeResult) time.Duration { return p.prom }
-func probeSink(p probeResult) time.Duration { return p.sink }
 
 func (ps probes) median(of func(probeResult) time.Duration) time.Duration {
 	if len(ps) == 0 {
@@ -155,52 +194,56 @@ func (ps probes) median(of func(probeResult) time.Duration) time.Duration {
 	return median(v)
 }
 
-func (ps probes) max(of func(probeResult) time.Duration) time.Duration {
-	var m time.Duration
-	for _, p := range ps {
-		m = max(m, of(p))
-	}
-	return m
-}
-
+// summary is one pipeline's medians over the rounds of a cell.
 type summary struct {
-	perMillionSpans, perMillionInvocations float64
-	spansCounted, invocationsCounted       float64
-	invocationsLoad, checks                int
-	sandboxCounted                         float64
-	spanPeak, spanSteady                   int64
-	tapiPeak, tapiSteady                   int64
-	fresh, freshNew                        probes
+	perSpan, perInvocation float64 // µs
+	peak, steady           int64
+	fresh, freshNew        probes
+	countedLast            float64
+	checks                 int
+	sandboxCounted         float64
 }
 
-// summarize takes the medians over rounds; probes are pooled. Counts are the last round's
-// (every round's were checked exact, or the run stopped).
-func summarize(rs []result, o options) summary {
-	var s summary
-	var spans, invs []time.Duration
-	var spanPeaks, spanSteadies, tapiPeaks, tapiSteadies []time.Duration
-	for _, r := range rs {
-		spans = append(spans, r.spanCPU)
-		if r.invocationsLoad > 0 {
-			invs = append(invs, time.Duration(float64(r.invocationCPU)/float64(r.invocationsLoad)*1e6))
-		}
+// counted says what the sink counted of the measured load (every round's was checked
+// exact, or the run stopped), with A's ground-truth figures.
+func (s summary) counted(c *cell) string {
+	out := fmt.Sprintf("%.0f", s.countedLast)
+	if s.checks > 0 {
+		out += fmt.Sprintf(", all %d figures exact", s.checks)
+	}
+	return out
+}
+
+// summarize takes the medians over the rounds of pipeline i; probes are pooled.
+func summarize(c *cell, i int) summary {
+	s := summary{sandboxCounted: -1}
+	var cpus, peaks, steadies []time.Duration
+	for _, r := range c.results[i] {
+		cpus = append(cpus, r.cpu)
+		peaks = append(peaks, time.Duration(r.peak))
+		steadies = append(steadies, time.Duration(r.steady))
 		s.fresh = append(s.fresh, r.fresh...)
 		s.freshNew = append(s.freshNew, r.freshNew...)
-		spanPeaks = append(spanPeaks, time.Duration(r.spanPeak))
-		spanSteadies = append(spanSteadies, time.Duration(r.spanSteady))
-		tapiPeaks = append(tapiPeaks, time.Duration(r.tapiPeak))
-		tapiSteadies = append(tapiSteadies, time.Duration(r.tapiSteady))
-		s.spansCounted, s.invocationsCounted, s.sandboxCounted = r.spansCounted, r.invocationsCounted, r.sandboxCounted
-		s.invocationsLoad, s.checks = r.invocationsLoad, r.checks
+		s.countedLast, s.checks, s.sandboxCounted = r.counted, r.checks, r.sandboxCounted
 	}
-	s.perMillionSpans = perMillion(median(spans), o.spans)
-	if len(invs) > 0 {
-		s.perMillionInvocations = median(invs).Seconds() // CPU per million, already
+	if len(cpus) == 0 {
+		return s
 	}
-	s.spanPeak, s.spanSteady = int64(median(spanPeaks)), int64(median(spanSteadies))
-	s.tapiPeak, s.tapiSteady = int64(median(tapiPeaks)), int64(median(tapiSteadies))
+	cpu := median(cpus)
+	s.perSpan, s.perInvocation = per(cpu, c.spans), per(cpu, c.invocations)
+	s.peak, s.steady = int64(median(peaks)), int64(median(steadies))
 	return s
 }
+
+// per is CPU per item in µs.
+func per(d time.Duration, items int) float64 {
+	if items == 0 {
+		return 0
+	}
+	return micros(d) / float64(items)
+}
+
+func micros(d time.Duration) float64 { return d.Seconds() * 1e6 }
 
 // median is the middle value, or the mean of the two middle values of an even count.
 func median(ds []time.Duration) time.Duration {
@@ -211,17 +254,6 @@ func median(ds []time.Duration) time.Duration {
 	}
 	return s[len(s)/2]
 }
-
-func perMillion(d time.Duration, items int) float64 { return d.Seconds() / float64(items) * 1e6 }
-
-func orNA(d time.Duration, items int) string {
-	if items == 0 {
-		return "n/a"
-	}
-	return fmt.Sprintf("%.2f", perMillion(d, items))
-}
-
-func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
