@@ -80,8 +80,8 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 		a, bb := sums[i][0], sums[i][1]
 		fmt.Fprintf(&b, "| %s | %d | %.2f / %.2f | %.2f | %.2f / %.2f | %s / %s | %.2f | %s / %s | %s / %s | %s / %s | %s / %s |\n",
 			c.kind.title(), c.size, a.perSpan, bb.perSpan, a.perSpan/bb.perSpan, a.perInvocation, bb.perInvocation,
-			mib(a.peak), mib(bb.peak), float64(a.peak)/float64(bb.peak), mib(a.steady), mib(bb.steady),
-			ms(a.fresh.median(probeProm)), ms(bb.fresh.median(probeProm)), ms(a.freshNew.median(probeProm)), ms(bb.freshNew.median(probeProm)),
+			mib(a.peak), mib(bb.peak), float64(a.peak)/float64(bb.peak), steadyMiB(a.steady), steadyMiB(bb.steady),
+			a.fresh.medianMs(), bb.fresh.medianMs(), a.freshNew.medianMs(), bb.freshNew.medianMs(),
 			a.counted(c), bb.counted(c))
 	}
 
@@ -104,7 +104,7 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 		}
 	}
 	for i, c := range cells {
-		if c.kind == mixSDK {
+		if c.kind == mixSDK && len(sums[i][0].fresh) > 0 {
 			a, bb := sums[i][0].fresh.median(probeProm), sums[i][1].fresh.median(probeProm)
 			fmt.Fprintf(&b, "| freshness no worse than B's (median, known functions) | %s | %d | %s / %s | %s |\n", c.kind.title(), c.size, ms(a), ms(bb), yesNo(a <= bb))
 		}
@@ -130,8 +130,8 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 				}
 				r := c.results[i][round]
 				fmt.Fprintf(&b, "| %d | %s | %d | %s | %.2f | %.2f | %s | %s (%d) | %s | %.2f cores | %s / %s | %d | %d |\n", round+1, c.kind.title(), c.size, p.short,
-					per(r.cpu, c.spans), per(r.cpu, c.invocations), mib(r.peak), mib(r.steady), r.samples, r.send.Round(10*time.Millisecond), r.others,
-					ms(probes(r.fresh).median(probeProm)), ms(probes(r.freshNew).median(probeProm)), r.retried, r.promRefused)
+					per(r.cpu, c.spans), per(r.cpu, c.invocations), mib(r.peak), steadyMiB(r.steady), r.samples, r.send.Round(10*time.Millisecond), r.others,
+					probes(r.fresh).medianMs(), probes(r.freshNew).medianMs(), r.retried, r.promRefused)
 			}
 		}
 	}
@@ -192,6 +192,14 @@ func (ps probes) median(of func(probeResult) time.Duration) time.Duration {
 		v[i] = of(p)
 	}
 	return median(v)
+}
+
+// medianMs is the median time to Prometheus, "n/a" without probes.
+func (ps probes) medianMs() string {
+	if len(ps) == 0 {
+		return "n/a"
+	}
+	return ms(ps.median(probeProm))
 }
 
 // summary is one pipeline's medians over the rounds of a cell.
@@ -258,6 +266,14 @@ func median(ds []time.Duration) time.Duration {
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// steadyMiB is a steady RSS, which a load sent in less than two readings' time has not.
+func steadyMiB(b int64) string {
+	if b == 0 {
+		return "n/a"
+	}
+	return mib(b)
+}
 
 func yesNo(ok bool) string {
 	if ok {
