@@ -4,7 +4,6 @@
 package lambdacorrelationprocessor // import "github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor"
 
 import (
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -22,47 +21,85 @@ type spanKey struct {
 	span  pcommon.SpanID
 }
 
-// entry is one held span, in a Traces of its own (its resource, its scope, the span), plus
-// for an invocation span the report spans that came while it was held.
+// entry is one held span, plus for an invocation span the report spans that came while it
+// was held.
 type entry struct {
-	key        joinKey
-	role       role
-	td         ptrace.Traces
+	key  joinKey
+	role role
+	// held[0] is the entry's span, held[1:n] its followers (report spans).
+	held       [1 + maxFollowers]heldSpan
+	n          int
 	at         time.Time
 	invocation spanKey // of an invocation entry, for its report spans
-	followers  int
 
 	prev, next *entry
 }
 
-func newEntry(key joinKey, r role, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, now time.Time) *entry {
-	e := &entry{key: joinKey{fn: strings.Clone(key.fn), req: strings.Clone(key.req)}, role: r, td: ptrace.NewTraces(), at: now}
-	e.copySpan(rs, ss, span)
-	if r == roleInvocation {
-		e.invocation = spanKey{trace: span.TraceID(), span: span.SpanID()}
-	}
-	return e
-}
-
-func (e *entry) copySpan(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span) {
-	out := e.td.ResourceSpans().AppendEmpty()
-	rs.Resource().CopyTo(out.Resource())
-	out.SetSchemaUrl(rs.SchemaUrl())
-	outSS := out.ScopeSpans().AppendEmpty()
-	ss.Scope().CopyTo(outSS.Scope())
-	outSS.SetSchemaUrl(ss.SchemaUrl())
-	span.CopyTo(outSS.Spans().AppendEmpty())
-}
-
 // span is the held span.
-func (e *entry) span() ptrace.Span {
-	return e.td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+func (e *entry) span() ptrace.Span { return e.held[0].span }
+
+// followers are the report spans held with the entry.
+func (e *entry) followers() []heldSpan { return e.held[1:e.n] }
+
+// heldSpan is one held span: where it is, in the heldScope it moved into. Until the request
+// it came in is done with, span is still the request's (see correlationProcessor.hold).
+type heldSpan struct {
+	span  ptrace.Span
+	scope *heldScope
+	slot  int // index in scope.spans
 }
 
-// follow holds a report span with its invocation span.
-func (e *entry) follow(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span) {
-	e.copySpan(rs, ss, span)
-	e.followers++
+// heldScope holds the spans taken from one scope of one request, moved (not copied) into a
+// Traces of its own under the one copy of their resource and scope that they all share.
+// Spans released together leave together: all of them at once by moving the whole
+// ResourceSpans, some of them under a copy of the resource and scope.
+type heldScope struct {
+	td    ptrace.Traces // one ResourceSpans with one ScopeSpans
+	spans ptrace.SpanSlice
+	// owners[slot] is the heldSpan in that slot, nil for a hole: a span moved out by a
+	// partial release. Holes are compacted away once they outnumber the spans still held.
+	owners []*heldSpan
+	live   int // spans still held
+	holes  int
+
+	// Of the drain under way: how many of its spans go, and where when not all of them.
+	releasing int
+	out       ptrace.SpanSlice
+	partial   bool
+}
+
+func newHeldScope(spans int) *heldScope {
+	g := &heldScope{td: ptrace.NewTraces(), owners: make([]*heldSpan, 0, spans)}
+	g.spans = g.td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+	return g
+}
+
+func (g *heldScope) resourceSpans() ptrace.ResourceSpans { return g.td.ResourceSpans().At(0) }
+
+// place records that h occupies the next slot.
+func (g *heldScope) place(h *heldSpan, span ptrace.Span) {
+	h.span, h.scope, h.slot = span, g, len(g.owners)
+	g.owners = append(g.owners, h)
+	g.live++
+}
+
+// compact removes the holes, renumbering the slots of the spans still held.
+func (g *heldScope) compact() {
+	k, n := 0, 0
+	g.spans.RemoveIf(func(ptrace.Span) bool {
+		h := g.owners[k]
+		k++
+		if h == nil {
+			return true
+		}
+		h.slot = n
+		g.owners[n] = h
+		n++
+		return false
+	})
+	clear(g.owners[n:])
+	g.owners = g.owners[:n]
+	g.holes = 0
 }
 
 // pendingStore holds entries by join key, invocation entries also by span, oldest first.
@@ -123,7 +160,7 @@ func (s *pendingStore) remove(e *entry) {
 type rewriteCache struct {
 	max     int
 	ttl     time.Duration
-	entries map[spanKey]*rewrite
+	entries map[spanKey]rewrite
 	ring    []spanKey // insertion order; the oldest at start
 	start   int
 }
@@ -134,25 +171,25 @@ type rewrite struct {
 }
 
 func newRewriteCache(maxEntries int, ttl time.Duration) *rewriteCache {
-	return &rewriteCache{max: maxEntries, ttl: ttl, entries: map[spanKey]*rewrite{}}
+	return &rewriteCache{max: maxEntries, ttl: ttl, entries: map[spanKey]rewrite{}}
 }
 
 func (c *rewriteCache) put(k spanKey, tid pcommon.TraceID, now time.Time) {
-	if r := c.entries[k]; r != nil {
-		r.trace, r.at = tid, now
+	if _, ok := c.entries[k]; ok {
+		c.entries[k] = rewrite{trace: tid, at: now}
 		return
 	}
 	c.expire(now)
 	if len(c.entries) >= c.max {
 		c.evictOldest()
 	}
-	c.entries[k] = &rewrite{trace: tid, at: now}
+	c.entries[k] = rewrite{trace: tid, at: now}
 	c.ring = append(c.ring, k)
 }
 
 func (c *rewriteCache) get(k spanKey, now time.Time) (pcommon.TraceID, bool) {
-	r := c.entries[k]
-	if r == nil || now.Sub(r.at) > c.ttl {
+	r, ok := c.entries[k]
+	if !ok || now.Sub(r.at) > c.ttl {
 		return pcommon.TraceID{}, false
 	}
 	return r.trace, true
@@ -164,8 +201,7 @@ func (c *rewriteCache) len() int { return len(c.entries) }
 func (c *rewriteCache) expire(now time.Time) {
 	for c.start < len(c.ring) {
 		k := c.ring[c.start]
-		r := c.entries[k]
-		if r != nil && now.Sub(r.at) <= c.ttl {
+		if r, ok := c.entries[k]; ok && now.Sub(r.at) <= c.ttl {
 			break
 		}
 		delete(c.entries, k)

@@ -38,14 +38,19 @@ const (
 	roleReport          // the receiver's report span
 )
 
+// The counters' attributes, as option slices made once: passing one on allocates nothing.
 var (
-	attrsRoleInvocation = metric.WithAttributeSet(attribute.NewSet(attribute.String("role", "invocation")))
-	attrsRoleFunction   = metric.WithAttributeSet(attribute.NewSet(attribute.String("role", "function")))
-	attrsEventSource    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "event_source")))
-	attrsTrace          = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "trace")))
-	attrsDuplicate      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "duplicate")))
-	attrsColdstart      = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "coldstart")))
+	attrsRoleInvocation = addOptions(attribute.String("role", "invocation"))
+	attrsRoleFunction   = addOptions(attribute.String("role", "function"))
+	attrsEventSource    = addOptions(attribute.String("reason", "event_source"))
+	attrsTrace          = addOptions(attribute.String("reason", "trace"))
+	attrsDuplicate      = addOptions(attribute.String("reason", "duplicate"))
+	attrsColdstart      = addOptions(attribute.String("reason", "coldstart"))
 )
+
+func addOptions(kv attribute.KeyValue) []metric.AddOption {
+	return []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(kv))}
+}
 
 // claimed is the span type a stripped span claimed, the span_type of the stripped count.
 type claimed uint8
@@ -61,9 +66,9 @@ const (
 
 var claimedNames = [numClaimed]string{"none", "invocation", "report", "init", "other"}
 
-var attrsClaimed = func() (out [numClaimed]metric.AddOption) {
+var attrsClaimed = func() (out [numClaimed][]metric.AddOption) {
 	for i, name := range claimedNames {
-		out[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("span_type", name)))
+		out[i] = addOptions(attribute.String("span_type", name))
 	}
 	return out
 }()
@@ -85,7 +90,7 @@ type counts struct {
 // role came within instrumentedMemory. That is an invocation span of a function that sends
 // no root spans of its own (uninstrumented), or a function's own span when its Telemetry API
 // events do not reach the gateway (no extension: an SDK or the opentelemetry-lambda layer
-// exporting straight to it). Either would otherwise pay the window (delay, memory, a copy)
+// exporting straight to it). Either would otherwise pay the window (delay, memory)
 // on every invocation for nothing; the first span of the other role makes it wait again.
 const (
 	uninstrumentedAfter = 3
@@ -122,8 +127,13 @@ type correlationProcessor struct {
 	mu        sync.Mutex
 	pending   *pendingStore
 	rewrites  *rewriteCache
-	released  []*entry // scratch, under mu
 	functions map[string]*functionState
+	// Scratch, under mu: the entries released and not yet handed on, the spans of the scope
+	// being read that are to be held, the heldScopes of a drain, and released entries to reuse.
+	released  []*entry
+	placing   []placement
+	releasing []*heldScope
+	free      []*entry
 
 	stop     chan struct{}
 	done     chan struct{}
@@ -243,9 +253,15 @@ func (p *correlationProcessor) ConsumeTraces(ctx context.Context, td ptrace.Trac
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
-			ss.Spans().RemoveIf(func(span ptrace.Span) bool {
-				return p.span(rs, ss, span, fnName, now, &c)
-			})
+			spans := ss.Spans()
+			for k := 0; k < spans.Len(); k++ {
+				if h := p.span(spans.At(k), fnName, now, &c); h != nil {
+					p.placing = append(p.placing, placement{slot: k, to: h})
+				}
+			}
+			if len(p.placing) > 0 {
+				p.hold(rs, ss, sss.Len() == 1)
+			}
 		}
 	}
 	if c.held > 0 {
@@ -300,7 +316,7 @@ func (p *correlationProcessor) stripForwarded(td ptrace.Traces) {
 	ctx := context.Background()
 	for typ, n := range stripped {
 		if n > 0 {
-			p.telemetry.ProcessorLambdaCorrelationStripped.Add(ctx, n, attrsClaimed[typ])
+			p.telemetry.ProcessorLambdaCorrelationStripped.Add(ctx, n, attrsClaimed[typ]...)
 		}
 	}
 	p.warnings.Warn("Removed the lambda_telemetry receiver's span type and platform attributes from spans it did not make; they count nothing",
@@ -337,25 +353,28 @@ func claimedType(attrs pcommon.Map) claimed {
 	return claimedOther
 }
 
-// span handles one span and tells whether it was taken out of the request to be held.
-func (p *correlationProcessor) span(rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, fnName string, now time.Time, c *counts) bool {
+// span handles one span. When the span is to be held, it returns the heldSpan it goes in,
+// which the caller places (see hold); until then it is the request's span.
+func (p *correlationProcessor) span(span ptrace.Span, fnName string, now time.Time, c *counts) *heldSpan {
 	attrs := span.Attributes()
 	r := classify(span, attrs)
 	switch r {
 	case roleOther:
-		return false
+		return nil
 	case roleReport:
 		key := spanKey{trace: span.TraceID(), span: span.ParentSpanID()}
-		if e := p.pending.byInvocation[key]; e != nil && e.followers < maxFollowers {
-			e.follow(rs, ss, span)
+		if e := p.pending.byInvocation[key]; e != nil && e.n < len(e.held) {
+			h := &e.held[e.n]
+			e.n++
+			h.span = span
 			c.held++
-			return true
+			return h
 		}
 		if tid, ok := p.rewrites.get(key, now); ok {
 			span.SetTraceID(tid)
 			c.rewritten++
 		}
-		return false
+		return nil
 	}
 	reqID := eventsource.RequestID(attrs)
 	if fnName == "" {
@@ -365,11 +384,13 @@ func (p *correlationProcessor) span(rs ptrace.ResourceSpans, ss ptrace.ScopeSpan
 	}
 	if fnName == "" || reqID == "" {
 		c.invalid++
-		return false
+		return nil
 	}
-	if st := p.function(fnName, now); st != nil {
+	st := p.function(fnName, now)
+	if st != nil {
 		st.last[side(r)] = now
 	}
+	// The key's strings are the span's and its resource's own, which live as long as it is held.
 	key := joinKey{fn: fnName, req: reqID}
 	if e := p.pending.byKey[key]; e != nil {
 		if e.role != r {
@@ -384,11 +405,11 @@ func (p *correlationProcessor) span(rs ptrace.ResourceSpans, ss ptrace.ScopeSpan
 				p.applyToFollowers(e, inv, c)
 			}
 			p.released = append(p.released, e)
-			if st := p.functions[fnName]; st != nil {
+			if st != nil {
 				st.unpairedInARow = [2]int{}
 			}
 			c.paired++
-			return false
+			return nil
 		}
 		// A second span of the same role and request id: pass the first on as it is.
 		c.conflictDuplicate++
@@ -396,38 +417,47 @@ func (p *correlationProcessor) span(rs ptrace.ResourceSpans, ss ptrace.ScopeSpan
 		c.pending--
 		p.released = append(p.released, e)
 	}
-	if p.partnerAbsent(fnName, r, now) {
+	if partnerAbsent(st, r, now) {
 		if r == roleInvocation {
 			p.applyStatic(span.Attributes(), fnName)
 		}
 		c.notHeld++
-		return false
+		return nil
 	}
 	if p.pending.len() >= p.cfg.MaxPending {
 		old := p.pending.oldest()
 		p.releaseUnpaired(old, c, true)
 	}
-	e := newEntry(key, r, rs, ss, span, now)
+	e := p.newEntry(key, r, span, now)
 	p.pending.add(e)
 	c.pending++
 	c.held++
-	return true
+	return &e.held[0]
+}
+
+// newEntry takes a released entry to reuse, or makes one.
+func (p *correlationProcessor) newEntry(key joinKey, r role, span ptrace.Span, now time.Time) *entry {
+	var e *entry
+	if n := len(p.free); n > 0 {
+		e, p.free = p.free[n-1], p.free[:n-1]
+	} else {
+		e = &entry{}
+	}
+	e.key, e.role, e.at, e.n = key, r, now, 1
+	e.held[0].span = span
+	if r == roleInvocation {
+		e.invocation = spanKey{trace: span.TraceID(), span: span.SpanID()}
+	}
+	return e
 }
 
 // applyToFollowers moves the report spans held with an invocation entry into the trace the
 // invocation span now has.
 func (p *correlationProcessor) applyToFollowers(e *entry, inv ptrace.Span, c *counts) {
-	if e.followers == 0 {
-		return
-	}
-	rss := e.td.ResourceSpans()
-	for i := 1; i < rss.Len(); i++ {
-		spans := rss.At(i).ScopeSpans().At(0).Spans()
-		for k := 0; k < spans.Len(); k++ {
-			if spans.At(k).TraceID() != inv.TraceID() {
-				spans.At(k).SetTraceID(inv.TraceID())
-				c.rewritten++
-			}
+	for _, f := range e.followers() {
+		if f.span.TraceID() != inv.TraceID() {
+			f.span.SetTraceID(inv.TraceID())
+			c.rewritten++
 		}
 	}
 }
@@ -489,10 +519,9 @@ func (p *correlationProcessor) function(fn string, now time.Time) *functionState
 	return st
 }
 
-// partnerAbsent tells whether a span of role r of fn should go on at once, its partner
-// not being expected (see uninstrumentedAfter).
-func (p *correlationProcessor) partnerAbsent(fn string, r role, now time.Time) bool {
-	st := p.function(fn, now)
+// partnerAbsent tells whether a span of role r of the function of state st should go on at
+// once, its partner not being expected (see uninstrumentedAfter).
+func partnerAbsent(st *functionState, r role, now time.Time) bool {
 	if st == nil || st.unpairedInARow[side(r)] < uninstrumentedAfter {
 		return false
 	}
@@ -603,44 +632,19 @@ func hasLink(links ptrace.SpanLinkSlice, tid pcommon.TraceID, sid pcommon.SpanID
 	return false
 }
 
-// drainReleased appends the released entries' spans to td (a new Traces when td is empty).
-func (p *correlationProcessor) drainReleased(td ptrace.Traces) ptrace.Traces {
-	if len(p.released) == 0 {
-		if td == (ptrace.Traces{}) {
-			return ptrace.NewTraces()
-		}
-		return td
-	}
-	if td == (ptrace.Traces{}) {
-		td = ptrace.NewTraces()
-	}
-	for i, e := range p.released {
-		e.td.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
-		p.released[i] = nil
-	}
-	p.released = p.released[:0]
-	return td
-}
-
 func (p *correlationProcessor) record(c *counts) {
 	c.held = 0
 	if *c == (counts{}) {
 		return
 	}
-	ctx := context.Background()
 	t := p.telemetry
-	add := func(ctr metric.Int64Counter, n int64, opts ...metric.AddOption) {
-		if n != 0 {
-			ctr.Add(ctx, n, opts...)
-		}
-	}
 	if c.pending != 0 {
-		t.ProcessorLambdaCorrelationPending.Add(ctx, c.pending)
+		t.ProcessorLambdaCorrelationPending.Add(context.Background(), c.pending)
 	}
-	add(t.ProcessorLambdaCorrelationPaired, c.paired)
-	add(t.ProcessorLambdaCorrelationNotHeld, c.notHeld)
-	add(t.ProcessorLambdaCorrelationInvalid, c.invalid)
-	add(t.ProcessorLambdaCorrelationReportsRewritten, c.rewritten)
+	add(t.ProcessorLambdaCorrelationPaired, c.paired, nil)
+	add(t.ProcessorLambdaCorrelationNotHeld, c.notHeld, nil)
+	add(t.ProcessorLambdaCorrelationInvalid, c.invalid, nil)
+	add(t.ProcessorLambdaCorrelationReportsRewritten, c.rewritten, nil)
 	add(t.ProcessorLambdaCorrelationReleasedUnpaired, c.unpairedInv, attrsRoleInvocation)
 	add(t.ProcessorLambdaCorrelationReleasedUnpaired, c.unpairedFn, attrsRoleFunction)
 	add(t.ProcessorLambdaCorrelationEvicted, c.evictedInv, attrsRoleInvocation)
@@ -649,6 +653,12 @@ func (p *correlationProcessor) record(c *counts) {
 	add(t.ProcessorLambdaCorrelationConflicts, c.conflictTrace, attrsTrace)
 	add(t.ProcessorLambdaCorrelationConflicts, c.conflictDuplicate, attrsDuplicate)
 	add(t.ProcessorLambdaCorrelationConflicts, c.conflictCold, attrsColdstart)
+}
+
+func add(ctr metric.Int64Counter, n int64, opts []metric.AddOption) {
+	if n != 0 {
+		ctr.Add(context.Background(), n, opts...)
+	}
 }
 
 // classify tells what a span is to the join.

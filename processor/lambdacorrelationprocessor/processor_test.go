@@ -153,18 +153,23 @@ func (h *harness) spans() map[string]ptrace.Span {
 		for _, rs := range td.ResourceSpans().All() {
 			for _, ss := range rs.ScopeSpans().All() {
 				for _, s := range ss.Spans().All() {
-					key := s.Name()
-					if ss.Scope().Name() == lambdaconvtest.ScopeName {
-						typ, _ := s.Attributes().Get(lambdaconv.AttrSpanType)
-						id, _ := s.Attributes().Get(lambdaconv.AttrFaaSInvocationID)
-						key = typ.Str() + " " + id.Str()
-					}
-					out[key] = s
+					out[spanName(ss, s)] = s
 				}
 			}
 		}
 	}
 	return out
+}
+
+// spanName names a span the next consumer received: the receiver's by span type and request
+// id ("invocation r1", "report r1"), the others by name.
+func spanName(ss ptrace.ScopeSpans, s ptrace.Span) string {
+	if ss.Scope().Name() != lambdaconvtest.ScopeName {
+		return s.Name()
+	}
+	typ, _ := s.Attributes().Get(lambdaconv.AttrSpanType)
+	id, _ := s.Attributes().Get(lambdaconv.AttrFaaSInvocationID)
+	return typ.Str() + " " + id.Str()
 }
 
 var (

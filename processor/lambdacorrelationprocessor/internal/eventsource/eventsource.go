@@ -155,14 +155,17 @@ func (s *Source) fromARN() bool {
 
 // parseARN splits arn:partition:service:region:account:resource.
 func parseARN(arn string) (service, resource string, ok bool) {
-	if !strings.HasPrefix(arn, "arn:") {
+	rest, ok := strings.CutPrefix(arn, "arn:")
+	if !ok {
 		return "", "", false
 	}
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 {
-		return "", "", false
+	var fields [4]string // partition, service, region, account; cut without allocating
+	for i := range fields {
+		if fields[i], rest, ok = strings.Cut(rest, ":"); !ok {
+			return "", "", false
+		}
 	}
-	return parts[2], parts[5], true
+	return fields[1], rest, true
 }
 
 // splitARN turns a destination given as an ARN into its name and the ARN.
@@ -220,23 +223,43 @@ func (s *Source) Merge(o Source) bool {
 }
 
 // Write puts the normalized attributes on a span; unknown fields are left as they are.
+// A value the span has already is not put again (putting allocates), and the attributes
+// grow once for all the keys it lacks.
 func (s *Source) Write(attrs pcommon.Map) {
-	put := func(k, v string) {
-		if v == "" {
-			return
-		}
-		if old, ok := attrs.Get(k); ok && old.Type() == pcommon.ValueTypeStr && old.Str() == v {
-			return
-		}
-		attrs.PutStr(k, v)
+	strs := [...]struct{ key, value string }{
+		{lambdaconv.AttrFaaSTrigger, s.Trigger},
+		{lambdaconv.AttrMessagingSystem, s.System},
+		{lambdaconv.AttrMessagingDestinationName, s.Destination},
+		{lambdaconv.AttrFaaSDocumentCollection, s.Collection},
+		{lambdaconv.AttrHTTPRoute, s.Route},
+		{lambdaconv.AttrEventSourceARN, s.ARN},
 	}
-	put(lambdaconv.AttrFaaSTrigger, s.Trigger)
-	put(lambdaconv.AttrMessagingSystem, s.System)
-	put(lambdaconv.AttrMessagingDestinationName, s.Destination)
-	put(lambdaconv.AttrFaaSDocumentCollection, s.Collection)
-	put(lambdaconv.AttrHTTPRoute, s.Route)
-	put(lambdaconv.AttrEventSourceARN, s.ARN)
+	var put [len(strs)]bool
+	putTime, added := false, 0
+	for i, f := range strs {
+		if f.value == "" {
+			continue
+		}
+		old, ok := attrs.Get(f.key)
+		put[i] = !ok || old.Type() != pcommon.ValueTypeStr || old.Str() != f.value
+		if !ok {
+			added++
+		}
+	}
 	if s.TimeUnixMs > 0 {
+		old, ok := attrs.Get(lambdaconv.AttrEventTimeUnixMs)
+		putTime = !ok || old.Type() != pcommon.ValueTypeInt || old.Int() != s.TimeUnixMs
+		if !ok {
+			added++
+		}
+	}
+	attrs.EnsureCapacity(attrs.Len() + added)
+	for i, f := range strs {
+		if put[i] {
+			attrs.PutStr(f.key, f.value)
+		}
+	}
+	if putTime {
 		attrs.PutInt(lambdaconv.AttrEventTimeUnixMs, s.TimeUnixMs)
 	}
 }
