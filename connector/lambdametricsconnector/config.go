@@ -119,9 +119,11 @@ type PriceConfig struct {
 // SDKSpansConfig configures counting invocations from generic spans.
 type SDKSpansConfig struct {
 	// Enabled counts a span as an invocation when it is not one of the lambda_telemetry
-	// receiver's spans, its kind is SERVER or CONSUMER, its resource has faas.name and its
-	// resource has no faas.instance: faas.instance is set by the otelcol-lambda extension,
-	// whose platform events count those invocations already.
+	// receiver's spans, its kind is SERVER or CONSUMER, its resource has faas.name and the
+	// otelcol-lambda extension did not forward it (no aws.lambda.extension.instance_id,
+	// which the receiver sets on what the extension forwards): the extension's platform
+	// events count those invocations already. faas.instance says nothing here: the AWS
+	// Lambda resource detectors of the SDKs set it too.
 	Enabled bool `mapstructure:"enabled"`
 
 	// prevent unkeyed literal initialization

@@ -473,13 +473,20 @@ func TestSDKSpans(t *testing.T) {
 		}
 		return b
 	}
+	// An SDK's AWS Lambda resource detector names the sandbox's log stream in faas.instance:
+	// that is no sign of the extension.
+	detected := wire.Sandbox{FunctionName: "sdk-detector", Region: "eu-west-1"}
+	withDetector := build(detected)
+	withDetector.Traces.ResourceSpans().At(0).Resource().Attributes().PutStr(lambdaconv.AttrFaaSInstance, "2026/12/01/[$LATEST]5d1edb9e525d486696cf01a3503487bc")
 	h := newHarness(t, func(c *Config) { c.SDKSpans.Enabled = true })
-	// The function spans of a sandbox with our extension (faas.instance) never count: its
-	// platform events do.
-	h.send(build(sdkOnly), build(fnA))
+	// The function spans the extension forwarded (fnA has an extension instance) never
+	// count: its platform events do.
+	h.send(build(sdkOnly), build(fnA), withDetector)
 	assert.Equal(t, map[string]float64{
-		"faas.invocations{cloud.region=eu-west-1,faas.name=sdk-only}":                      2,
-		"faas.errors{cloud.region=eu-west-1,error.type=function_error,faas.name=sdk-only}": 1,
+		"faas.invocations{cloud.region=eu-west-1,faas.name=sdk-only}":                          2,
+		"faas.errors{cloud.region=eu-west-1,error.type=function_error,faas.name=sdk-only}":     1,
+		"faas.invocations{cloud.region=eu-west-1,faas.name=sdk-detector}":                      2,
+		"faas.errors{cloud.region=eu-west-1,error.type=function_error,faas.name=sdk-detector}": 1,
 	}, only(h.flush(), "faas.invocations", "faas.errors"))
 }
 

@@ -32,8 +32,9 @@ type function struct {
 type resourceAttrs struct {
 	name, service, version, account, region, arch string
 	maxMem, timeoutMs                             int64
-	// sandbox is set on the resources of the otelcol-lambda extension (faas.instance).
-	sandbox bool
+	// forwarded is set on the resources the otelcol-lambda extension forwarded
+	// (aws.lambda.extension.instance_id).
+	forwarded bool
 }
 
 func (r *resourceAttrs) scan(attrs pcommon.Map) {
@@ -55,8 +56,8 @@ func (r *resourceAttrs) scan(attrs pcommon.Map) {
 			r.maxMem = num(v)
 		case lambdaconv.AttrTimeoutMs:
 			r.timeoutMs = num(v)
-		case lambdaconv.AttrFaaSInstance:
-			r.sandbox = true
+		case lambdaconv.AttrExtensionInstanceID:
+			r.forwarded = true
 		}
 	}
 }
@@ -66,7 +67,7 @@ func (r *resourceAttrs) scan(attrs pcommon.Map) {
 func (c *lambdaMetrics) function(res pcommon.Resource, now pcommon.Timestamp) (fn *function, sdk bool) {
 	var r resourceAttrs
 	r.scan(res.Attributes())
-	sdk = c.cfg.SDKSpans.Enabled && r.name != "" && !r.sandbox
+	sdk = c.cfg.SDKSpans.Enabled && r.name != "" && !r.forwarded
 	if r.name == "" {
 		r.name = r.service
 	}

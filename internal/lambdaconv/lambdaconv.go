@@ -133,7 +133,12 @@ const (
 	AttrHostArch        = "host.arch"
 	AttrRuntime         = "aws.lambda.runtime"
 	AttrTimeoutMs       = "aws.lambda.timeout_ms"
-	CloudProviderAWS    = "aws"
+	// AttrExtensionInstanceID is the forwarder's instance id, which the receiver puts on
+	// every resource that came with a forwarder's sandbox headers: what the extension
+	// forwarded. faas.instance carries the same id unless the function's SDK set its own
+	// (the AWS Lambda resource detectors set the log stream's name), so it cannot tell.
+	AttrExtensionInstanceID = "aws.lambda.extension.instance_id"
+	CloudProviderAWS        = "aws"
 	CloudPlatformLambda = "aws_lambda"
 )
 

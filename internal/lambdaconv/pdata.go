@@ -34,6 +34,10 @@ func MergeSandboxResource(attrs pcommon.Map, s wire.Sandbox) {
 	put(AttrFaaSName, s.FunctionName)
 	put(AttrFaaSVersion, s.FunctionVersion)
 	put(AttrFaaSInstance, s.ExtensionInstanceID)
+	if s.ExtensionInstanceID != "" {
+		// The forwarder's headers say it, whatever the data claimed.
+		attrs.PutStr(AttrExtensionInstanceID, s.ExtensionInstanceID)
+	}
 	put(AttrCloudRegion, s.Region)
 	put(AttrCloudAccountID, s.AccountID)
 	put(AttrCloudResourceID, s.FunctionARN)
