@@ -273,9 +273,11 @@ type spanShape struct {
 // otlpRequests encodes n spans of functions' own SDKs over the given number of functions
 // named <prefix>-fn<i>, shape.perRequest to a request, one function per request, as loadgen
 // batches for the OTLP/HTTP traces path: one SERVER span per invocation. The resource is
-// what an SDK's Lambda resource detector says, without faas.instance (which lambda_metrics'
-// sdk_spans takes for the extension's). Pipeline A counts them with lambda_metrics'
-// sdk_spans (testbed/bench/sdk-spans.yaml), B as spanmetrics calls. The spans end now.
+// what an SDK's Lambda resource detector says, without faas.instance (the sandbox's log
+// stream): spanmetrics would keep a stream per sandbox, which remote write cannot tell
+// apart (see stockTraces), and B could not count exactly. Pipeline A counts them with
+// lambda_metrics' sdk_spans (testbed/bench/sdk-spans.yaml), B as spanmetrics calls. The
+// spans end now.
 func otlpRequests(n, functions int, prefix string, shape spanShape) []loadgen.Batch {
 	var out []loadgen.Batch
 	end := time.Now()
