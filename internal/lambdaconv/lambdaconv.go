@@ -139,7 +139,7 @@ const (
 	// (the AWS Lambda resource detectors set the log stream's name), so it cannot tell.
 	AttrExtensionInstanceID = "aws.lambda.extension.instance_id"
 	CloudProviderAWS        = "aws"
-	CloudPlatformLambda = "aws_lambda"
+	CloudPlatformLambda     = "aws_lambda"
 )
 
 // Attributes of log records derived from Telemetry API events.

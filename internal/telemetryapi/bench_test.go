@@ -38,6 +38,25 @@ func BenchmarkDecodeEvents(b *testing.B) {
 	}
 }
 
+// BenchmarkScanDecoded reads the same batch as a receiver does: the events and their
+// records in one walk.
+func BenchmarkScanDecoded(b *testing.B) {
+	data := invokeBatch(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		err := ScanDecoded(data, func(_ int, ev DecodedEvent, err error) bool {
+			if err != nil || ev.DecodeErr != nil {
+				b.Fatal(err, ev.DecodeErr)
+			}
+			return true
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkDecodeEventsEncodingJSON is BenchmarkDecodeEvents with
 // encoding/json only (the fallback path), for comparison.
 func BenchmarkDecodeEventsEncodingJSON(b *testing.B) {

@@ -5,6 +5,7 @@ package telemetryapi // import "github.com/otelcol-lambda/otelcol-lambda/interna
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -26,17 +27,22 @@ import (
 type decoder struct {
 	data []byte
 	pos  int
+	// arena, when set, is a batch's: records come from its slabs, repeated strings are
+	// shared, and log extras share data (see ScanDecoded). Without it every record is
+	// allocated on its own, as DecodeRecord returns it.
+	arena *recordArena
 }
 
 // maxDepth bounds the nesting of skipped values; deeper input falls back.
 const maxDepth = 1000
 
 func (d *decoder) peek() byte {
-	for d.pos < len(d.data) && isSpace(d.data[d.pos]) {
+	for d.pos < len(d.data) {
+		// Compact JSON has no spaces: a byte above ' ' is the answer at once.
+		if c := d.data[d.pos]; c > ' ' || !isSpace(c) {
+			return c
+		}
 		d.pos++
-	}
-	if d.pos < len(d.data) {
-		return d.data[d.pos]
 	}
 	return 0
 }
@@ -104,11 +110,26 @@ var plainByte = func() (t [256]bool) {
 	return t
 }()
 
+// anySpecial reports whether one of the 8 bytes in w is not a plainByte: a quote, a
+// backslash or a control character. Strings are read 8 bytes at a time while none is: a
+// request id, an X-Ray header and a time are 24 to 80 bytes.
+func anySpecial(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := w ^ (ones * '"')
+	backslash := w ^ (ones * '\\')
+	// A byte is zero (or below 0x20) exactly when subtracting 1 (0x20) borrows into its
+	// high bit while the byte's own high bit is clear.
+	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(w-ones*0x20)&^w)&highs != 0
+}
+
 // quoted reads a string at d.pos and returns it with its quotes, escapes
 // unresolved.
 func (d *decoder) quoted() ([]byte, bool) {
 	start, data := d.pos, d.data
 	for i := start + 1; i < len(data); i++ {
+		for i+8 <= len(data) && !anySpecial(binary.LittleEndian.Uint64(data[i:])) {
+			i += 8
+		}
 		for i < len(data) && plainByte[data[i]] {
 			i++
 		}
@@ -216,10 +237,13 @@ func (d *decoder) skip(depth int) bool {
 }
 
 // value reads any value and returns its bytes.
-func (d *decoder) value() ([]byte, bool) {
+func (d *decoder) value() ([]byte, bool) { return d.valueAt(0) }
+
+// valueAt is value for a value that depth containers enclose (of those skip counts).
+func (d *decoder) valueAt(depth int) ([]byte, bool) {
 	d.peek()
 	start := d.pos
-	ok := d.skip(0)
+	ok := d.skip(depth)
 	return d.data[start:d.pos], ok
 }
 
@@ -235,7 +259,7 @@ func (d *decoder) str(dst *string) bool {
 	}
 	q, ok := d.quoted()
 	if ok {
-		*dst, ok = unquote(q)
+		*dst, ok = d.arena.unquote(q)
 	}
 	return ok
 }
@@ -256,7 +280,7 @@ func (d *decoder) strOf(dst *string, known []string) bool {
 			return true
 		}
 	}
-	*dst, ok = unquote(q)
+	*dst, ok = d.arena.unquote(q)
 	return ok
 }
 
@@ -285,7 +309,9 @@ func (d *decoder) optNum(dst **float64) bool {
 	if !d.num(&v) {
 		return false
 	}
-	*dst = &v
+	p := d.arena.newNumber()
+	*p = v
+	*dst = p
 	return true
 }
 
@@ -294,13 +320,85 @@ func (d *decoder) time(dst *time.Time) bool {
 		return false
 	}
 	q, ok := d.quoted()
-	return ok && dst.UnmarshalJSON(q) == nil // as encoding/json does
+	return ok && unmarshalTime(dst, q) // as encoding/json does
+}
+
+// unmarshalTime is time.Time's UnmarshalJSON, reading the layout Lambda writes (UTC,
+// milliseconds) itself: time's parser took a fifth of decoding an invocation's events.
+func unmarshalTime(dst *time.Time, q []byte) bool {
+	if t, ok := lambdaTime(q); ok {
+		*dst = t
+		return true
+	}
+	return dst.UnmarshalJSON(q) == nil
+}
+
+// lambdaTime reads a quoted time written exactly as "2006-01-02T15:04:05.000Z", and
+// refuses anything else, valid or not, for time's parser to decide.
+func lambdaTime(q []byte) (time.Time, bool) {
+	if len(q) != len(`"`+TimeLayout+`"`) || q[5] != '-' || q[8] != '-' || q[11] != 'T' ||
+		q[14] != ':' || q[17] != ':' || q[20] != '.' || q[24] != 'Z' {
+		return time.Time{}, false
+	}
+	year, ok1 := digits(q[1:5])
+	month, ok2 := digits(q[6:8])
+	day, ok3 := digits(q[9:11])
+	hour, ok4 := digits(q[12:14])
+	minute, ok5 := digits(q[15:17])
+	sec, ok6 := digits(q[18:20])
+	ms, ok7 := digits(q[21:24])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || year < 1 || month < 1 || month > 12 ||
+		day < 1 || day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	unix := daysSinceEpoch(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+	return time.Unix(unix, int64(ms)*int64(time.Millisecond)).UTC(), true
+}
+
+// digits reads a decimal number of a few digits.
+func digits(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysSinceEpoch is the number of days from 1970-01-01 to a date of the proleptic
+// Gregorian calendar, year at least 1 (Howard Hinnant's days_from_civil).
+func daysSinceEpoch(year, month, day int) int64 {
+	if month <= 2 {
+		year--
+	}
+	era := year / 400
+	yearOfEra := year - era*400
+	dayOfYear := (153*((month+9)%12)+2)/5 + day - 1
+	dayOfEra := yearOfEra*365 + yearOfEra/4 - yearOfEra/100 + dayOfYear
+	return int64(era)*146097 + int64(dayOfEra) - 719468
 }
 
 // unknownKey skips the value of a key the caller does not decode.
 // encoding/json ignores such a key unless, unescaped, it matches a field
-// case-insensitively; the fast path gives up whenever that could be.
-func (d *decoder) unknownKey(key []byte, fields []string) bool {
+// case-insensitively; the fast path gives up whenever that could be. depth is
+// how many containers of the record enclose the value, so that a record decoded
+// within its event refuses the nesting that reading it as a value refuses.
+func (d *decoder) unknownKey(key []byte, fields []string, depth int) bool {
 	name := key[1 : len(key)-1]
 	for _, c := range name {
 		if c == '\\' || c >= utf8.RuneSelf {
@@ -312,7 +410,7 @@ func (d *decoder) unknownKey(key []byte, fields []string) bool {
 			return false
 		}
 	}
-	return d.skip(0)
+	return d.skip(depth)
 }
 
 func asciiEqualFold(b []byte, s string) bool {
@@ -406,7 +504,7 @@ func decodeEventsFast(data []byte) ([]Event, bool) {
 				ev.Record = record[:len(record):len(record)] // an append must not write into data
 				return ok
 			}
-			return d.unknownKey(key, eventFields)
+			return d.unknownKey(key, eventFields, 0)
 		})
 		events = append(events, ev)
 		return ok
@@ -466,18 +564,38 @@ var (
 // decodeFast decodes the records the receiver sees on every invocation.
 func decodeFast(data []byte, rec any) bool {
 	d := decoder{data: data}
-	var ok bool
+	return d.record(rec) && d.atEnd()
+}
+
+// record decodes the record at d.pos into rec, which newFastRecord made.
+func (d *decoder) record(rec any) bool {
 	switch r := rec.(type) {
 	case *PlatformStart:
-		ok = d.start(r)
+		return d.start(r)
 	case *PlatformRuntimeDone:
-		ok = invocationEnd(&d, (*InvocationEnd[*RuntimeDoneMetrics])(r), (*decoder).runtimeDoneMetrics)
+		return invocationEnd(d, (*InvocationEnd[*RuntimeDoneMetrics])(r), (*decoder).runtimeDoneMetrics)
 	case *PlatformReport:
-		ok = invocationEnd(&d, (*InvocationEnd[ReportMetrics])(r), (*decoder).reportMetrics)
+		return invocationEnd(d, (*InvocationEnd[ReportMetrics])(r), (*decoder).reportMetrics)
 	case *LogRecord:
-		ok = d.logRecord(r)
+		return d.logRecord(r)
 	}
-	return ok && d.atEnd()
+	return false
+}
+
+// newFastRecord returns a new record for an event type that record decodes, nil
+// for the others.
+func (d *decoder) newFastRecord(typ string) any {
+	switch typ {
+	case TypePlatformStart:
+		return d.arena.newStart()
+	case TypePlatformRuntimeDone:
+		return d.arena.newRuntimeDone()
+	case TypePlatformReport:
+		return d.arena.newReport()
+	case TypeFunction, TypeExtension:
+		return new(LogRecord)
+	}
+	return nil
 }
 
 func (d *decoder) start(r *PlatformStart) bool {
@@ -491,7 +609,7 @@ func (d *decoder) start(r *PlatformStart) bool {
 		case `"tracing"`:
 			return once(&seen, 4) && d.tracing(&r.Tracing)
 		}
-		return d.unknownKey(key, startFields)
+		return d.unknownKey(key, startFields, 1)
 	})
 }
 
@@ -514,15 +632,14 @@ func invocationEnd[M InvocationMetrics](d *decoder, r *InvocationEnd[M], metrics
 		case `"tracing"`:
 			return once(&seen, 32) && d.tracing(&r.Tracing)
 		}
-		return d.unknownKey(key, invocationFields)
+		return d.unknownKey(key, invocationFields, 1)
 	})
 }
 
 func (d *decoder) tracing(dst **TraceContext) bool {
-	tc := new(TraceContext)
-	*dst = tc
+	var tc TraceContext
 	var seen uint16
-	return d.object(func(key []byte) bool {
+	ok := d.object(func(key []byte) bool {
 		switch string(key) {
 		case `"spanId"`:
 			return once(&seen, 1) && d.str(&tc.SpanID)
@@ -531,16 +648,16 @@ func (d *decoder) tracing(dst **TraceContext) bool {
 		case `"value"`:
 			return once(&seen, 4) && d.str(&tc.Value)
 		}
-		return d.unknownKey(key, traceContextFields)
+		return d.unknownKey(key, traceContextFields, 2)
 	})
+	*dst = d.arena.keepTracing(tc)
+	return ok
 }
 
 func (d *decoder) spans(dst *[]Span) bool {
-	spans := []Span{} // encoding/json decodes [] as empty, not nil
+	var few [4]Span // runtimeDone has up to 3
+	spans := few[:0]
 	ok := d.array(func() bool {
-		if cap(spans) == 0 {
-			spans = make([]Span, 0, 4) // runtimeDone has up to 3
-		}
 		spans = append(spans, Span{})
 		s := &spans[len(spans)-1]
 		var seen uint16
@@ -553,15 +670,15 @@ func (d *decoder) spans(dst *[]Span) bool {
 			case `"durationMs"`:
 				return once(&seen, 4) && d.num(&s.DurationMs)
 			}
-			return d.unknownKey(key, spanFields)
+			return d.unknownKey(key, spanFields, 3)
 		})
 	})
-	*dst = spans
+	*dst = d.arena.keepSpans(spans)
 	return ok
 }
 
 func (d *decoder) runtimeDoneMetrics(dst **RuntimeDoneMetrics) bool {
-	m := new(RuntimeDoneMetrics)
+	m := d.arena.newRuntimeDoneMetrics()
 	*dst = m
 	var seen uint16
 	return d.object(func(key []byte) bool {
@@ -571,7 +688,7 @@ func (d *decoder) runtimeDoneMetrics(dst **RuntimeDoneMetrics) bool {
 		case `"producedBytes"`:
 			return once(&seen, 2) && d.optNum(&m.ProducedBytes)
 		}
-		return d.unknownKey(key, runtimeDoneMetricsFields)
+		return d.unknownKey(key, runtimeDoneMetricsFields, 2)
 	})
 }
 
@@ -592,13 +709,14 @@ func (d *decoder) reportMetrics(m *ReportMetrics) bool {
 		case `"restoreDurationMs"`:
 			return once(&seen, 32) && d.optNum(&m.RestoreDurationMs)
 		}
-		return d.unknownKey(key, reportMetricsFields)
+		return d.unknownKey(key, reportMetricsFields, 2)
 	})
 }
 
 // logRecord decodes either log format, with the semantics of
 // LogRecord.decodeSlow (a map of the object's keys: the last duplicate
-// wins). Extras share one copy of the record.
+// wins). Extras share one copy of the record, or d.data itself in a batch's
+// arena.
 func (d *decoder) logRecord(r *LogRecord) bool {
 	switch d.peek() {
 	case '"':
@@ -608,7 +726,7 @@ func (d *decoder) logRecord(r *LogRecord) bool {
 		return false
 	}
 	r.Format = LogFormatJSON
-	var arena []byte
+	var backing []byte // what Extras point into
 	return d.object(func(key []byte) bool {
 		inner := key[1 : len(key)-1]
 		plain := bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
@@ -626,7 +744,7 @@ func (d *decoder) logRecord(r *LogRecord) bool {
 				return d.logValue(dst)
 			}
 		}
-		v, ok := d.value()
+		v, ok := d.valueAt(1)
 		if !ok {
 			return false
 		}
@@ -646,13 +764,15 @@ func (d *decoder) logRecord(r *LogRecord) bool {
 		if plain {
 			name = string(inner)
 		}
-		if arena == nil {
-			arena = append([]byte(nil), d.data...)
+		if backing == nil {
+			if backing = d.data; d.arena == nil {
+				backing = append([]byte(nil), d.data...)
+			}
 			if r.Extras == nil {
 				r.Extras = make(map[string]json.RawMessage)
 			}
 		}
-		r.Extras[name] = arena[d.pos-len(v) : d.pos : d.pos]
+		r.Extras[name] = backing[d.pos-len(v) : d.pos : d.pos]
 		return true
 	})
 }
@@ -666,7 +786,7 @@ func (d *decoder) logValue(dst *string) bool {
 		*dst = ""
 		return d.literal("null")
 	}
-	v, ok := d.value()
+	v, ok := d.valueAt(1)
 	*dst = validText(v)
 	return ok
 }

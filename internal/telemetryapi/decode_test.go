@@ -5,10 +5,15 @@ package telemetryapi
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestFastPathMatchesEncodingJSON checks the fast record decoders against
@@ -219,5 +224,53 @@ func TestDecodeAllocs(t *testing.T) {
 	// producedBytes: no allocation for status, span names or tracing type.
 	if n := testing.AllocsPerRun(100, func() { _, _ = events[1].DecodeRecord() }); n != 8 {
 		t.Errorf("DecodeRecord(runtimeDone) allocates %v times, want 8", n)
+	}
+}
+
+// TestAnySpecialFindsEveryByteQuotedStops: the 8-byte step of quoted must never step over
+// a byte the byte loop stops at, wherever it is in the word and whatever surrounds it.
+func TestAnySpecialFindsEveryByteQuotedStops(t *testing.T) {
+	for _, fill := range []byte{'a', 0x7f, 0x80, 0xff, ' ' + 1} {
+		for c := range 256 {
+			for pos := range 8 {
+				word := bytes.Repeat([]byte{fill}, 8)
+				word[pos] = byte(c)
+				if got, want := anySpecial(binary.LittleEndian.Uint64(word)), !plainByte[c]; got != want {
+					t.Fatalf("anySpecial(%q) = %v, want %v", word, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestLambdaTimeReadsAsTimeDoes: the direct reading of Lambda's layout gives what time's
+// parser gives, and leaves to it every time it would refuse or read otherwise.
+func TestLambdaTimeReadsAsTimeDoes(t *testing.T) {
+	for _, s := range []string{
+		"2022-10-12T00:03:50.000Z", "2024-02-29T23:59:59.999Z", "2023-02-29T00:00:00.000Z",
+		"2100-02-29T00:00:00.000Z", "2000-02-29T12:00:00.001Z", "0001-01-01T00:00:00.000Z",
+		"0000-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "1969-12-31T23:59:59.999Z",
+		"2022-13-01T00:00:00.000Z", "2022-00-01T00:00:00.000Z", "2022-04-31T00:00:00.000Z",
+		"2022-01-00T00:00:00.000Z", "2022-01-01T24:00:00.000Z", "2022-01-01T00:60:00.000Z",
+		"2022-01-01T00:00:60.000Z", "2022-01-01T00:00:00.0a0Z", "2022-01-01T00:00:00,000Z",
+		"2022-01-01 00:00:00.000Z", "2022-01-01T00:00:00.000z", "+022-01-01T00:00:00.000Z",
+		"2022-01-01T00:00:00.00Z", "2022-01-01T00:00:00.0000Z", "2022-01-01T00:00:00Z",
+		"2022-01-01T00:00:00.000+00:00",
+	} {
+		q := []byte(`"` + s + `"`)
+		var want time.Time
+		wantErr := want.UnmarshalJSON(q)
+		got, ok := lambdaTime(q)
+		// Every time in Lambda's layout is read directly, but year 0 (left to time, as are
+		// the other separators time takes).
+		assert.Equal(t, wantErr == nil && len(s) == len(TimeLayout) && s[19] == '.' && !strings.HasPrefix(s, "0000"), ok, s)
+		if ok {
+			require.NoError(t, wantErr, s)
+			assert.Equal(t, want, got, s)
+			assert.Equal(t, time.UTC, got.Location(), s)
+		}
+		var viaDecoder time.Time
+		assert.Equal(t, wantErr == nil, unmarshalTime(&viaDecoder, q), s)
+		assert.Equal(t, want, viaDecoder, s)
 	}
 }

@@ -19,6 +19,8 @@
 // Lambda sent them, so fields this package does not know survive the trip.
 // [Event.DecodeRecord] turns a record into its typed form; [DecodeEvents] and
 // [AppendEvents] read and write the JSON array Lambda POSTs to a subscriber.
+// A receiver, which uses every record, reads a batch with [ScanDecoded]: one
+// walk over the bytes validates each event and decodes its record.
 //
 // Conventions of the typed records:
 //   - every number is a float64, because Lambda has sent fields documented as
@@ -33,10 +35,11 @@
 //
 // Decoding is on the receiver's hot path: the envelope and the records seen
 // on every invocation (platform.start, platform.runtimeDone, platform.report,
-// logs) take a small hand-written, validating decoder. Whatever it does not
-// take (null, duplicate keys, keys in another case, deep nesting, errors)
-// goes to encoding/json, which defines the result; tests and fuzzing hold
-// the two to the same output.
+// logs) take a small hand-written, validating decoder; within a batch, their
+// records come from a few larger allocations and share the strings they
+// repeat. Whatever it does not take (null, duplicate keys, keys in another
+// case, deep nesting, errors) goes to encoding/json, which defines the result;
+// tests and fuzzing hold the two to the same output.
 //
 // The package uses the standard library only: the extension links it and its
 // size and start time are paid on every cold start.

@@ -133,6 +133,26 @@ func (e Event) decodeRecord(fast bool) (any, error) {
 	return rec, nil
 }
 
+// DecodeRecords decodes the record of each event as [ScanDecoded] does, for events that
+// come from elsewhere (tests, an emulator).
+func DecodeRecords(events []Event) []DecodedEvent {
+	out := make([]DecodedEvent, len(events))
+	for i, ev := range events {
+		out[i] = DecodedEvent{Time: ev.Time, Type: ev.Type}
+		out[i].Decoded, out[i].DecodeErr = ev.decodedRecord(true)
+	}
+	return out
+}
+
+// decodedRecord is decodeRecord for a [DecodedEvent]: an unknown type gives
+// ErrUnknownEventType itself, which costs nothing per event.
+func (e Event) decodedRecord(fast bool) (any, error) {
+	if !KnownEventType(e.Type) {
+		return nil, ErrUnknownEventType
+	}
+	return e.decodeRecord(fast)
+}
+
 // KnownEventType reports whether [Event.DecodeRecord] knows the event type; it allocates
 // nothing, where DecodeRecord's error for an unknown type does.
 func KnownEventType(typ string) bool {

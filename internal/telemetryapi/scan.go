@@ -56,12 +56,65 @@ const maxTimeLen = 40
 // ScanEvents returns an error when data is not a JSON array of JSON values: past an
 // element that is not valid JSON, where the next one starts is unknown.
 func ScanEvents(data []byte, each func(index int, ev Event, err error) bool) error {
-	d := decoder{data: data}
+	return scan(&decoder{data: data}, func(index int, ev scannedEvent, err error) bool {
+		return each(index, ev.Event, err)
+	})
+}
+
+// DecodedEvent is an event that [ScanDecoded] accepted, with its record decoded in place
+// of the record's JSON: a receiver keeps a batch's events while it translates them, and
+// the JSON would make each a third larger.
+type DecodedEvent struct {
+	Time time.Time
+	Type string
+	// Decoded is the record as [Event.DecodeRecord] returns it, nil when DecodeErr is set.
+	Decoded any
+	// DecodeErr is DecodeRecord's error for the record, except for an event type this
+	// package does not know: then it is [ErrUnknownEventType] itself, which costs nothing
+	// per event.
+	DecodeErr error
+}
+
+// ScanDecoded is [ScanEvents] that also decodes the record of each event it accepts, in
+// the same walk over data that validates the event: what a receiver that uses every
+// record needs, for the cost of one pass. The records it decodes are what
+// [Event.DecodeRecord] returns for them.
+//
+// Records of one call share memory, to allocate little per event: strings and trace
+// contexts that repeat one of a record just before are the same string or pointer, the
+// records of a type come from a few larger allocations, and the extras of JSON log
+// records point into data. Treat them as read-only, and keep data unchanged while the
+// extras are used.
+//
+// Records of the events Lambda sends on every invocation (platform.start,
+// platform.runtimeDone, platform.report, function and extension logs) are decoded in the
+// walk; those of the events a sandbox sends a few times in its life, and records the fast
+// path does not take (see the package documentation), are decoded by encoding/json after
+// it.
+func ScanDecoded(data []byte, each func(index int, ev DecodedEvent, err error) bool) error {
+	return scan(&decoder{data: data, arena: &recordArena{size: len(data)}}, func(index int, ev scannedEvent, err error) bool {
+		return each(index, DecodedEvent{Time: ev.Time, Type: ev.Type, Decoded: ev.decoded, DecodeErr: ev.decodeErr}, err)
+	})
+}
+
+// scannedEvent is an element scan read: an event, and its record decoded when the
+// decoder has an arena.
+type scannedEvent struct {
+	Event
+	decoded   any
+	decodeErr error
+}
+
+// scan is ScanEvents, decoding records when d has an arena.
+func scan(d *decoder, each func(index int, ev scannedEvent, err error) bool) error {
 	if !d.eat('[') {
 		return errors.New("the events are not a JSON array")
 	}
 	if !d.eat(']') {
 		for index := 0; ; index++ {
+			if d.arena != nil {
+				d.arena.read = d.pos
+			}
 			ev, err := d.scanElement()
 			if errors.Is(err, errInvalidElement) {
 				return fmt.Errorf("the events are not valid JSON (at event %d): %w", index, err)
@@ -88,14 +141,14 @@ func ScanEvents(data []byte, each func(index int, ev Event, err error) bool) err
 var errInvalidElement = errors.New("invalid JSON")
 
 // scanElement reads one element of the array and leaves d after it.
-func (d *decoder) scanElement() (Event, error) {
+func (d *decoder) scanElement() (scannedEvent, error) {
 	d.peek()
 	start := d.pos
-	var ev Event
+	var ev scannedEvent
 	read, why := d.strictEvent(&ev)
 	if read {
 		if why != nil {
-			return Event{}, why
+			return scannedEvent{}, why
 		}
 		return ev, nil
 	}
@@ -110,7 +163,7 @@ func (d *decoder) scanElement() (Event, error) {
 			if err == nil {
 				err = errors.New("unexpected end")
 			}
-			return Event{}, fmt.Errorf("%w: %w", errInvalidElement, err)
+			return scannedEvent{}, fmt.Errorf("%w: %w", errInvalidElement, err)
 		}
 		if why == nil {
 			why = errEventTooDeep
@@ -120,18 +173,20 @@ func (d *decoder) scanElement() (Event, error) {
 		// strictEvent stops without a reason only where skip stops too.
 		why = errEventTooDeep
 	}
-	return Event{}, why
+	return scannedEvent{}, why
 }
 
 // strictEvent reads an event written as Lambda writes it. It returns whether it read the
 // whole element, and why the element is not such an event: nil when it is, or when it
-// stopped where the element is not valid JSON.
-func (d *decoder) strictEvent(ev *Event) (bool, error) {
+// stopped where the element is not valid JSON. With an arena, it decodes the record of
+// an event it accepts.
+func (d *decoder) strictEvent(ev *scannedEvent) (bool, error) {
 	if d.peek() != '{' {
 		return false, errElementNotObject
 	}
 	var seen uint16
 	var why error
+	triedFast := false // the fast decoder refused the record: encoding/json decides
 	ok := d.object(func(key []byte) bool {
 		var bit uint16
 		switch string(key) {
@@ -168,6 +223,20 @@ func (d *decoder) strictEvent(ev *Event) (bool, error) {
 				why = errEventNoRecord
 				return false
 			}
+			if c := d.peek(); d.arena != nil && seen&2 != 0 && (c == '{' || c == '"') {
+				// The type came first, as Lambda writes it: decode the record right here.
+				// (A record that is no object nor string is refused after the walk, without
+				// taking a record for it.)
+				if rec := d.newFastRecord(ev.Type); rec != nil {
+					start := d.pos
+					if d.record(rec) {
+						ev.Record = d.data[start:d.pos:d.pos]
+						ev.decoded = rec
+						return true
+					}
+					d.pos, triedFast = start, true
+				}
+			}
 			record, ok := d.value()
 			if !ok {
 				return false
@@ -188,6 +257,9 @@ func (d *decoder) strictEvent(ev *Event) (bool, error) {
 		return true, errEventNoRecord
 	case ev.Time.Before(EarliestEventTime) || !ev.Time.Before(LatestEventTime):
 		return true, errEventTimeRange
+	}
+	if d.arena != nil && ev.decoded == nil {
+		ev.decoded, ev.decodeErr = ev.decodedRecord(!triedFast)
 	}
 	return true, nil
 }
@@ -217,7 +289,7 @@ func (d *decoder) utcTime(dst *time.Time) bool {
 		return false
 	}
 	q, ok := d.quoted()
-	return ok && len(q) <= maxTimeLen && len(q) > 2 && q[len(q)-2] == 'Z' && dst.UnmarshalJSON(q) == nil
+	return ok && len(q) <= maxTimeLen && len(q) > 2 && q[len(q)-2] == 'Z' && unmarshalTime(dst, q)
 }
 
 // plainEventType reads a type without escapes, allocating only for a type this package

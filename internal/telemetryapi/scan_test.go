@@ -7,9 +7,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -202,4 +204,117 @@ func checkScan(t *testing.T, data []byte) {
 			t.Fatalf("ScanEvents(%q) accepted element %d without a time, a type or a record: %#v", data, i, got)
 		}
 	}
+	checkScanDecoded(t, data, err, accepted, acceptedAt)
+}
+
+// checkScanDecoded: ScanDecoded accepts and rejects what ScanEvents does, with the same
+// events, and decodes each record as DecodeRecord does.
+func checkScanDecoded(t *testing.T, data []byte, scanErr error, accepted []Event, acceptedAt []int) {
+	var decoded []DecodedEvent
+	var decodedAt []int
+	err := ScanDecoded(data, func(i int, ev DecodedEvent, err error) bool {
+		if err == nil {
+			decoded = append(decoded, ev)
+			decodedAt = append(decodedAt, i)
+		}
+		return true
+	})
+	if (err == nil) != (scanErr == nil) || !reflect.DeepEqual(decodedAt, acceptedAt) {
+		t.Fatalf("ScanDecoded(%q) accepted %v, %v; ScanEvents %v, %v", data, decodedAt, err, acceptedAt, scanErr)
+	}
+	for k, got := range decoded {
+		if !got.Time.Equal(accepted[k].Time) || got.Time.Location() != accepted[k].Time.Location() || got.Type != accepted[k].Type {
+			t.Fatalf("ScanDecoded(%q) element %d = %#v;\nScanEvents gives %#v", data, acceptedAt[k], got, accepted[k])
+		}
+		want, wantErr := accepted[k].DecodeRecord()
+		switch {
+		case errors.Is(wantErr, ErrUnknownEventType):
+			if got.DecodeErr != ErrUnknownEventType || got.Decoded != nil {
+				t.Fatalf("ScanDecoded(%q) element %d of unknown type: %#v, %v", data, acceptedAt[k], got.Decoded, got.DecodeErr)
+			}
+		case (got.DecodeErr == nil) != (wantErr == nil) ||
+			wantErr != nil && got.DecodeErr.Error() != wantErr.Error() || !reflect.DeepEqual(got.Decoded, want):
+			t.Fatalf("ScanDecoded(%q) element %d record = %#v, %v;\nDecodeRecord gives %#v, %v",
+				data, acceptedAt[k], got.Decoded, got.DecodeErr, want, wantErr)
+		}
+	}
+}
+
+// TestScanDecodedDecodesAsDecodeRecord covers the ways a record can leave the walk's fast
+// decoder: keys in another order, a value it does not take, nesting at the limit, and the
+// records encoding/json decodes after the walk.
+func TestScanDecodedDecodesAsDecodeRecord(t *testing.T) {
+	const at = `"time":"2024-06-01T12:00:00.000Z"`
+	nested := func(levels int) string {
+		return strings.Repeat(`[`, levels) + strings.Repeat(`]`, levels)
+	}
+	for name, element := range map[string]string{
+		"record before type":     `{` + at + `,"record":{"requestId":"r1"},"type":"platform.start"}`,
+		"number out of range":    `{` + at + `,"type":"platform.runtimeDone","record":{"requestId":"r1","metrics":{"durationMs":1e400}}}`,
+		"not an object":          `{` + at + `,"type":"platform.report","record":[1]}`,
+		"unknown key nested":     `{` + at + `,"type":"platform.start","record":{"requestId":"r1","x":` + nested(maxDepth-1) + `}}`,
+		"unknown key too deep":   `{` + at + `,"type":"platform.start","record":{"requestId":"r1","x":` + nested(maxDepth) + `}}`,
+		"span key too deep":      `{` + at + `,"type":"platform.report","record":{"spans":[{"name":"a","x":` + nested(maxDepth-2) + `}]}}`,
+		"escaped request id":     `{` + at + `,"type":"platform.start","record":{"requestId":"r\u0031"}}`,
+		"json log with extras":   `{` + at + `,"type":"function","record":{"message":"m","orderId":4711,"deep":{"a":[1]}}}`,
+		"text log":               `{` + at + `,"type":"extension","record":"line\n"}`,
+		"init start (slow path)": `{` + at + `,"type":"platform.initStart","record":{"initializationType":"on-demand","phase":"init"}}`,
+		"unknown type":           `{` + at + `,"type":"platform.future","record":{}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			// Twice: the second sees the first's strings and trace context.
+			checkScan(t, []byte(`[`+element+`,`+element+`]`))
+		})
+	}
+}
+
+// TestScanDecodedSharesRepeatedParts: the three records of an invocation repeat its request
+// id and trace context, which decode once.
+func TestScanDecodedSharesRepeatedParts(t *testing.T) {
+	body := readTestdata(t, "invoke.json")
+	var records []any
+	require.NoError(t, ScanDecoded(body, func(_ int, ev DecodedEvent, err error) bool {
+		require.NoError(t, err)
+		require.NoError(t, ev.DecodeErr)
+		records = append(records, ev.Decoded)
+		return true
+	}))
+	require.Len(t, records, 3)
+	start, done, report := records[0].(*PlatformStart), records[1].(*PlatformRuntimeDone), records[2].(*PlatformReport)
+	assert.Same(t, start.Tracing, done.Tracing)
+	assert.Same(t, start.Tracing, report.Tracing)
+	assert.Same(t, unsafe.StringData(start.RequestID), unsafe.StringData(report.RequestID))
+}
+
+// TestScanDecodedAllocatesLittlePerInvocation: an invocation's three records cost their
+// distinct strings (request id, span id, X-Ray header) and one trace context; the records
+// themselves come from a few slabs per batch. Before ScanDecoded they cost 18 allocations.
+func TestScanDecodedAllocatesLittlePerInvocation(t *testing.T) {
+	var compact bytes.Buffer
+	require.NoError(t, json.Compact(&compact, readTestdata(t, "invoke.json")))
+	invocation := bytes.Trim(compact.Bytes(), "[]")
+	const invocations = 100
+	var body []byte
+	for i := range invocations {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, bytes.ReplaceAll(invocation, []byte("459921b5-681c"), fmt.Appendf(nil, "%08d-0000", i))...)
+		body = bytes.ReplaceAll(body, []byte("24cd7d670fa455f0"), fmt.Appendf(nil, "%016x", i+1))
+	}
+	body = append(append([]byte{'['}, body...), ']')
+	events := 0
+	allocs := testing.AllocsPerRun(20, func() {
+		events = 0
+		require.NoError(t, ScanDecoded(body, func(_ int, ev DecodedEvent, err error) bool {
+			if err == nil && ev.DecodeErr == nil {
+				events++
+			}
+			return true
+		}))
+	})
+	require.Equal(t, 3*invocations, events)
+	perInvocation := allocs / invocations
+	t.Logf("%.2f allocations per invocation", perInvocation)
+	assert.LessOrEqual(t, perInvocation, 4.5)
 }

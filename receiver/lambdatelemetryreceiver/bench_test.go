@@ -25,6 +25,7 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/loadgen"
 )
 
 // invocationsPerBatch is a busy sandbox's batch: the extension flushes about this many
@@ -233,6 +234,39 @@ func BenchmarkTelemetryPathOverFloor(b *testing.B) {
 	reportRatio(b, floor, path, invocationsPerBatch, "invocation")
 }
 
+// BenchmarkTelemetryFleetOverFloor is BenchmarkTelemetryPathOverFloor on the Telemetry API
+// load of make bench-gateway (testbed/loadgen, as gatewaybench generates it: 20 functions x
+// 10 sandboxes, up to 100 invocations a batch, no tracing, 1% errors), through the HTTP
+// handler: what the gateway's receiver does with the benchmark's batches, against the
+// floor the benchmark reports.
+func BenchmarkTelemetryFleetOverFloor(b *testing.B) {
+	fleet, err := loadgen.Generate(loadgen.Config{Prefix: "bench", Functions: 20, Sandboxes: 10, Invocations: 30000,
+		PerBatch: invocationsPerBatch, Mix: loadgen.Mix{ColdStart: 0.002, Error: 0.01}, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	headers := make([]http.Header, len(fleet.Batches))
+	for i, batch := range fleet.Batches {
+		// Each batch from a fresh sandbox state, so that repeating them is not a replay.
+		headers[i] = batch.Header.Clone()
+		headers[i].Del(wire.HeaderBatchSequence)
+		headers[i].Del(wire.HeaderExtensionInstanceID)
+		headers[i].Set("Content-Type", jsonContentType)
+	}
+	h := newBenchReceiver(b).handler()
+	b.ReportAllocs()
+	floor, path := alternate(b, func() {
+		for _, batch := range fleet.Batches {
+			decodeOnly(b, batch.Body)
+		}
+	}, func() {
+		for i, batch := range fleet.Batches {
+			serve(b, h, wire.TelemetryPath, headers[i], batch.Body)
+		}
+	})
+	reportRatio(b, floor, path, fleet.Total().Invocations, "invocation")
+}
+
 // BenchmarkOTLPPathOverFloor does the same for a forwarded OTLP/protobuf request.
 func BenchmarkOTLPPathOverFloor(b *testing.B) {
 	body := benchOTLPRequest(b)
@@ -251,22 +285,27 @@ func newBenchReceiver(b *testing.B) *lambdaTelemetryReceiver {
 	return r
 }
 
-// decodeOnly is the floor: decode the batch and every record, nothing else.
+// decodeOnly is the floor: decode the batch and every record in one walk, as the
+// receiver does, and nothing else.
 func decodeOnly(b *testing.B, body []byte) {
-	events, err := telemetryapi.DecodeEvents(body)
+	err := telemetryapi.ScanDecoded(body, func(_ int, ev telemetryapi.DecodedEvent, err error) bool {
+		if err != nil || ev.DecodeErr != nil {
+			b.Fatal(err, ev.DecodeErr)
+		}
+		return true
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, ev := range events {
-		if _, err := ev.DecodeRecord(); err != nil {
-			b.Fatal(err)
-		}
-	}
 }
 
-// wholePath is the receiver's path short of HTTP: decode, derive spans, hand them on.
+// wholePath is the receiver's path short of HTTP: decode, derive spans, hand them on. It
+// reuses the events' slice as the handler does.
 func wholePath(b *testing.B, r *lambdaTelemetryReceiver, header http.Header, body []byte) {
-	batch, decoded, err := decodeBatch(header, body)
+	buffers := telemetryBufferPool.Get().(*telemetryBuffers)
+	defer buffers.release()
+	batch, decoded, err := decodeBatch(header, body, buffers.events)
+	buffers.events = decoded.events
 	if err != nil {
 		b.Fatal(err)
 	}

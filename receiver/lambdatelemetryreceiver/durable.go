@@ -84,7 +84,7 @@ func (r *lambdaTelemetryReceiver) startWriteAheadLog(ctx context.Context, host c
 // are not sent again, and their events are not counted again in the receiver's telemetry.
 func (r *lambdaTelemetryReceiver) replayLog(ctx context.Context, records []batchlog.Record) (batches, spans int) {
 	for _, rec := range records {
-		b, decoded, err := decodeBatch(rec.Header, rec.Body)
+		b, decoded, err := decodeBatch(rec.Header, rec.Body, nil)
 		if err != nil {
 			// It was decoded when it was accepted: only another version could fail here.
 			r.wal.log.Discard(ctx, rec.ID)

@@ -8,6 +8,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -227,19 +228,25 @@ func TestReadBodyWithinTheLimit(t *testing.T) {
 		{name: "announced short of what comes", size: 5000, contentLength: 10, limit: 4096, wantCode: http.StatusRequestEntityTooLarge},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			body := bytes.Repeat([]byte("x"), tt.size)
-			req := httptest.NewRequest(http.MethodPost, wire.TelemetryPath, bytes.NewReader(body))
-			req.ContentLength = tt.contentLength
-			got, code, err := readBody(req, tt.limit)
-			assert.Equal(t, tt.wantCode, code)
-			if tt.wantCode == http.StatusOK {
-				require.NoError(t, err)
-				assert.Equal(t, body, got)
-			} else {
-				assert.ErrorIs(t, err, errBodyTooLarge)
-			}
-		})
+		// Into a new buffer, and into a reused one larger than the limit (a telemetry
+		// request's, from the pool), which must not let more than the limit in.
+		for _, reuse := range [][]byte{nil, make([]byte, 0, 2<<20)} {
+			t.Run(fmt.Sprintf("%s, reusing %d bytes", tt.name, cap(reuse)), func(t *testing.T) {
+				body := bytes.Repeat([]byte("x"), tt.size)
+				sent := bytes.NewReader(body)
+				req := httptest.NewRequest(http.MethodPost, wire.TelemetryPath, sent)
+				req.ContentLength = tt.contentLength
+				got, code, err := readBodyInto(reuse, req, tt.limit)
+				assert.Equal(t, tt.wantCode, code)
+				if tt.wantCode == http.StatusOK {
+					require.NoError(t, err)
+					assert.Equal(t, body, got)
+				} else {
+					assert.ErrorIs(t, err, errBodyTooLarge)
+					assert.LessOrEqual(t, sent.Size()-int64(sent.Len()), tt.limit+1, "read past the limit")
+				}
+			})
+		}
 	}
 
 	const size = 8 << 20

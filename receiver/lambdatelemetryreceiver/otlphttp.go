@@ -140,6 +140,12 @@ var errBodyTooLarge = errors.New("the body is larger than max_request_body_size"
 // the limit), so a 20 MiB body costs 21 MiB, not the 63 MiB of doubling. Without one (a
 // chunked or a decompressed body) the buffer doubles, never past the limit.
 func readBody(req *http.Request, limit int64) ([]byte, int, error) {
+	return readBodyInto(nil, req, limit)
+}
+
+// readBodyInto is readBody reading into buf when the body fits in it, so that a handler
+// can reuse the buffers of earlier requests.
+func readBodyInto(buf []byte, req *http.Request, limit int64) ([]byte, int, error) {
 	announced := req.ContentLength
 	size := int64(minBodyBuffer)
 	if announced >= 0 {
@@ -148,7 +154,14 @@ func readBody(req *http.Request, limit int64) ([]byte, int, error) {
 	if limit > 0 {
 		size = min(size, limit)
 	}
-	buf := make([]byte, 0, size+1) // one spare byte sees the end without growing
+	switch {
+	case int64(cap(buf)) < size+1:
+		buf = make([]byte, 0, size+1) // one spare byte sees the end without growing
+	case limit > 0 && int64(cap(buf)) > limit+1:
+		buf = buf[: 0 : limit+1] // the limit is checked when the buffer is full
+	default:
+		buf = buf[:0]
+	}
 	for {
 		if len(buf) == cap(buf) {
 			next := int64(2 * cap(buf))

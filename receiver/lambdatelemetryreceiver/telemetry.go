@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.uber.org/zap"
@@ -84,14 +85,18 @@ func (r *lambdaTelemetryReceiver) handleTelemetry(w http.ResponseWriter, req *ht
 		writeTelemetryError(w, http.StatusServiceUnavailable, errPipelineBusy.Error())
 		return
 	}
-	body, code, err := readBody(req, r.cfg.HTTP.MaxRequestBodySize)
+	buffers := telemetryBufferPool.Get().(*telemetryBuffers)
+	defer buffers.release()
+	body, code, err := readBodyInto(buffers.body, req, r.cfg.HTTP.MaxRequestBodySize)
+	buffers.body = body
 	if err != nil {
 		r.refused(ctx, reasonOfStatus(code))
 		writeTelemetryError(w, code, err.Error())
 		return
 	}
 
-	b, decoded, err := decodeBatch(req.Header, body)
+	b, decoded, err := decodeBatch(req.Header, body, buffers.events)
+	buffers.events = decoded.events
 	if err != nil {
 		r.refused(ctx, reasonOfBatchError(err))
 		r.warnings.Warn("Refused a Telemetry API batch", zap.String("error", boundedMessage(err.Error(), maxErrorMessage)))
@@ -105,6 +110,37 @@ func (r *lambdaTelemetryReceiver) handleTelemetry(w http.ResponseWriter, req *ht
 
 	code, resp := r.consumeBatch(req, body, b, decoded)
 	writeTelemetryResponse(w, code, resp)
+}
+
+// telemetryBuffers are a request's body and the slice of its events, reused by later
+// requests: they were a third of the bytes a request allocated. Nothing that outlives the
+// request refers to them: the translator copies what it keeps, the pipelines get pdata,
+// and the write-ahead log copies the body.
+type telemetryBuffers struct {
+	body   []byte
+	events []telemetryapi.DecodedEvent
+}
+
+var telemetryBufferPool = sync.Pool{New: func() any { return new(telemetryBuffers) }}
+
+// Larger buffers are not kept: one hostile body must not hold its size for good.
+const (
+	maxPooledBody   = 1 << 20
+	maxPooledEvents = 4096
+)
+
+// release clears the events (their records point into the body and the decoder's arena)
+// and returns the buffers to the pool, unless they grew too large to keep.
+func (t *telemetryBuffers) release() {
+	clear(t.events)
+	t.events = t.events[:0]
+	if cap(t.body) > maxPooledBody {
+		t.body = nil
+	}
+	if cap(t.events) > maxPooledEvents {
+		t.events = nil
+	}
+	telemetryBufferPool.Put(t)
 }
 
 // reasonOfStatus is why a request whose body could not be read was refused.
@@ -268,7 +304,7 @@ var (
 // decodedEvents are the events of a batch that could be read, and what became of the
 // others.
 type decodedEvents struct {
-	events []telemetryapi.Event
+	events []telemetryapi.DecodedEvent
 	// positions is each event's index in the batch; nil when no element was rejected, for
 	// then they are the same.
 	positions []int
@@ -289,7 +325,9 @@ func (d *decodedEvents) position(i int) int {
 // decodeBatch reads the batch in either form (see internal/wire). A batch that names no
 // function is refused: what it counts could be attributed to nothing. An element that is
 // not an event is rejected alone, up to maxRejectedElements of them.
-func decodeBatch(header http.Header, body []byte) (wire.Batch, decodedEvents, error) {
+//
+// The events go into reuse when it has room for them.
+func decodeBatch(header http.Header, body []byte, reuse []telemetryapi.DecodedEvent) (wire.Batch, decodedEvents, error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	var b wire.Batch
 	eventsJSON := trimmed
@@ -312,7 +350,7 @@ func decodeBatch(header http.Header, body []byte) (wire.Batch, decodedEvents, er
 		return b, decodedEvents{}, errUnattributed
 	}
 
-	decoded, err := scanEvents(eventsJSON)
+	decoded, err := scanEvents(eventsJSON, reuse)
 	if err != nil {
 		return b, decoded, err
 	}
@@ -322,14 +360,18 @@ func decodeBatch(header http.Header, body []byte) (wire.Batch, decodedEvents, er
 	return b, decoded, nil
 }
 
-// scanEvents reads the events of a batch. What it allocates is bounded by what it keeps:
-// the events, whose records share the body (which is this request's own and is not
-// changed; nothing the translator keeps refers to a record's bytes), and their positions
-// once an element was rejected. A rejected element costs nothing but its count, and the
-// scan stops after maxRejectedElements of them.
-func scanEvents(data []byte) (decodedEvents, error) {
-	d := decodedEvents{events: make([]telemetryapi.Event, 0, 1+len(data)/256)}
-	err := telemetryapi.ScanEvents(data, func(index int, ev telemetryapi.Event, err error) bool {
+// scanEvents reads the events of a batch and decodes their records, in one walk over the
+// body. What it allocates is bounded by what it keeps: the events and their records, which
+// share the body (this request's own, not changed while they are used; nothing the
+// translator keeps refers to the body), and their positions once an element was
+// rejected. A rejected element costs nothing but its count, and the scan stops after
+// maxRejectedElements of them.
+func scanEvents(data []byte, reuse []telemetryapi.DecodedEvent) (decodedEvents, error) {
+	d := decodedEvents{events: reuse[:0]}
+	if expected := 1 + len(data)/bytesPerEvent; cap(reuse) < expected {
+		d.events = make([]telemetryapi.DecodedEvent, 0, expected)
+	}
+	err := telemetryapi.ScanDecoded(data, func(index int, ev telemetryapi.DecodedEvent, err error) bool {
 		d.total = index + 1
 		if err != nil {
 			if d.positions == nil {
@@ -357,6 +399,10 @@ func scanEvents(data []byte) (decodedEvents, error) {
 	}
 	return d, nil
 }
+
+// bytesPerEvent sizes the events of a batch before it is read: Lambda's platform events
+// are 250 to 500 bytes, so that a batch of them rarely grows the slice.
+const bytesPerEvent = 256
 
 // appendDoubling appends, doubling the capacity when full. append grows a large slice by a
 // quarter at a time, which allocates five times the final size in all: for a body of tiny

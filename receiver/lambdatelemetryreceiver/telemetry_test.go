@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -24,6 +25,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/collector/receiver/receivertest"
@@ -368,3 +370,45 @@ func TestOTLPFromForwarderGetsSandboxResource(t *testing.T) {
 }
 
 var _ consumer.Traces = (*failingOnce)(nil)
+
+// TestTelemetryOutputOutlivesTheReusedBody: a request's body buffer is reused by the next
+// request, so nothing a batch hands to the pipelines may point into it: what the first
+// batch made must read the same after the second overwrote the buffer.
+func TestTelemetryOutputOutlivesTheReusedBody(t *testing.T) {
+	traces, logs := new(consumertest.TracesSink), new(consumertest.LogsSink)
+	r, err := newReceiver(createDefaultConfig().(*Config), receivertest.NewNopSettings(metadata.Type), time.Now)
+	require.NoError(t, err)
+	r.nextTraces, r.nextLogs = traces, logs
+	h := r.handler()
+	header := http.Header{}
+	wire.Batch{Sandbox: testSandbox}.SetHeaders(header)
+	header.Set("Content-Type", jsonContentType)
+	batch := func(requestID, second string) []byte {
+		return []byte(`[` + oneInvocation(requestID, second) + `,{"time":"2024-06-01T12:00:` + second +
+			`.010Z","type":"function","record":{"message":"m-` + requestID + `","requestId":"` + requestID +
+			`","customer":"c-` + requestID + `","order":{"id":"o-` + requestID + `"}}}]`)
+	}
+	first, second := batch("r1", "01"), batch("r2", "02")
+	require.Len(t, second, len(first), "the second body must fit in the first one's buffer")
+
+	serve(t, h, wire.TelemetryPath, header, first)
+	require.Len(t, traces.AllTraces(), 1)
+	require.Len(t, logs.AllLogs(), 1)
+	tracesJSON := func() string {
+		b, err := (&ptrace.JSONMarshaler{}).MarshalTraces(traces.AllTraces()[0])
+		require.NoError(t, err)
+		return string(b)
+	}
+	logsJSON := func() string {
+		b, err := (&plog.JSONMarshaler{}).MarshalLogs(logs.AllLogs()[0])
+		require.NoError(t, err)
+		return string(b)
+	}
+	spansBefore, logsBefore := tracesJSON(), logsJSON()
+	require.Contains(t, logsBefore, "c-r1")
+
+	serve(t, h, wire.TelemetryPath, header, second)
+	require.Len(t, traces.AllTraces(), 2)
+	assert.Equal(t, spansBefore, tracesJSON())
+	assert.Equal(t, logsBefore, logsJSON())
+}

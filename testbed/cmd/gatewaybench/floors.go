@@ -57,20 +57,23 @@ func measureFloors(o options) (floors, error) {
 
 // decodeTelemetryBatch decodes a batch as the receiver does, and nothing else.
 // telemetryFloorDecoder names the floor's decoder in the report.
-const telemetryFloorDecoder = "internal/telemetryapi, the fastest decoder we have"
+const telemetryFloorDecoder = "internal/telemetryapi.ScanDecoded, the fastest decoder we have: each event validated and its record decoded in one walk"
 
+// decodeTelemetryBatch decodes a batch as the receiver does, and nothing else.
 func decodeTelemetryBatch(body []byte) {
-	events, err := telemetryapi.DecodeEventsNoCopy(body) // as the receiver decodes: the body is its own
+	err := telemetryapi.ScanDecoded(body, func(_ int, ev telemetryapi.DecodedEvent, err error) bool {
+		if err == nil {
+			err = ev.DecodeErr
+		}
+		if err != nil {
+			panic(err) // loadgen's events always decode
+		}
+		return true
+	})
 	if err != nil {
 		panic(err)
 	}
-	for _, ev := range events {
-		if _, err := ev.DecodeRecord(); err != nil {
-			panic(err)
-		}
-	}
 }
-
 // cpuPer runs work three times and returns this process's CPU time per item of the
 // fastest run (garbage collection included, as a gateway pays it too).
 func cpuPer(items int, work func()) time.Duration {

@@ -143,7 +143,7 @@ func TestLambdaconvtestMakesWhatTranslateMakes(t *testing.T) {
 					batch.ReportsWithoutRuntimeDone = append(batch.ReportsWithoutRuntimeDone, i)
 				}
 			}
-			out := translator.Translate(translator.NewSandbox(sandbox.ExtensionInstanceID), batch, events, translator.Scope{Name: metadata.ScopeName})
+			out := translator.Translate(translator.NewSandbox(sandbox.ExtensionInstanceID), batch, telemetryapi.DecodeRecords(events), translator.Scope{Name: metadata.ScopeName})
 			require.Empty(t, out.Rejected)
 			got, want := out.Traces, tt.want.Traces
 			require.Equal(t, 1, got.ResourceSpans().Len())

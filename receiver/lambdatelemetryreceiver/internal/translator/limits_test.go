@@ -22,7 +22,7 @@ func translateJSON(t *testing.T, sb *Sandbox, b wire.Batch, body string) Output 
 	require.NoError(t, err)
 	sb.Lock()
 	defer sb.Unlock()
-	return Translate(sb, b, events, testScope)
+	return Translate(sb, b, telemetryapi.DecodeRecords(events), testScope)
 }
 
 // TestValuesLambdaCannotProduceRejectTheirEvent: such a value is neither clamped nor

@@ -80,9 +80,10 @@ type batch struct {
 	out                       *Output
 }
 
-// Translate turns the events of one batch into spans and logs, updating the sandbox's
-// state. The caller holds the sandbox's lock.
-func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.Event, scope Scope) Output {
+// Translate turns the events of one batch, their records decoded (see
+// telemetryapi.ScanDecoded), into spans and logs, updating the sandbox's state. The
+// caller holds the sandbox's lock. Nothing the state keeps refers to the records.
+func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.DecodedEvent, scope Scope) Output {
 	out := Output{Traces: ptrace.NewTraces(), Logs: plog.NewLogs()}
 	out.Stats.Events = len(events)
 
@@ -91,6 +92,10 @@ func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.Event, scope Sco
 	ss := rs.ScopeSpans().AppendEmpty()
 	ss.Scope().SetName(scope.Name)
 	ss.Scope().SetVersion(scope.Version)
+	// Sized once: growing a slice of a few hundred spans copies it some ten times.
+	n := spansAtMost(events) + len(b.ReportsWithoutRuntimeDone)
+	ss.Spans().EnsureCapacity(n)
+	out.SpanEvents = make([]int, 0, n)
 
 	t := &batch{
 		st:                        &sb.st,
@@ -103,8 +108,13 @@ func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.Event, scope Sco
 	if b.DroppedEvents > 0 {
 		t.forwarderDropped(b.DroppedEvents)
 	}
-	for _, i := range inTimeOrder(events) {
-		t.event(i, events[i])
+	order := inTimeOrder(events)
+	for k := range events {
+		i := k
+		if order != nil {
+			i = order[k]
+		}
+		t.event(i, &events[i])
 		for range t.spans.Len() - len(out.SpanEvents) {
 			out.SpanEvents = append(out.SpanEvents, i)
 		}
@@ -115,15 +125,30 @@ func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.Event, scope Sco
 	return out
 }
 
+// spansAtMost is how many spans the events can make, besides the invocation spans of the
+// reports marked as without runtimeDone: one per runtimeDone and per report.
+func spansAtMost(events []telemetryapi.DecodedEvent) int {
+	n := 0
+	for i := range events {
+		switch events[i].Decoded.(type) {
+		case *telemetryapi.PlatformRuntimeDone, *telemetryapi.PlatformReport,
+			*telemetryapi.PlatformInitReport, *telemetryapi.PlatformRestoreReport:
+			n++
+		}
+	}
+	return n
+}
+
 // inTimeOrder returns the indexes of events ordered by time, keeping the batch's order
-// among equal times. Lambda delivers them in order; a forwarder may not.
-func inTimeOrder(events []telemetryapi.Event) []int {
+// among equal times, or nil when they are in order already. Lambda delivers them in
+// order; a forwarder may not.
+func inTimeOrder(events []telemetryapi.DecodedEvent) []int {
+	if slices.IsSortedFunc(events, func(a, b telemetryapi.DecodedEvent) int { return a.Time.Compare(b.Time) }) {
+		return nil
+	}
 	order := make([]int, len(events))
 	for i := range order {
 		order[i] = i
-	}
-	if slices.IsSortedFunc(events, func(a, b telemetryapi.Event) int { return a.Time.Compare(b.Time) }) {
-		return order
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return events[a].Time.Compare(events[b].Time) })
 	return order
@@ -138,12 +163,8 @@ func sortedIndexes(indexes []int) []int {
 	return slices.Sorted(slices.Values(indexes))
 }
 
-func (t *batch) event(index int, ev telemetryapi.Event) {
-	if !telemetryapi.KnownEventType(ev.Type) {
-		t.out.Stats.Unknown++ // without DecodeRecord's error, which costs each such event
-		return
-	}
-	rec, err := ev.DecodeRecord()
+func (t *batch) event(index int, ev *telemetryapi.DecodedEvent) {
+	rec, err := ev.Decoded, ev.DecodeErr
 	if err != nil {
 		if errors.Is(err, telemetryapi.ErrUnknownEventType) {
 			t.out.Stats.Unknown++
@@ -169,13 +190,13 @@ func (t *batch) event(index int, ev telemetryapi.Event) {
 	case *telemetryapi.PlatformInitStart:
 		t.initStart(&t.st.init, ev.Time, r.InitializationType, r.Phase, r.RuntimeVersion)
 	case *telemetryapi.PlatformInitRuntimeDone:
-		t.st.init.runtimeDoneSpans = r.Spans
+		t.st.init.runtimeDoneSpans = slices.Clone(r.Spans) // kept past the batch
 	case *telemetryapi.PlatformInitReport:
 		t.initReport(&t.st.init, ev.Time, lambdaconv.SpanNameInit, r.InitializationType, r.Phase, r.Status, r.ErrorType, r.Metrics.DurationMs, r.Spans)
 	case *telemetryapi.PlatformRestoreStart:
 		t.initStart(&t.st.restore, ev.Time, telemetryapi.InitTypeSnapStart, telemetryapi.PhaseInit, r.RuntimeVersion)
 	case *telemetryapi.PlatformRestoreRuntimeDone:
-		t.st.restore.runtimeDoneSpans = r.Spans
+		t.st.restore.runtimeDoneSpans = slices.Clone(r.Spans) // kept past the batch
 	case *telemetryapi.PlatformRestoreReport:
 		t.initReport(&t.st.restore, ev.Time, lambdaconv.SpanNameRestore, telemetryapi.InitTypeSnapStart, telemetryapi.PhaseInit, r.Status, r.ErrorType, r.Metrics.DurationMs, r.Spans)
 	case *telemetryapi.PlatformLogsDropped:
@@ -233,8 +254,9 @@ func (t *batch) runtimeDone(at time.Time, r *telemetryapi.PlatformRuntimeDone) {
 		tracing = started.tracing
 	}
 	id := invocationIdentity(r.RequestID, start, tracing)
-	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, r.ErrorType)
-	if r.Metrics != nil && r.Metrics.ProducedBytes != nil {
+	producedBytes := r.Metrics != nil && r.Metrics.ProducedBytes != nil
+	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, r.ErrorType, boolInt(producedBytes))
+	if producedBytes {
 		span.Attributes().PutInt(lambdaconv.AttrProducedBytes, int64(*r.Metrics.ProducedBytes))
 	}
 	addPhaseEvents(span, r.Spans)
@@ -244,8 +266,9 @@ func (t *batch) runtimeDone(at time.Time, r *telemetryapi.PlatformRuntimeDone) {
 }
 
 // invocationSpan appends the SERVER span of one invocation, marking the sandbox's first
-// invocation after an init or restore as its cold start.
-func (t *batch) invocationSpan(id traceIdentity, requestID string, start time.Time, duration time.Duration, status, lambdaErrorType string) ptrace.Span {
+// invocation after an init or restore as its cold start. The caller adds extra attributes
+// after it.
+func (t *batch) invocationSpan(id traceIdentity, requestID string, start time.Time, duration time.Duration, status, lambdaErrorType string, extra int) ptrace.Span {
 	span := t.spans.AppendEmpty()
 	span.SetTraceID(id.traceID)
 	span.SetSpanID(id.spanID)
@@ -259,11 +282,11 @@ func (t *batch) invocationSpan(id traceIdentity, requestID string, start time.Ti
 	span.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
 	span.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(duration)))
 
+	cold := t.st.cold.pending
 	attrs := span.Attributes()
-	attrs.EnsureCapacity(7)
+	attrs.EnsureCapacity(3 + boolInt(cold) + outcomeAttributes(status, lambdaErrorType) + extra)
 	attrs.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
 	attrs.PutStr(lambdaconv.AttrFaaSInvocationID, requestID)
-	cold := t.st.cold.pending
 	attrs.PutBool(lambdaconv.AttrFaaSColdstart, cold)
 	if cold {
 		attrs.PutStr(lambdaconv.AttrInitializationType, t.st.cold.initializationType)
@@ -274,6 +297,23 @@ func (t *batch) invocationSpan(id traceIdentity, requestID string, start time.Ti
 	}
 	lambdaconv.SetOutcome(span, attrs, status, lambdaErrorType, "")
 	return span
+}
+
+// outcomeAttributes is how many attributes lambdaconv.SetOutcome puts: a span's attributes
+// are sized once, to what it gets (each one is some 40 bytes, on every span).
+func outcomeAttributes(status, lambdaErrorType string) int {
+	n := boolInt(status != "")
+	if lambdaconv.ErrorType(status, lambdaErrorType) != "" {
+		n += 1 + boolInt(lambdaErrorType != "")
+	}
+	return n
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // addPhaseEvents adds Lambda's sub-phases (responseLatency, ...) as span events.
@@ -328,11 +368,11 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 	span.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
 	span.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(duration)))
 
+	m := r.Metrics
 	attrs := span.Attributes()
-	attrs.EnsureCapacity(11)
+	attrs.EnsureCapacity(6 + boolInt(m.InitDurationMs != nil) + boolInt(m.RestoreDurationMs != nil) + outcomeAttributes(r.Status, r.ErrorType))
 	attrs.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeReport)
 	attrs.PutStr(lambdaconv.AttrFaaSInvocationID, r.RequestID)
-	m := r.Metrics
 	attrs.PutDouble(lambdaconv.AttrDurationMs, m.DurationMs)
 	attrs.PutDouble(lambdaconv.AttrBilledDurationMs, m.BilledDurationMs)
 	attrs.PutInt(lambdaconv.AttrMemorySize, int64(m.MemorySizeBytes()))
@@ -371,7 +411,7 @@ func (t *batch) invocationFromReport(at time.Time, duration time.Duration, r *te
 		}
 	}
 	id := invocationIdentity(r.RequestID, start, tracing)
-	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, r.ErrorType)
+	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, r.ErrorType, 1)
 	span.Attributes().PutBool(lambdaconv.AttrInvocationFromReport, true)
 	return spanRef{traceID: id.traceID, spanID: id.spanID, start: start}
 }

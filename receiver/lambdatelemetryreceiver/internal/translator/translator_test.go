@@ -68,7 +68,7 @@ func runScenario(t *testing.T, name string) ([]batchResult, []Output) {
 			results = append(results, batchResult{Replayed: true})
 			continue
 		}
-		out := Translate(sb, b, events, testScope)
+		out := Translate(sb, b, telemetryapi.DecodeRecords(events), testScope)
 		sb.Accepted(b.Sequence)
 		sb.Unlock()
 
@@ -328,9 +328,9 @@ func TestRestoreRollsBackState(t *testing.T) {
 
 	sb.Lock()
 	cp := sb.Checkpoint()
-	first := Translate(sb, b, events, testScope)
+	first := Translate(sb, b, telemetryapi.DecodeRecords(events), testScope)
 	sb.Restore(cp) // the pipeline refused the batch
-	second := Translate(sb, b, events, testScope)
+	second := Translate(sb, b, telemetryapi.DecodeRecords(events), testScope)
 	sb.Accepted(b.Sequence)
 	sb.Unlock()
 
@@ -356,7 +356,7 @@ func TestPendingStateIsBounded(t *testing.T) {
 	events, err := telemetryapi.DecodeEvents(buf.Bytes())
 	require.NoError(t, err)
 	sb.Lock()
-	out := Translate(sb, wire.Batch{}, events, testScope)
+	out := Translate(sb, wire.Batch{}, telemetryapi.DecodeRecords(events), testScope)
 	sb.Unlock()
 	assert.Len(t, sb.st.started, maxPendingPerSandbox)
 	assert.Equal(t, 10, out.Stats.Evicted)
