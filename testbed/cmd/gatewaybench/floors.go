@@ -74,6 +74,7 @@ func decodeTelemetryBatch(body []byte) {
 		panic(err)
 	}
 }
+
 // cpuPer runs work three times and returns this process's CPU time per item of the
 // fastest run (garbage collection included, as a gateway pays it too).
 func cpuPer(items int, work func()) time.Duration {
