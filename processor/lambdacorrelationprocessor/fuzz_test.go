@@ -18,10 +18,11 @@ import (
 
 // FuzzConsumeTraces plays a sequence of requests that mixes, in any order and grouping,
 // invocation, report, function root and child spans of a few request ids, two functions,
-// several resources and scopes per request, with time passing and a small max_pending.
-// Whatever is held, paired, evicted or expired: every span comes out exactly once, under
-// the resource and scope it came with, with its own span id, and never more than
-// max_pending are held.
+// several resources and scopes per request, with time passing and a small max_pending, and
+// hostile request ids (empty, invalid UTF-8). The caller and the next consumer overwrite what
+// they own as soon as they can. Whatever is held, paired, evicted or expired: every span
+// comes out exactly once, under the resource and scope it came with, with its own span id
+// and attributes, and never more than max_pending are held.
 func FuzzConsumeTraces(f *testing.F) {
 	f.Add([]byte{2, 1, 2, 2, 6, 1, 3, 1, 4, 0, 3, 2, 6, 0})                                     // invocations first, then their functions
 	f.Add([]byte{3, 1, 4, 0, 0, 1, 1, 0, 2, 1, 5, 1, 6, 9, 2, 1, 6, 1})                         // function first, two resources
@@ -29,10 +30,8 @@ func FuzzConsumeTraces(f *testing.F) {
 	f.Add([]byte{2, 0, 4, 0, 1, 0, 2, 1, 3, 0, 5, 0, 0, 3, 3, 1, 4, 0, 6, 1, 2, 0, 3, 1, 6, 0}) // mixed scopes and resources
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		h := newHarness(t, func(c *Config) { c.MaxPending = 4 })
-		type sentSpan struct {
-			tag, scope string
-			id         pcommon.SpanID
-		}
+		r := newReceived()
+		h.p.next = nextOf(r)
 		sent := map[string]sentSpan{}
 		var (
 			td  ptrace.Traces
@@ -47,7 +46,7 @@ func FuzzConsumeTraces(f *testing.F) {
 			rs = td.ResourceSpans().AppendEmpty()
 			tag = fmt.Sprint("resource-", len(sent), "-", td.ResourceSpans().Len())
 			rs.Resource().Attributes().PutStr(lambdaconv.AttrFaaSName, fmt.Sprint("fn", fn%2))
-			rs.Resource().Attributes().PutStr("tag", tag)
+			rs.Resource().Attributes().PutStr(attrTestResource, tag)
 			ss = ptrace.ScopeSpans{}
 		}
 		newScope := func() {
@@ -55,7 +54,7 @@ func FuzzConsumeTraces(f *testing.F) {
 				newResource(0)
 			}
 			ss = rs.ScopeSpans().AppendEmpty()
-			ss.Scope().SetName(fmt.Sprint("scope-", rs.ScopeSpans().Len()))
+			ss.Scope().SetName(fmt.Sprint(tag, "/scope-", rs.ScopeSpans().Len())) // unique: a scope of another resource shows
 		}
 		addSpan := func(kind ptrace.SpanKind, trace pcommon.TraceID, id, parent pcommon.SpanID) ptrace.Span {
 			if ss == (ptrace.ScopeSpans{}) {
@@ -64,17 +63,18 @@ func FuzzConsumeTraces(f *testing.F) {
 			s := ss.Spans().AppendEmpty()
 			name := fmt.Sprint("span-", len(sent))
 			s.SetName(name)
+			s.Attributes().PutStr(attrTestSpan, name)
 			s.SetKind(kind)
 			s.SetTraceID(trace)
 			s.SetSpanID(id)
 			s.SetParentSpanID(parent)
-			sent[name] = sentSpan{tag: tag, scope: ss.Scope().Name(), id: id}
+			sent[name] = sentSpan{resource: tag, scope: ss.Scope().Name(), id: id}
 			return s
 		}
 		n := func() byte { return byte(len(sent)) }
 		for i := 0; i+1 < len(ops); i += 2 {
 			op, arg := ops[i]%7, ops[i+1]
-			req := fmt.Sprint("r", arg%6)
+			req := fuzzRequestIDs[arg%6]
 			invocationID := pcommon.SpanID{2, arg % 6}
 			switch op {
 			case 0:
@@ -104,6 +104,7 @@ func FuzzConsumeTraces(f *testing.F) {
 						ctx = lambdaconv.WithReceiverSpans(ctx)
 					}
 					require.NoError(t, h.p.ConsumeTraces(ctx, td))
+					scribble(td)
 					td, rs, ss = ptrace.Traces{}, ptrace.ResourceSpans{}, ptrace.ScopeSpans{}
 				}
 				h.clock.Add(time.Duration(arg>>1%4) * 2 * time.Second)
@@ -118,24 +119,11 @@ func FuzzConsumeTraces(f *testing.F) {
 		}
 		require.NoError(t, h.p.Shutdown(context.Background()))
 
-		seen := map[string]bool{}
-		for _, out := range h.sink.AllTraces() {
-			for _, rs := range out.ResourceSpans().All() {
-				tag, _ := rs.Resource().Attributes().Get("tag")
-				for _, ss := range rs.ScopeSpans().All() {
-					for _, s := range ss.Spans().All() {
-						want, ok := sent[s.Name()]
-						require.True(t, ok, "a span that was not sent: %q", s.Name())
-						require.False(t, seen[s.Name()], "%s came out twice", s.Name())
-						seen[s.Name()] = true
-						require.Equal(t, want.tag, tag.Str(), "%s under another resource", s.Name())
-						require.Equal(t, want.scope, ss.Scope().Name(), "%s under another scope", s.Name())
-						require.Equal(t, want.id, s.SpanID(), s.Name())
-					}
-				}
-			}
-		}
-		require.Len(t, seen, len(sent), "every span comes out")
+		r.check(t, sent)
 		require.Equal(t, 0, h.p.pending.len())
 	})
 }
+
+// fuzzRequestIDs are the request ids of FuzzConsumeTraces: the empty one is invalid, the
+// last one is not UTF-8.
+var fuzzRequestIDs = [6]string{"r0", "r1", "r2", "r3", "", "r\xff\xfe"}

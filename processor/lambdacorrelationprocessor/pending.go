@@ -56,6 +56,9 @@ type heldSpan struct {
 type heldScope struct {
 	td    ptrace.Traces // one ResourceSpans with one ScopeSpans
 	spans ptrace.SpanSlice
+	// resource, when not nil, is the resource the heldScopes of one request's ResourceSpans
+	// share (all but the first of its scopes with spans held); td's own then stays empty.
+	resource *heldResource
 	// owners[slot] is the heldSpan in that slot, nil for a hole: a span moved out by a
 	// partial release. Holes are compacted away once they outnumber the spans still held.
 	owners []*heldSpan

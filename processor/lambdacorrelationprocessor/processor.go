@@ -96,6 +96,13 @@ const (
 	uninstrumentedAfter = 3
 	instrumentedMemory  = time.Hour
 	maxFunctionsTracked = 100_000
+	// A full table is looked through for stale functions at most this often: looking on
+	// every span of an untracked function would cost each one a scan of the whole table,
+	// under the lock every request takes.
+	functionsSweepEvery = time.Minute
+	// Longer names are not tracked: the table outlives the spans, and AWS names a function in
+	// at most 64 characters.
+	maxFunctionNameTracked = 256
 )
 
 // functionState is what the processor knows of a function's spans of either role.
@@ -128,6 +135,8 @@ type correlationProcessor struct {
 	pending   *pendingStore
 	rewrites  *rewriteCache
 	functions map[string]*functionState
+	// functionsSwept is when the full function table was last looked through.
+	functionsSwept time.Time
 	// Scratch, under mu: the entries released and not yet handed on, the spans of the scope
 	// being read that are to be held, the heldScopes of a drain, and released entries to reuse.
 	released  []*entry
@@ -251,6 +260,10 @@ func (p *correlationProcessor) ConsumeTraces(ctx context.Context, td ptrace.Trac
 		rs := rss.At(i)
 		fnName := functionName(rs.Resource().Attributes())
 		sss := rs.ScopeSpans()
+		// The spans held from the first scope of rs that has any get a copy of its resource
+		// (or the resource itself); those of further scopes share one more.
+		var firstHeld bool
+		var shared *heldResource
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
 			spans := ss.Spans()
@@ -260,7 +273,11 @@ func (p *correlationProcessor) ConsumeTraces(ctx context.Context, td ptrace.Trac
 				}
 			}
 			if len(p.placing) > 0 {
-				p.hold(rs, ss, sss.Len() == 1)
+				if firstHeld && shared == nil {
+					shared = newHeldResource(rs)
+				}
+				p.hold(rs, ss, sss.Len() == 1, shared)
+				firstHeld = true
 			}
 		}
 	}
@@ -498,11 +515,19 @@ func (p *correlationProcessor) applyStatic(attrs pcommon.Map, fn string) {
 	}
 }
 
-// function returns the state of a function, nil when too many are tracked to add it.
+// function returns the state of a function, nil when too many are tracked to add it or its
+// name is too long to keep.
 func (p *correlationProcessor) function(fn string, now time.Time) *functionState {
 	st := p.functions[fn]
 	if st == nil {
+		if len(fn) > maxFunctionNameTracked {
+			return nil
+		}
 		if len(p.functions) >= maxFunctionsTracked {
+			if now.Sub(p.functionsSwept) < functionsSweepEvery {
+				return nil
+			}
+			p.functionsSwept = now
 			for name, old := range p.functions {
 				if now.Sub(old.lastSeen) > instrumentedMemory {
 					delete(p.functions, name)
