@@ -655,9 +655,12 @@ func (d *decoder) tracing(dst **TraceContext) bool {
 }
 
 func (d *decoder) spans(dst *[]Span) bool {
-	var few [4]Span // runtimeDone has up to 3
+	var few [MaxRecordListLen]Span // runtimeDone has up to 3
 	spans := few[:0]
 	ok := d.array(func() bool {
+		if len(spans) == len(few) {
+			return false // encoding/json decides, refusing the list (listTooLong)
+		}
 		spans = append(spans, Span{})
 		s := &spans[len(spans)-1]
 		var seen uint16

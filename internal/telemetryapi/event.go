@@ -4,6 +4,7 @@
 package telemetryapi // import "github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,8 +43,9 @@ func (e *RecordError) Error() string {
 func (e *RecordError) Unwrap() error { return e.Err }
 
 var (
-	errNoRecord        = errors.New("missing record")
-	errRecordNotObject = errors.New("the record is not a JSON object")
+	errNoRecord          = errors.New("missing record")
+	errRecordNotObject   = errors.New("the record is not a JSON object")
+	errRecordListTooLong = fmt.Errorf("a list of the record (spans, events, types) has more than %d elements, more than Lambda writes", MaxRecordListLen)
 )
 
 // DecodeEvents decodes the JSON array of events that Lambda POSTs to a
@@ -124,6 +126,8 @@ func (e Event) decodeRecord(fast bool) (any, error) {
 	var err error
 	if r, ok := rec.(*LogRecord); ok {
 		err = r.decodeSlow(e.Record)
+	} else if listTooLong(e.Record, listKey(e.Type)) {
+		err = errRecordListTooLong
 	} else {
 		err = json.Unmarshal(e.Record, rec)
 	}
@@ -356,4 +360,53 @@ func (s Span) MarshalJSON() ([]byte, error) {
 		Start      jsonTime `json:"start"`
 		DurationMs float64  `json:"durationMs"`
 	}{s.Name, jsonTime(s.Start), s.DurationMs})
+}
+
+// listKey is the key of the record of an event type that encoding/json decodes into a
+// slice, "" for none.
+func listKey(typ string) string {
+	switch typ {
+	case TypePlatformInitRuntimeDone, TypePlatformInitReport, TypePlatformRuntimeDone, TypePlatformReport,
+		TypePlatformRestoreRuntimeDone, TypePlatformRestoreReport:
+		return "spans"
+	case TypePlatformExtension:
+		return "events"
+	case TypePlatformTelemetrySubscription:
+		return "types"
+	}
+	return ""
+}
+
+// listTooLong reports whether a record's member named key holds a list longer than
+// MaxRecordListLen, reading the record without allocating (but for an escaped key) before
+// encoding/json allocates the list. It matches keys as encoding/json does: unescaped, and
+// without regard to case (Unicode's simple folding), each duplicate. It leaves what is
+// not valid JSON to encoding/json, which refuses it before it decodes anything.
+func listTooLong(record []byte, key string) bool {
+	if key == "" {
+		return false
+	}
+	d := decoder{data: record}
+	tooLong := false
+	d.object(func(k []byte) bool {
+		name := k[1 : len(k)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			s, ok := unquote(k)
+			if !ok {
+				return false
+			}
+			name = []byte(s)
+		}
+		if d.peek() != '[' || !bytes.EqualFold(name, []byte(key)) {
+			return d.skipDeep(1)
+		}
+		n := 0
+		ok := d.array(func() bool {
+			n++
+			return n <= MaxRecordListLen && d.skipDeep(2)
+		})
+		tooLong = tooLong || n > MaxRecordListLen
+		return ok
+	})
+	return tooLong
 }

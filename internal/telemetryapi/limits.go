@@ -46,6 +46,13 @@ const (
 	// invocation runs, and writes it on the invocation's span, so a 100 kB id costs 100 kB
 	// per invocation (and it is not clamped: a cut id could join two invocations).
 	MaxRequestIDLen = 128
+	// MaxRecordListLen bounds the lists of a record: the spans of the platform records, the
+	// events of platform.extension and the types of platform.telemetrySubscription. Lambda
+	// writes at most 3 of each. Each element of a list costs 16 to 48 bytes decoded, from as
+	// little as 3 bytes of JSON ({}, ""): a body-long list cost 34 to 98 times the body. A
+	// record past the bound is rejected, and a runtimeDone's invocation with it: raise it if
+	// Lambda ever writes more (the receiver's hostile-body memory test says how far it can go).
+	MaxRecordListLen = 4
 )
 
 // maxDurationMs is the longest duration, in milliseconds, an event may report.
@@ -180,7 +187,16 @@ func (c *limitCheck) spans(spans []Span) {
 		}
 		c.duration("spans[].durationMs", spans[i].DurationMs)
 		if c.err == nil && (spans[i].Start.Before(EarliestEventTime) || !spans[i].Start.Before(LatestEventTime)) {
-			c.err = fmt.Errorf("%s record: %w", c.typ, errSpanStartRange)
+			c.err = spanStartError{c.typ}
 		}
 	}
 }
+
+// spanStartError is a span start out of range in a record of type typ. It costs the
+// error value alone: fmt.Errorf's message cost a rejected record of tiny spans more than
+// the record itself.
+type spanStartError struct{ typ string }
+
+func (e spanStartError) Error() string { return e.typ + " record: " + errSpanStartRange.Error() }
+
+func (e spanStartError) Unwrap() error { return errSpanStartRange }

@@ -126,3 +126,45 @@ func TestCheckLimitsRequestID(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordListsAreBounded: a list longer than MaxRecordListLen is refused before it is
+// decoded, whichever path decodes the record and however its key is spelled (encoding/json
+// matches keys unescaped and case-folded, "ſ" folding to "s"); one at the bound decodes.
+func TestRecordListsAreBounded(t *testing.T) {
+	list := func(elem string, n int) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(elem+",", n), ",") + "]"
+	}
+	for _, tc := range []struct{ typ, key, elem string }{
+		{TypePlatformRuntimeDone, "spans", "{}"},
+		{TypePlatformRuntimeDone, "Spans", "{}"},
+		{TypePlatformReport, `sp\u0061ns`, `{"name":"x"}`},
+		{TypePlatformReport, "ſpans", "{}"},
+		{TypePlatformInitRuntimeDone, "spans", "{}"},
+		{TypePlatformInitReport, "SPANS", "{}"},
+		{TypePlatformRestoreRuntimeDone, "spans", "{}"},
+		{TypePlatformRestoreReport, "spans", "{}"},
+		{TypePlatformExtension, "events", `""`},
+		{TypePlatformTelemetrySubscription, "types", `"x"`},
+	} {
+		t.Run(tc.typ+" "+tc.key, func(t *testing.T) {
+			for n, wantErr := range map[int]bool{MaxRecordListLen: false, MaxRecordListLen + 1: true} {
+				// Twice, the second spelled exactly: duplicates are each decoded.
+				for _, record := range []string{
+					`{"requestId":"r","` + tc.key + `":` + list(tc.elem, n) + `}`,
+					`{"` + tc.key + `":[],"spans":[],"events":[],"types":[],"` + tc.key + `":` + list(tc.elem, n) + `}`,
+				} {
+					ev := Event{Time: time.Unix(1717243200, 0).UTC(), Type: tc.typ, Record: []byte(record)}
+					_, err := ev.DecodeRecord()
+					if wantErr {
+						assert.ErrorIs(t, err, errRecordListTooLong, "%s", record)
+					} else {
+						assert.NoError(t, err, "%s", record)
+					}
+					batch, err := AppendEvents(nil, []Event{ev})
+					require.NoError(t, err)
+					checkScan(t, batch)
+				}
+			}
+		})
+	}
+}

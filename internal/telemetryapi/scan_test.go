@@ -212,13 +212,26 @@ func checkScan(t *testing.T, data []byte) {
 func checkScanDecoded(t *testing.T, data []byte, scanErr error, accepted []Event, acceptedAt []int) {
 	var decoded []DecodedEvent
 	var decodedAt []int
-	err := ScanDecoded(data, func(i int, ev DecodedEvent, err error) bool {
+	// Decoded from a copy that is then overwritten, as a receiver reuses its body buffer:
+	// only the extras of JSON logs may point into it, and those are copied first.
+	own := bytes.Clone(data)
+	err := ScanDecoded(own, func(i int, ev DecodedEvent, err error) bool {
 		if err == nil {
+			if r, ok := ev.Decoded.(*LogRecord); ok && r.Extras != nil {
+				extras := make(map[string]json.RawMessage, len(r.Extras))
+				for k, v := range r.Extras {
+					extras[k] = bytes.Clone(v)
+				}
+				r.Extras = extras
+			}
 			decoded = append(decoded, ev)
 			decodedAt = append(decodedAt, i)
 		}
 		return true
 	})
+	for i := range own {
+		own[i] = '#'
+	}
 	if (err == nil) != (scanErr == nil) || !reflect.DeepEqual(decodedAt, acceptedAt) {
 		t.Fatalf("ScanDecoded(%q) accepted %v, %v; ScanEvents %v, %v", data, decodedAt, err, acceptedAt, scanErr)
 	}

@@ -14,12 +14,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
@@ -85,12 +87,25 @@ func FuzzTelemetryHandler(f *testing.F) {
 		}
 	}
 
-	var busy atomic.Bool
+	var busy, probing atomic.Bool
+	probeTraces, probeLogs := new(consumertest.TracesSink), new(consumertest.LogsSink)
 	traces, err := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
+		if probing.Load() {
+			return probeTraces.ConsumeTraces(ctx, td)
+		}
 		if busy.Load() {
 			return errors.New("data refused due to high memory usage")
 		}
 		return consumertest.NewNop().ConsumeTraces(ctx, td)
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	logs, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
+		if probing.Load() {
+			return probeLogs.ConsumeLogs(ctx, ld)
+		}
+		return nil
 	})
 	if err != nil {
 		f.Fatal(err)
@@ -102,12 +117,54 @@ func FuzzTelemetryHandler(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	r.nextTraces, r.nextLogs = traces, consumertest.NewNop()
+	r.nextTraces, r.nextLogs = traces, logs
 	server, err := cfg.HTTP.ToServer(context.Background(), nil, componenttest.NewNopTelemetrySettings(), r.handler())
 	if err != nil {
 		f.Fatal(err)
 	}
 	h := jsonErrors(server.Handler)
+	// probe sends a batch that reuses what the request before left in the pooled buffers,
+	// and returns what it made: always the same, whatever came before.
+	probe := func(tb testing.TB) string {
+		probeTraces.Reset()
+		probeLogs.Reset()
+		probing.Store(true)
+		defer probing.Store(false)
+		req := httptest.NewRequest(http.MethodPost, wire.TelemetryPath, strings.NewReader(fuzzProbeBody))
+		req.Header.Set("Content-Type", jsonContentType)
+		sandbox := testSandbox
+		sandbox.ExtensionInstanceID = "" // a state of its own each time
+		wire.Batch{Sandbox: sandbox}.SetHeaders(req.Header)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK:
+		case http.StatusServiceUnavailable:
+			return "" // the gate a busy pipeline closed before
+		default:
+			tb.Fatalf("the probe batch got %d: %s", rec.Code, rec.Body)
+		}
+		var out strings.Builder
+		for _, td := range probeTraces.AllTraces() {
+			b, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			out.Write(b)
+		}
+		for _, ld := range probeLogs.AllLogs() {
+			b, err := (&plog.JSONMarshaler{}).MarshalLogs(ld)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			out.Write(b)
+		}
+		return out.String()
+	}
+	wantProbe := probe(f)
+	if wantProbe == "" {
+		f.Fatal("the probe batch was not taken")
+	}
 
 	f.Fuzz(func(t *testing.T, element []byte, repeat uint16, shape, flags uint8,
 		functionName, version, region, account, instance, sequence, reports, memory string,
@@ -185,8 +242,16 @@ func FuzzTelemetryHandler(f *testing.F) {
 		if rec.Code == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") == "" {
 			t.Fatalf("a 503 without Retry-After")
 		}
+		if got := probe(t); got != "" && got != wantProbe {
+			t.Fatalf("after %q, the probe batch made\n%.600s\nnot\n%.600s", truncated(body), got, wantProbe)
+		}
 	})
 }
+
+// fuzzProbeBody is sent after every fuzzed request: an invocation and a JSON log whose
+// extras point into the body, both into the pooled buffers the fuzzed request used.
+var fuzzProbeBody = `[` + oneInvocation("probe", "01") + `,{"time":"2024-06-01T12:00:01.010Z","type":"function",` +
+	`"record":{"message":"probe","requestId":"probe","customer":"c-1","order":{"id":"o-1"}}}]`
 
 // fuzzBody makes the body of one fuzz input: at most twice the body limit.
 func fuzzBody(element []byte, repeat int, shape uint8, sandbox wire.Sandbox) []byte {

@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/metadata"
 )
@@ -102,6 +103,16 @@ func hostileBodies(size int) []hostileBody {
 		{name: "many malformed records", body: fill("[", `{`+ts+`,"type":"platform.start","record":0}`, "]"), wantCode: http.StatusBadRequest},
 		{name: "many out-of-range records", body: fill("[", `{`+ts+`,"type":"platform.runtimeDone","record":{"requestId":"r","metrics":{"durationMs":-1}}}`, "]"),
 			wantCode: http.StatusBadRequest},
+		// Lists that decode into slices: an element of 3 bytes ({}, "") cost 16 to 48, a
+		// list as long as the body, however its key is spelled.
+		{name: "a record of body-many spans", body: fill(`[{`+ts+`,"type":"platform.runtimeDone","record":{"requestId":"r","spans":[`, "{}", `]}}]`),
+			wantCode: http.StatusBadRequest},
+		{name: "a record of body-many Spans", body: fill(`[{`+ts+`,"type":"platform.report","record":{"requestId":"r","Spans":[`, "{}", `]}}]`),
+			wantCode: http.StatusBadRequest},
+		{name: "an extension of body-many events", body: fill(`[{`+ts+`,"type":"platform.extension","record":{"name":"x","state":"Ready","events":[`, `""`, `]}}]`),
+			wantCode: http.StatusBadRequest},
+		{name: "records of the most spans", body: fill("[", `{`+ts+`,"type":"platform.runtimeDone","record":{"requestId":"#","spans":[`+
+			strings.TrimSuffix(strings.Repeat("{},", telemetryapi.MaxRecordListLen), ",")+`]}}`, "]"), wantCode: http.StatusBadRequest},
 		{name: "envelope of tiny invalid elements", body: fill(`{"sandbox":{"functionName":"f"},"events":[`, "0", "]}"), wantCode: http.StatusBadRequest},
 		{name: "gzip bomb", body: fill("[", "0", "]"), gzip: true, wantCode: http.StatusBadRequest},
 		{name: "gzip bomb past the limit", body: bytes.Repeat([]byte(" "), 4*size), gzip: true, wantCode: http.StatusRequestEntityTooLarge},
