@@ -154,15 +154,18 @@ func measure(o options, prom *harness.Prometheus, p pipeline, kind mixKind, size
 	// Freshness is probed at the first request size only: a probe is one invocation, and
 	// the load's request size does not change its path.
 	var known, fresh []traffic
-	probed := size == o.sizes[0]
-	for i := range o.probes * b2i(probed) {
+	probes, newProbes := o.probes, o.newProbes
+	if size != o.sizes[0] {
+		probes, newProbes = 0, 0
+	}
+	for i := range probes {
 		pt, err := probeTraffic(kind, probePrefix(m.runID, "p", i), i, true)
 		if err != nil {
 			return r, t, err
 		}
 		known = append(known, pt)
 	}
-	for i := range o.newProbes * b2i(probed) {
+	for i := range newProbes {
 		pt, err := probeTraffic(kind, probePrefix(m.runID, "n", i), i, false)
 		if err != nil {
 			return r, t, err
@@ -262,13 +265,6 @@ func measure(o options, prom *harness.Prometheus, p pipeline, kind mixKind, size
 	}
 	r.promRefused = tee.Refused.Load()
 	return r, t, nil
-}
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // of is the pipeline's side of a traffic.
