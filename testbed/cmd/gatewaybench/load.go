@@ -74,9 +74,9 @@ func parseMixes(s string) ([]mixKind, error) {
 // traffic is one mix's load for both pipelines: what each gets, and what each must count.
 // Both get the same invocations. A gets them as the user's functions send them; B, the
 // stock pipeline, gets them as OTLP spans, one per span A makes or receives: the
-// functions' own spans as they are, and one SERVER span per invocation for what the
-// platform's events tell A (what a stock setup needs to count invocations at all,
-// those whose handler never returned included).
+// functions' own spans (without faas.instance: see stockTraces), and one SERVER span per
+// invocation for what the platform's events tell A (what a stock setup needs to count
+// invocations at all, those whose handler never returned included).
 type traffic struct {
 	// prefixes name the functions: <prefix>-fn<i>.
 	prefixes []string
