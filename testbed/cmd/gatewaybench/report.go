@@ -95,9 +95,9 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 		r := float64(a.peak) / float64(bb.peak)
 		fmt.Fprintf(&b, "| peak RSS at most B's + 10%% | %s | %d | A/B %.2f | %s |\n", c.kind.title(), c.size, r, yesNo(r <= 1.1))
 	}
-	for _, c := range cells {
+	for i, c := range cells {
 		if fl, ok := f[c.size]; ok && c.kind == mixExtension {
-			a := summarize(c, 0)
+			a := sums[i][0]
 			r := a.perInvocation / micros(fl.perInvocation)
 			fmt.Fprintf(&b, "| Telemetry API: CPU per invocation within 2x its decode floor | %s | %d | %.2f µs / %.2f µs = %.2fx | %s |\n",
 				c.kind.title(), c.size, a.perInvocation, micros(fl.perInvocation), r, yesNo(r <= 2))
@@ -105,7 +105,7 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 	}
 	for i, c := range cells {
 		if c.kind == mixSDK && len(sums[i][0].fresh) > 0 {
-			a, bb := sums[i][0].fresh.median(probeProm), sums[i][1].fresh.median(probeProm)
+			a, bb := median(sums[i][0].fresh), median(sums[i][1].fresh)
 			fmt.Fprintf(&b, "| freshness no worse than B's (median, known functions) | %s | %d | %s / %s | %s |\n", c.kind.title(), c.size, ms(a), ms(bb), yesNo(a <= bb))
 		}
 	}
@@ -178,28 +178,16 @@ func overFloor(cells []*cell, sums [][2]summary, kind mixKind, size int, floor f
 	return "not measured"
 }
 
-// probes are freshness probe results.
-type probes []probeResult
+// probes are freshness probe results: from an invocation's end until visible in
+// Prometheus.
+type probes []time.Duration
 
-func probeProm(p probeResult) time.Duration { return p.prom }
-
-func (ps probes) median(of func(probeResult) time.Duration) time.Duration {
-	if len(ps) == 0 {
-		return 0
-	}
-	v := make([]time.Duration, len(ps))
-	for i, p := range ps {
-		v[i] = of(p)
-	}
-	return median(v)
-}
-
-// medianMs is the median time to Prometheus, "n/a" without probes.
+// medianMs is the median, "n/a" without probes.
 func (ps probes) medianMs() string {
 	if len(ps) == 0 {
 		return "n/a"
 	}
-	return ms(ps.median(probeProm))
+	return ms(median(ps))
 }
 
 // summary is one pipeline's medians over the rounds of a cell.
