@@ -82,7 +82,7 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 			c.kind.title(), c.size, a.perSpan, bb.perSpan, a.perSpan/bb.perSpan, a.perInvocation, bb.perInvocation,
 			mib(a.peak), mib(bb.peak), float64(a.peak)/float64(bb.peak), steadyMiB(a.steady), steadyMiB(bb.steady),
 			a.fresh.medianMs(), bb.fresh.medianMs(), a.freshNew.medianMs(), bb.freshNew.medianMs(),
-			a.counted(c), bb.counted(c))
+			a.counted(), bb.counted())
 	}
 
 	fmt.Fprintf(&b, "\n**Budgets** (issue #16; ratios of one run):\n\n| budget | traffic | request size | figure | met |\n|---|---|---|---|---|\n")
@@ -202,7 +202,7 @@ type summary struct {
 
 // counted says what the sink counted of the measured load (every round's was checked
 // exact, or the run stopped), with A's ground-truth figures.
-func (s summary) counted(c *cell) string {
+func (s summary) counted() string {
 	out := fmt.Sprintf("%.0f", s.countedLast)
 	if s.checks > 0 {
 		out += fmt.Sprintf(", all %d figures exact", s.checks)
