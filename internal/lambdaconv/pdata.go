@@ -51,6 +51,22 @@ func MergeSandboxResource(attrs pcommon.Map, s wire.Sandbox) {
 	}
 }
 
+// OutcomeAttributes is how many attributes SetOutcome puts for status and lambdaErrorType,
+// so that a span's attributes can be sized once, to what it gets.
+func OutcomeAttributes(status, lambdaErrorType string) int {
+	n := 0
+	if status != "" {
+		n++
+	}
+	if ErrorType(status, lambdaErrorType) != "" {
+		n++
+		if lambdaErrorType != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // SetOutcome records Lambda's status and, on failure, the span status and the error
 // class: errClass when given, else the class of Lambda's errorType.
 func SetOutcome(span ptrace.Span, attrs pcommon.Map, status, lambdaErrorType, errClass string) {

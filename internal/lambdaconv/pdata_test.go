@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 )
@@ -47,5 +48,21 @@ func TestMergeSandboxResourceMarksWhatTheExtensionForwarded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOutcomeAttributesCountsWhatSetOutcomePuts: spans are sized with the count, so it
+// must follow SetOutcome.
+func TestOutcomeAttributesCountsWhatSetOutcomePuts(t *testing.T) {
+	for _, status := range []string{"", "success", "error", "failure", "timeout", "weird"} {
+		for _, lambdaErrorType := range []string{"", "Handled", "Runtime.ExitError", "Runtime.OutOfMemory"} {
+			for _, errClass := range []string{"", ErrorTypeTimeout} {
+				span := ptrace.NewSpan()
+				SetOutcome(span, span.Attributes(), status, lambdaErrorType, errClass)
+				if got, want := OutcomeAttributes(status, lambdaErrorType), span.Attributes().Len(); got != want {
+					t.Errorf("OutcomeAttributes(%q, %q) = %d, SetOutcome put %d", status, lambdaErrorType, got, want)
+				}
+			}
+		}
 	}
 }

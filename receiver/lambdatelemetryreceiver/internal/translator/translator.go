@@ -284,7 +284,7 @@ func (t *batch) invocationSpan(id traceIdentity, requestID string, start time.Ti
 
 	cold := t.st.cold.pending
 	attrs := span.Attributes()
-	attrs.EnsureCapacity(3 + boolInt(cold) + outcomeAttributes(status, lambdaErrorType) + extra)
+	attrs.EnsureCapacity(3 + boolInt(cold) + lambdaconv.OutcomeAttributes(status, lambdaErrorType) + extra)
 	attrs.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
 	attrs.PutStr(lambdaconv.AttrFaaSInvocationID, requestID)
 	attrs.PutBool(lambdaconv.AttrFaaSColdstart, cold)
@@ -297,16 +297,6 @@ func (t *batch) invocationSpan(id traceIdentity, requestID string, start time.Ti
 	}
 	lambdaconv.SetOutcome(span, attrs, status, lambdaErrorType, "")
 	return span
-}
-
-// outcomeAttributes is how many attributes lambdaconv.SetOutcome puts: a span's attributes
-// are sized once, to what it gets (each one is some 40 bytes, on every span).
-func outcomeAttributes(status, lambdaErrorType string) int {
-	n := boolInt(status != "")
-	if lambdaconv.ErrorType(status, lambdaErrorType) != "" {
-		n += 1 + boolInt(lambdaErrorType != "")
-	}
-	return n
 }
 
 func boolInt(b bool) int {
@@ -370,7 +360,7 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 
 	m := r.Metrics
 	attrs := span.Attributes()
-	attrs.EnsureCapacity(6 + boolInt(m.InitDurationMs != nil) + boolInt(m.RestoreDurationMs != nil) + outcomeAttributes(r.Status, r.ErrorType))
+	attrs.EnsureCapacity(6 + boolInt(m.InitDurationMs != nil) + boolInt(m.RestoreDurationMs != nil) + lambdaconv.OutcomeAttributes(r.Status, r.ErrorType))
 	attrs.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeReport)
 	attrs.PutStr(lambdaconv.AttrFaaSInvocationID, r.RequestID)
 	attrs.PutDouble(lambdaconv.AttrDurationMs, m.DurationMs)
