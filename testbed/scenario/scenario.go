@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,8 +39,19 @@ type Scenario struct {
 	Rate    float64
 	Workers int // per replica
 	// Replicas is how many gateway processes share the load, routed by function name as
-	// the loadbalancing exporter of a first Collector tier would; default 1.
+	// the loadbalancing exporter of a first Collector tier would (or by Balancer); default 1.
 	Replicas int
+	// Balancer, when set, sends the load to a real HAProxy in front of the replicas instead
+	// of routing it in the sender (see Balancer).
+	Balancer *Balancer
+	// Resend is the share of Telemetry API batches sent a second time right after their
+	// acknowledgement (same bytes, same sequence number), as the extension resends a batch
+	// whose answer it did not get: the connection broke after the gateway took it.
+	Resend float64
+	// GiveUpAfter, when set, is how long the sender waits for an answer before it gives up
+	// and resends the batch (same bytes, same sequence number), as the extension does past
+	// its flush timeout (OTELCOL_LAMBDA_FLUSH_TIMEOUT_MS, 200 ms by default); else 30 s.
+	GiveUpAfter time.Duration
 	// OutageAt and OutageFor: the backend answers 503 (or, with Unreachable, is not there)
 	// from OutageAt after the load starts, for OutageFor.
 	OutageAt, OutageFor time.Duration
@@ -151,7 +163,11 @@ type Result struct {
 	Reliability *ReliabilityFigures
 	// Soak is what a Scenario.Soak measured.
 	Soak *SoakFigures
-	Err  error
+	// Resent is how many copies of acknowledged batches Scenario.Resend sent.
+	Resent int
+	// Balance is what a Scenario.Balancer run measured.
+	Balance *BalanceFigures
+	Err     error
 }
 
 // Passed says whether the scenario met its criterion.
@@ -277,9 +293,23 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 	rn.remoteWrite = rn.frontSrv.url + "/api/v1/write"
 
 	defer rn.stopReplicas()
+	if err := rn.reserveSlots(); err != nil {
+		r.Err = err
+		return r
+	}
 	if err := rn.startReplicas(); err != nil {
 		r.Err = err
 		return r
+	}
+	if s.Balancer != nil {
+		err := rn.startBalancer(ctx)
+		if rn.lb != nil {
+			defer rn.lb.Stop()
+		}
+		if err != nil {
+			r.Err = err
+			return r
+		}
 	}
 	if s.Reliability != nil {
 		r.Reliability = &ReliabilityFigures{LoadAverage: harness.LoadAverage(), Drain: o.Drain}
@@ -307,15 +337,28 @@ func Run(ctx context.Context, o Options, s Scenario) (r Result) {
 	rn.loadStart = time.Now()
 	loadDone := make(chan struct{})
 	rn.outage(loadDone)
-	rn.disrupt(loadDone)
+	rn.disrupt(ctx, loadDone)
 	urls := make([]string, len(rn.gateways))
 	for i, g := range rn.gateways {
 		urls[i] = g.URL
+	}
+	var gatewayCPU, balancerCPU time.Duration
+	var others *harness.OtherWork
+	if s.Balancer != nil {
+		urls = []string{rn.lb.URL}
+		rn.scaleOut(ctx, loadDone)
+		gatewayCPU, balancerCPU = rn.processCPU()
+		others = harness.StartOtherWork(append([]*harness.Process{rn.lb.Process}, gatewayProcesses(rn.gateways)...)...)
 	}
 	var sent string
 	r.Stats, sent, err = l.send(ctx, rn, urls)
 	close(loadDone)
 	loadEnd := time.Now()
+	if f := r.Balance; f != nil && s.Disruption == nil && addedReplicas(s) == 0 {
+		g, b := rn.processCPU()
+		f.GatewayCPU, f.BalancerCPU, f.Invocations = g-gatewayCPU, b-balancerCPU, r.Stats.AcknowledgedInvocations
+		f.OtherCores = others.Cores()
+	}
 	if soak != nil {
 		soak.loadSent()
 	}
@@ -395,6 +438,10 @@ type run struct {
 	// window reaches back from the settling to before the load was generated.
 	window time.Duration
 
+	// lb is Scenario.Balancer's HAProxy, slots the addresses of its server lines.
+	lb    *harness.HAProxy
+	slots []harness.GatewayAddrs
+
 	// outageStart and outageEnd: when the backend went down and came back (zero: it did
 	// not); stopped says the reliability measurement stopped the gateways already.
 	outageMu               sync.Mutex
@@ -408,25 +455,34 @@ func replicaID(s Scenario, i int) string { return fmt.Sprintf("%s-replica-%d", s
 func (rn *run) startReplicas() error {
 	rn.gateways = make([]*harness.Gateway, rn.s.Replicas)
 	for i := range rn.gateways {
-		var overlays []string
-		if rn.s.WriteAheadLog {
-			overlays = append(overlays, filepath.Join("distribution", "overlays", "write-ahead-log.yaml"))
-		}
-		if rn.s.Soak != nil && rn.s.Soak.Overlay != "" {
-			overlays = append(overlays, rn.s.Soak.Overlay)
-		}
-		g, err := Ours.Start(rn.o.Root, harness.GatewayConfig{
+		cfg := harness.GatewayConfig{
 			Bin:         rn.o.Bin,
 			RemoteWrite: rn.remoteWrite,
 			InstanceID:  replicaID(rn.s, i),
 			Flush:       rn.gatewayFlush,
-		}, overlays...)
+		}
+		if rn.slots != nil {
+			cfg.Addrs = &rn.slots[i]
+		}
+		g, err := Ours.Start(rn.o.Root, cfg, rn.overlays()...)
 		if err != nil {
 			return err
 		}
 		rn.gateways[i] = g
 	}
 	return nil
+}
+
+// overlays are the configuration files every replica gets over distribution/config.yaml.
+func (rn *run) overlays() []string {
+	var overlays []string
+	if rn.s.WriteAheadLog {
+		overlays = append(overlays, filepath.Join("distribution", "overlays", "write-ahead-log.yaml"))
+	}
+	if rn.s.Soak != nil && rn.s.Soak.Overlay != "" {
+		overlays = append(overlays, rn.s.Soak.Overlay)
+	}
+	return overlays
 }
 
 // stopReplicas stops the replicas; when the scenario failed, it keeps their output.
@@ -519,19 +575,31 @@ func (rn *run) outage(loadDone <-chan struct{}) {
 
 // disrupt stops or kills a replica at Disruption.At and starts it again Down later, unless
 // the load ends first.
-func (rn *run) disrupt(loadDone <-chan struct{}) {
+func (rn *run) disrupt(ctx context.Context, loadDone <-chan struct{}) {
 	d := rn.s.Disruption
 	if d == nil {
 		return
 	}
 	rn.at(d.At, loadDone, func() error {
-		held := ""
+		var notes []string
 		if rn.holds != nil {
 			// The gateway remembers accepted sequence numbers in memory: no deliberate
 			// replay may straddle the restart (see loadgen.SendConfig.HoldReplays).
 			rn.holds[d.Replica].Store(true)
 			time.Sleep(250 * time.Millisecond)
-			held = " (replays to it held from 0.25 s before until it is back)"
+			notes = append(notes, "replays to it held from 0.25 s before until it is back")
+		}
+		if rn.lb != nil {
+			share, err := rn.killedShare(ctx, d.Replica)
+			if err != nil {
+				return err
+			}
+			rn.r.Balance.KilledShare = share
+			notes = append(notes, fmt.Sprintf("its share of what HAProxy had forwarded: %.1f%%", 100*share))
+		}
+		held := ""
+		if len(notes) > 0 {
+			held = " (" + strings.Join(notes, "; ") + ")"
 		}
 		rn.gwMu.Lock()
 		g := rn.gateways[d.Replica]
@@ -584,6 +652,7 @@ func newFleetLoad(s Scenario, r *Result) (load, error) {
 	if err != nil {
 		return nil, err
 	}
+	fleet.Batches, r.Resent = withResends(fleet.Batches, s.Resend, s.Fleet.Seed)
 	l := &fleetLoad{fleet: fleet, checks: Checks(fleet, s.Disruption == nil)}
 	r.Truth, r.Batches, r.Functions, r.Checks = fleet.Total(), len(fleet.Batches), len(fleet.Truth), len(l.checks)
 	return l, nil
@@ -626,10 +695,17 @@ func (l *fleetLoad) settle(ctx context.Context, rn *run, loadEnd time.Time) erro
 	})
 	var err error
 	if d := s.Disruption; d != nil && d.Kill && !s.WriteAheadLog {
-		r.LossBound = lossBound(s, l.fleet, rn.o.Flush)
+		share := functionShare(s, l.fleet)
+		if r.Balance != nil {
+			share = r.Balance.KilledShare
+		}
+		r.LossBound = lossBound(s.Rate*share, rn.o.Flush)
 		err = settleAfterKill(ctx, r, l.checks, rn.sink, promTotals, rn.o)
 	} else {
 		err = converge(ctx, r, l.checks, func() Totals { return SinkTotals(rn.sink) }, promTotals, loadEnd, rn.o)
+	}
+	if rn.lb != nil && err == nil {
+		err = rn.measureBalance(ctx, l.fleet, promTotals)
 	}
 	if rn.stock != nil && err == nil {
 		r.Comparison, err = compareStock(ctx, rn.prom, l.fleet, promTotals, rn.window)
@@ -729,18 +805,23 @@ func settleAfterKill(ctx context.Context, r *Result, checks []Check, sink *rwsin
 	}
 }
 
-// lossBound is what a killed replica may have received and not yet flushed: its share of
-// the rate over the correlation window, the flush interval, and a second for the batch
-// processor and the remote write in flight.
-func lossBound(s Scenario, fleet *loadgen.Fleet, flush time.Duration) float64 {
+// lossBound is what a killed replica may have received and not yet flushed: its rate
+// (invocations per second) over the correlation window, the flush interval, and a second
+// for the batch processor and the remote write in flight.
+func lossBound(rate float64, flush time.Duration) float64 {
+	return rate * (2*flush + time.Second).Seconds()
+}
+
+// functionShare is the killed replica's share of the invocations when the sender routes by
+// function name.
+func functionShare(s Scenario, fleet *loadgen.Fleet) float64 {
 	share := 0
 	for _, b := range fleet.Batches {
 		if replicaOf(b.Function, s.Replicas) == s.Disruption.Replica {
 			share += b.Invocations
 		}
 	}
-	rate := s.Rate * float64(share) / float64(max(1, fleet.Total().Invocations))
-	return rate * (2*flush + time.Second).Seconds()
+	return float64(share) / float64(max(1, fleet.Total().Invocations))
 }
 
 // replicaOf routes a function to a replica, as a first tier routing by function name.
@@ -766,8 +847,20 @@ func sendBatches(ctx context.Context, s Scenario, urls []string, batches []loadg
 			}
 			rate = s.Rate * float64(invocations) / float64(total)
 		}
-		return loadgen.Send(ctx, loadgen.SendConfig{URL: urls[i], Workers: s.Workers, Rate: rate, Timeout: sendTimeout(s, total)}, share)
+		return loadgen.Send(ctx, loadgen.SendConfig{URL: urls[i], Workers: s.Workers, Rate: rate, Timeout: sendTimeout(s, total),
+			Client: impatientClient(s)}, share)
 	})
+}
+
+// impatientClient is the sender's client when Scenario.GiveUpAfter is set: one kept-alive
+// connection per worker, each request given up after GiveUpAfter. Nil leaves loadgen's.
+func impatientClient(s Scenario) *http.Client {
+	if s.GiveUpAfter <= 0 {
+		return nil
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = max(1, s.Workers)
+	return &http.Client{Timeout: s.GiveUpAfter, Transport: transport}
 }
 
 // sendTimeout bounds a send: 5 minutes, or for a paced load that lasts longer (the long

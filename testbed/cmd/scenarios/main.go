@@ -7,8 +7,9 @@
 // beyond the cardinality limit; see reliabilityCatalog) and writes their part of
 // testbed/results/reliability.md, keeping what others wrote there. With -soak DURATION it
 // runs the soak instead (soakScenario: one gateway under a constant fleet load for that long,
-// its RSS and CPU over time) and writes testbed/results/soak.md. It exits non-zero when a
-// scenario fails.
+// its RSS and CPU over time) and writes testbed/results/soak.md. With -scale it runs the
+// replicas behind a real HAProxy instead (scaleCatalog) and writes testbed/results/scale.md.
+// It exits non-zero when a scenario fails.
 package main // import "github.com/otelcol-lambda/otelcol-lambda/testbed/cmd/scenarios"
 
 import (
@@ -157,6 +158,46 @@ func reliabilityCatalog() []scenario.Scenario {
 	}
 }
 
+// scaleCatalog is every scenario of `make scale` (testbed/results/scale.md): sandboxes ->
+// HAProxy (deploy/haproxy/haproxy.cfg) -> replicas -> Prometheus, with a replica killed and
+// restarted and one added; the same behind L4 round robin, measured; then the same load on
+// 1, 2 and 3 replicas for throughput and CPU per invocation, and a third of it on 1 and 3
+// replicas, which tells a cost per replica from a cost per invocation.
+func scaleCatalog() []scenario.Scenario {
+	mix := loadgen.Mix{ColdStart: 0.01, Error: 0.05, Timeout: 0.02, OOM: 0.005, Retry: 0.5}
+	const about = "20 functions x 5 sandboxes, 20,000 invocations at 1,500/s with the functions' own spans; 2% of the " +
+		"Telemetry API batches sent again after their answer, and every answer given up after 200 ms and resent; replica 1 is killed (SIGKILL) at 4 s and started again 2 s later; a fourth " +
+		"replica starts at 8 s in a slot HAProxy has had down"
+	scaleOut := func(name, prefix string, l4, wal bool, what string) scenario.Scenario {
+		return scenario.Scenario{
+			Name: name, About: what + ": " + about,
+			Fleet: loadgen.Config{Prefix: prefix, Functions: 20, Sandboxes: 5, Invocations: 20_000, PerBatch: 20, Mix: mix,
+				FunctionSpans: true, ReportLag: true, Seed: 31},
+			Rate: 1500, Workers: 8, Replicas: 3, Resend: 0.02, GiveUpAfter: 200 * time.Millisecond, WriteAheadLog: wal,
+			Balancer:   &scenario.Balancer{L4: l4, AddAt: 8 * time.Second},
+			Disruption: &scenario.Disruption{Replica: 1, At: 4 * time.Second, Down: 2 * time.Second, Kill: true},
+		}
+	}
+	throughput := func(replicas, invocations int, suffix string) scenario.Scenario {
+		return scenario.Scenario{
+			Name: fmt.Sprintf("haproxy-%d-replica%s", replicas, suffix),
+			About: fmt.Sprintf("%d replica(s) behind HAProxy: 20 functions x 5 sandboxes, %s invocations in max mode with the "+
+				"functions' own spans, 8 workers", replicas, fmt.Sprintf("%d,000", invocations/1000)),
+			Fleet: loadgen.Config{Prefix: fmt.Sprintf("tput%d%s", replicas, strings.TrimPrefix(suffix, "-")), Functions: 20, Sandboxes: 5,
+				Invocations: invocations, PerBatch: 20, Mix: mix, FunctionSpans: true, ReportLag: true, Seed: 32},
+			Workers: 8, Replicas: replicas, Balancer: &scenario.Balancer{},
+		}
+	}
+	return []scenario.Scenario{
+		scaleOut("haproxy-scale-out", "lbout", false, false, "3 replicas behind deploy/haproxy/haproxy.cfg"),
+		scaleOut("haproxy-scale-out-wal", "lbwal", false, true, "haproxy-scale-out with the write-ahead log "+
+			"(distribution/overlays/write-ahead-log.yaml)"),
+		scaleOut("l4-scale-out", "l4out", true, false, "3 replicas behind L4 round robin (mode tcp, the NLB stand-in)"),
+		throughput(1, 180_000, ""), throughput(2, 180_000, ""), throughput(3, 180_000, ""),
+		throughput(1, 60_000, "-60k"), throughput(3, 60_000, "-60k"),
+	}
+}
+
 // soakMix churns the gateway's join state: new sandboxes (cold starts, and one after every
 // out-of-memory kill), errors of every type, timeouts, and asynchronous retries that reuse
 // a request id.
@@ -201,6 +242,8 @@ func main() {
 	list := flag.Bool("list", false, "list the scenarios and exit")
 	reliability := flag.Bool("reliability", false, "run the reliability scenarios (outages, cardinality) and write "+
 		"testbed/results/reliability.md (its generated part) unless -out says where")
+	scale := flag.Bool("scale", false, "run the scenarios behind a real HAProxy (failover, scale-out, L4 against "+
+		"the shipped hash, throughput by replicas) and write testbed/results/scale.md unless -out says where")
 	var so soakOptions
 	flag.DurationVar(&so.duration, "soak", 0, "run the soak for this long instead (one gateway, constant-rate fleet load, "+
 		"the distribution's own flush interval) and write testbed/results/soak.md unless -out says where")
@@ -222,8 +265,13 @@ func main() {
 	})
 	scenarios := catalog
 	switch {
-	case *reliability && so.duration > 0:
-		log.Fatal("-reliability and -soak are different runs: give one")
+	case btoi(*reliability)+btoi(*scale)+btoi(so.duration > 0) > 1:
+		log.Fatal("-reliability, -scale and -soak are different runs: give one")
+	case *scale:
+		scenarios = scaleCatalog
+		if !outSet {
+			out = "testbed/results/scale.md"
+		}
 	case *reliability:
 		scenarios = reliabilityCatalog
 		if !outSet {
@@ -283,6 +331,20 @@ func main() {
 		log.Printf("scenario %s: %s", s.Name, s.About)
 		r := scenario.Run(ctx, o, s)
 		switch {
+		case s.Balancer != nil:
+			if r.Fails() {
+				failed = true
+			}
+			f := r.Balance
+			if f == nil {
+				log.Printf("scenario %s %s: err=%v", s.Name, r.Verdict(), r.Err)
+				break
+			}
+			log.Printf("scenario %s %s: lost %.0f (bound %.0f), counted twice %d, unpaired %.0f of %d, %d retried, %d resent after the answer (%d recognised), "+
+				"%.0f invocations/s, replicas' CPU %s, err=%v prometheus=%v sink=%v", s.Name, r.Verdict(), r.Lost, r.LossBound,
+				len(r.Overcounted), f.Unpaired, f.Spans, r.Stats.Retried, r.Resent, r.Stats.Replayed,
+				float64(r.Stats.AcknowledgedInvocations)/max(r.Stats.Duration.Seconds(), 1e-9), f.GatewayCPU.Round(10*time.Millisecond),
+				r.Err, first(r.PrometheusMismatches), first(r.SinkMismatches))
 		case r.Soak != nil:
 			if !r.Passed() {
 				failed = true
@@ -323,6 +385,10 @@ func main() {
 	case so.duration > 0:
 		// The soak's flags are many: the report quotes them all.
 		command = fmt.Sprintf("make soak SOAK_DURATION=%s` = `go run ./testbed/cmd/scenarios %s", so.duration, strings.Join(os.Args[1:], " "))
+	case *scale && only != "":
+		command = "go run ./testbed/cmd/scenarios -scale -run " + only
+	case *scale:
+		command = "make scale"
 	case *reliability && only != "":
 		command = "go run ./testbed/cmd/scenarios -reliability -run " + only
 	case *reliability:
@@ -336,6 +402,9 @@ func main() {
 	report := scenario.Render(command, results)
 	if so.duration > 0 && len(results) == 1 {
 		report = scenario.RenderSoak(command, describeBuild(o.Bin, root), results[0])
+	}
+	if *scale {
+		report = scenario.RenderScale(command, describeBuild(o.Bin, root), results)
 	}
 	if *reliability {
 		existing, err := os.ReadFile(out)
@@ -351,6 +420,13 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func passed(r scenario.Result) string {
