@@ -20,6 +20,11 @@
 // testbed/results/push.md: the gateway's CPU per acknowledged flush and per data point, its
 // RSS, and whether every figure of the ground truth arrived exactly (push.go).
 //
+// With -capacity it measures what a user sizes gateways with and writes
+// testbed/results/capacity.md: memory per active sandbox and per active series, each a
+// series of points with a fitted line, CPU per invocation at saturation, and the sizing
+// worked out from them (capacity.go).
+//
 // Gateways and Prometheus are real processes started by testbed/harness; the load comes
 // from testbed/loadgen, which never drops a batch client-side; every count is checked
 // exactly in the validating remote-write sink (testbed/rwsink).
@@ -69,6 +74,13 @@ type options struct {
 	pushInvocations int
 	pushWorkers     int
 	pushReplay      float64
+
+	// The capacity model (capacity.go); capacity selects it.
+	capacity       bool
+	capSandboxes   []int
+	capFunctions   []int
+	capInvocations int
+	capSeriesFlush time.Duration
 }
 
 func main() {
@@ -97,6 +109,11 @@ func main() {
 	flag.IntVar(&o.pushInvocations, "push-invocations", 10, "push: the most invocations a sandbox runs between two flushes")
 	flag.IntVar(&o.pushWorkers, "push-workers", 8, "push: concurrent senders")
 	flag.Float64Var(&o.pushReplay, "push-replay", 0, "push: the share of acknowledged flushes sent again (not counted in the per-flush figures)")
+	flag.BoolVar(&o.capacity, "capacity", false, "run the capacity model instead (writes testbed/results/capacity.md): memory per sandbox and per series, CPU per invocation of -sizes, -invocations, -rounds")
+	capSandboxesFlag := flag.String("capacity-sandboxes", "1000,5000,20000,50000", "capacity: active sandboxes of each memory-per-sandbox point")
+	capFunctionsFlag := flag.String("capacity-functions", "100,1000,2500,5000", "capacity: functions of each memory-per-series point (over as many sandboxes as the largest)")
+	flag.IntVar(&o.capInvocations, "capacity-invocations", 3, "capacity: invocations per sandbox on average in the memory points, and the most to a batch")
+	flag.DurationVar(&o.capSeriesFlush, "capacity-series-flush", 10*time.Second, "capacity: the flush interval of the memory-per-series points (the shipped default; -flush for the others)")
 	flag.Parse()
 	o.args = os.Args[1:]
 	log.SetFlags(log.Ltime)
@@ -104,11 +121,17 @@ func main() {
 	if o.mixes, err = parseMixes(*mixesFlag); err != nil {
 		log.Fatalf("gatewaybench: %v", err)
 	}
-	if o.sizes, err = parseSizes(*sizesFlag); err != nil {
+	if o.sizes, err = parseCounts("-sizes", *sizesFlag); err != nil {
 		log.Fatalf("gatewaybench: %v", err)
 	}
-	if o.invocations < 3 || o.functions < 3 || o.sandboxes < 1 || o.rounds < 1 || o.workers < 1 {
-		log.Fatal("gatewaybench: -invocations and -functions must be at least 3 (the fleet mix splits them in thirds), -sandboxes, -rounds and -workers at least 1")
+	if o.capSandboxes, err = parseCounts("-capacity-sandboxes", *capSandboxesFlag); err != nil {
+		log.Fatalf("gatewaybench: %v", err)
+	}
+	if o.capFunctions, err = parseCounts("-capacity-functions", *capFunctionsFlag); err != nil {
+		log.Fatalf("gatewaybench: %v", err)
+	}
+	if o.invocations < 3 || o.functions < 3 || o.sandboxes < 1 || o.rounds < 1 || o.workers < 1 || o.capInvocations < 1 {
+		log.Fatal("gatewaybench: -invocations and -functions must be at least 3 (the fleet mix splits them in thirds), -sandboxes, -rounds, -workers and -capacity-invocations at least 1")
 	}
 	if runtime.GOOS != "linux" {
 		log.Fatal("gatewaybench reads /proc and runs on Linux only")
@@ -118,6 +141,9 @@ func main() {
 		o.out = filepath.Join("testbed", "results", "bench.md")
 		if o.push {
 			o.out = filepath.Join("testbed", "results", "push.md")
+		}
+		if o.capacity {
+			o.out = filepath.Join("testbed", "results", "capacity.md")
 		}
 	}
 	bin, err := filepath.Abs(o.bin)
@@ -133,6 +159,8 @@ func main() {
 	switch {
 	case o.push:
 		report, err = runPushBench(o)
+	case o.capacity:
+		report, err = runCapacity(o)
 	default:
 		report, err = runBench(o)
 	}
@@ -146,13 +174,14 @@ func main() {
 	}
 }
 
-// parseSizes reads -sizes: positive numbers separated by commas.
-func parseSizes(s string) ([]int, error) {
+// parseCounts reads a flag of positive numbers separated by commas (-sizes: spans per
+// request).
+func parseCounts(flagName, s string) ([]int, error) {
 	var out []int
 	for _, field := range strings.Split(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(field))
 		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("-sizes: %q is not a positive number of spans per request", field)
+			return nil, fmt.Errorf("%s: %q is not a positive number", flagName, field)
 		}
 		out = append(out, n)
 	}
