@@ -18,10 +18,13 @@ CORE_V0          := v0.165.0
 CORE_V1          := v1.71.0
 
 STATICCHECK_VERSION := v0.8.2# honnef.co/go/tools, the staticcheck linter
+# v5.8.2: the newest kustomize whose module builds with Go 1.26 (v5.8.3 needs 1.27).
+KUSTOMIZE_VERSION   := v5.8.2
 
 OCB         := $(BIN)/builder
 MDATAGEN    := $(BIN)/mdatagen
 STATICCHECK := $(BIN)/staticcheck
+KUSTOMIZE   := $(BIN)/kustomize
 
 GO_SOURCES := $(shell find receiver processor connector extension internal -name '*.go' -not -name '*_test.go' -not -path 'internal/tools/*' 2>/dev/null)
 COMPONENTS := $(patsubst %/metadata.yaml,%,$(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml connector/*/metadata.yaml extension/*/metadata.yaml))
@@ -105,7 +108,7 @@ node-deps: ## Install Node.js and npm (the testbed's Node.js function, the Node 
 	$(call apt_ensure,npm,npm)
 
 .PHONY: deps
-deps: run-deps node-deps ## Install the Debian packages that make run and the tests need (also python3-prometheus-client, nodejs, npm)
+deps: run-deps node-deps scale-deps ## Install the Debian packages that make run and the tests need (also python3-prometheus-client, nodejs, npm, haproxy)
 	$(call apt_check,/usr/bin/python3 -c 'import prometheus_client',python3-prometheus-client,the Python module prometheus_client of /usr/bin/python3 (the testbed's Python function))
 
 # ---------------------------------------------------------------------------- build
@@ -170,6 +173,7 @@ lint: check-versions $(STATICCHECK) ## gofmt, go vet, staticcheck and the one-re
 	$(STATICCHECK) -tags e2e ./testbed/e2e/
 	cd instrumentation/go/lambdaevents && $(STATICCHECK) ./...
 	cd $(DASHGEN) && go vet ./... && $(STATICCHECK) ./...
+	cd $(MKIMAGE_DIR) && go vet ./... && $(STATICCHECK) ./...
 
 .PHONY: check-versions
 check-versions: ## Fail when a collector module is not at the pinned release
@@ -190,10 +194,11 @@ check-generated: $(MDATAGEN) ## Fail when mdatagen output, the Grafana dashboard
 	@for s in $(RULE_SPECS); do $(RULEGEN) -check -spec $${s%%:*} -out $${s##*:} || exit 1; done; echo "  rules ok"
 
 .PHONY: unit
-unit: ## Unit and component tests (with the race detector)
+unit: $(KUSTOMIZE) scale-deps ## Unit and component tests (with the race detector)
 	$(call step,unit and component tests)
-	go test -race -count=1 ./...
+	KUSTOMIZE=$(KUSTOMIZE) go test -race -count=1 ./...
 	cd $(DASHGEN) && go test -race -count=1 ./...
+	cd $(MKIMAGE_DIR) && go test -race -count=1 ./...
 
 .PHONY: fuzz-smoke
 fuzz-smoke: ## Run each fuzz target for $(FUZZ_TIME) (executions)
@@ -212,9 +217,9 @@ $(NODEFN)/node_modules/.package-lock.json: $(NODEFN)/package.json $(NODEFN)/pack
 	cd $(NODEFN) && npm ci --no-audit --no-fund --silent
 
 .PHONY: e2e
-e2e: build deps $(JAEGER_BIN) $(NODEFN)/node_modules/.package-lock.json ## End-to-end: the built gateway and a real Prometheus, exact counts
+e2e: build deps image $(JAEGER_BIN) $(NODEFN)/node_modules/.package-lock.json ## End-to-end: the built gateway (and its image) and a real Prometheus, exact counts
 	$(call step,end-to-end tests against a real Prometheus)
-	OTELCOL_LAMBDA_BIN=$(GATEWAY) JAEGER_BIN=$(JAEGER_BIN) go test -tags e2e -count=1 -timeout 15m -v ./testbed/e2e/...
+	OTELCOL_LAMBDA_BIN=$(GATEWAY) JAEGER_BIN=$(JAEGER_BIN) OTELCOL_LAMBDA_IMAGE=$(IMAGE_TARBALL) go test -tags e2e -count=1 -timeout 15m -v ./testbed/e2e/...
 
 # ---- instrumentation-test (lambda_correlation's function-side pieces) ----------------
 # The Go module instrumentation/go/lambdaevents has its own go.mod (functions must not pull
@@ -239,7 +244,7 @@ rules-test: run-deps ## promtool check and unit tests of the recording and alert
 # ---- end rules-test ----------------------------------------------------------------------
 
 .PHONY: test
-test: lint check-generated unit fuzz-smoke instrumentation-test rules-test e2e ## Everything CI checks
+test: lint check-generated unit k8s-test fuzz-smoke instrumentation-test rules-test e2e ## Everything CI checks
 	@printf '\n==> make test: all checks passed\n'
 
 # The gateway benchmark's load; make bench BENCH_ARGS="-spans 1000000" for a longer run.
@@ -306,9 +311,10 @@ soak: build deps ## The soak scenario: a constant fleet load for $(SOAK_DURATION
 
 # ---- scenarios (testbed/cmd/scenarios: fleet load against the built gateway, exact counts) ----
 .PHONY: scenarios
-scenarios: build deps ## Fleet scenarios (steady, cold-start burst, error storm, outage, restart, kill, replicas, push), written to testbed/results/scenarios.md; then make reliability
+scenarios: build deps ## Fleet scenarios (steady, cold-start burst, error storm, outage, restart, kill, replicas, push), written to testbed/results/scenarios.md; then make scale and make reliability
 	$(call step,fleet scenarios: gateway processes -> real Prometheus and the validating sink)
 	go run ./testbed/cmd/scenarios -bin $(GATEWAY) -out testbed/results/scenarios.md
+	@$(MAKE) --no-print-directory scale
 	@$(MAKE) --no-print-directory reliability
 
 # The long ones (about 35 minutes): outages of 2 and 6 minutes (503 and connection refused),
@@ -339,6 +345,122 @@ bench-push: build deps ## The gateway under pushes: CPU per flush and per data p
 	$(call step,push benchmark: otelcol-lambda under the extension's Pushgateway flushes)
 	go run ./testbed/cmd/gatewaybench -bin $(GATEWAY) -push -out testbed/results/push.md $(PUSH_BENCH_ARGS)
 # ---- end bench-push ----------------------------------------------------------------------------
+
+# ---- kubernetes (deploy/kubernetes: the kustomization, rendered and checked against the config) ----
+K8S_DIR           := deploy/kubernetes
+
+$(KUSTOMIZE):
+	$(call step,installing kustomize $(KUSTOMIZE_VERSION) into ./bin)
+	GOBIN=$(BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE) ## Install the pinned kustomize into ./bin
+
+.PHONY: k8s-render
+k8s-render: $(KUSTOMIZE) ## Render deploy/kubernetes into _build/kubernetes.yaml (what kubectl apply -k would apply)
+	$(call step,rendering $(K8S_DIR) into $(BUILD_DIR)/kubernetes.yaml)
+	@mkdir -p $(BUILD_DIR)
+	$(KUSTOMIZE) build $(K8S_DIR) > $(BUILD_DIR)/kubernetes.yaml
+
+.PHONY: k8s-test
+k8s-test: $(KUSTOMIZE) build ## Check the rendered manifests against distribution/config.yaml (ports, probes, memory, token, drain) and the gateway's validate
+	$(call step,kubernetes manifests against the gateway's configuration)
+	KUSTOMIZE=$(KUSTOMIZE) OTELCOL_LAMBDA_BIN=$(GATEWAY) go test -count=1 ./$(K8S_DIR)/
+# ---- end kubernetes ------------------------------------------------------------------------------
+
+# ---- capacity (testbed/cmd/gatewaybench -capacity: memory per sandbox and per series, CPU per invocation, sizing) ----
+# make capacity CAPACITY_ARGS="-capacity-sandboxes 1000,5000 -capacity-functions 100,1000 -rounds 1" for a shorter run.
+CAPACITY_ARGS ?= -invocations 100000 -sizes 10,100,1000
+
+.PHONY: capacity
+capacity: build deps ## The capacity model: memory per active sandbox and series, CPU per invocation, sizing for 100k and 1M invocations/s, written to testbed/results/capacity.md
+	$(call step,capacity model: memory per sandbox and per series; CPU per invocation)
+	go run ./testbed/cmd/gatewaybench -bin $(GATEWAY) -capacity -out testbed/results/capacity.md $(CAPACITY_ARGS)
+# ---- end capacity ------------------------------------------------------------------------------
+
+# ---- image (the gateway's container image from distribution/Dockerfile, without a Docker daemon) ----
+# distribution/image/mkimage (a module of its own: go-containerregistry stays out of go.mod)
+# reads the Dockerfile's last stage and writes an image tarball per architecture, for
+# docker load / podman load; make image IMAGE_ARCHS="amd64 arm64" for both.
+# make image-files is what the Dockerfile's build stage runs: under _build/image, the
+# image's root filesystem per architecture (linux-<arch>/rootfs: the gateway, the health
+# probe, the configuration and overlays, /etc/passwd and /etc/group, the CA certificates)
+# and the empty storage directory. install sets every mode, directories included, so the
+# tree does not depend on the umask or the checkout: the Dockerfile copies it without
+# --chmod (see there why), and mkimage takes the modes from it.
+# The build machine's gateway is ocb's own binary; another architecture's is compiled from
+# ocb's sources in _build with ocb's flags. So a cross build (docker buildx --platform
+# linux/arm64 on amd64) builds the build machine's gateway too and does not use it: ocb
+# generates and compiles in one step, and `make build` is the one place it runs.
+IMAGE_DIR      := $(BUILD_DIR)/image
+IMAGE_REPO     ?= otelcol-lambda
+IMAGE_VERSION  := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
+IMAGE_REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+HOST_GOARCH    := $(shell go env GOARCH)
+IMAGE_ARCHS    ?= $(HOST_GOARCH)
+MKIMAGE        := $(BIN)/mkimage
+MKIMAGE_DIR    := distribution/image/mkimage
+# How ocb compiles: CGO_ENABLED=0 go build -trimpath -ldflags="-s -w".
+OCB_GOFLAGS    := -trimpath -ldflags='-s -w'
+
+image_tarball = $(IMAGE_DIR)/otelcol-lambda-$(IMAGE_VERSION)-linux-$(1).tar
+# The build machine's image, which the e2e test runs (OTELCOL_LAMBDA_IMAGE).
+IMAGE_TARBALL := $(call image_tarball,$(HOST_GOARCH))
+
+$(MKIMAGE): $(MKIMAGE_DIR)/go.mod $(MKIMAGE_DIR)/go.sum $(wildcard $(MKIMAGE_DIR)/*.go)
+	$(call step,building mkimage into ./bin)
+	@mkdir -p $(BIN)
+	cd $(MKIMAGE_DIR) && go build -o $(MKIMAGE) .
+
+$(IMAGE_DIR)/linux-%/otelcol-lambda: $(GATEWAY)
+	@mkdir -p $(@D)
+	@if [ "$*" = "$(HOST_GOARCH)" ]; then cp $(GATEWAY) $@; else \
+		echo "  compiling the gateway for linux/$* from ocb's sources in _build"; \
+		cd $(BUILD_DIR) && CGO_ENABLED=0 GOOS=linux GOARCH=$* go build $(OCB_GOFLAGS) -o $@ .; fi
+
+$(IMAGE_DIR)/linux-%/healthcheck: distribution/image/healthcheck/main.go
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* go build $(OCB_GOFLAGS) -o $@ ./distribution/image/healthcheck
+
+# Every directory of a rootfs, parents too: install -d -m gives its mode only to the
+# directories it is named, the parents it makes get the umask's.
+IMAGE_ROOTFS_DIRS := etc etc/ssl etc/ssl/certs etc/otelcol-lambda etc/otelcol-lambda/overlays
+
+.PHONY: image-files
+image-files: build $(foreach a,$(IMAGE_ARCHS),$(IMAGE_DIR)/linux-$(a)/otelcol-lambda $(IMAGE_DIR)/linux-$(a)/healthcheck) ## The image's root filesystem per architecture and its storage directory, into _build/image (the Dockerfile's build stage runs this)
+	$(call apt_check,test -s /etc/ssl/certs/ca-certificates.crt,ca-certificates,the CA certificates the image carries)
+	@for arch in $(IMAGE_ARCHS); do \
+		r=$(IMAGE_DIR)/linux-$$arch/rootfs; rm -rf $$r; \
+		install -d -m 0755 $$r $(addprefix $$r/,$(IMAGE_ROOTFS_DIRS)); \
+		install -m 0755 $(IMAGE_DIR)/linux-$$arch/otelcol-lambda $(IMAGE_DIR)/linux-$$arch/healthcheck $$r/; \
+		install -m 0644 distribution/image/passwd distribution/image/group $$r/etc/; \
+		install -m 0644 /etc/ssl/certs/ca-certificates.crt $$r/etc/ssl/certs/; \
+		install -m 0644 distribution/config.yaml $$r/etc/otelcol-lambda/; \
+		install -m 0644 distribution/overlays/*.yaml $$r/etc/otelcol-lambda/overlays/; \
+		echo "  staged $$r"; \
+	done
+	@rm -rf $(IMAGE_DIR)/storage && install -d -m 0755 $(IMAGE_DIR)/storage
+
+.PHONY: image
+image: image-files $(MKIMAGE) ## The container image as a tarball per architecture in _build/image (IMAGE_ARCHS="amd64 arm64"), without a Docker daemon
+	$(call step,building $(IMAGE_REPO):$(IMAGE_VERSION) from distribution/Dockerfile with mkimage)
+	@for arch in $(IMAGE_ARCHS); do \
+		$(MKIMAGE) -dockerfile distribution/Dockerfile -context $(ROOT) -arch $$arch \
+			-build-arg VERSION=$(IMAGE_VERSION) -build-arg REVISION=$(IMAGE_REVISION) \
+			-tag $(IMAGE_REPO):$(IMAGE_VERSION) -o $(call image_tarball,$$arch) || exit 1; \
+	done
+	@echo "load it with: docker load -i $(call image_tarball,$(firstword $(IMAGE_ARCHS)))  (or podman load -i)"
+# ---- end image ---------------------------------------------------------------------------------
+
+# ---- scale (deploy/haproxy: N gateway replicas behind a real HAProxy) ----------------------
+.PHONY: scale-deps
+scale-deps: ## Install Debian's haproxy (deploy/haproxy/haproxy.cfg; the scale scenarios and their e2e test)
+	$(call apt_ensure,haproxy,haproxy)
+
+.PHONY: scale
+scale: build deps scale-deps ## Replicas behind HAProxy: kill, restart and scale out, L4 against the hash, throughput by replicas, in testbed/results/scale.md
+	$(call step,scale scenarios: sandboxes -> HAProxy (deploy/haproxy/haproxy.cfg) -> gateway replicas -> real Prometheus)
+	go run ./testbed/cmd/scenarios -bin $(GATEWAY) -scale -out testbed/results/scale.md
+# ---- end scale -----------------------------------------------------------------------------
 
 .PHONY: clean
 clean: ## Remove the build output (the gateway, the layer), the tools and what make run left
