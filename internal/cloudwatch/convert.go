@@ -1,0 +1,347 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package cloudwatch // import "github.com/otelcol-lambda/otelcol-lambda/internal/cloudwatch"
+
+import (
+	"math"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/series"
+)
+
+// What a metric stream writes on each data point and on its resource.
+const (
+	attrNamespace  = "Namespace"
+	attrMetricName = "MetricName"
+	attrDimensions = "Dimensions"
+	attrRegion     = "cloud.region"
+	attrAccount    = "cloud.account.id"
+)
+
+// The attributes the output shares with our RED series (faas_name, messaging_destination_name,
+// cloud_region and cloud_account_id in Prometheus).
+const (
+	attrFaaSName    = "faas.name"
+	attrDestination = "messaging.destination.name"
+)
+
+// defaultServiceName is the job of the gateway's series when the Collector has no service.name,
+// as lambda_metrics names it.
+const defaultServiceName = "otelcol-lambda"
+
+// ConvertStats counts what one Convert did.
+type ConvertStats struct {
+	// DataPoints is the number of CloudWatch data points (one metric, dimensions and
+	// period each) converted.
+	DataPoints int
+	// Skipped is the number of data points that could not be converted: not a summary, no
+	// Namespace or MetricName, no samples, no timestamp, a value that is not finite, or
+	// quantiles outside 0 to 1 or not strictly increasing.
+	Skipped int
+	// Samples is the number of gauge points written: one per statistic of each converted
+	// data point.
+	Samples int
+}
+
+// Converter turns metric stream requests into the gateway's series. It holds no state
+// between calls and may be used by several goroutines at once.
+type Converter struct {
+	resource pcommon.Resource
+	scope    string
+}
+
+// NewConverter returns a Converter whose output carries the gateway replica's identity, as
+// every other series of the gateway does: service.name (job in Prometheus; default
+// otelcol-lambda) and service.instance.id (instance) from the Collector's own resource
+// (receiver.Settings.Resource). scopeName names the output's scope (otel_scope_name).
+func NewConverter(collector pcommon.Resource, scopeName string) *Converter {
+	res := pcommon.NewResource()
+	name := defaultServiceName
+	if v, ok := collector.Attributes().Get("service.name"); ok && v.Str() != "" {
+		name = v.Str()
+	}
+	res.Attributes().PutStr("service.name", name)
+	res.Attributes().PutStr("service.instance.id", series.ReplicaID(collector))
+	// Nothing else: any other resource attribute would make remote write add a target_info
+	// sample at CloudWatch's minutes-old timestamp to the series lambda_metrics keeps current.
+	return &Converter{resource: res, scope: scopeName}
+}
+
+var defaultConverter = NewConverter(pcommon.NewResource(), "")
+
+// Convert converts src, one decoded metric stream request exactly as CloudWatch writes it in
+// the OpenTelemetry 1.0.0 format, with the identity of a Collector that has no resource
+// (job otelcol-lambda, instance host-pid). The receiver uses NewConverter instead, so that
+// instance is the replica's.
+func Convert(src pmetric.Metrics) (pmetric.Metrics, ConvertStats) {
+	return defaultConverter.Convert(src)
+}
+
+// Convert converts src (see the package documentation for the mapping) into one new
+// pmetric.Metrics: one resource, one scope, one gauge per series name. src is only read.
+// When nothing could be converted, the result is empty.
+func (c *Converter) Convert(src pmetric.Metrics) (pmetric.Metrics, ConvertStats) {
+	b := c.NewBatch()
+	b.Add(src)
+	return b.Metrics()
+}
+
+// Batch converts several requests (the records of one Firehose request) into one output,
+// with one gauge per series name across all of them. It is not safe for concurrent use.
+type Batch struct {
+	out pmetric.Metrics
+	cv  conversion
+}
+
+// NewBatch starts an output with the Converter's resource and scope.
+func (c *Converter) NewBatch() *Batch {
+	out := pmetric.NewMetrics()
+	rm := out.ResourceMetrics().AppendEmpty()
+	c.resource.CopyTo(rm.Resource())
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(c.scope)
+	return &Batch{out: out, cv: conversion{metrics: sm.Metrics(), families: map[string]*family{}, labels: map[string]string{}}}
+}
+
+// Add converts src into the batch and returns what it did with src alone. src is only read.
+func (b *Batch) Add(src pmetric.Metrics) ConvertStats {
+	cv := &b.cv
+	before := cv.stats
+	rms := src.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		res := rms.At(i).Resource().Attributes()
+		region, account := str(res, attrRegion), str(res, attrAccount)
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				if m.Type() != pmetric.MetricTypeSummary {
+					cv.stats.Skipped += dataPoints(m)
+					continue
+				}
+				factor, isTime := secondsPer(m.Unit())
+				if !isTime {
+					factor = 1
+				}
+				dps := m.Summary().DataPoints()
+				for l := 0; l < dps.Len(); l++ {
+					cv.point(dps.At(l), region, account, factor, isTime)
+				}
+			}
+		}
+	}
+	return ConvertStats{
+		DataPoints: cv.stats.DataPoints - before.DataPoints,
+		Skipped:    cv.stats.Skipped - before.Skipped,
+		Samples:    cv.stats.Samples - before.Samples,
+	}
+}
+
+// Metrics returns the batch's output and what every Add did together; when nothing could be
+// converted, the output is empty. The batch must not be used afterwards.
+func (b *Batch) Metrics() (pmetric.Metrics, ConvertStats) {
+	if b.cv.stats.Samples == 0 {
+		return pmetric.NewMetrics(), b.cv.stats
+	}
+	return b.out, b.cv.stats
+}
+
+// conversion is the state of one Batch.
+type conversion struct {
+	metrics  pmetric.MetricSlice
+	families map[string]*family // by namespace, metric name and time unit (familyKey)
+	labels   map[string]string  // attribute of each dimension name seen
+	buf      []byte
+	stats    ConvertStats
+}
+
+// family is the output of one CloudWatch metric: a gauge per statistic, made when first used.
+type family struct {
+	base        string // aws_<namespace>_<metric>[_seconds]
+	stats       [4]pmetric.Metric
+	made        [4]bool
+	percentiles map[float64]pmetric.Metric
+}
+
+// The statistics of a family, in the order of family.stats.
+var statNames = [4]string{statSum, statSampleCount, statMinimum, statMaximum}
+
+const (
+	iSum = iota
+	iSampleCount
+	iMinimum
+	iMaximum
+)
+
+func (cv *conversion) point(dp pmetric.SummaryDataPoint, region, account string, factor float64, isTime bool) {
+	attrs := dp.Attributes()
+	namespace, metric := str(attrs, attrNamespace), str(attrs, attrMetricName)
+	if namespace == "" || metric == "" || dp.Count() == 0 || dp.Timestamp() == 0 || !valid(dp) {
+		cv.stats.Skipped++
+		return
+	}
+	f := cv.family(namespace, metric, isTime)
+	if f == nil {
+		cv.stats.Skipped++
+		return
+	}
+	cv.stats.DataPoints++
+
+	first := cv.gauge(f, iSum, dp)
+	first.SetDoubleValue(dp.Sum() * factor)
+	cv.putLabels(first.Attributes(), attrs, region, account)
+	cv.gauge(f, iSampleCount, dp, first).SetDoubleValue(float64(dp.Count()))
+	qs := dp.QuantileValues()
+	for i := 0; i < qs.Len(); i++ {
+		q := qs.At(i)
+		switch q.Quantile() {
+		case 0:
+			cv.gauge(f, iMinimum, dp, first).SetDoubleValue(q.Value() * factor)
+		case 1:
+			cv.gauge(f, iMaximum, dp, first).SetDoubleValue(q.Value() * factor)
+		default:
+			cv.percentile(f, q.Quantile(), dp, first).SetDoubleValue(q.Value() * factor)
+		}
+	}
+}
+
+// valid tells whether every value of dp is one CloudWatch can have: finite, and quantiles
+// between 0 and 1, strictly increasing as OTLP requires (a repeated quantile would make two
+// samples of one series at one timestamp, which Prometheus refuses).
+func valid(dp pmetric.SummaryDataPoint) bool {
+	if !finite(dp.Sum()) {
+		return false
+	}
+	qs := dp.QuantileValues()
+	last := -1.0
+	for i := 0; i < qs.Len(); i++ {
+		q := qs.At(i)
+		if !finite(q.Value()) || !(q.Quantile() > last && q.Quantile() <= 1) {
+			return false
+		}
+		last = q.Quantile()
+	}
+	return true
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// family returns the family of a CloudWatch metric, or nil when its name has nothing to
+// make a series name of.
+func (cv *conversion) family(namespace, metric string, isTime bool) *family {
+	cv.buf = append(append(append(cv.buf[:0], namespace...), 0), metric...)
+	if isTime {
+		cv.buf = append(cv.buf, 0)
+	}
+	if f, ok := cv.families[string(cv.buf)]; ok {
+		return f
+	}
+	key := string(cv.buf)
+	var f *family
+	if base, ok := appendBaseName(cv.buf[:0], namespace, metric, isTime); ok {
+		f = &family{base: string(base)}
+		cv.buf = base
+	}
+	cv.families[key] = f
+	return f
+}
+
+// gauge appends a point to the gauge of statistic i, with dp's timestamps and, when like is
+// given, like's attributes.
+func (cv *conversion) gauge(f *family, i int, dp pmetric.SummaryDataPoint, like ...pmetric.NumberDataPoint) pmetric.NumberDataPoint {
+	if !f.made[i] {
+		f.stats[i] = cv.newGauge(f.base + "_" + statNames[i])
+		f.made[i] = true
+	}
+	return cv.appendPoint(f.stats[i], dp, like...)
+}
+
+func (cv *conversion) percentile(f *family, q float64, dp pmetric.SummaryDataPoint, like pmetric.NumberDataPoint) pmetric.NumberDataPoint {
+	m, ok := f.percentiles[q]
+	if !ok {
+		if f.percentiles == nil {
+			f.percentiles = map[float64]pmetric.Metric{}
+		}
+		cv.buf = appendPercentile(append(append(cv.buf[:0], f.base...), '_'), q)
+		m = cv.newGauge(string(cv.buf))
+		f.percentiles[q] = m
+	}
+	return cv.appendPoint(m, dp, like)
+}
+
+func (cv *conversion) newGauge(name string) pmetric.Metric {
+	m := cv.metrics.AppendEmpty()
+	m.SetName(name)
+	m.SetEmptyGauge()
+	return m
+}
+
+func (cv *conversion) appendPoint(m pmetric.Metric, dp pmetric.SummaryDataPoint, like ...pmetric.NumberDataPoint) pmetric.NumberDataPoint {
+	p := m.Gauge().DataPoints().AppendEmpty()
+	p.SetStartTimestamp(dp.StartTimestamp())
+	p.SetTimestamp(dp.Timestamp())
+	if len(like) > 0 {
+		like[0].Attributes().CopyTo(p.Attributes())
+	}
+	cv.stats.Samples++
+	return p
+}
+
+// putLabels puts the labels of a CloudWatch data point: the resource's region and account,
+// then each dimension.
+func (cv *conversion) putLabels(dst, src pcommon.Map, region, account string) {
+	dims, _ := src.Get(attrDimensions)
+	if dims.Type() == pcommon.ValueTypeMap {
+		dst.EnsureCapacity(2 + dims.Map().Len())
+	}
+	if region != "" {
+		dst.PutStr(attrRegion, region)
+	}
+	if account != "" {
+		dst.PutStr(attrAccount, account)
+	}
+	if dims.Type() != pcommon.ValueTypeMap {
+		return
+	}
+	for name, v := range dims.Map().All() {
+		value := v.AsString()
+		if value == "" {
+			continue
+		}
+		label, ok := cv.labels[name]
+		if !ok {
+			cv.buf = appendLabelOf(cv.buf[:0], name)
+			label = string(cv.buf)
+			cv.labels[name] = label
+		}
+		dst.PutStr(label, value)
+	}
+}
+
+// str is the string value of key in m, or "" when it is absent or not a string.
+func str(m pcommon.Map, key string) string {
+	if v, ok := m.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+func dataPoints(m pmetric.Metric) int {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return m.Gauge().DataPoints().Len()
+	case pmetric.MetricTypeSum:
+		return m.Sum().DataPoints().Len()
+	case pmetric.MetricTypeHistogram:
+		return m.Histogram().DataPoints().Len()
+	case pmetric.MetricTypeExponentialHistogram:
+		return m.ExponentialHistogram().DataPoints().Len()
+	case pmetric.MetricTypeSummary:
+		return m.Summary().DataPoints().Len()
+	}
+	return 0
+}

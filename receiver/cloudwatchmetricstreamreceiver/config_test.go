@@ -1,0 +1,92 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package cloudwatchmetricstreamreceiver
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/cloudwatchmetricstreamreceiver/internal/metadata"
+)
+
+func TestCreateDefaultConfig(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, componenttest.CheckConfigStruct(cfg))
+	assert.Equal(t, "localhost:4320", cfg.HTTP.NetAddr.Endpoint)
+	assert.Equal(t, int64(64<<20), cfg.HTTP.MaxRequestBodySize)
+	assert.EqualError(t, cfg.Validate(), errMissingAccessKey.Error(), "no key by default: it must be set")
+}
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	tests := []struct {
+		id          component.ID
+		expected    func(*Config)
+		expectedErr error
+	}{
+		{id: component.NewID(metadata.Type), expected: func(c *Config) { c.AccessKey = "stream-key" }},
+		{id: component.NewIDWithName(metadata.Type, "custom"), expected: func(c *Config) {
+			c.HTTP.NetAddr.Endpoint = "0.0.0.0:14320"
+			c.HTTP.MaxRequestBodySize = 1 << 20
+			c.AccessKey = "other-key"
+		}},
+		{id: component.NewIDWithName(metadata.Type, "no_access_key"), expectedErr: errMissingAccessKey},
+		{id: component.NewIDWithName(metadata.Type, "no_endpoint"), expectedErr: errMissingEndpoint},
+	}
+	for _, tt := range tests {
+		t.Run(tt.id.String(), func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			sub, err := cm.Sub(tt.id.String())
+			require.NoError(t, err)
+			require.NoError(t, sub.Unmarshal(cfg))
+			if tt.expectedErr != nil {
+				assert.ErrorIs(t, confmap.Validate(cfg), tt.expectedErr)
+				return
+			}
+			require.NoError(t, confmap.Validate(cfg))
+			want := createDefaultConfig().(*Config)
+			tt.expected(want)
+			assert.Equal(t, want, cfg)
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name        string
+		config      func(*Config)
+		expectedErr []error
+	}{
+		{name: "valid", config: func(c *Config) { c.AccessKey = "k" }},
+		{name: "no key", config: func(*Config) {}, expectedErr: []error{errMissingAccessKey}},
+		{name: "key longer than Firehose sends", config: func(c *Config) {
+			c.AccessKey = configopaque.String(strings.Repeat("k", maxAccessKeyBytes+1))
+		}, expectedErr: []error{errAccessKeyTooLong}},
+		{name: "every problem at once", config: func(c *Config) { c.HTTP.NetAddr.Endpoint = "" },
+			expectedErr: []error{errMissingEndpoint, errMissingAccessKey}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			tt.config(cfg)
+			err := cfg.Validate()
+			if len(tt.expectedErr) == 0 {
+				assert.NoError(t, err)
+				return
+			}
+			assert.Equal(t, errors.Join(tt.expectedErr...).Error(), err.Error())
+		})
+	}
+}

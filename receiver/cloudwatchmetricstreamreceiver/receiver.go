@@ -1,0 +1,261 @@
+// Copyright The otelcol-lambda Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package cloudwatchmetricstreamreceiver // import "github.com/otelcol-lambda/otelcol-lambda/receiver/cloudwatchmetricstreamreceiver"
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-lambda/otelcol-lambda/internal/cloudwatch"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/warnlog"
+	"github.com/otelcol-lambda/otelcol-lambda/receiver/cloudwatchmetricstreamreceiver/internal/metadata"
+)
+
+// obsreportFormat names what this receiver decodes in the collector's receiver metrics.
+const obsreportFormat = "cloudwatch_otlp_1.0.0"
+
+var _ http.Handler = (*metricStreamReceiver)(nil)
+
+// metricStreamReceiver is the HTTP endpoint of a Firehose delivery stream.
+type metricStreamReceiver struct {
+	cfg       *Config
+	settings  receiver.Settings
+	next      consumer.Metrics
+	obsrep    *receiverhelper.ObsReport
+	telemetry *metadata.TelemetryBuilder
+	outcomes  outcomes
+	warnings  *warnlog.Logger
+	// converter makes the gateway's series, with this replica's job and instance.
+	converter *cloudwatch.Converter
+	// accessKeyDigest is the configured key's SHA-256: comparing digests takes the same
+	// time whatever the length and content of the key a request sends.
+	accessKeyDigest [sha256.Size]byte
+
+	server     *http.Server
+	addr       net.Addr // where the server listens, known after Start (port 0 in tests)
+	shutdownWG sync.WaitGroup
+}
+
+// outcomes are the attribute sets of the receiver's counters, made once.
+type outcomes struct {
+	requestAccepted, requestUnauthorized, requestMalformed, requestTooLarge, requestRefused metric.MeasurementOption
+	recordAccepted, recordMalformed, recordRefused                                          metric.MeasurementOption
+	pointConverted, pointSkipped                                                            metric.MeasurementOption
+}
+
+func outcome(name string) metric.MeasurementOption {
+	return metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", name)))
+}
+
+func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics) (*metricStreamReceiver, error) {
+	obsrep, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              "http",
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	telemetry, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	r := &metricStreamReceiver{
+		cfg:       cfg,
+		settings:  set,
+		next:      next,
+		obsrep:    obsrep,
+		telemetry: telemetry,
+		outcomes: outcomes{
+			requestAccepted:     outcome("accepted"),
+			requestUnauthorized: outcome("unauthorized"),
+			requestMalformed:    outcome("malformed"),
+			requestTooLarge:     outcome("too_large"),
+			requestRefused:      outcome("refused"),
+			recordAccepted:      outcome("accepted"),
+			recordMalformed:     outcome("malformed"),
+			recordRefused:       outcome("refused"),
+			pointConverted:      outcome("converted"),
+			pointSkipped:        outcome("skipped"),
+		},
+		warnings:        warnlog.New(set.Logger),
+		converter:       cloudwatch.NewConverter(set.Resource, metadata.ScopeName),
+		accessKeyDigest: sha256.Sum256([]byte(cfg.AccessKey)),
+	}
+	return r, nil
+}
+
+// Start listens and serves; a serve failure after start is reported as a fatal status.
+func (r *metricStreamReceiver) Start(ctx context.Context, host component.Host) error {
+	server, err := r.cfg.HTTP.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, r,
+		confighttp.WithErrorHandler(r.decodingFailed))
+	if err != nil {
+		return err
+	}
+	listener, err := r.cfg.HTTP.ToListener(ctx)
+	if err != nil {
+		return err
+	}
+	r.server = server
+	r.addr = listener.Addr()
+	r.settings.Logger.Info("Starting HTTP server", zap.String("endpoint", listener.Addr().String()))
+	r.shutdownWG.Go(func() {
+		if err := r.server.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	})
+	return nil
+}
+
+// Shutdown stops the server and waits for in-flight requests; it is safe without Start.
+func (r *metricStreamReceiver) Shutdown(ctx context.Context) error {
+	var err error
+	if r.server != nil {
+		err = r.server.Shutdown(ctx)
+	}
+	r.shutdownWG.Wait()
+	r.telemetry.Shutdown()
+	return err
+}
+
+// ServeHTTP answers one Firehose delivery request. Firehose retries every answer but 200,
+// the whole request with the same request id, until the stream's retry duration runs
+// out, then writes it to the stream's S3 backup: so a request with some usable records
+// is answered 200 once those were delivered (a retry would deliver them twice), and the
+// records that cannot be used are counted and logged.
+func (r *metricStreamReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	ctx := req.Context()
+	requestID := req.Header.Get(headerRequestID)
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		r.refuse(ctx, w, requestID, http.StatusMethodNotAllowed, r.outcomes.requestMalformed, "method "+req.Method+" is not allowed, Firehose POSTs")
+		return
+	}
+	if !r.authorized(req.Header.Get(headerAccessKey)) {
+		r.refuse(ctx, w, requestID, http.StatusUnauthorized, r.outcomes.requestUnauthorized, "missing or wrong "+headerAccessKey)
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt != jsonContentType {
+		r.refuse(ctx, w, requestID, http.StatusUnsupportedMediaType, r.outcomes.requestMalformed, "content type must be "+jsonContentType)
+		return
+	}
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+			r.refuse(ctx, w, requestID, http.StatusRequestEntityTooLarge, r.outcomes.requestTooLarge, "the body is over the receiver's max_request_body_size, compressed or decoded: lower the delivery stream's buffer size")
+			return
+		}
+		r.refuse(ctx, w, requestID, http.StatusBadRequest, r.outcomes.requestMalformed, "reading the body: "+err.Error())
+		return
+	}
+	decoded, err := decodeRequest(body)
+	if err != nil {
+		r.refuse(ctx, w, requestID, http.StatusBadRequest, r.outcomes.requestMalformed, err.Error())
+		return
+	}
+	if requestID == "" {
+		requestID = decoded.requestID
+	}
+	if bad := decoded.malformedRecords(); bad > 0 {
+		r.telemetry.ReceiverCloudwatchMetricStreamRecords.Add(ctx, int64(bad), r.outcomes.recordMalformed)
+		r.warnings.Warn("Skipped malformed Firehose records", zap.String("request_id", requestID),
+			zap.Int("malformed", bad), zap.Int("records", decoded.records), zap.Error(decoded.firstBad))
+		if decoded.goodRecords == 0 {
+			r.refuse(ctx, w, requestID, http.StatusBadRequest, r.outcomes.requestMalformed, "no record could be used: "+decoded.firstBad.Error())
+			return
+		}
+	}
+	if status, msg := r.deliver(ctx, &decoded); status != http.StatusOK {
+		r.telemetry.ReceiverCloudwatchMetricStreamRecords.Add(ctx, int64(decoded.goodRecords), r.outcomes.recordRefused)
+		r.refuse(ctx, w, requestID, status, r.outcomes.requestRefused, msg)
+		return
+	}
+	r.telemetry.ReceiverCloudwatchMetricStreamRecords.Add(ctx, int64(decoded.goodRecords), r.outcomes.recordAccepted)
+	r.telemetry.ReceiverCloudwatchMetricStreamRequests.Add(ctx, 1, r.outcomes.requestAccepted)
+	writeResponse(w, http.StatusOK, requestID, "")
+}
+
+// deliver converts the decoded records' metrics and hands them to the next consumer in
+// one call, so that the request is delivered or retried as a whole. It answers the status
+// for Firehose and, unless 200, why.
+func (r *metricStreamReceiver) deliver(ctx context.Context, decoded *decodedRequest) (int, string) {
+	converted := pmetric.NewMetrics()
+	var stats cloudwatch.ConvertStats
+	for _, message := range decoded.messages {
+		series, s := r.converter.Convert(message)
+		series.ResourceMetrics().MoveAndAppendTo(converted.ResourceMetrics())
+		stats.DataPoints += s.DataPoints
+		stats.Skipped += s.Skipped
+		stats.Samples += s.Samples
+	}
+	if stats.Skipped > 0 {
+		r.warnings.Warn("Skipped CloudWatch data points that could not be mapped", zap.Int("skipped", stats.Skipped))
+	}
+	var err error
+	if converted.DataPointCount() > 0 {
+		ctx = r.obsrep.StartMetricsOp(ctx)
+		err = r.next.ConsumeMetrics(ctx, converted)
+		r.obsrep.EndMetricsOp(ctx, obsreportFormat, stats.Samples, err)
+	}
+	switch {
+	case err == nil:
+		r.telemetry.ReceiverCloudwatchMetricStreamDataPoints.Add(ctx, int64(stats.DataPoints), r.outcomes.pointConverted)
+		r.telemetry.ReceiverCloudwatchMetricStreamDataPoints.Add(ctx, int64(stats.Skipped), r.outcomes.pointSkipped)
+		return http.StatusOK, ""
+	case consumererror.IsPermanent(err):
+		// The pipeline will never take this data; Firehose still retries, then backs it up.
+		return http.StatusBadRequest, "the pipeline refused the data for good: " + err.Error()
+	default:
+		return http.StatusServiceUnavailable, "the pipeline refused the data for now, retry: " + err.Error()
+	}
+}
+
+// authorized compares the request's access key with the configured one in constant time.
+func (r *metricStreamReceiver) authorized(key string) bool {
+	digest := sha256.Sum256([]byte(key))
+	return subtle.ConstantTimeCompare(digest[:], r.accessKeyDigest[:]) == 1
+}
+
+// decodingFailed answers a body that confighttp could not decode (a broken gzip stream,
+// an encoding it does not know) in Firehose's format.
+func (r *metricStreamReceiver) decodingFailed(w http.ResponseWriter, req *http.Request, msg string, status int) {
+	r.refuse(req.Context(), w, req.Header.Get(headerRequestID), status, r.outcomes.requestMalformed, "decoding the body: "+msg)
+}
+
+// refuse answers a request that was not delivered, counts it and logs why, rate-limited.
+func (r *metricStreamReceiver) refuse(ctx context.Context, w http.ResponseWriter, requestID string, status int, reason metric.MeasurementOption, msg string) {
+	r.telemetry.ReceiverCloudwatchMetricStreamRequests.Add(ctx, 1, reason)
+	r.warnings.Warn("Refused a Firehose request", zap.Int("status", status), zap.String("request_id", requestID), zap.String("reason", msg))
+	writeResponse(w, status, requestID, msg)
+}
+
+// writeResponse writes the answer Firehose expects: its request id back, a timestamp in
+// milliseconds, and the error message it logs when the status is not 200.
+func writeResponse(w http.ResponseWriter, status int, requestID, errorMessage string) {
+	body, _ := json.Marshal(firehoseResponse{RequestID: requestID, Timestamp: time.Now().UnixMilli(), ErrorMessage: errorMessage})
+	w.Header().Set("Content-Type", jsonContentType)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
