@@ -168,7 +168,7 @@ func TestGatewayCountsSpansInPrometheus(t *testing.T) {
 func TestDistributionListsOurComponents(t *testing.T) {
 	out, err := exec.Command(gatewayBinary(t), "components").CombinedOutput()
 	require.NoError(t, err, string(out))
-	for _, name := range []string{"lambda_telemetry", "lambda_correlation", "lambda_metrics", "prometheus_remote_write", "span_metrics", "lambda_fleet_metrics"} {
+	for _, name := range []string{"lambda_telemetry", "cloudwatch_metric_stream", "lambda_correlation", "lambda_metrics", "prometheus_remote_write", "span_metrics", "lambda_fleet_metrics"} {
 		assert.Contains(t, string(out), "name: "+name)
 	}
 }
@@ -192,6 +192,7 @@ func TestConfigOverlaysValidate(t *testing.T) {
 		"OTELCOL_LAMBDA_TRACES_ENDPOINT=127.0.0.1:14317",
 		"OTELCOL_LAMBDA_LOGS_ENDPOINT=http://127.0.0.1:14318",
 		"OTELCOL_LAMBDA_REPLICA_ID=gateway-0",
+		"OTELCOL_LAMBDA_FIREHOSE_ACCESS_KEY=firehose-key",
 	)
 	base := filepath.Join(root, "distribution", "config.yaml")
 	for _, overlay := range append([]string{""}, overlays...) {
