@@ -250,10 +250,10 @@ type functionValue struct {
 	value float64
 }
 
-// functionValueExpr gives each function that base has a series for its configured value.
-// Entries that name an account or region come first, and `or` keeps the first match, so
-// they win over an entry for the same function everywhere.
-func functionValueExpr(base string, entries []functionValue) string {
+// functionValueExpr gives each function that one of bases has a series for its configured
+// value. Entries that name an account or region come first, and `or` keeps the first match,
+// so they win over an entry for the same function everywhere.
+func functionValueExpr(bases []string, entries []functionValue) string {
 	specificity := func(r FunctionRef) int {
 		n := 0
 		for _, s := range []string{r.CloudAccountID, r.CloudRegion} {
@@ -274,15 +274,40 @@ func functionValueExpr(base string, entries []functionValue) string {
 		if e.ref.CloudRegion != "" {
 			m = append(m, "cloud_region="+strconv.Quote(e.ref.CloudRegion))
 		}
-		terms[i] = "0 * " + base + "{" + strings.Join(m, ", ") + "} + " + formatNumber(e.value)
+		terms[i] = "0 * " + selectEach(bases, strings.Join(m, ", ")) + " + " + formatNumber(e.value)
 	}
 	return strings.Join(terms, "\nor\n")
 }
 
+// selectEach is the series of any of bases that match matchers (none: all), as one operand:
+// `base{m}`, or `(a{m} or b{m})`.
+func selectEach(bases []string, matchers string) string {
+	sel := make([]string, len(bases))
+	for i, b := range bases {
+		sel[i] = b + braces(matchers)
+	}
+	if len(sel) == 1 {
+		return sel[0]
+	}
+	return "(" + strings.Join(sel, " or ") + ")"
+}
+
+// The concurrency each limit is judged against: Little's law over our telemetry (an
+// average over 5 minutes), and CloudWatch's ConcurrentExecutions (the peak of each minute,
+// over 10 minutes; recording.yml's lambda-cloudwatch group). A limit is recorded for every
+// account and region, and every listed function, that either has.
 const (
-	concurrencyRunbook = "docs/runbooks.md#lambdaconcurrencynearlimit"
-	budgetRunbook      = "docs/runbooks.md#lambdacostoverbudget"
-	lastWeekRunbook    = "docs/runbooks.md#lambdacostabovelastweek"
+	accountConcurrency           = "account_region:faas_concurrency:avg_rate5m"
+	accountConcurrentExecutions  = "account_region:aws_lambda_concurrent_executions:max10m"
+	functionConcurrency          = "function:faas_concurrency:avg_rate5m"
+	functionConcurrentExecutions = "function:aws_lambda_concurrent_executions:max10m"
+)
+
+const (
+	concurrencyRunbook          = "docs/runbooks.md#lambdaconcurrencynearlimit"
+	concurrentExecutionsRunbook = "docs/runbooks.md#lambdaconcurrentexecutionsnearlimit"
+	budgetRunbook               = "docs/runbooks.md#lambdacostoverbudget"
+	lastWeekRunbook             = "docs/runbooks.md#lambdacostabovelastweek"
 )
 
 func (s *Spec) limitsFile() ruleFile {
@@ -297,20 +322,24 @@ and cloud_region: the quota is per account and region, whichever gateway saw the
 The concurrency is Little's law over 5 minutes (function:faas_concurrency:avg_rate5m, seconds
 of invocation per second): an average, so it underestimates the peaks. Bursts within the
 5 minutes reach the limit, and Lambda throttles them, well before the average does; throttled
-invocations never run, so no telemetry counts them (CloudWatch's Throttles does).`,
+invocations never run, so no telemetry counts them (CloudWatch's Throttles does).
+LambdaConcurrentExecutionsNearLimit judges the same limits against CloudWatch's
+ConcurrentExecutions instead: the peak of each minute, over the last 10 minutes of periods
+(they arrive minutes late), so it sees the bursts that the average hides.`,
 		rules: []rule{{
 			record: "account_region:faas_concurrency:avg_rate5m",
 			expr:   "sum by (cloud_account_id, cloud_region) (function:faas_concurrency:avg_rate5m)",
 		}},
 	}
 	// The limit of every account and region with traffic: its override, or the default.
+	accountBases := []string{accountConcurrency, accountConcurrentExecutions}
 	var overrides []string
 	for _, o := range c.Overrides {
-		overrides = append(overrides, fmt.Sprintf("0 * account_region:faas_concurrency:avg_rate5m{cloud_account_id=%q, cloud_region=%q} + %d",
-			o.CloudAccountID, o.CloudRegion, o.Limit))
+		overrides = append(overrides, fmt.Sprintf("0 * %s + %d",
+			selectEach(accountBases, fmt.Sprintf("cloud_account_id=%q, cloud_region=%q", o.CloudAccountID, o.CloudRegion)), o.Limit))
 	}
-	limit := fmt.Sprintf("0 * account_region:faas_concurrency:avg_rate5m + %d", *c.DefaultLimit)
-	limitComment := fmt.Sprintf("The quota of each account and region with traffic: %d (default_limit)", *c.DefaultLimit)
+	limit := fmt.Sprintf("0 * %s + %d", selectEach(accountBases, ""), *c.DefaultLimit)
+	limitComment := fmt.Sprintf("The quota of each account and region with traffic (in our telemetry or in CloudWatch's): %d (default_limit)", *c.DefaultLimit)
 	if len(overrides) > 0 {
 		limit = strings.Join(overrides, "\nor\n") + "\nor on (cloud_account_id, cloud_region)\n" + limit
 		limitComment += ", unless overrides lists it"
@@ -327,6 +356,17 @@ invocations never run, so no telemetry counts them (CloudWatch's Throttles does)
 				{"description", "The functions of account {{ $labels.cloud_account_id }} in {{ $labels.cloud_region }} ran {{ $value | humanizePercentage }} of the concurrent-executions limit on average over 5 minutes, for 15 minutes (threshold " + percent + "). The average underestimates the peaks: invocations over the limit are throttled."},
 				{"runbook_url", concurrencyRunbook},
 			},
+		},
+		rule{
+			alert:       "LambdaConcurrentExecutionsNearLimit",
+			expr:        accountConcurrentExecutions + " / account_region:faas_concurrency_limit:value > " + fraction,
+			forDuration: "15m",
+			labels:      []label{{"severity", "ticket"}, {"scope", "account"}},
+			annotations: []label{
+				{"summary", "Lambda concurrency in {{ $labels.cloud_account_id }} {{ $labels.cloud_region }} peaks at {{ $value | humanizePercentage }} of the account's limit"},
+				{"description", "The functions of account {{ $labels.cloud_account_id }} in {{ $labels.cloud_region }} peaked at {{ $value | humanizePercentage }} of the concurrent-executions limit (CloudWatch's ConcurrentExecutions, the largest per-minute maximum of the last 10 minutes), for 15 minutes (threshold " + percent + "). At the limit Lambda throttles."},
+				{"runbook_url", concurrentExecutionsRunbook},
+			},
 		})
 	if len(c.Reserved) > 0 {
 		entries := make([]functionValue, len(c.Reserved))
@@ -337,7 +377,7 @@ invocations never run, so no telemetry counts them (CloudWatch's Throttles does)
 			rule{
 				comment: "Reserved concurrency of the functions alerting.yml lists (while they have traffic).",
 				record:  "function:faas_reserved_concurrency:value",
-				expr:    functionValueExpr("function:faas_concurrency:avg_rate5m", entries),
+				expr:    functionValueExpr([]string{functionConcurrency, functionConcurrentExecutions}, entries),
 			},
 			rule{
 				alert:       "LambdaConcurrencyNearLimit",
@@ -348,6 +388,17 @@ invocations never run, so no telemetry counts them (CloudWatch's Throttles does)
 					{"summary", "Lambda {{ $labels.faas_name }} is at {{ $value | humanizePercentage }} of its reserved concurrency"},
 					{"description", "{{ $labels.faas_name }} ({{ with $labels.cloud_account_id }}{{ . }}/{{ end }}{{ $labels.cloud_region }}) ran {{ $value | humanizePercentage }} of its reserved concurrency on average over 5 minutes, for 15 minutes (threshold " + percent + "). The average underestimates the peaks: invocations over the reserved concurrency are throttled."},
 					{"runbook_url", concurrencyRunbook},
+				},
+			},
+			rule{
+				alert:       "LambdaConcurrentExecutionsNearLimit",
+				expr:        functionConcurrentExecutions + " / function:faas_reserved_concurrency:value > " + fraction,
+				forDuration: "15m",
+				labels:      []label{{"severity", "ticket"}, {"scope", "function"}},
+				annotations: []label{
+					{"summary", "Lambda {{ $labels.faas_name }} peaks at {{ $value | humanizePercentage }} of its reserved concurrency"},
+					{"description", "{{ $labels.faas_name }} ({{ with $labels.cloud_account_id }}{{ . }}/{{ end }}{{ $labels.cloud_region }}) peaked at {{ $value | humanizePercentage }} of its reserved concurrency (CloudWatch's ConcurrentExecutions, the largest per-minute maximum of the last 10 minutes), for 15 minutes (threshold " + percent + "). At the reserved concurrency Lambda throttles."},
+					{"runbook_url", concurrentExecutionsRunbook},
 				},
 			})
 	}
@@ -382,7 +433,7 @@ two rules of one alert apart, and can route them.`,
 			rule{
 				comment: "Hourly budgets of the functions alerting.yml lists (while they have traffic).",
 				record:  "function:aws_lambda_cost_budget_usd_per_hour:value",
-				expr:    functionValueExpr("function:aws_lambda_cost_usd_per_hour:rate5m", entries),
+				expr:    functionValueExpr([]string{"function:aws_lambda_cost_usd_per_hour:rate5m"}, entries),
 			},
 			rule{
 				alert:       "LambdaCostOverBudget",

@@ -131,7 +131,7 @@ func TestFunctionMatcher(t *testing.T) {
 }
 
 func TestFunctionValueExprPutsSpecificEntriesFirst(t *testing.T) {
-	got := functionValueExpr("base", []functionValue{
+	got := functionValueExpr([]string{"base"}, []functionValue{
 		{FunctionRef{Function: "p"}, 100},
 		{FunctionRef{Function: "p", CloudRegion: "us-east-1"}, 20},
 		{FunctionRef{Function: "p", CloudAccountID: "1", CloudRegion: "us-east-1"}, 10},
@@ -141,6 +141,15 @@ or
 0 * base{faas_name="p", cloud_region="us-east-1"} + 20
 or
 0 * base{faas_name="p"} + 100`, got)
+
+	// Several bases: a function has the value where any of them has a series for it.
+	got = functionValueExpr([]string{"a", "b"}, []functionValue{{FunctionRef{Function: "p"}, 100}})
+	assert.Equal(t, `0 * (a{faas_name="p"} or b{faas_name="p"}) + 100`, got)
+}
+
+func TestSelectEach(t *testing.T) {
+	assert.Equal(t, "a", selectEach([]string{"a"}, ""))
+	assert.Equal(t, `(a{x="1"} or b{x="1"})`, selectEach([]string{"a", "b"}, `x="1"`))
 }
 
 func TestInvokeDurationBounds(t *testing.T) {

@@ -169,10 +169,10 @@ func TestShippedRules(t *testing.T) {
 			}
 		}
 	}
-	// The shipped files alone have 11 alerts and 42 recording rules: a glob or a decoder
-	// that finds fewer checks nothing.
-	assert.GreaterOrEqual(t, alerts, 11, "alerts checked")
-	assert.GreaterOrEqual(t, records, 42, "recording rules checked")
+	// alerts.yml and recording.yml alone have 17 alerts and 54 recording rules: a glob or a
+	// decoder that finds fewer checks nothing.
+	assert.GreaterOrEqual(t, alerts, 17, "alerts checked")
+	assert.GreaterOrEqual(t, records, 54, "recording rules checked")
 }
 
 // TestCheckRuleFindsEachMistake feeds checkRule one mistake at a time.
