@@ -5,19 +5,28 @@ package cloudwatchmetricstreamreceiver // import "github.com/otelcol-lambda/otel
 
 import (
 	"errors"
+	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/confmap"
 )
 
-// maxAccessKeyBytes is the longest access key Firehose sends.
-const maxAccessKeyBytes = 4096
+const (
+	// maxAccessKeyBytes is the longest access key Firehose sends.
+	maxAccessKeyBytes = 4096
+	// firehoseRequestTimeout is how long Firehose waits for an answer before it counts the
+	// request failed and sends it again.
+	firehoseRequestTimeout = 3 * time.Minute
+)
 
 var (
 	errMissingEndpoint  = errors.New("http::endpoint must not be empty")
 	errMissingAccessKey = errors.New("access_key must not be empty: set the delivery stream's access key here, anyone who reaches the endpoint could write series otherwise")
 	errAccessKeyTooLong = errors.New("access_key must be at most 4096 bytes, the longest Firehose sends")
+	errConsumeTimeout   = errors.New("consume_timeout must be positive and below Firehose's 3-minute request timeout")
+	errConsumeTimeoutWT = errors.New("consume_timeout must be below http::write_timeout, or the server drops the answer before the 503 is written")
+	errMaxAge           = errors.New("max_age must be positive")
 )
 
 var _ confmap.Validator = (*Config)(nil)
@@ -32,6 +41,17 @@ type Config struct {
 	// X-Amz-Firehose-Access-Key header of every request. Required: a request without it,
 	// or with another, is answered 401.
 	AccessKey configopaque.String `mapstructure:"access_key"`
+
+	// ConsumeTimeout bounds how long a request waits for the pipeline (memory_limiter,
+	// then the remote write and its retries). When it runs out the request is answered
+	// 503 and Firehose sends it again. It must be below http::write_timeout, after which
+	// the server drops the answer, and Firehose's 3-minute request timeout.
+	ConsumeTimeout time.Duration `mapstructure:"consume_timeout"`
+
+	// MaxAge drops the data points whose period ended longer ago than this: Prometheus
+	// refuses a sample older than its out_of_order_time_window, and would refuse the
+	// whole write with it. Keep it below Prometheus' out_of_order_time_window.
+	MaxAge time.Duration `mapstructure:"max_age"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -48,6 +68,15 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errMissingAccessKey)
 	case len(cfg.AccessKey) > maxAccessKeyBytes:
 		errs = append(errs, errAccessKeyTooLong)
+	}
+	switch {
+	case cfg.ConsumeTimeout <= 0 || cfg.ConsumeTimeout >= firehoseRequestTimeout:
+		errs = append(errs, errConsumeTimeout)
+	case cfg.HTTP.WriteTimeout > 0 && cfg.ConsumeTimeout >= cfg.HTTP.WriteTimeout:
+		errs = append(errs, errConsumeTimeoutWT)
+	}
+	if cfg.MaxAge <= 0 {
+		errs = append(errs, errMaxAge)
 	}
 	return errors.Join(errs...)
 }

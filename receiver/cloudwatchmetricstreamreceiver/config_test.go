@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,6 +26,8 @@ func TestCreateDefaultConfig(t *testing.T) {
 	require.NoError(t, componenttest.CheckConfigStruct(cfg))
 	assert.Equal(t, "localhost:4320", cfg.HTTP.NetAddr.Endpoint)
 	assert.Equal(t, int64(64<<20), cfg.HTTP.MaxRequestBodySize)
+	assert.Less(t, cfg.ConsumeTimeout, cfg.HTTP.WriteTimeout, "the 503 is written before the server drops the answer")
+	assert.Equal(t, 25*time.Minute, cfg.MaxAge, "below the 30m out_of_order_time_window of the distribution's Prometheus")
 	assert.EqualError(t, cfg.Validate(), errMissingAccessKey.Error(), "no key by default: it must be set")
 }
 
@@ -41,7 +44,10 @@ func TestLoadConfig(t *testing.T) {
 			c.HTTP.NetAddr.Endpoint = "0.0.0.0:14320"
 			c.HTTP.MaxRequestBodySize = 1 << 20
 			c.AccessKey = "other-key"
+			c.ConsumeTimeout = 10 * time.Second
+			c.MaxAge = 50 * time.Minute
 		}},
+		{id: component.NewIDWithName(metadata.Type, "consume_timeout_over_write_timeout"), expectedErr: errConsumeTimeoutWT},
 		{id: component.NewIDWithName(metadata.Type, "no_access_key"), expectedErr: errMissingAccessKey},
 		{id: component.NewIDWithName(metadata.Type, "no_endpoint"), expectedErr: errMissingEndpoint},
 	}
@@ -74,8 +80,28 @@ func TestConfigValidate(t *testing.T) {
 		{name: "key longer than Firehose sends", config: func(c *Config) {
 			c.AccessKey = configopaque.String(strings.Repeat("k", maxAccessKeyBytes+1))
 		}, expectedErr: []error{errAccessKeyTooLong}},
-		{name: "every problem at once", config: func(c *Config) { c.HTTP.NetAddr.Endpoint = "" },
-			expectedErr: []error{errMissingEndpoint, errMissingAccessKey}},
+		{name: "no consume timeout", config: func(c *Config) { c.AccessKey = "k"; c.ConsumeTimeout = 0 },
+			expectedErr: []error{errConsumeTimeout}},
+		{name: "consume timeout past Firehose's", config: func(c *Config) {
+			c.AccessKey = "k"
+			c.HTTP.WriteTimeout = 0 // no server bound: Firehose's 3 minutes still hold
+			c.ConsumeTimeout = firehoseRequestTimeout
+		}, expectedErr: []error{errConsumeTimeout}},
+		{name: "consume timeout not below write timeout", config: func(c *Config) {
+			c.AccessKey = "k"
+			c.ConsumeTimeout = c.HTTP.WriteTimeout
+		}, expectedErr: []error{errConsumeTimeoutWT}},
+		{name: "no write timeout", config: func(c *Config) {
+			c.AccessKey = "k"
+			c.HTTP.WriteTimeout = 0
+			c.ConsumeTimeout = 2 * time.Minute
+		}},
+		{name: "no max age", config: func(c *Config) { c.AccessKey = "k"; c.MaxAge = 0 }, expectedErr: []error{errMaxAge}},
+		{name: "every problem at once", config: func(c *Config) {
+			c.HTTP.NetAddr.Endpoint = ""
+			c.ConsumeTimeout = -time.Second
+			c.MaxAge = -time.Second
+		}, expectedErr: []error{errMissingEndpoint, errMissingAccessKey, errConsumeTimeout, errMaxAge}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

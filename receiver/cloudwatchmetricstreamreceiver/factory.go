@@ -5,6 +5,7 @@ package cloudwatchmetricstreamreceiver // import "github.com/otelcol-lambda/otel
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
@@ -21,6 +22,12 @@ const (
 	// Firehose sends at most 64 MiB in one request, its largest buffer; the bound holds
 	// after gzip is decoded too.
 	defaultMaxRequestBodySize = 64 << 20
+	// Well below confighttp's 30 s write timeout, so that the 503 is written before the
+	// server gives up on the answer.
+	defaultConsumeTimeout = 20 * time.Second
+	// Below the 30-minute out_of_order_time_window of the distribution's Prometheus
+	// configurations, with room for the time a write takes.
+	defaultMaxAge = 25 * time.Minute
 )
 
 // NewFactory creates a factory for the cloudwatch_metric_stream receiver.
@@ -36,7 +43,7 @@ func createDefaultConfig() component.Config {
 	httpCfg := confighttp.NewDefaultServerConfig()
 	httpCfg.NetAddr.Endpoint = defaultEndpoint
 	httpCfg.MaxRequestBodySize = defaultMaxRequestBodySize
-	return &Config{HTTP: httpCfg}
+	return &Config{HTTP: httpCfg, ConsumeTimeout: defaultConsumeTimeout, MaxAge: defaultMaxAge}
 }
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {

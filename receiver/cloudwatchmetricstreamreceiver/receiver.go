@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
@@ -52,6 +53,8 @@ type metricStreamReceiver struct {
 	// accessKeyDigest is the configured key's SHA-256: comparing digests takes the same
 	// time whatever the length and content of the key a request sends.
 	accessKeyDigest [sha256.Size]byte
+	// now is the clock max_age is measured against.
+	now func() time.Time
 
 	server     *http.Server
 	addr       net.Addr // where the server listens, known after Start (port 0 in tests)
@@ -62,7 +65,7 @@ type metricStreamReceiver struct {
 type outcomes struct {
 	requestAccepted, requestUnauthorized, requestMalformed, requestTooLarge, requestRefused metric.MeasurementOption
 	recordAccepted, recordMalformed, recordRefused                                          metric.MeasurementOption
-	pointConverted, pointSkipped                                                            metric.MeasurementOption
+	pointConverted, pointSkipped, pointTooOld                                               metric.MeasurementOption
 }
 
 func outcome(name string) metric.MeasurementOption {
@@ -99,10 +102,12 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics) (*me
 			recordRefused:       outcome("refused"),
 			pointConverted:      outcome("converted"),
 			pointSkipped:        outcome("skipped"),
+			pointTooOld:         outcome("too_old"),
 		},
 		warnings:        warnlog.New(set.Logger),
 		converter:       cloudwatch.NewConverter(set.Resource, metadata.ScopeName),
 		accessKeyDigest: sha256.Sum256([]byte(cfg.AccessKey)),
+		now:             time.Now,
 	}
 	return r, nil
 }
@@ -201,6 +206,17 @@ func (r *metricStreamReceiver) ServeHTTP(w http.ResponseWriter, req *http.Reques
 // one call, so that the request is delivered or retried as a whole. It answers the status
 // for Firehose and, unless 200, why.
 func (r *metricStreamReceiver) deliver(ctx context.Context, decoded *decodedRequest) (int, string) {
+	oldest := pcommon.NewTimestampFromTime(r.now().Add(-r.cfg.MaxAge))
+	tooOld := 0
+	for _, message := range decoded.messages {
+		tooOld += dropPeriodsEndedBefore(message, oldest)
+	}
+	if tooOld > 0 {
+		// Never written whatever the pipeline answers, so counted at once.
+		r.telemetry.ReceiverCloudwatchMetricStreamDataPoints.Add(ctx, int64(tooOld), r.outcomes.pointTooOld)
+		r.warnings.Warn("Dropped CloudWatch data points older than max_age, which Prometheus would refuse with the whole request",
+			zap.Int("too_old", tooOld), zap.Duration("max_age", r.cfg.MaxAge))
+	}
 	converted := pmetric.NewMetrics()
 	var stats cloudwatch.ConvertStats
 	for _, message := range decoded.messages {
@@ -216,8 +232,15 @@ func (r *metricStreamReceiver) deliver(ctx context.Context, decoded *decodedRequ
 	var err error
 	if converted.DataPointCount() > 0 {
 		ctx = r.obsrep.StartMetricsOp(ctx)
-		err = r.next.ConsumeMetrics(ctx, converted)
+		consumeCtx, cancel := context.WithTimeout(ctx, r.cfg.ConsumeTimeout)
+		err = r.next.ConsumeMetrics(consumeCtx, converted)
+		timedOut := errors.Is(consumeCtx.Err(), context.DeadlineExceeded)
+		cancel()
 		r.obsrep.EndMetricsOp(ctx, obsreportFormat, stats.Samples, err)
+		if err != nil && timedOut && !consumererror.IsPermanent(err) {
+			return http.StatusServiceUnavailable, "the pipeline did not write the data within consume_timeout (" +
+				r.cfg.ConsumeTimeout.String() + "), retry: " + err.Error()
+		}
 	}
 	switch {
 	case err == nil:
@@ -258,4 +281,31 @@ func writeResponse(w http.ResponseWriter, status int, requestID, errorMessage st
 	w.Header().Set("Content-Type", jsonContentType)
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// dropPeriodsEndedBefore removes from a metric stream request the data points whose period
+// ended before oldest, and returns how many it removed. A data point without a timestamp
+// is left for the converter, which skips it.
+func dropPeriodsEndedBefore(md pmetric.Metrics, oldest pcommon.Timestamp) int {
+	dropped := 0
+	tooOld := func(dp pmetric.SummaryDataPoint) bool {
+		if ts := dp.Timestamp(); ts != 0 && ts < oldest {
+			dropped++
+			return true
+		}
+		return false
+	}
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				if m := ms.At(k); m.Type() == pmetric.MetricTypeSummary {
+					m.Summary().DataPoints().RemoveIf(tooOld)
+				}
+			}
+		}
+	}
+	return dropped
 }

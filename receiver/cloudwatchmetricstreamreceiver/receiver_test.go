@@ -8,10 +8,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,6 +60,7 @@ func startReceiver(t *testing.T, configure func(*Config), next consumer.Metrics)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	r, err := NewFactory().CreateMetrics(context.Background(), set, cfg, next)
 	require.NoError(t, err)
+	r.(*metricStreamReceiver).now = func() time.Time { return receivedAt }
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
 	return testReceiver{url: "http://" + r.(*metricStreamReceiver).addr.String() + "/", tel: tel}
@@ -291,4 +294,88 @@ func TestRequestIDFromBodyWhenTheHeaderHasNone(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&answer))
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "from-body", answer.RequestID)
+}
+
+// A period that ended more than max_age ago is dropped, so that Prometheus (which refuses
+// the whole write for one sample older than its out_of_order_time_window) takes the rest.
+func TestPeriodsOlderThanMaxAgeAreDropped(t *testing.T) {
+	const maxAge = 25 * time.Minute
+	sink := new(consumertest.MetricsSink)
+	r := startReceiver(t, func(c *Config) { c.MaxAge = maxAge }, sink)
+	fresh := lambdaStatistics("Throttles", "checkout")
+	tooOld := lambdaStatisticsEnding(receivedAt.Add(-maxAge-time.Minute), "Throttles", "orders", "payments")
+	withinMaxAge := lambdaStatisticsEnding(receivedAt.Add(-maxAge+time.Minute), "Throttles", "refunds")
+
+	status, answer := r.send(t, post(deliveryBody("req-1",
+		cloudwatchtest.Record(fresh, tooOld), cloudwatchtest.Record(withinMaxAge))))
+
+	assert.Equal(t, http.StatusOK, status, answer.ErrorMessage)
+	assert.Equal(t, map[string]int64{"converted": 2, "too_old": 2}, r.counts(t, "receiver_cloudwatch_metric_stream_data_points"))
+	require.Len(t, sink.AllMetrics(), 1)
+	functions := map[string]bool{}
+	for _, rm := range sink.AllMetrics()[0].ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				for _, dp := range m.Gauge().DataPoints().All() {
+					name, _ := dp.Attributes().Get("faas.name")
+					functions[name.Str()] = true
+				}
+			}
+		}
+	}
+	assert.Equal(t, map[string]bool{"checkout": true, "refunds": true}, functions)
+}
+
+// A request whose periods are all too old is answered 200: there is nothing to retry.
+func TestOnlyTooOldPeriodsAreAnswered200(t *testing.T) {
+	sink := new(consumertest.MetricsSink)
+	r := startReceiver(t, nil, sink)
+	tooOld := lambdaStatisticsEnding(receivedAt.Add(-time.Hour), "Throttles", "checkout")
+
+	status, answer := r.send(t, post(deliveryBody("req-1", cloudwatchtest.Record(tooOld))))
+
+	assert.Equal(t, http.StatusOK, status, answer.ErrorMessage)
+	assert.Empty(t, sink.AllMetrics(), "nothing is handed to the pipeline")
+	assert.Equal(t, map[string]int64{"too_old": 1}, r.counts(t, "receiver_cloudwatch_metric_stream_data_points"))
+}
+
+// consumeCall is what a blocking consumer saw of its context.
+type consumeCall struct {
+	hasDeadline bool
+	remaining   time.Duration // from the call to the deadline
+}
+
+// A pipeline slower than consume_timeout (a remote write that keeps retrying) is given up
+// on at the deadline and answered 503 with why, before the server's write timeout would
+// drop the answer and leave Firehose with a timeout.
+func TestSlowPipelineIsAnswered503AtConsumeTimeout(t *testing.T) {
+	const consumeTimeout = 300 * time.Millisecond
+	calls := make(chan consumeCall, 1)
+	blocking, err := consumer.NewMetrics(func(ctx context.Context, _ pmetric.Metrics) error {
+		deadline, ok := ctx.Deadline()
+		calls <- consumeCall{hasDeadline: ok, remaining: time.Until(deadline)}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("request is cancelled or timed out: %w", ctx.Err())
+		case <-time.After(20 * consumeTimeout): // only so that a missing deadline fails instead of hanging
+			return errors.New("the context was never cancelled")
+		}
+	})
+	require.NoError(t, err)
+	r := startReceiver(t, func(c *Config) {
+		c.ConsumeTimeout = consumeTimeout
+		c.HTTP.WriteTimeout = 40 * consumeTimeout
+	}, blocking)
+
+	status, answer := r.send(t, post(deliveryBody("req-1", cloudwatchtest.Record(lambdaStatistics("Throttles", "checkout")))))
+
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Contains(t, answer.ErrorMessage, "consume_timeout (300ms)")
+	assert.Contains(t, answer.ErrorMessage, context.DeadlineExceeded.Error())
+	call := <-calls
+	require.True(t, call.hasDeadline, "the pipeline gets a deadline")
+	assert.LessOrEqual(t, call.remaining, consumeTimeout, "the deadline is consume_timeout from the request")
+	assert.Greater(t, call.remaining, consumeTimeout/2, "the deadline is consume_timeout from the request, not less")
+	assert.Equal(t, map[string]int64{"refused": 1}, r.counts(t, "receiver_cloudwatch_metric_stream_requests"))
+	assert.Equal(t, map[string]int64{"refused": 1}, r.counts(t, "receiver_cloudwatch_metric_stream_records"))
 }
