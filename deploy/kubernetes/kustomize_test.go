@@ -49,7 +49,7 @@ const minScaleDownWindowSeconds = 300
 func TestKustomization(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	m := parseManifests(t, render(t, root))
+	m := parseManifests(t, render(t, root, "."))
 	gw := loadGateway(t, root, m)
 
 	t.Run("ports are the endpoints the config listens on", func(t *testing.T) {
@@ -134,7 +134,7 @@ func TestKustomization(t *testing.T) {
 	})
 
 	t.Run("replica id is the pod name", func(t *testing.T) {
-		idVar := envReference(t, gw.raw(t, "service", "telemetry", "resource", "service.instance.id"))
+		idVar := envReference(t, gw.resourceAttribute(t, "service.instance.id"))
 		ref := gw.env[idVar].from.FieldRef
 		require.NotNil(t, ref, "%s is not from the downward API", idVar)
 		assert.Equal(t, "metadata.name", ref.FieldPath)
@@ -223,20 +223,7 @@ func TestKustomization(t *testing.T) {
 	})
 
 	t.Run("the gateway accepts the configuration the pod loads", func(t *testing.T) {
-		bin := os.Getenv("OTELCOL_LAMBDA_BIN")
-		if bin == "" {
-			t.Skip("OTELCOL_LAMBDA_BIN unset (make k8s-test sets it)")
-		}
-		args := []string{"validate", "--config", filepath.Join(root, "distribution", "config.yaml")}
-		for i, text := range gw.overlayTexts {
-			path := filepath.Join(t.TempDir(), fmt.Sprintf("overlay-%d.yaml", i))
-			require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
-			args = append(args, "--config", path)
-		}
-		cmd := exec.Command(bin, args...)
-		cmd.Env = gw.processEnv()
-		out, err := cmd.CombinedOutput()
-		assert.NoError(t, err, "%s", out)
+		gw.validate(t, root)
 	})
 
 	t.Run("prometheus snippet scrapes the telemetry port", func(t *testing.T) {
@@ -279,7 +266,8 @@ func TestKustomization(t *testing.T) {
 
 // render runs kustomize on this directory: $KUSTOMIZE, else the pinned ./bin/kustomize
 // (make kustomize), else kubectl's built-in one.
-func render(t *testing.T, root string) []byte {
+// render builds the kustomization in dir.
+func render(t *testing.T, root, dir string) []byte {
 	t.Helper()
 	var cmd *exec.Cmd
 	pinned := filepath.Join(root, "bin", "kustomize")
@@ -295,6 +283,7 @@ func render(t *testing.T, root string) []byte {
 	default:
 		t.Skip("no kustomize: run make kustomize, or set KUSTOMIZE")
 	}
+	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -675,6 +664,26 @@ func (gw gateway) configMapFile(t *testing.T, m manifests, path string) string {
 	return data
 }
 
+// validate runs the gateway's validate command on the configuration the pod loads, with
+// the pod's environment, when OTELCOL_LAMBDA_BIN names a gateway (make k8s-test sets it).
+func (gw gateway) validate(t *testing.T, root string) {
+	t.Helper()
+	bin := os.Getenv("OTELCOL_LAMBDA_BIN")
+	if bin == "" {
+		t.Skip("OTELCOL_LAMBDA_BIN unset (make k8s-test sets it)")
+	}
+	args := []string{"validate", "--config", filepath.Join(root, "distribution", "config.yaml")}
+	for i, text := range gw.overlayTexts {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("overlay-%d.yaml", i))
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+		args = append(args, "--config", path)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = gw.processEnv()
+	out, err := cmd.CombinedOutput()
+	assert.NoError(t, err, "%s", out)
+}
+
 // processEnv is the pod's environment for a process run here: the literal values, and a
 // stand-in for each value that Kubernetes takes from the pod or a Secret.
 func (gw gateway) processEnv() []string {
@@ -699,6 +708,20 @@ func (gw gateway) volume(name string) (volume, bool) {
 }
 
 // raw is a configuration value as written, before ${env:...} is expanded.
+// resourceAttribute is the value the configuration gives the Collector's own resource
+// attribute name (service::telemetry::resource::attributes, a list of name and value).
+func (gw gateway) resourceAttribute(t *testing.T, name string) string {
+	t.Helper()
+	attrs, _ := lookup(gw.config, "service", "telemetry", "resource", "attributes").([]any)
+	for _, a := range attrs {
+		if attr, ok := a.(map[string]any); ok && attr["name"] == name {
+			return fmt.Sprint(attr["value"])
+		}
+	}
+	require.Failf(t, "no resource attribute", "service::telemetry::resource::attributes has no %s", name)
+	return ""
+}
+
 func (gw gateway) raw(t *testing.T, path ...string) string {
 	t.Helper()
 	v := lookup(gw.config, path...)
@@ -922,4 +945,86 @@ func scaledBytes(t *testing.T, s string, units map[string]int64) int64 {
 	n, err := strconv.ParseInt(groups[1], 10, 64)
 	require.NoError(t, err)
 	return n * unit
+}
+
+// docsExampleFile is the first line of a code block in docs/deploy.md that a user copies
+// into their own overlay directory: "# my-cluster/<file>".
+var docsExampleFile = regexp.MustCompile("^# my-cluster/([A-Za-z0-9._-]+)")
+
+// TestDocsOverlayExample renders docs/deploy.md's own-overlay example as a user copies it,
+// beside a copy of this directory, and checks what rendering alone does not: everything
+// the Deployment refers to is in the output, in the Deployment's namespace, under the
+// name kustomize gave it; and the gateway accepts the configuration the pod then loads.
+func TestDocsOverlayExample(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	base := filepath.Join(dir, "deploy", "kubernetes")
+	require.NoError(t, os.MkdirAll(base, 0o755))
+	manifestsHere, err := filepath.Glob("*.yaml")
+	require.NoError(t, err)
+	for _, name := range manifestsHere {
+		require.NoError(t, os.WriteFile(filepath.Join(base, name), []byte(readFile(t, name)), 0o600))
+	}
+	overlay := filepath.Join(dir, "my-cluster")
+	require.NoError(t, os.MkdirAll(overlay, 0o755))
+	files := docsExampleFiles(t, readFile(t, filepath.Join(root, "docs", "deploy.md")))
+	require.Contains(t, files, "kustomization.yaml", "docs/deploy.md has no my-cluster/kustomization.yaml example")
+	for name, text := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(overlay, name), []byte(text), 0o600))
+	}
+
+	m := parseManifests(t, render(t, root, overlay))
+	gw := loadGateway(t, root, m)
+	namespace := gw.deployment.Metadata.Namespace
+	require.NotEmpty(t, namespace, "the Deployment has no namespace")
+	inNamespace := func(kind, name string) bool {
+		for _, d := range m.byKind[kind] {
+			var head struct {
+				Metadata meta `yaml:"metadata"`
+			}
+			require.NoError(t, d.Decode(&head))
+			if head.Metadata.Name == name && head.Metadata.Namespace == namespace {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range gw.pod.Volumes {
+		if v.ConfigMap != nil {
+			assert.True(t, inNamespace("ConfigMap", v.ConfigMap.Name),
+				"volume %s: ConfigMap %s is not in the output in namespace %s", v.Name, v.ConfigMap.Name, namespace)
+		}
+	}
+	for _, from := range gw.container.EnvFrom {
+		if from.ConfigMapRef != nil {
+			assert.True(t, inNamespace("ConfigMap", from.ConfigMapRef.Name),
+				"envFrom: ConfigMap %s is not in the output in namespace %s", from.ConfigMapRef.Name, namespace)
+		}
+	}
+	t.Run("the gateway accepts the configuration the pod loads", func(t *testing.T) {
+		gw.validate(t, root)
+	})
+}
+
+// docsExampleFiles are the my-cluster files of docs/deploy.md's code blocks, by name.
+func docsExampleFiles(t *testing.T, doc string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	lines := strings.Split(doc, "\n")
+	for i := 0; i < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "```") || i+1 >= len(lines) {
+			continue
+		}
+		match := docsExampleFile.FindStringSubmatch(lines[i+1])
+		end := i + 1
+		for end < len(lines) && !strings.HasPrefix(lines[end], "```") {
+			end++
+		}
+		if match != nil {
+			files[match[1]] = strings.Join(lines[i+1:end], "\n") + "\n"
+		}
+		i = end
+	}
+	return files
 }
