@@ -12,10 +12,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,18 +51,39 @@ const conversionAllowance = 5 * time.Second
 // The HPA's own default; a shorter window would move sandboxes at every dip of the load.
 const minScaleDownWindowSeconds = 300
 
+// kustomizationEnv names a kustomization for TestKustomization to check instead of this
+// directory: a user's own overlay (docs/deploy.md), so that what holds for the base is
+// checked for what the user deploys. A relative path is from the repository's root.
+const kustomizationEnv = "OTELCOL_LAMBDA_KUSTOMIZATION"
+
+// kustomizationDir is the directory TestKustomization renders: $OTELCOL_LAMBDA_KUSTOMIZATION,
+// else this one.
+func kustomizationDir(root string) string {
+	dir := os.Getenv(kustomizationEnv)
+	switch {
+	case dir == "":
+		return "."
+	case filepath.IsAbs(dir):
+		return dir
+	}
+	return filepath.Join(root, dir)
+}
+
+// TestKustomization checks this directory's kustomization, or the one that
+// $OTELCOL_LAMBDA_KUSTOMIZATION names (kustomizationEnv).
 func TestKustomization(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	m := parseManifests(t, render(t, root))
+	dir := kustomizationDir(root)
+	t.Logf("rendering %s", dir)
+	m := parseManifests(t, render(t, root, dir))
 	gw := loadGateway(t, root, m)
 
 	t.Run("ports are the endpoints the config listens on", func(t *testing.T) {
 		want := map[int32]string{}
 		for _, e := range gw.endpoints() {
 			host, port := e.hostPort(t)
-			assert.NotContains(t, []string{"127.0.0.1", "localhost", "::1"}, host,
-				"%s listens on loopback: probes and Services reach the pod's address", e.name)
+			assert.False(t, isLoopback(host), "%s listens on loopback (%s): probes and Services reach the pod's address", e.name, host)
 			want[port] = e.name
 			_, ok := gw.container.portNumber(strconv.Itoa(int(port)))
 			assert.True(t, ok, "%s listens on %d, which is no container port", e.name, port)
@@ -105,7 +131,7 @@ func TestKustomization(t *testing.T) {
 		spikePct := gw.number(t, "processors", "memory_limiter", "spike_limit_percentage")
 		hard := limit * limitPct / 100
 		soft := hard - limit*spikePct/100
-		goMemLimit := goMemLimitBytes(t, gw.env["GOMEMLIMIT"].value(t))
+		goMemLimit := goMemLimitBytes(t, gw.literal(t, "GOMEMLIMIT"))
 		// Above the soft limit, the GC does not work harder while the limiter still lets
 		// data in; at most the hard limit, it does before the limiter forces a GC.
 		assert.Greater(t, goMemLimit, soft, "GOMEMLIMIT at or below memory_limiter's soft limit (%d bytes)", soft)
@@ -134,7 +160,7 @@ func TestKustomization(t *testing.T) {
 	})
 
 	t.Run("replica id is the pod name", func(t *testing.T) {
-		idVar := envReference(t, gw.raw(t, "service", "telemetry", "resource", "service.instance.id"))
+		idVar := envReference(t, gw.resourceAttribute(t, "service.instance.id"))
 		ref := gw.env[idVar].from.FieldRef
 		require.NotNil(t, ref, "%s is not from the downward API", idVar)
 		assert.Equal(t, "metadata.name", ref.FieldPath)
@@ -218,25 +244,15 @@ func TestKustomization(t *testing.T) {
 
 	t.Run("image is the distribution's version", func(t *testing.T) {
 		manifest := readYAML(t, filepath.Join(root, "builder-config.yaml"))
-		version := lookup(manifest, "dist", "version")
-		assert.Equal(t, fmt.Sprintf("otelcol-lambda:%v", version), gw.container.Image)
+		version := fmt.Sprint(lookup(manifest, "dist", "version"))
+		// An overlay may push it to a registry of its own (images: newName).
+		repository, tag, _ := strings.Cut(path.Base(gw.container.Image), ":")
+		assert.Equal(t, "otelcol-lambda", repository, "image %s", gw.container.Image)
+		assert.Equal(t, version, tag, "image %s", gw.container.Image)
 	})
 
 	t.Run("the gateway accepts the configuration the pod loads", func(t *testing.T) {
-		bin := os.Getenv("OTELCOL_LAMBDA_BIN")
-		if bin == "" {
-			t.Skip("OTELCOL_LAMBDA_BIN unset (make k8s-test sets it)")
-		}
-		args := []string{"validate", "--config", filepath.Join(root, "distribution", "config.yaml")}
-		for i, text := range gw.overlayTexts {
-			path := filepath.Join(t.TempDir(), fmt.Sprintf("overlay-%d.yaml", i))
-			require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
-			args = append(args, "--config", path)
-		}
-		cmd := exec.Command(bin, args...)
-		cmd.Env = gw.processEnv()
-		out, err := cmd.CombinedOutput()
-		assert.NoError(t, err, "%s", out)
+		gw.validate(t, root)
 	})
 
 	t.Run("prometheus snippet scrapes the telemetry port", func(t *testing.T) {
@@ -253,7 +269,12 @@ func TestKustomization(t *testing.T) {
 				} `yaml:"relabel_configs"`
 			} `yaml:"scrape_configs"`
 		}
-		decodeFile(t, "prometheus.yml", &cfg)
+		// A user's overlay may carry its own snippet; else it uses this one.
+		snippet := filepath.Join(dir, "prometheus.yml")
+		if !fileExists(snippet) {
+			snippet = "prometheus.yml"
+		}
+		decodeFile(t, snippet, &cfg)
 		require.Len(t, cfg.ScrapeConfigs, 1)
 		job := cfg.ScrapeConfigs[0]
 		// The job the shipped alerts select, as make run's Prometheus names it.
@@ -277,9 +298,9 @@ func TestKustomization(t *testing.T) {
 	})
 }
 
-// render runs kustomize on this directory: $KUSTOMIZE, else the pinned ./bin/kustomize
+// render builds the kustomization in dir with $KUSTOMIZE, else the pinned ./bin/kustomize
 // (make kustomize), else kubectl's built-in one.
-func render(t *testing.T, root string) []byte {
+func render(t *testing.T, root, dir string) []byte {
 	t.Helper()
 	var cmd *exec.Cmd
 	pinned := filepath.Join(root, "bin", "kustomize")
@@ -295,6 +316,7 @@ func render(t *testing.T, root string) []byte {
 	default:
 		t.Skip("no kustomize: run make kustomize, or set KUSTOMIZE")
 	}
+	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -576,10 +598,18 @@ type envValue struct {
 	from    valueFrom
 }
 
-func (e envValue) value(t *testing.T) string {
+func (e envValue) value(t testingT) string {
 	t.Helper()
 	require.NotNil(t, e.literal, "%s has no literal value", e.name)
 	return *e.literal
+}
+
+// literal is the value the container gives the variable name.
+func (gw gateway) literal(t testingT, name string) string {
+	t.Helper()
+	e, ok := gw.env[name]
+	require.True(t, ok, "the container sets no %s", name)
+	return e.value(t)
 }
 
 // gateway is the Deployment's pod and the configuration it runs: distribution/config.yaml
@@ -675,6 +705,26 @@ func (gw gateway) configMapFile(t *testing.T, m manifests, path string) string {
 	return data
 }
 
+// validate runs the gateway's validate command on the configuration the pod loads, with
+// the pod's environment, when OTELCOL_LAMBDA_BIN names a gateway (make k8s-test sets it).
+func (gw gateway) validate(t *testing.T, root string) {
+	t.Helper()
+	bin := os.Getenv("OTELCOL_LAMBDA_BIN")
+	if bin == "" {
+		t.Skip("OTELCOL_LAMBDA_BIN unset (make k8s-test sets it)")
+	}
+	args := []string{"validate", "--config", filepath.Join(root, "distribution", "config.yaml")}
+	for i, text := range gw.overlayTexts {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("overlay-%d.yaml", i))
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+		args = append(args, "--config", path)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = gw.processEnv()
+	out, err := cmd.CombinedOutput()
+	assert.NoError(t, err, "%s", out)
+}
+
 // processEnv is the pod's environment for a process run here: the literal values, and a
 // stand-in for each value that Kubernetes takes from the pod or a Secret.
 func (gw gateway) processEnv() []string {
@@ -699,6 +749,20 @@ func (gw gateway) volume(name string) (volume, bool) {
 }
 
 // raw is a configuration value as written, before ${env:...} is expanded.
+// resourceAttribute is the value the configuration gives the Collector's own resource
+// attribute name (service::telemetry::resource::attributes, a list of name and value).
+func (gw gateway) resourceAttribute(t *testing.T, name string) string {
+	t.Helper()
+	attrs, _ := lookup(gw.config, "service", "telemetry", "resource", "attributes").([]any)
+	for _, a := range attrs {
+		if attr, ok := a.(map[string]any); ok && attr["name"] == name {
+			return fmt.Sprint(attr["value"])
+		}
+	}
+	require.Failf(t, "no resource attribute", "service::telemetry::resource::attributes has no %s", name)
+	return ""
+}
+
 func (gw gateway) raw(t *testing.T, path ...string) string {
 	t.Helper()
 	v := lookup(gw.config, path...)
@@ -742,7 +806,7 @@ var envPattern = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*
 
 // expand substitutes the pod's environment; a variable the pod sets from the downward API
 // or a Secret stands for itself, since only its source is known here.
-func (gw gateway) expand(t *testing.T, s string) string {
+func (gw gateway) expand(t testingT, s string) string {
 	t.Helper()
 	return envPattern.ReplaceAllStringFunc(s, func(ref string) string {
 		groups := envPattern.FindStringSubmatch(ref)
@@ -771,17 +835,20 @@ func envReference(t *testing.T, raw string) string {
 
 // endpoint is a host:port the gateway listens on, as written in the configuration.
 type endpoint struct {
-	name    string
-	address string
-	gw      gateway
+	name string
+	// address is host:port as the configuration writes it; splitHost and splitPort are its
+	// parts where the configuration writes them apart (the Prometheus reader).
+	address, splitHost, splitPort string
+	gw                            gateway
 }
 
 func (gw gateway) endpoints() []endpoint {
+	host, port := gw.telemetryHostPort()
 	return []endpoint{
-		{"lambda_telemetry", gw.addr("receivers", "lambda_telemetry", "http", "endpoint"), gw},
-		{"otlp", gw.addr("receivers", "otlp", "protocols", "grpc", "endpoint"), gw},
-		{"health_check", gw.addr("extensions", "health_check", "endpoint"), gw},
-		{"telemetry", gw.telemetryAddr(), gw},
+		{name: "lambda_telemetry", address: gw.addr("receivers", "lambda_telemetry", "http", "endpoint"), gw: gw},
+		{name: "otlp", address: gw.addr("receivers", "otlp", "protocols", "grpc", "endpoint"), gw: gw},
+		{name: "health_check", address: gw.addr("extensions", "health_check", "endpoint"), gw: gw},
+		{name: "telemetry", splitHost: host, splitPort: port, gw: gw},
 	}
 }
 
@@ -802,31 +869,42 @@ func (gw gateway) addr(path ...string) string {
 	return ""
 }
 
-// telemetryAddr is the Prometheus reader of the gateway's own metrics.
-func (gw gateway) telemetryAddr() string {
+// telemetryHostPort is the Prometheus reader of the gateway's own metrics; "" for what
+// is unset.
+func (gw gateway) telemetryHostPort() (host, port string) {
 	readers, _ := lookup(gw.config, "service", "telemetry", "metrics", "readers").([]any)
 	for _, r := range readers {
 		reader, _ := r.(map[string]any)
 		if prom, ok := lookup(reader, "pull", "exporter", "prometheus").(map[string]any); ok {
-			return fmt.Sprintf("%v:%v", prom["host"], prom["port"])
+			if prom["host"] != nil {
+				host = fmt.Sprint(prom["host"])
+			}
+			if prom["port"] != nil {
+				port = fmt.Sprint(prom["port"])
+			}
+			return host, port
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // hostPort is the address as the gateway reads it in the pod.
-func (e endpoint) hostPort(t *testing.T) (string, int32) {
+func (e endpoint) hostPort(t testingT) (string, int32) {
 	t.Helper()
-	require.NotEmpty(t, e.address, "no endpoint for %s", e.name)
 	address := e.gw.expand(t, e.address)
-	i := strings.LastIndex(address, ":")
-	require.Positive(t, i, "%s: %q has no port", e.name, address)
-	port, err := strconv.ParseInt(address[i+1:], 10, 32)
-	require.NoError(t, err, "%s: %q", e.name, address)
-	return address[:i], int32(port)
+	if e.address == "" && e.splitPort != "" {
+		// Expanded apart: a host of ${env:...} may be an IPv6 address.
+		address = net.JoinHostPort(e.gw.expand(t, e.splitHost), e.gw.expand(t, e.splitPort))
+	}
+	require.NotEmpty(t, address, "no endpoint for %s", e.name)
+	host, portText, err := net.SplitHostPort(address)
+	require.NoError(t, err, "%s: %q is not host:port", e.name, address)
+	port, err := strconv.ParseUint(portText, 10, 16)
+	require.NoError(t, err, "%s: %q has no port number", e.name, address)
+	return host, int32(port)
 }
 
-func (e endpoint) port(t *testing.T) int32 {
+func (e endpoint) port(t testingT) int32 {
 	t.Helper()
 	_, port := e.hostPort(t)
 	return port
@@ -887,39 +965,289 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
+// isLoopback is whether a listener on host is reachable only from inside the pod: any
+// address of 127.0.0.0/8 or ::1 (IPv4-mapped too), or localhost.
+func isLoopback(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
+}
+
+// testingT is what the readers below need of a test: TestReadersReport checks what they
+// report through it.
+type testingT interface {
+	require.TestingT
+	Helper()
+}
+
 // quantityBytes reads a Kubernetes memory quantity: 1Gi, 512Mi, 1G, 1000000.
-func quantityBytes(t *testing.T, q string) int64 {
+func quantityBytes(t testingT, q string) int64 {
 	t.Helper()
-	return scaledBytes(t, q, map[string]int64{
-		"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40,
-		"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "": 1,
+	return scaledBytes(t, q, true, map[string]int64{
+		"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40, "Pi": 1 << 50,
+		"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "": 1,
 	})
 }
 
 // goMemLimitBytes reads GOMEMLIMIT as the Go runtime does: a number with B, KiB, MiB, GiB
 // or TiB.
-func goMemLimitBytes(t *testing.T, s string) int64 {
+func goMemLimitBytes(t testingT, s string) int64 {
 	t.Helper()
-	return scaledBytes(t, s, map[string]int64{
+	require.NotEqual(t, "off", s, "GOMEMLIMIT=off: no soft limit, so the GC works harder only at the container's limit; set one between memory_limiter's soft and hard limits")
+	return scaledBytes(t, s, false, map[string]int64{
 		"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "": 1,
 	})
 }
 
 // nginxSizeBytes reads an nginx size (client_max_body_size): 20m, 512k, 1g.
-func nginxSizeBytes(t *testing.T, s string) int64 {
+func nginxSizeBytes(t testingT, s string) int64 {
 	t.Helper()
-	return scaledBytes(t, strings.ToLower(s), map[string]int64{"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "": 1})
+	return scaledBytes(t, strings.ToLower(s), false, map[string]int64{"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "": 1})
 }
 
-var scaledPattern = regexp.MustCompile(`^([0-9]+)([A-Za-z]*)$`)
+// scaledPattern is a number, with a fraction and an exponent as a Kubernetes quantity may
+// have them (1.5Gi, 1e9), and a unit.
+var scaledPattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)((?:[eE][+-]?[0-9]{1,2})?)([A-Za-z]*)$`)
 
-func scaledBytes(t *testing.T, s string, units map[string]int64) int64 {
+// scaledBytes reads a number and a unit of units; decimal allows a fraction and an
+// exponent. A fraction of a byte is rounded up, as Kubernetes does.
+func scaledBytes(t testingT, s string, decimal bool, units map[string]int64) int64 {
 	t.Helper()
 	groups := scaledPattern.FindStringSubmatch(s)
 	require.NotNil(t, groups, "%q is not a size", s)
-	unit, ok := units[groups[2]]
-	require.True(t, ok, "%q: unknown unit %q", s, groups[2])
-	n, err := strconv.ParseInt(groups[1], 10, 64)
+	require.True(t, decimal || !strings.Contains(groups[1], ".") && groups[2] == "", "%q is not a size: want a whole number", s)
+	unit, ok := units[groups[3]]
+	require.True(t, ok, "%q: unknown unit %q", s, groups[3])
+	n, ok := new(big.Rat).SetString(groups[1] + groups[2])
+	require.True(t, ok, "%q is not a size", s)
+	n.Mul(n, new(big.Rat).SetInt64(unit))
+	bytes := new(big.Int).Quo(n.Num(), n.Denom())
+	if !n.IsInt() {
+		bytes.Add(bytes, big.NewInt(1))
+	}
+	require.True(t, bytes.IsInt64(), "%q: too large", s)
+	return bytes.Int64()
+}
+
+// docsExampleFile is the first line of a code block in docs/deploy.md that a user copies
+// into their own overlay directory: "# my-cluster/<file>".
+var docsExampleFile = regexp.MustCompile("^# my-cluster/([A-Za-z0-9._-]+)")
+
+// TestDocsOverlayExample renders docs/deploy.md's own-overlay example as a user copies it,
+// beside a copy of this directory, and checks what rendering alone does not: everything
+// the Deployment refers to is in the output, in the Deployment's namespace, under the
+// name kustomize gave it; and the gateway accepts the configuration the pod then loads.
+func TestDocsOverlayExample(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	return n * unit
+	overlay := userOverlay(t, docsExample(t, root))
+
+	m := parseManifests(t, render(t, root, overlay))
+	gw := loadGateway(t, root, m)
+	namespace := gw.deployment.Metadata.Namespace
+	require.NotEmpty(t, namespace, "the Deployment has no namespace")
+	inNamespace := func(kind, name string) bool {
+		for _, d := range m.byKind[kind] {
+			var head struct {
+				Metadata meta `yaml:"metadata"`
+			}
+			require.NoError(t, d.Decode(&head))
+			if head.Metadata.Name == name && head.Metadata.Namespace == namespace {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range gw.pod.Volumes {
+		if v.ConfigMap != nil {
+			assert.True(t, inNamespace("ConfigMap", v.ConfigMap.Name),
+				"volume %s: ConfigMap %s is not in the output in namespace %s", v.Name, v.ConfigMap.Name, namespace)
+		}
+	}
+	for _, from := range gw.container.EnvFrom {
+		if from.ConfigMapRef != nil {
+			assert.True(t, inNamespace("ConfigMap", from.ConfigMapRef.Name),
+				"envFrom: ConfigMap %s is not in the output in namespace %s", from.ConfigMapRef.Name, namespace)
+		}
+	}
+	t.Run("the gateway accepts the configuration the pod loads", func(t *testing.T) {
+		gw.validate(t, root)
+	})
+}
+
+// docsExample is docs/deploy.md's own-overlay example: its files by name.
+func docsExample(t *testing.T, root string) map[string]string {
+	t.Helper()
+	files := docsExampleFiles(t, readFile(t, filepath.Join(root, "docs", "deploy.md")))
+	require.Contains(t, files, "kustomization.yaml", "docs/deploy.md has no my-cluster/kustomization.yaml example")
+	return files
+}
+
+// userOverlay writes files (name: content) into my-cluster/ beside a copy of this
+// directory at deploy/kubernetes, as a user lays out an overlay of their own, and returns
+// my-cluster's path.
+func userOverlay(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	base := filepath.Join(dir, "deploy", "kubernetes")
+	require.NoError(t, os.MkdirAll(base, 0o755))
+	manifestsHere, err := filepath.Glob("*.yaml")
+	require.NoError(t, err)
+	for _, name := range manifestsHere {
+		require.NoError(t, os.WriteFile(filepath.Join(base, name), []byte(readFile(t, name)), 0o600))
+	}
+	overlay := filepath.Join(dir, "my-cluster")
+	require.NoError(t, os.MkdirAll(overlay, 0o755))
+	for name, text := range files {
+		require.NoError(t, os.WriteFile(filepath.Join(overlay, name), []byte(text), 0o600))
+	}
+	return overlay
+}
+
+// patchedOverlay is an overlay that patches the gateway's container with
+// containerPatch (YAML, as under the container's name).
+func patchedOverlay(containerPatch string) map[string]string {
+	indented := "                " + strings.ReplaceAll(strings.TrimSpace(containerPatch), "\n", "\n                ")
+	return map[string]string{"kustomization.yaml": `apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../deploy/kubernetes
+patches:
+  - patch: |
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata: {name: otelcol-lambda, namespace: otelcol-lambda}
+      spec:
+        template:
+          spec:
+            containers:
+              - name: otelcol-lambda
+` + indented + "\n"}
+}
+
+// TestKustomizationOfAUserOverlay runs TestKustomization on overlays of the kind a user
+// writes, through OTELCOL_LAMBDA_KUSTOMIZATION: it holds for the documented example and a
+// valid change, and it names what is wrong in one that breaks the base's guarantees.
+func TestKustomizationOfAUserOverlay(t *testing.T) {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	render(t, root, ".") // skips as TestKustomization does when there is no kustomize
+	for name, tc := range map[string]struct {
+		files map[string]string
+		want  string // in the output of a failing TestKustomization; "" when it passes
+	}{
+		"docs/deploy.md's example": {docsExample(t, root), ""},
+		"a decimal memory limit": {patchedOverlay(`
+resources: {requests: {memory: 1.5Gi}, limits: {memory: 1.5Gi}}
+env: [{name: GOMEMLIMIT, value: 1200MiB}]`), ""},
+		"health_check on 127.0.0.2": {patchedOverlay(`env: [{name: OTELCOL_LAMBDA_HEALTH_ENDPOINT, value: "127.0.0.2:13133"}]`),
+			"health_check listens on loopback (127.0.0.2)"},
+		"health_check on [::1]": {patchedOverlay(`env: [{name: OTELCOL_LAMBDA_HEALTH_ENDPOINT, value: "[::1]:13133"}]`),
+			"health_check listens on loopback (::1)"},
+		"GOMEMLIMIT off":     {patchedOverlay(`env: [{name: GOMEMLIMIT, value: "off"}]`), "GOMEMLIMIT=off: no soft limit"},
+		"GOMEMLIMIT missing": {patchedOverlay(`env: [{name: GOMEMLIMIT, $patch: delete}]`), "the container sets no GOMEMLIMIT"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			overlay := userOverlay(t, tc.files)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestKustomization$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), kustomizationEnv+"="+overlay)
+			out, err := cmd.CombinedOutput()
+			require.Contains(t, string(out), "rendering "+overlay, "TestKustomization did not render the overlay")
+			if tc.want == "" {
+				assert.NoError(t, err, "%s", out)
+				return
+			}
+			assert.Error(t, err, "TestKustomization passed")
+			assert.Contains(t, string(out), tc.want)
+		})
+	}
+}
+
+// docsExampleFiles are the my-cluster files of docs/deploy.md's code blocks, by name.
+func docsExampleFiles(t *testing.T, doc string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	lines := strings.Split(doc, "\n")
+	for i := 0; i < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "```") || i+1 >= len(lines) {
+			continue
+		}
+		match := docsExampleFile.FindStringSubmatch(lines[i+1])
+		end := i + 1
+		for end < len(lines) && !strings.HasPrefix(lines[end], "```") {
+			end++
+		}
+		if match != nil {
+			files[match[1]] = strings.Join(lines[i+1:end], "\n") + "\n"
+		}
+		i = end
+	}
+	return files
+}
+
+// failures records what a reader reports; FailNow ends the reader's goroutine, as it ends
+// a test's.
+type failures struct{ messages []string }
+
+func (f *failures) Helper() {}
+
+func (f *failures) Errorf(format string, args ...any) {
+	f.messages = append(f.messages, fmt.Sprintf(format, args...))
+}
+
+func (f *failures) FailNow() { runtime.Goexit() }
+
+// reported runs read and returns what it reported, "" when nothing.
+func reported(read func(t testingT)) string {
+	f := &failures{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		read(f)
+	}()
+	<-done
+	return strings.Join(f.messages, "\n")
+}
+
+// TestReadersReport checks the readers the manifests' checks rest on: what they take, and
+// what they say about what they refuse.
+func TestReadersReport(t *testing.T) {
+	t.Run("loopback is any loopback address or localhost", func(t *testing.T) {
+		for address, loopback := range map[string]bool{
+			"127.0.0.1:13133": true, "127.0.0.2:13133": true, "[::1]:13133": true, "localhost:13133": true,
+			"[::ffff:127.0.0.1]:13133": true,
+			"0.0.0.0:13133":            false, "[::]:13133": false, ":13133": false, "10.0.0.1:13133": false, "gateway:13133": false,
+		} {
+			var host string
+			msg := reported(func(t testingT) { host, _ = endpoint{name: "health_check", address: address}.hostPort(t) })
+			require.Empty(t, msg, address)
+			assert.Equal(t, loopback, isLoopback(host), "%s (host %q)", address, host)
+		}
+	})
+
+	t.Run("Kubernetes quantities", func(t *testing.T) {
+		for q, want := range map[string]int64{
+			"1Gi": 1 << 30, "512Mi": 512 << 20, "1.5Gi": 3 << 29, "0.5Gi": 1 << 29, "1G": 1e9, "2.5M": 2.5e6,
+			"1000000": 1e6, "1e9": 1e9, "1.5": 2, // Kubernetes rounds a fraction of a byte up
+		} {
+			var got int64
+			msg := reported(func(t testingT) { got = quantityBytes(t, q) })
+			assert.Empty(t, msg, q)
+			assert.Equal(t, want, got, q)
+		}
+		assert.Contains(t, reported(func(t testingT) { quantityBytes(t, "1.5GiB") }), `unknown unit "GiB"`)
+		assert.Contains(t, reported(func(t testingT) { quantityBytes(t, "1..5Gi") }), "is not a size")
+	})
+
+	t.Run("GOMEMLIMIT", func(t *testing.T) {
+		assert.Equal(t, int64(900<<20), goMemLimitBytes(t, "900MiB"))
+		assert.Contains(t, reported(func(t testingT) { goMemLimitBytes(t, "1.5GiB") }), "is not a size",
+			"the Go runtime takes whole numbers only")
+		assert.Contains(t, reported(func(t testingT) { goMemLimitBytes(t, "off") }), "no soft limit")
+		gw := gateway{env: map[string]envValue{"FROM_SECRET": {name: "FROM_SECRET"}}}
+		assert.Contains(t, reported(func(t testingT) { gw.literal(t, "GOMEMLIMIT") }), "GOMEMLIMIT")
+		assert.Contains(t, reported(func(t testingT) { gw.literal(t, "FROM_SECRET") }), "FROM_SECRET has no literal value")
+	})
 }

@@ -6,16 +6,22 @@
 // it answers 200, 1 otherwise (the endpoint answers 503 until the pipelines run).
 //
 // It reads the endpoint from OTELCOL_LAMBDA_HEALTH_ENDPOINT, as distribution/config.yaml
-// does, so a container that moves the port keeps a working health check; a host that
-// listens everywhere (0.0.0.0, ::, none) is probed on loopback.
+// does, so a container that moves the port keeps a working health check. The value is
+// host:port, as health_check's endpoint; anything else (a URL, no port) is an error, not a
+// probe of another address. A host that listens everywhere (0.0.0.0, ::, none) is probed
+// on 127.0.0.1, which answers for an IPv4 and a dual-stack listener alike, then, when
+// nothing accepts the connection there and the listener may be IPv6 (::, none), on ::1.
 package main // import "github.com/otelcol-lambda/otelcol-lambda/distribution/image/healthcheck"
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,29 +33,61 @@ const defaultEndpoint = "127.0.0.1:13133"
 const probeTimeout = 3 * time.Second
 
 func main() {
-	if err := probe(healthURL(os.Getenv("OTELCOL_LAMBDA_HEALTH_ENDPOINT")), probeTimeout); err != nil {
+	urls, err := healthURLs(os.Getenv("OTELCOL_LAMBDA_HEALTH_ENDPOINT"))
+	if err == nil {
+		err = probeFirst(urls, probeTimeout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "healthcheck:", err)
 		os.Exit(1)
 	}
 }
 
-// healthURL is the URL to probe for a health_check endpoint setting (host:port).
-func healthURL(endpoint string) string {
+// healthURLs are the URLs to probe, in order, for a health_check endpoint setting.
+func healthURLs(endpoint string) ([]string, error) {
 	if endpoint == "" {
 		endpoint = defaultEndpoint
 	}
+	if strings.Contains(endpoint, "://") {
+		return nil, fmt.Errorf("OTELCOL_LAMBDA_HEALTH_ENDPOINT=%q is a URL: want host:port, as health_check's endpoint", endpoint)
+	}
 	host, port, err := net.SplitHostPort(endpoint)
 	if err != nil {
-		// Not host:port; let the request say what is wrong with it.
-		return "http://" + endpoint + "/"
+		return nil, fmt.Errorf("OTELCOL_LAMBDA_HEALTH_ENDPOINT=%q: want host:port (%w)", endpoint, err)
 	}
+	if port == "" {
+		return nil, fmt.Errorf("OTELCOL_LAMBDA_HEALTH_ENDPOINT=%q has no port", endpoint)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+		return nil, fmt.Errorf("OTELCOL_LAMBDA_HEALTH_ENDPOINT=%q: %q is not a port number", endpoint, port)
+	}
+	hosts := []string{host}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-		if ip != nil && ip.To4() == nil {
-			host = "::1"
+		hosts = []string{"127.0.0.1"}
+		if ip == nil || ip.To4() == nil {
+			hosts = append(hosts, "::1")
 		}
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/"
+	urls := make([]string, len(hosts))
+	for i, h := range hosts {
+		urls[i] = "http://" + net.JoinHostPort(h, port) + "/"
+	}
+	return urls, nil
+}
+
+// probeFirst probes each URL in turn until one accepts the connection, and returns what
+// that one answered; an answer other than 200 is final.
+func probeFirst(urls []string, timeout time.Duration) error {
+	var errs []error
+	for _, url := range urls {
+		err := probe(url, timeout)
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" {
+			return err
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // probe GETs url and wants a 200 within timeout.

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -32,10 +33,41 @@ func (in instruction) String() string {
 	return b.String()
 }
 
-// errorf is an error that names the instruction's line.
+// errorf is an error that names the instruction's line. A string argument is quoted
+// only in part, since it may be a whole instruction, megabytes long; so is the message,
+// for what an error argument quotes.
 func (in instruction) errorf(format string, a ...any) error {
-	return fmt.Errorf("line %d: %s: %s", in.line, in.keyword, fmt.Sprintf(format, a...))
+	for i, v := range a {
+		if s, ok := v.(string); ok {
+			a[i] = excerpt(s)
+		}
+	}
+	return fmt.Errorf("line %d: %s: %s", in.line, in.keyword, shorten(fmt.Sprintf(format, a...), maxMessageBytes))
 }
+
+// How much of a long text an error quotes, and how long its message may be.
+const (
+	excerptBytes    = 120
+	maxMessageBytes = 1000
+)
+
+// excerpt is s, or its start and how long it is.
+func excerpt(s string) string { return shorten(s, excerptBytes) }
+
+// shorten is s, or its first n bytes and how long it is.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s... (%d bytes)", strings.ToValidUTF8(s[:n], ""), len(s))
+}
+
+// Limits on what a Dockerfile may make this tool hold: a line, and a variable's value
+// after expansion, which a few nested ARGs can otherwise grow to gigabytes.
+const (
+	maxLineBytes  = 1 << 20
+	maxValueBytes = 64 << 10
+)
 
 // stage is a FROM and the instructions up to the next FROM.
 type stage struct {
@@ -86,8 +118,10 @@ func parseDockerfile(src []byte) ([]stage, error) {
 		return nil
 	}
 	sc := bufio.NewScanner(bytes.NewReader(src))
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	for n := 1; sc.Scan(); n++ {
+	sc.Buffer(make([]byte, 0, 64*1024), maxLineBytes)
+	n := 0
+	for sc.Scan() {
+		n++
 		line := strings.TrimSpace(sc.Text())
 		if strings.HasPrefix(line, "#") {
 			// The escape directive would change what a continuation is.
@@ -113,7 +147,9 @@ func parseDockerfile(src []byte) ([]stage, error) {
 			return nil, err
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return nil, fmt.Errorf("line %d: longer than %d MiB, the most a line may have", n+1, maxLineBytes>>20)
+	} else if err != nil {
 		return nil, err
 	}
 	if lines != nil {
@@ -231,8 +267,11 @@ func keyValues(in instruction, bare bool, expand func(string) (string, error)) (
 			return nil, in.errorf("backslashes in values are not supported: %q", value)
 		}
 		value, err := expand(value)
+		if err == nil {
+			err = checkValue(value)
+		}
 		if err != nil {
-			return nil, in.errorf("%v", err)
+			return nil, in.errorf("%s: %v", name, err)
 		}
 		pairs = append(pairs, keyValue{name: name, value: &value})
 	}
@@ -248,28 +287,43 @@ type keyValue struct {
 	value *string
 }
 
+// checkValue refuses what a variable or label value cannot carry: control characters
+// (but tab), which a process's environment or the tools that print labels would cut or
+// misread; a NUL ends an environment string.
+func checkValue(value string) error {
+	if i := strings.IndexFunc(value, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }); i >= 0 {
+		return fmt.Errorf("a control character (%q) at byte %d of the value", value[i], i)
+	}
+	return nil
+}
+
 // expandVars substitutes $NAME and ${NAME} from vars; a name that no ARG or ENV declared
 // is an error (Docker would substitute nothing, which hides a typo), and so is any other
-// form of ${...}.
+// form of ${...}. A value longer than maxValueBytes is an error too.
 func expandVars(s string, vars map[string]string) (string, error) {
 	var b strings.Builder
 	for {
 		i := strings.IndexByte(s, '$')
 		if i < 0 {
-			b.WriteString(s)
-			return b.String(), nil
+			i = len(s)
+		}
+		if b.Len()+i > maxValueBytes {
+			return "", errValueTooLong
 		}
 		b.WriteString(s[:i])
+		if i == len(s) {
+			return b.String(), nil
+		}
 		s = s[i+1:]
 		var name string
 		if strings.HasPrefix(s, "{") {
 			end := strings.IndexByte(s, '}')
 			if end < 0 {
-				return "", fmt.Errorf("unterminated ${ in %q", s)
+				return "", fmt.Errorf("unterminated ${ in %q", excerpt(s))
 			}
 			name, s = s[1:end], s[end+1:]
 			if !isName(name) {
-				return "", fmt.Errorf("${%s}: only ${NAME} is supported", name)
+				return "", fmt.Errorf("${%s}: only ${NAME} is supported", excerpt(name))
 			}
 		} else {
 			n := 0
@@ -283,11 +337,16 @@ func expandVars(s string, vars map[string]string) (string, error) {
 		}
 		value, ok := vars[name]
 		if !ok {
-			return "", fmt.Errorf("$%s: no ARG or ENV of this stage declares it", name)
+			return "", fmt.Errorf("$%s: no ARG or ENV of this stage declares it", excerpt(name))
+		}
+		if b.Len()+len(value) > maxValueBytes {
+			return "", errValueTooLong
 		}
 		b.WriteString(value)
 	}
 }
+
+var errValueTooLong = fmt.Errorf("the value expands to more than %d KiB", maxValueBytes>>10)
 
 func isName(s string) bool {
 	for i := range len(s) {

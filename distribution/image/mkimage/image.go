@@ -6,8 +6,10 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -34,7 +36,12 @@ type buildOptions struct {
 	buildArgs  map[string]string // --build-arg NAME=value
 	epoch      time.Time         // every file's mtime and the image's creation time
 	log        io.Writer         // what each instruction did
+	verbose    bool              // list every file of a layer, however many
 }
+
+// listedFiles is how many files of a layer the log lists without -v; a larger layer is
+// summed up in a line.
+const listedFiles = 256
 
 // dirEntry is a directory of the image: its mode and owner.
 type dirEntry struct {
@@ -123,7 +130,7 @@ func (b *builder) run(s stage) error {
 		return s.from.errorf("the image's stage must be plain FROM scratch (this tool pulls no base image), got %q", s.from.args)
 	}
 	for _, in := range s.instructions {
-		fmt.Fprintf(b.opt.log, "  %s\n", in)
+		fmt.Fprintf(b.opt.log, "  %s\n", shorten(in.String(), maxMessageBytes))
 		var (
 			files []layerFile
 			err   error
@@ -179,10 +186,20 @@ func (b *builder) commit(in instruction, files []layerFile) error {
 		b.adds = append(b.adds, mutate.Addendum{History: h})
 		return nil
 	}
+	list := b.opt.verbose || len(files) <= listedFiles
+	if !list {
+		var size int64
+		for _, f := range files {
+			size += f.hdr.Size
+		}
+		fmt.Fprintf(b.opt.log, "      %d entries, %.1f MiB (mkimage -v lists them)\n", len(files), float64(size)/(1<<20))
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
-		fmt.Fprintf(b.opt.log, "      %04o %-11s /%s\n", f.hdr.Mode, owner{f.hdr.Uid, f.hdr.Gid}, f.hdr.Name)
+		if list {
+			fmt.Fprintf(b.opt.log, "      %04o %-11s /%s\n", f.hdr.Mode, owner{f.hdr.Uid, f.hdr.Gid}, f.hdr.Name)
+		}
 		if err := tw.WriteHeader(f.hdr); err != nil {
 			return err
 		}
@@ -252,7 +269,7 @@ func (b *builder) arg(in instruction) error {
 			value = predefined
 		} else if !given && kv.value != nil {
 			if value, err = b.expand(*kv.value); err != nil {
-				return in.errorf("%v", err)
+				return in.errorf("%s: %v", kv.name, err)
 			}
 		}
 		b.argUsed[kv.name] = given
@@ -304,7 +321,7 @@ func parseOwner(s string) (owner, error) {
 	uid, err1 := strconv.ParseUint(u, 10, 31)
 	gid, err2 := strconv.ParseUint(g, 10, 31)
 	if err1 != nil || err2 != nil {
-		return owner{}, fmt.Errorf("want a numeric uid:gid, got %q", s)
+		return owner{}, fmt.Errorf("want a numeric uid:gid, got %q", excerpt(s))
 	}
 	return owner{int(uid), int(gid)}, nil
 }
@@ -385,8 +402,11 @@ func (b *builder) copy(in instruction) ([]layerFile, error) {
 			o, err = parseOwner(value)
 		case "chmod":
 			mode, err = strconv.ParseInt(value, 8, 32)
-			if err == nil && mode&^0o7777 != 0 {
+			switch {
+			case err != nil || mode&^0o7777 != 0:
 				err = fmt.Errorf("%q is not a file mode", value)
+			case looseMode(mode) != "":
+				err = fmt.Errorf("--chmod=%s: %s; at most 0755", value, looseMode(mode))
 			}
 		default:
 			err = fmt.Errorf("option --%s is not supported", name)
@@ -458,14 +478,32 @@ func (b *builder) copy(in instruction) ([]layerFile, error) {
 	return files, nil
 }
 
-// sourceMode is the mode a file or directory copied without --chmod keeps. Write for
-// group or others, and the setuid, setgid and sticky bits, are refused: a loose umask
-// leaves the first behind, and neither belongs in this image. So is a directory that some
-// can list but not enter (a file's mode given to a directory, as in 0644).
+// looseMode says what is refused in a mode (Unix bits, as --chmod writes it), "" when
+// nothing: write for group or others, and the setuid, setgid and sticky bits. A loose
+// umask leaves the first behind, and neither belongs in this image, whether the mode comes
+// from --chmod or from the staged tree.
+func looseMode(mode int64) string {
+	switch {
+	case mode&0o7000 != 0:
+		return "setuid, setgid or sticky bit"
+	case mode&0o022 != 0:
+		return "writable by group or others"
+	}
+	return ""
+}
+
+// sourceMode is the mode a file or directory copied without --chmod keeps: looseMode
+// refuses what --chmod may not give either, and a directory that some can list but not
+// enter (a file's mode given to a directory, as in 0644) is refused too.
 func sourceMode(in instruction, host string, fi os.FileInfo) (int64, error) {
 	mode := int64(fi.Mode().Perm())
-	if fi.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != 0 || mode&^0o755 != 0 {
-		return 0, in.errorf("%s has mode %s: stage it with install -m (at most 0755)", host, fi.Mode())
+	for bit, unix := range map[os.FileMode]int64{os.ModeSetuid: 0o4000, os.ModeSetgid: 0o2000, os.ModeSticky: 0o1000} {
+		if fi.Mode()&bit != 0 {
+			mode |= unix
+		}
+	}
+	if why := looseMode(mode); why != "" {
+		return 0, in.errorf("%s has mode %s (%s): stage it with install -m (at most 0755)", host, fi.Mode(), why)
 	}
 	if readable, searchable := mode&0o444, mode&0o111; fi.IsDir() && readable>>2 != searchable {
 		return 0, in.errorf("%s has mode %s: a directory its readers cannot enter", host, fi.Mode())
@@ -583,12 +621,42 @@ func (b *builder) source(in instruction, src string) (string, error) {
 		if !ok {
 			return "", in.errorf("%s: only paths under %s, where stage %s copies the build context, can be taken from it without running it", src, dir, from)
 		}
-		return filepath.Join(b.opt.context, filepath.FromSlash(rel)), nil
+		return b.inContext(in, src, rel)
 	}
 	if clean == ".." || strings.HasPrefix(clean, "../") {
 		return "", in.errorf("%s is outside the build context", src)
 	}
-	return filepath.Join(b.opt.context, filepath.FromSlash(strings.TrimPrefix(clean, "/"))), nil
+	return b.inContext(in, src, strings.TrimPrefix(clean, "/"))
+}
+
+// inContext is rel, a clean slash-separated path, in the build context, with the symlinks
+// on its way resolved. One that leads out of the context is refused: docker build sends
+// only the context, so its link would break there, and here it would put whatever it
+// points to into the image. A tree copied from the result has its own symlinks refused
+// by copyFile, which reads no link.
+func (b *builder) inContext(in instruction, src, rel string) (string, error) {
+	host := filepath.Join(b.opt.context, filepath.FromSlash(rel))
+	// Both absolute, so that a link to an absolute path inside a relative context is in it.
+	context, err := filepath.Abs(b.opt.context)
+	if err == nil {
+		context, err = filepath.EvalSymlinks(context)
+	}
+	if err != nil {
+		return "", in.errorf("the build context: %v", err)
+	}
+	resolved, err := filepath.Abs(host)
+	if err == nil {
+		resolved, err = filepath.EvalSymlinks(resolved)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return host, nil // copy reports it, with where staged files come from
+	} else if err != nil {
+		return "", in.errorf("%v", err)
+	}
+	if inside, err := filepath.Rel(context, resolved); err != nil || inside == ".." || strings.HasPrefix(inside, ".."+string(filepath.Separator)) {
+		return "", in.errorf("%s is %s through a symlink, outside the build context %s", src, resolved, context)
+	}
+	return resolved, nil
 }
 
 // contextDir is where stage name copies the build context: its WORKDIR at its COPY . .

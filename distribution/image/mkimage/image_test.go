@@ -361,6 +361,12 @@ func TestRefusesWhatItDoesNotUnderstand(t *testing.T) {
 		"the escape directive":   {"# escape=`\n" + head, "escape parser directive", nil},
 		"an open continuation":   {head + "ENV A=1 \\\n", "ends inside a continued instruction", nil},
 		"not a Dockerfile":       {"# nothing\n", "no FROM", nil},
+		// Each ARG ten times the last: 100 KB from five lines, 10 GB from ten.
+		"a value that expands without bound":   {head + nestedArgs(5) + "LABEL x=${A4}\n", "line 9: ARG: A4: the value expands to more than 64 KiB", nil},
+		"--chmod with setuid":                  {"FROM scratch\nCOPY --chmod=0755 a /a\nCOPY --chmod=4755 b /b\n", "line 3: COPY: --chmod=4755: setuid", nil},
+		"--chmod writable by others":           {"FROM scratch\nCOPY --chmod=0755 a /a\nCOPY --chmod=0777 b /b\n", "line 3: COPY: --chmod=0777", nil},
+		"a NUL in a label":                     {head + "LABEL a=\"x\x00y\"\n", "line 5: LABEL: a: a control character", nil},
+		"a newline in an ENV from a build arg": {head + "ARG A\nENV B=$A\n", "line 6: ENV: B: a control character", map[string]string{"A": "x\ny"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -373,6 +379,114 @@ func TestRefusesWhatItDoesNotUnderstand(t *testing.T) {
 				t.Errorf("got %v, want an error with %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// nestedArgs declares A0 to A<n-1>, each ten times the one before.
+func nestedArgs(n int) string {
+	var b strings.Builder
+	b.WriteString("ARG A0=aaaaaaaaaa\n")
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&b, "ARG A%d=%s\n", i, strings.Repeat(fmt.Sprintf("${A%d}", i-1), 10))
+	}
+	return b.String()
+}
+
+// TestLongInputIsNamedNotEchoed: a line too long to read and an instruction too long to
+// quote are reported by their line, with an error a terminal can show.
+func TestLongInputIsNamedNotEchoed(t *testing.T) {
+	const head = "FROM scratch\nENTRYPOINT [\"/x\"]\n"
+	for name, tc := range map[string]struct{ dockerfile, wantErr string }{
+		"a line over the limit": {head + "LABEL a=" + strings.Repeat("x", 1<<20) + "\n", "line 3: longer than 1 MiB"},
+		"an unterminated quote": {head + "LABEL a=\"" + strings.Repeat("x", 1<<19) + "\n", "line 3: LABEL: unterminated quote"},
+		"an unterminated ${":    {head + "ENV A=${" + strings.Repeat("x", 1<<19) + "\n", "line 3: ENV: A: unterminated ${"},
+		"a long shell-form CMD": {head + "CMD " + strings.Repeat("x ", 1<<18) + "\n", "line 3: CMD: only the exec form"},
+		"a long USER":           {head + "USER " + strings.Repeat("x", 1<<14) + "\n", "line 3: USER: want a numeric uid:gid"},
+		"a long source path":    {head + "COPY --chmod=0644 " + strings.Repeat("x/", 1<<14) + " /a\n", "line 3: COPY:"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, map[string]string{"Dockerfile": tc.dockerfile})
+			_, err := build(buildOptions{dockerfile: filepath.Join(dir, "Dockerfile"), context: dir, arch: "amd64", log: io.Discard})
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("got %.300v, want an error with %q", err, tc.wantErr)
+			}
+			if len(err.Error()) > 2048 { // a few lines of a terminal, wherever the Dockerfile is
+				t.Errorf("the error is %d bytes long: %.300s", len(err.Error()), err)
+			}
+		})
+	}
+}
+
+// TestRefusesSymlinksOutOfTheContext: a source whose path goes through a symlink to
+// somewhere outside the build context is not read, whether the link is the source, a
+// directory on its path, or the staged tree itself.
+func TestRefusesSymlinksOutOfTheContext(t *testing.T) {
+	outside := t.TempDir()
+	writeTree(t, outside, map[string]string{"rootfs/secret": "outside", "f": "outside"})
+	setModes(t, outside, map[string]os.FileMode{"rootfs": 0o755, "rootfs/secret": 0o644, "f": 0o644})
+	const head = "FROM golang:1.26 AS build\nWORKDIR /src\nCOPY . .\nFROM scratch\nENTRYPOINT [\"/x\"]\n"
+	for name, copyLine := range map[string]string{
+		"a linked staged tree": "COPY --from=build /src/_build/image/rootfs/ /\n",
+		"a linked directory":   "COPY --chmod=0644 linkdir/f /f\n",
+		"a linked file":        "COPY --chmod=0644 linkfile /f\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, map[string]string{"Dockerfile": head + copyLine, "_build/image/": "", "inside": "inside"})
+			for link, target := range map[string]string{
+				"_build/image/rootfs": filepath.Join(outside, "rootfs"),
+				"linkdir":             outside,
+				"linkfile":            filepath.Join(outside, "f"),
+			} {
+				if err := os.Symlink(target, filepath.Join(dir, filepath.FromSlash(link))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := build(buildOptions{dockerfile: filepath.Join(dir, "Dockerfile"), context: dir, arch: "amd64", log: io.Discard})
+			if err == nil || !strings.Contains(err.Error(), "line 6: COPY:") || !strings.Contains(err.Error(), "outside the build context") {
+				t.Errorf("got %v, want the COPY refused as outside the build context", err)
+			}
+		})
+	}
+
+	// A symlink that stays inside the context is followed, as docker build follows it.
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"Dockerfile": "FROM scratch\nENTRYPOINT [\"/x\"]\nCOPY --chmod=0644 alias /f\n", "inside": "inside"})
+	if err := os.Symlink("inside", filepath.Join(dir, "alias")); err != nil {
+		t.Fatal(err)
+	}
+	img, _ := buildTarball(t, dir, buildOptions{})
+	if files, _ := filesystem(t, img); files["/f"].content != "inside" {
+		t.Errorf("/f: %+v, want the content of the link's target", files["/f"])
+	}
+}
+
+// TestLogSummarizesLargeLayers: a layer of many files is one line of the log unless -v
+// asks for every file.
+func TestLogSummarizesLargeLayers(t *testing.T) {
+	const staged = 3 * listedFiles
+	dir := t.TempDir()
+	tree := map[string]string{"Dockerfile": "FROM golang:1.26 AS build\nWORKDIR /src\nCOPY . .\nFROM scratch\nENTRYPOINT [\"/x\"]\nCOPY --from=build /src/tree/ /data/\n", "tree/": ""}
+	modes := map[string]os.FileMode{"tree": 0o755}
+	for i := range staged {
+		name := fmt.Sprintf("tree/f%04d", i)
+		tree[name], modes[name] = "x", 0o644
+	}
+	writeTree(t, dir, tree)
+	setModes(t, dir, modes)
+	for _, verbose := range []bool{false, true} {
+		var log bytes.Buffer
+		buildTarball(t, dir, buildOptions{log: &log, verbose: verbose})
+		listed := strings.Count(log.String(), " /data/f")
+		switch {
+		case verbose && listed != staged:
+			t.Errorf("-v: %d of %d files listed", listed, staged)
+		case !verbose && listed > listedFiles:
+			t.Errorf("%d files listed, want at most %d and a summary", listed, listedFiles)
+		case !verbose && !strings.Contains(log.String(), fmt.Sprintf("%d entries", staged+1)):
+			t.Errorf("no summary of the layer's %d entries in:\n%.2000s", staged+1, log.String())
+		}
 	}
 }
 

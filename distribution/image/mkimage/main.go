@@ -64,13 +64,14 @@ func run(argv []string, stdout io.Writer) error {
 	fs.StringVar(&opt.context, "context", ".", "the build context, where COPY finds its sources")
 	fs.StringVar(&opt.arch, "arch", runtime.GOARCH, "the image's architecture (GOARCH); its OS is linux")
 	fs.Var(buildArgFlag(opt.buildArgs), "build-arg", "NAME=value for an ARG of the last stage (repeatable)")
+	fs.BoolVar(&opt.verbose, "v", false, fmt.Sprintf("list every file of a layer (without it, a layer of more than %d is summed up)", listedFiles))
 	tag := fs.String("tag", "", "the image's name and tag in the tarball, e.g. otelcol-lambda:0.1.0-dev")
 	out := fs.String("o", "", "the tarball to write")
 	if err := fs.Parse(argv); err != nil {
 		return err
 	}
 	if *tag == "" || *out == "" || fs.NArg() > 0 {
-		return errors.New("usage: mkimage -tag name:tag -o image.tar [-dockerfile path] [-context dir] [-arch goarch] [-build-arg NAME=value]")
+		return errors.New("usage: mkimage -tag name:tag -o image.tar [-dockerfile path] [-context dir] [-arch goarch] [-build-arg NAME=value] [-v]")
 	}
 	ref, err := name.NewTag(*tag)
 	if err != nil {
