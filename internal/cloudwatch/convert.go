@@ -4,7 +4,10 @@
 package cloudwatch // import "github.com/otelcol-lambda/otelcol-lambda/internal/cloudwatch"
 
 import (
+	"cmp"
+	"encoding/binary"
 	"math"
+	"slices"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -44,6 +47,13 @@ type ConvertStats struct {
 	// Samples is the number of gauge points written: one per statistic of each converted
 	// data point.
 	Samples int
+	// LabelCollisions counts the skipped data points two of whose dimensions become the
+	// same label (Stage and stage): which value the series would keep is arbitrary.
+	LabelCollisions int
+	// DuplicateSeries counts the skipped data points whose series and timestamp an earlier
+	// data point of the batch already had: Prometheus refuses a whole write with two
+	// samples of one series at one timestamp and different values.
+	DuplicateSeries int
 }
 
 // Converter turns metric stream requests into the gateway's series. It holds no state
@@ -103,7 +113,7 @@ func (c *Converter) NewBatch() *Batch {
 	c.resource.CopyTo(rm.Resource())
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(c.scope)
-	return &Batch{out: out, cv: conversion{metrics: sm.Metrics(), families: map[string]*family{}, labels: map[string]string{}}}
+	return &Batch{out: out, cv: conversion{metrics: sm.Metrics(), families: map[string]*family{}, labels: map[string]string{}, seen: map[string]struct{}{}}}
 }
 
 // Add converts src into the batch and returns what it did with src alone. src is only read.
@@ -135,9 +145,11 @@ func (b *Batch) Add(src pmetric.Metrics) ConvertStats {
 		}
 	}
 	return ConvertStats{
-		DataPoints: cv.stats.DataPoints - before.DataPoints,
-		Skipped:    cv.stats.Skipped - before.Skipped,
-		Samples:    cv.stats.Samples - before.Samples,
+		DataPoints:      cv.stats.DataPoints - before.DataPoints,
+		Skipped:         cv.stats.Skipped - before.Skipped,
+		Samples:         cv.stats.Samples - before.Samples,
+		LabelCollisions: cv.stats.LabelCollisions - before.LabelCollisions,
+		DuplicateSeries: cv.stats.DuplicateSeries - before.DuplicateSeries,
 	}
 }
 
@@ -155,9 +167,15 @@ type conversion struct {
 	metrics  pmetric.MetricSlice
 	families map[string]*family // by namespace, metric name and time unit (familyKey)
 	labels   map[string]string  // attribute of each dimension name seen
-	buf      []byte
-	stats    ConvertStats
+	// seen holds the series and timestamp of every data point converted (seriesKey).
+	seen  map[string]struct{}
+	pairs []labelPair // the current data point's dimension labels, sorted
+	buf   []byte
+	stats ConvertStats
 }
+
+// labelPair is one dimension of a data point as a label.
+type labelPair struct{ label, value string }
 
 // family is the output of one CloudWatch metric: a gauge per statistic, made when first used.
 type family struct {
@@ -189,11 +207,21 @@ func (cv *conversion) point(dp pmetric.SummaryDataPoint, region, account string,
 		cv.stats.Skipped++
 		return
 	}
+	if !cv.dimensionLabels(attrs) {
+		cv.stats.Skipped++
+		cv.stats.LabelCollisions++
+		return
+	}
+	if !cv.firstOfSeries(f, dp.Timestamp(), region, account) {
+		cv.stats.Skipped++
+		cv.stats.DuplicateSeries++
+		return
+	}
 	cv.stats.DataPoints++
 
 	first := cv.gauge(f, iSum, dp)
 	first.SetDoubleValue(dp.Sum() * factor)
-	cv.putLabels(first.Attributes(), attrs, region, account)
+	cv.putLabels(first.Attributes(), region, account)
 	cv.gauge(f, iSampleCount, dp, first).SetDoubleValue(float64(dp.Count()))
 	qs := dp.QuantileValues()
 	for i := 0; i < qs.Len(); i++ {
@@ -209,14 +237,19 @@ func (cv *conversion) point(dp pmetric.SummaryDataPoint, region, account string,
 	}
 }
 
-// valid tells whether every value of dp is one CloudWatch can have: finite, and quantiles
-// between 0 and 1, strictly increasing as OTLP requires (a repeated quantile would make two
-// samples of one series at one timestamp, which Prometheus refuses).
+// MaxQuantiles bounds the quantiles of one data point: a metric stream writes the minimum,
+// the maximum and at most 20 additional statistics. Each quantile becomes a sample with
+// all of the point's labels, so a point with more is skipped rather than converted.
+const MaxQuantiles = 100
+
+// valid tells whether every value of dp is one CloudWatch can have: finite, at most
+// MaxQuantiles quantiles between 0 and 1, strictly increasing as OTLP requires (a repeated
+// quantile would make two samples of one series at one timestamp, which Prometheus refuses).
 func valid(dp pmetric.SummaryDataPoint) bool {
-	if !finite(dp.Sum()) {
+	qs := dp.QuantileValues()
+	if !finite(dp.Sum()) || qs.Len() > MaxQuantiles {
 		return false
 	}
-	qs := dp.QuantileValues()
 	last := -1.0
 	for i := 0; i < qs.Len(); i++ {
 		q := qs.At(i)
@@ -291,21 +324,13 @@ func (cv *conversion) appendPoint(m pmetric.Metric, dp pmetric.SummaryDataPoint,
 	return p
 }
 
-// putLabels puts the labels of a CloudWatch data point: the resource's region and account,
-// then each dimension.
-func (cv *conversion) putLabels(dst, src pcommon.Map, region, account string) {
-	dims, _ := src.Get(attrDimensions)
-	if dims.Type() == pcommon.ValueTypeMap {
-		dst.EnsureCapacity(2 + dims.Map().Len())
-	}
-	if region != "" {
-		dst.PutStr(attrRegion, region)
-	}
-	if account != "" {
-		dst.PutStr(attrAccount, account)
-	}
+// dimensionLabels sets cv.pairs to the labels of a data point's dimensions, sorted, and
+// tells whether they are distinct.
+func (cv *conversion) dimensionLabels(attrs pcommon.Map) bool {
+	cv.pairs = cv.pairs[:0]
+	dims, _ := attrs.Get(attrDimensions)
 	if dims.Type() != pcommon.ValueTypeMap {
-		return
+		return true
 	}
 	for name, v := range dims.Map().All() {
 		value := v.AsString()
@@ -318,7 +343,49 @@ func (cv *conversion) putLabels(dst, src pcommon.Map, region, account string) {
 			label = string(cv.buf)
 			cv.labels[name] = label
 		}
-		dst.PutStr(label, value)
+		cv.pairs = append(cv.pairs, labelPair{label, value})
+	}
+	slices.SortFunc(cv.pairs, func(a, b labelPair) int { return cmp.Compare(a.label, b.label) })
+	for i := 1; i < len(cv.pairs); i++ {
+		if cv.pairs[i].label == cv.pairs[i-1].label {
+			return false
+		}
+	}
+	return true
+}
+
+// firstOfSeries records the series of a data point (its family, region, account and
+// cv.pairs) at ts, and tells whether the batch did not have it yet.
+func (cv *conversion) firstOfSeries(f *family, ts pcommon.Timestamp, region, account string) bool {
+	// Each string length-prefixed, so that no value can read as another's continuation.
+	b := binary.BigEndian.AppendUint64(cv.buf[:0], uint64(ts))
+	for _, s := range [...]string{f.base, region, account} {
+		b = append(binary.AppendUvarint(b, uint64(len(s))), s...)
+	}
+	for _, p := range cv.pairs {
+		b = append(binary.AppendUvarint(b, uint64(len(p.label))), p.label...)
+		b = append(binary.AppendUvarint(b, uint64(len(p.value))), p.value...)
+	}
+	cv.buf = b
+	if _, ok := cv.seen[string(b)]; ok {
+		return false
+	}
+	cv.seen[string(b)] = struct{}{}
+	return true
+}
+
+// putLabels puts the labels of a CloudWatch data point: the resource's region and account,
+// then its dimensions (cv.pairs).
+func (cv *conversion) putLabels(dst pcommon.Map, region, account string) {
+	dst.EnsureCapacity(2 + len(cv.pairs))
+	if region != "" {
+		dst.PutStr(attrRegion, region)
+	}
+	if account != "" {
+		dst.PutStr(attrAccount, account)
+	}
+	for _, p := range cv.pairs {
+		dst.PutStr(p.label, p.value)
 	}
 }
 

@@ -292,13 +292,22 @@ func TestConvertSkips(t *testing.T) {
 	repeated := ms.AppendEmpty()
 	badQuantile.CopyTo(repeated)
 	repeated.Summary().DataPoints().At(0).QuantileValues().At(0).SetQuantile(1) // two maxima
-	gauge := ms.AppendEmpty()                                                   // CloudWatch writes only summaries
+	tooManyQuantiles := ms.AppendEmpty()
+	badQuantile.CopyTo(tooManyQuantiles)
+	qs := tooManyQuantiles.Summary().DataPoints().At(0).QuantileValues()
+	qs.RemoveIf(func(pmetric.SummaryDataPointValueAtQuantile) bool { return true })
+	for i := 0; i <= MaxQuantiles; i++ { // valid otherwise: increasing, from 0 to 1
+		q := qs.AppendEmpty()
+		q.SetQuantile(float64(i) / MaxQuantiles)
+		q.SetValue(1)
+	}
+	gauge := ms.AppendEmpty() // CloudWatch writes only summaries
 	gauge.SetName("amazonaws.com/AWS/Lambda/Throttles")
 	gauge.SetEmptyGauge().DataPoints().AppendEmpty().SetDoubleValue(1)
 	gauge.Gauge().DataPoints().AppendEmpty().SetDoubleValue(2)
 
 	out, stats := Convert(md)
-	assert.Equal(t, ConvertStats{DataPoints: 1, Skipped: 11, Samples: 4}, stats)
+	assert.Equal(t, ConvertStats{DataPoints: 1, Skipped: 12, Samples: 4}, stats)
 	got := samples(t, out)
 	assert.Len(t, got, 4)
 	assert.Contains(t, got, "aws_lambda_throttles_sum{"+regionAccount+",faas.name=orders}")
@@ -392,5 +401,30 @@ func TestBatch(t *testing.T) {
 	require.Equal(t, 4, ms.Len(), "the records of a request share their gauges")
 	got := samples(t, out)
 	assert.Equal(t, 1.0, got["aws_lambda_throttles_sum{"+regionAccount+",faas.name=a}"])
+	assert.Equal(t, 2.0, got["aws_lambda_throttles_sum{"+regionAccount+",faas.name=b}"])
+}
+
+// A data point that would lose a dimension, or repeat a series at a timestamp, is skipped
+// and counted rather than dropped silently: the first because the label's value would be
+// arbitrary, the second because Prometheus refuses a whole write with two samples of one
+// series at one timestamp.
+func TestBatchSkipsCollidingLabelsAndRepeatedSeries(t *testing.T) {
+	stages := map[string]string{"FunctionName": "a", "Stage": "prod", "stage": "dev"}
+	first := cloudwatchtest.Metrics(cloudwatchtest.ExampleStream,
+		point("AWS/Lambda", "Throttles", "Count", fn("a"), 1, 1, 1, 1),
+		point("Custom", "Throttles", "Count", stages, 1, 1, 1, 1))
+	// The same series and period again: a retried record, or a metric whose name makes
+	// the same series name (throttles, Throttles).
+	again := cloudwatchtest.Metrics(cloudwatchtest.ExampleStream,
+		point("AWS/Lambda", "throttles", "Count", fn("a"), 5, 5, 1, 1),
+		point("AWS/Lambda", "Throttles", "Count", fn("b"), 2, 2, 1, 1))
+
+	b := NewConverter(pcommon.NewResource(), "").NewBatch()
+	assert.Equal(t, ConvertStats{DataPoints: 1, Skipped: 1, Samples: 4, LabelCollisions: 1}, b.Add(first))
+	assert.Equal(t, ConvertStats{DataPoints: 1, Skipped: 1, Samples: 4, DuplicateSeries: 1}, b.Add(again))
+	out, _ := b.Metrics()
+	got := samples(t, out)
+	assert.Len(t, got, 8)
+	assert.Equal(t, 1.0, got["aws_lambda_throttles_sum{"+regionAccount+",faas.name=a}"], "the first one is kept")
 	assert.Equal(t, 2.0, got["aws_lambda_throttles_sum{"+regionAccount+",faas.name=b}"])
 }

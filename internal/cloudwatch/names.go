@@ -122,9 +122,7 @@ func appendLabelOf(b []byte, dimension string) []byte {
 	}
 	start := len(b)
 	b = appendSnake(b, dimension)
-	switch string(b[start:]) {
-	case "", "job", "instance", "faas_name", "messaging_destination_name", "cloud_region", "cloud_account_id",
-		"otel_scope_name", "otel_scope_version":
+	if reservedLabel(string(b[start:])) {
 		b = append(b[:start], "dimension_"...)
 		b = appendSnake(b, dimension)
 		if len(b) == start+len("dimension_") {
@@ -132,4 +130,17 @@ func appendLabelOf(b []byte, dimension string) []byte {
 		}
 	}
 	return b
+}
+
+// reservedLabel tells whether a label is one the series has already, or one Prometheus and
+// remote write give a meaning to: le and quantile (histograms and summaries, which
+// recording rules and histogram_quantile read) and the otel_scope_ labels remote write
+// adds from the scope.
+func reservedLabel(label string) bool {
+	switch label {
+	case "", "job", "instance", "faas_name", "messaging_destination_name", "cloud_region", "cloud_account_id",
+		"le", "quantile":
+		return true
+	}
+	return strings.HasPrefix(label, "otel_scope_")
 }

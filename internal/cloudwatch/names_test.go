@@ -76,6 +76,11 @@ func TestLabelOf(t *testing.T) {
 		"instance":               "dimension_instance",
 		"CloudRegion":            "dimension_cloud_region",
 		"faas_name":              "dimension_faas_name",
+		"le":                     "dimension_le",
+		"Quantile":               "dimension_quantile",
+		"OtelScopeName":          "dimension_otel_scope_name",
+		"otel_scope_schema_url":  "dimension_otel_scope_schema_url",
+		"Level":                  "level",
 		"--":                     "dimension",
 	} {
 		assert.Equal(t, want, string(appendLabelOf(nil, in)), in)

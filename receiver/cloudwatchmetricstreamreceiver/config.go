@@ -25,8 +25,10 @@ var (
 	errMissingAccessKey = errors.New("access_key must not be empty: set the delivery stream's access key here, anyone who reaches the endpoint could write series otherwise")
 	errAccessKeyTooLong = errors.New("access_key must be at most 4096 bytes, the longest Firehose sends")
 	errConsumeTimeout   = errors.New("consume_timeout must be positive and below Firehose's 3-minute request timeout")
-	errConsumeTimeoutWT = errors.New("consume_timeout must be below http::write_timeout, or the server drops the answer before the 503 is written")
+	errConsumeTimeoutWT = errors.New("http::read_timeout plus consume_timeout must be below http::write_timeout, or the server drops the answer of a request whose body came slowly before the 503 is written")
 	errMaxAge           = errors.New("max_age must be positive")
+	errMaxDataPoints    = errors.New("max_data_points must be positive")
+	errMaxFuture        = errors.New("max_future must be positive")
 )
 
 var _ confmap.Validator = (*Config)(nil)
@@ -53,6 +55,18 @@ type Config struct {
 	// whole write with it. Keep it below Prometheus' out_of_order_time_window.
 	MaxAge time.Duration `mapstructure:"max_age"`
 
+	// MaxFuture drops the data points whose period ends later than this from now. One
+	// sample in the future stops a series in Prometheus: every later sample of it, up to
+	// that time, is refused as out of order, and the remote write with it. A metric
+	// stream's periods have ended when they are sent; this leaves room for clock skew.
+	MaxFuture time.Duration `mapstructure:"max_future"`
+
+	// MaxDataPoints bounds the CloudWatch data points converted from one request, and so
+	// the memory a request takes: a record that would take the request past it is dropped
+	// whole and counted (outcome over_limit). The default is above what Firehose's
+	// largest request of metric stream records holds.
+	MaxDataPoints int `mapstructure:"max_data_points"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -72,11 +86,17 @@ func (cfg *Config) Validate() error {
 	switch {
 	case cfg.ConsumeTimeout <= 0 || cfg.ConsumeTimeout >= firehoseRequestTimeout:
 		errs = append(errs, errConsumeTimeout)
-	case cfg.HTTP.WriteTimeout > 0 && cfg.ConsumeTimeout >= cfg.HTTP.WriteTimeout:
+	case cfg.HTTP.WriteTimeout > 0 && cfg.HTTP.ReadTimeout+cfg.ConsumeTimeout >= cfg.HTTP.WriteTimeout:
 		errs = append(errs, errConsumeTimeoutWT)
 	}
 	if cfg.MaxAge <= 0 {
 		errs = append(errs, errMaxAge)
+	}
+	if cfg.MaxFuture <= 0 {
+		errs = append(errs, errMaxFuture)
+	}
+	if cfg.MaxDataPoints <= 0 {
+		errs = append(errs, errMaxDataPoints)
 	}
 	return errors.Join(errs...)
 }

@@ -26,8 +26,14 @@ func TestCreateDefaultConfig(t *testing.T) {
 	require.NoError(t, componenttest.CheckConfigStruct(cfg))
 	assert.Equal(t, "localhost:4320", cfg.HTTP.NetAddr.Endpoint)
 	assert.Equal(t, int64(64<<20), cfg.HTTP.MaxRequestBodySize)
-	assert.Less(t, cfg.ConsumeTimeout, cfg.HTTP.WriteTimeout, "the 503 is written before the server drops the answer")
+	assert.Less(t, cfg.HTTP.ReadTimeout+cfg.ConsumeTimeout, cfg.HTTP.WriteTimeout,
+		"the 503 is written before the server drops the answer, even after a body that came slowly")
+	assert.Less(t, cfg.HTTP.WriteTimeout, firehoseRequestTimeout, "and before Firehose gives up on it")
 	assert.Equal(t, 25*time.Minute, cfg.MaxAge, "below the 30m out_of_order_time_window of the distribution's Prometheus")
+	assert.Equal(t, 5*time.Minute, cfg.MaxFuture)
+	assert.Equal(t, 500_000, cfg.MaxDataPoints)
+	assert.Positive(t, cfg.HTTP.ReadHeaderTimeout, "a client that sends its headers slowly does not hold a connection")
+	assert.Positive(t, cfg.HTTP.ReadTimeout, "nor one that sends its body slowly")
 	assert.EqualError(t, cfg.Validate(), errMissingAccessKey.Error(), "no key by default: it must be set")
 }
 
@@ -46,6 +52,8 @@ func TestLoadConfig(t *testing.T) {
 			c.AccessKey = "other-key"
 			c.ConsumeTimeout = 10 * time.Second
 			c.MaxAge = 50 * time.Minute
+			c.MaxFuture = 2 * time.Minute
+			c.MaxDataPoints = 1000
 		}},
 		{id: component.NewIDWithName(metadata.Type, "consume_timeout_over_write_timeout"), expectedErr: errConsumeTimeoutWT},
 		{id: component.NewIDWithName(metadata.Type, "no_access_key"), expectedErr: errMissingAccessKey},
@@ -91,12 +99,18 @@ func TestConfigValidate(t *testing.T) {
 			c.AccessKey = "k"
 			c.ConsumeTimeout = c.HTTP.WriteTimeout
 		}, expectedErr: []error{errConsumeTimeoutWT}},
+		{name: "slow body plus consume timeout past the write timeout", config: func(c *Config) {
+			c.AccessKey = "k"
+			c.HTTP.ReadTimeout = c.HTTP.WriteTimeout - c.ConsumeTimeout
+		}, expectedErr: []error{errConsumeTimeoutWT}},
 		{name: "no write timeout", config: func(c *Config) {
 			c.AccessKey = "k"
 			c.HTTP.WriteTimeout = 0
 			c.ConsumeTimeout = 2 * time.Minute
 		}},
 		{name: "no max age", config: func(c *Config) { c.AccessKey = "k"; c.MaxAge = 0 }, expectedErr: []error{errMaxAge}},
+		{name: "no max future", config: func(c *Config) { c.AccessKey = "k"; c.MaxFuture = 0 }, expectedErr: []error{errMaxFuture}},
+		{name: "no max data points", config: func(c *Config) { c.AccessKey = "k"; c.MaxDataPoints = 0 }, expectedErr: []error{errMaxDataPoints}},
 		{name: "every problem at once", config: func(c *Config) {
 			c.HTTP.NetAddr.Endpoint = ""
 			c.ConsumeTimeout = -time.Second

@@ -46,8 +46,16 @@ type firehoseResponse struct {
 	ErrorMessage string `json:"errorMessage,omitempty"`
 }
 
+// maxMessagesPerRecord bounds the OTLP messages of one record. A Firehose record is at
+// most 1,000 KiB and a metric stream's message, which holds at least one data point with
+// its namespace, metric name and timestamps, takes over 100 bytes: a record of more
+// messages was not written by a metric stream, and decoding it would only cost memory.
+const maxMessagesPerRecord = 10_000
+
 var (
 	errNoMessages       = errors.New("the record holds no OTLP message")
+	errEmptyMessage     = errors.New("a zero-length OTLP message, which a metric stream never writes")
+	errTooManyMessages  = fmt.Errorf("more than %d OTLP messages in one record", maxMessagesPerRecord)
 	errJSONOutputFormat = errors.New("the record is in the metric stream's JSON output format, which this receiver does not read: set the stream's output format to OpenTelemetry 1.0.0")
 	errBadLengthPrefix  = errors.New("bad length prefix (not an unsigned 32-bit varint)")
 	errTruncatedMessage = errors.New("the length prefix says more bytes than the record holds")
@@ -58,8 +66,6 @@ type decodedRequest struct {
 	requestID string
 	// records is how many records the request had.
 	records int
-	// messages are the OTLP metric requests of the records that decoded whole, in order.
-	messages []pmetric.Metrics
 	// goodRecords is how many records decoded whole; a record is delivered all or nothing.
 	goodRecords int
 	// firstBad is the first malformed record's error, with its index; nil if none.
@@ -69,9 +75,11 @@ type decodedRequest struct {
 // malformedRecords is how many records were skipped.
 func (d *decodedRequest) malformedRecords() int { return d.records - d.goodRecords }
 
-// decodeRequest reads a delivery request body. An error means the body as a whole is not a
-// delivery request; a record that does not decode is only counted in the result.
-func decodeRequest(body []byte) (decodedRequest, error) {
+// decodeRequest reads a delivery request body and hands the OTLP messages of each record
+// that decoded whole to use, one record at a time, so that only one record's messages are
+// held at once. An error means the body as a whole is not a delivery request; a record
+// that does not decode is only counted in the result.
+func decodeRequest(body []byte, use func(record []pmetric.Metrics)) (decodedRequest, error) {
 	var req firehoseRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return decodedRequest{}, fmt.Errorf("the body is not a Firehose delivery request: %w", err)
@@ -86,7 +94,7 @@ func decodeRequest(body []byte) (decodedRequest, error) {
 			continue
 		}
 		d.goodRecords++
-		d.messages = append(d.messages, messages...)
+		use(messages)
 	}
 	return d, nil
 }
@@ -99,9 +107,17 @@ func decodeRecord(data string) ([]pmetric.Metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not base64: %w", err)
 	}
-	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+	messages, err := decodeMessages(raw)
+	// Only a record that does not decode is looked at as JSON: '{' is also the length
+	// prefix of a 123-byte message.
+	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); err != nil && len(trimmed) > 0 && trimmed[0] == '{' {
 		return nil, errJSONOutputFormat
 	}
+	return messages, err
+}
+
+// decodeMessages decodes a sequence of length-delimited OTLP metric requests.
+func decodeMessages(raw []byte) ([]pmetric.Metrics, error) {
 	var messages []pmetric.Metrics
 	for len(raw) > 0 {
 		size, n := binary.Uvarint(raw)
@@ -109,6 +125,12 @@ func decodeRecord(data string) ([]pmetric.Metrics, error) {
 			return nil, errBadLengthPrefix
 		}
 		raw = raw[n:]
+		switch {
+		case size == 0:
+			return nil, fmt.Errorf("message %d: %w", len(messages), errEmptyMessage)
+		case len(messages) == maxMessagesPerRecord:
+			return nil, errTooManyMessages
+		}
 		if size > uint64(len(raw)) {
 			return nil, errTruncatedMessage
 		}

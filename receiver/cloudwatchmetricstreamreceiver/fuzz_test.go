@@ -6,6 +6,8 @@ package cloudwatchmetricstreamreceiver
 import (
 	"testing"
 
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
 	"github.com/otelcol-lambda/otelcol-lambda/internal/cloudwatch/cloudwatchtest"
 )
 
@@ -19,7 +21,16 @@ func FuzzFirehoseRequest(f *testing.F) {
 	f.Add([]byte(`{"requestId":"r","timestamp":1,"records":[{"data":"not base64!"}]}`))
 	f.Add([]byte(`{"requestId":"r","timestamp":1,"records":[]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		decoded, err := decodeRequest(body)
+		messages := 0
+		decoded, err := decodeRequest(body, func(record []pmetric.Metrics) {
+			if len(record) == 0 {
+				t.Fatal("a record without messages was used")
+			}
+			for _, m := range record {
+				_ = m.DataPointCount()
+			}
+			messages += len(record)
+		})
 		if err != nil {
 			return
 		}
@@ -29,11 +40,8 @@ func FuzzFirehoseRequest(f *testing.F) {
 		if (decoded.malformedRecords() > 0) != (decoded.firstBad != nil) {
 			t.Fatalf("%d malformed records, first error %v", decoded.malformedRecords(), decoded.firstBad)
 		}
-		if decoded.goodRecords > 0 && len(decoded.messages) < decoded.goodRecords {
-			t.Fatalf("%d good records gave %d messages", decoded.goodRecords, len(decoded.messages))
-		}
-		for _, m := range decoded.messages {
-			_ = m.DataPointCount()
+		if messages < decoded.goodRecords {
+			t.Fatalf("%d good records gave %d messages", decoded.goodRecords, messages)
 		}
 	})
 }

@@ -21,8 +21,6 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
@@ -64,8 +62,8 @@ type metricStreamReceiver struct {
 // outcomes are the attribute sets of the receiver's counters, made once.
 type outcomes struct {
 	requestAccepted, requestUnauthorized, requestMalformed, requestTooLarge, requestRefused metric.MeasurementOption
-	recordAccepted, recordMalformed, recordRefused                                          metric.MeasurementOption
-	pointConverted, pointSkipped, pointTooOld                                               metric.MeasurementOption
+	recordAccepted, recordMalformed, recordRefused, recordOverLimit                         metric.MeasurementOption
+	pointConverted, pointSkipped, pointTooOld, pointInFuture, pointOverLimit                metric.MeasurementOption
 }
 
 func outcome(name string) metric.MeasurementOption {
@@ -100,9 +98,12 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Metrics) (*me
 			recordAccepted:      outcome("accepted"),
 			recordMalformed:     outcome("malformed"),
 			recordRefused:       outcome("refused"),
+			recordOverLimit:     outcome("over_limit"),
 			pointConverted:      outcome("converted"),
 			pointSkipped:        outcome("skipped"),
 			pointTooOld:         outcome("too_old"),
+			pointInFuture:       outcome("in_future"),
+			pointOverLimit:      outcome("over_limit"),
 		},
 		warnings:        warnlog.New(set.Logger),
 		converter:       cloudwatch.NewConverter(set.Resource, metadata.ScopeName),
@@ -119,6 +120,9 @@ func (r *metricStreamReceiver) Start(ctx context.Context, host component.Host) e
 	if err != nil {
 		return err
 	}
+	// Outside everything ToServer wraps, confighttp's decompression included: a request
+	// without the key is answered before a byte of its body is read or decoded.
+	server.Handler = r.requireAccessKey(server.Handler)
 	listener, err := r.cfg.HTTP.ToListener(ctx)
 	if err != nil {
 		return err
@@ -149,19 +153,11 @@ func (r *metricStreamReceiver) Shutdown(ctx context.Context) error {
 // the whole request with the same request id, until the stream's retry duration runs
 // out, then writes it to the stream's S3 backup: so a request with some usable records
 // is answered 200 once those were delivered (a retry would deliver them twice), and the
-// records that cannot be used are counted and logged.
+// records that cannot be used are counted and logged. The method and the access key were
+// checked before, by requireAccessKey, which Start puts in front of it.
 func (r *metricStreamReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
 	requestID := req.Header.Get(headerRequestID)
-	if req.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		r.refuse(ctx, w, requestID, http.StatusMethodNotAllowed, r.outcomes.requestMalformed, "method "+req.Method+" is not allowed, Firehose POSTs")
-		return
-	}
-	if !r.authorized(req.Header.Get(headerAccessKey)) {
-		r.refuse(ctx, w, requestID, http.StatusUnauthorized, r.outcomes.requestUnauthorized, "missing or wrong "+headerAccessKey)
-		return
-	}
 	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt != jsonContentType {
 		r.refuse(ctx, w, requestID, http.StatusUnsupportedMediaType, r.outcomes.requestMalformed, "content type must be "+jsonContentType)
 		return
@@ -175,7 +171,8 @@ func (r *metricStreamReceiver) ServeHTTP(w http.ResponseWriter, req *http.Reques
 		r.refuse(ctx, w, requestID, http.StatusBadRequest, r.outcomes.requestMalformed, "reading the body: "+err.Error())
 		return
 	}
-	decoded, err := decodeRequest(body)
+	batch := r.newRequestBatch()
+	decoded, err := decodeRequest(body, batch.addRecord)
 	if err != nil {
 		r.refuse(ctx, w, requestID, http.StatusBadRequest, r.outcomes.requestMalformed, err.Error())
 		return
@@ -192,42 +189,44 @@ func (r *metricStreamReceiver) ServeHTTP(w http.ResponseWriter, req *http.Reques
 			return
 		}
 	}
-	if status, msg := r.deliver(ctx, &decoded); status != http.StatusOK {
-		r.telemetry.ReceiverCloudwatchMetricStreamRecords.Add(ctx, int64(decoded.goodRecords), r.outcomes.recordRefused)
+	if batch.overLimitRecords > 0 {
+		// Never written whatever the pipeline answers, so counted at once.
+		r.telemetry.ReceiverCloudwatchMetricStreamRecords.Add(ctx, int64(batch.overLimitRecords), r.outcomes.recordOverLimit)
+		r.telemetry.ReceiverCloudwatchMetricStreamDataPoints.Add(ctx, int64(batch.overLimitPoints), r.outcomes.pointOverLimit)
+		r.warnings.Warn("Dropped Firehose records over max_data_points: lower the delivery stream's buffer size, or raise max_data_points",
+			zap.String("request_id", requestID), zap.Int("records", batch.overLimitRecords),
+			zap.Int("data_points", batch.overLimitPoints), zap.Int("max_data_points", r.cfg.MaxDataPoints))
+	}
+	delivered := int64(decoded.goodRecords - batch.overLimitRecords)
+	if status, msg := r.deliver(ctx, batch); status != http.StatusOK {
+		r.telemetry.ReceiverCloudwatchMetricStreamRecords.Add(ctx, delivered, r.outcomes.recordRefused)
 		r.refuse(ctx, w, requestID, status, r.outcomes.requestRefused, msg)
 		return
 	}
-	r.telemetry.ReceiverCloudwatchMetricStreamRecords.Add(ctx, int64(decoded.goodRecords), r.outcomes.recordAccepted)
+	r.telemetry.ReceiverCloudwatchMetricStreamRecords.Add(ctx, delivered, r.outcomes.recordAccepted)
 	r.telemetry.ReceiverCloudwatchMetricStreamRequests.Add(ctx, 1, r.outcomes.requestAccepted)
 	writeResponse(w, http.StatusOK, requestID, "")
 }
 
-// deliver converts the decoded records' metrics and hands them to the next consumer in
-// one call, so that the request is delivered or retried as a whole. It answers the status
-// for Firehose and, unless 200, why.
-func (r *metricStreamReceiver) deliver(ctx context.Context, decoded *decodedRequest) (int, string) {
-	oldest := pcommon.NewTimestampFromTime(r.now().Add(-r.cfg.MaxAge))
-	tooOld := 0
-	for _, message := range decoded.messages {
-		tooOld += dropPeriodsEndedBefore(message, oldest)
-	}
-	if tooOld > 0 {
+// deliver hands the request's converted records to the next consumer in one call, so that
+// the request is delivered or retried as a whole. It answers the status for Firehose and,
+// unless 200, why.
+func (r *metricStreamReceiver) deliver(ctx context.Context, batch *requestBatch) (int, string) {
+	if batch.tooOld > 0 {
 		// Never written whatever the pipeline answers, so counted at once.
-		r.telemetry.ReceiverCloudwatchMetricStreamDataPoints.Add(ctx, int64(tooOld), r.outcomes.pointTooOld)
+		r.telemetry.ReceiverCloudwatchMetricStreamDataPoints.Add(ctx, int64(batch.tooOld), r.outcomes.pointTooOld)
 		r.warnings.Warn("Dropped CloudWatch data points older than max_age, which Prometheus would refuse with the whole request",
-			zap.Int("too_old", tooOld), zap.Duration("max_age", r.cfg.MaxAge))
+			zap.Int("too_old", batch.tooOld), zap.Duration("max_age", r.cfg.MaxAge))
 	}
-	converted := pmetric.NewMetrics()
-	var stats cloudwatch.ConvertStats
-	for _, message := range decoded.messages {
-		series, s := r.converter.Convert(message)
-		series.ResourceMetrics().MoveAndAppendTo(converted.ResourceMetrics())
-		stats.DataPoints += s.DataPoints
-		stats.Skipped += s.Skipped
-		stats.Samples += s.Samples
+	if batch.inFuture > 0 {
+		r.telemetry.ReceiverCloudwatchMetricStreamDataPoints.Add(ctx, int64(batch.inFuture), r.outcomes.pointInFuture)
+		r.warnings.Warn("Dropped CloudWatch data points whose period ends more than max_future from now: Prometheus would keep refusing every later sample of their series as out of order",
+			zap.Int("in_future", batch.inFuture), zap.Duration("max_future", r.cfg.MaxFuture))
 	}
+	converted, stats := batch.batch.Metrics()
 	if stats.Skipped > 0 {
-		r.warnings.Warn("Skipped CloudWatch data points that could not be mapped", zap.Int("skipped", stats.Skipped))
+		r.warnings.Warn("Skipped CloudWatch data points that could not be mapped", zap.Int("skipped", stats.Skipped),
+			zap.Int("label_collisions", stats.LabelCollisions), zap.Int("duplicate_series", stats.DuplicateSeries))
 	}
 	var err error
 	if converted.DataPointCount() > 0 {
@@ -253,6 +252,27 @@ func (r *metricStreamReceiver) deliver(ctx context.Context, decoded *decodedRequ
 	default:
 		return http.StatusServiceUnavailable, "the pipeline refused the data for now, retry: " + err.Error()
 	}
+}
+
+// requireAccessKey answers a request that is not a POST with Firehose's access key without
+// reading its body, and closes the connection after the answer: Go's server would
+// otherwise read up to 256 KiB of the unread body to keep the connection, which a client
+// without the key can send as slowly as it likes.
+func (r *metricStreamReceiver) requireAccessKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		requestID := req.Header.Get(headerRequestID)
+		switch {
+		case req.Method != http.MethodPost:
+			w.Header().Set("Allow", http.MethodPost)
+			w.Header().Set("Connection", "close")
+			r.refuse(req.Context(), w, requestID, http.StatusMethodNotAllowed, r.outcomes.requestMalformed, "method "+req.Method+" is not allowed, Firehose POSTs")
+		case !r.authorized(req.Header.Get(headerAccessKey)):
+			w.Header().Set("Connection", "close")
+			r.refuse(req.Context(), w, requestID, http.StatusUnauthorized, r.outcomes.requestUnauthorized, "missing or wrong "+headerAccessKey)
+		default:
+			next.ServeHTTP(w, req)
+		}
+	})
 }
 
 // authorized compares the request's access key with the configured one in constant time.
@@ -281,31 +301,4 @@ func writeResponse(w http.ResponseWriter, status int, requestID, errorMessage st
 	w.Header().Set("Content-Type", jsonContentType)
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
-}
-
-// dropPeriodsEndedBefore removes from a metric stream request the data points whose period
-// ended before oldest, and returns how many it removed. A data point without a timestamp
-// is left for the converter, which skips it.
-func dropPeriodsEndedBefore(md pmetric.Metrics, oldest pcommon.Timestamp) int {
-	dropped := 0
-	tooOld := func(dp pmetric.SummaryDataPoint) bool {
-		if ts := dp.Timestamp(); ts != 0 && ts < oldest {
-			dropped++
-			return true
-		}
-		return false
-	}
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				if m := ms.At(k); m.Type() == pmetric.MetricTypeSummary {
-					m.Summary().DataPoints().RemoveIf(tooOld)
-				}
-			}
-		}
-	}
-	return dropped
 }

@@ -114,6 +114,8 @@ func TestFirehoseAnswers(t *testing.T) {
 	throttles := lambdaStatistics("Throttles", "checkout")
 	twoFunctions := lambdaStatistics("ConcurrentExecutions", "checkout", "orders")
 	good := cloudwatchtest.Record(throttles)
+	// Another series than good's: a request holds each series at a period once.
+	otherFunction := cloudwatchtest.Record(lambdaStatistics("Throttles", "payments"))
 	// A gzip stream of 8 MiB of zeros is 8 KiB: over a 1 MiB bound only once decoded.
 	notASummary := pmetric.NewMetrics()
 	notASummary.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1)
@@ -131,6 +133,7 @@ func TestFirehoseAnswers(t *testing.T) {
 		wantRecords   map[string]int64
 		wantConverted int64
 		wantSkipped   int64
+		wantOverLimit int64
 	}{
 		{
 			name: "one record", request: post(deliveryBody("req-1", good)),
@@ -149,9 +152,15 @@ func TestFirehoseAnswers(t *testing.T) {
 		{
 			name: "several records, one of two messages",
 			request: post(deliveryBody("req-1", good,
-				cloudwatchtest.Record(twoFunctions, throttles), good)),
+				cloudwatchtest.Record(twoFunctions, lambdaStatistics("Throttles", "orders")), otherFunction)),
 			wantStatus: http.StatusOK, wantPoints: 5,
 			wantRequests: map[string]int64{"accepted": 1}, wantRecords: map[string]int64{"accepted": 3}, wantConverted: 5,
+		},
+		{
+			name:       "a series repeated at a period is converted once, the repeat counted as skipped",
+			request:    post(deliveryBody("req-1", good, good)),
+			wantStatus: http.StatusOK, wantPoints: 1,
+			wantRequests: map[string]int64{"accepted": 1}, wantRecords: map[string]int64{"accepted": 2}, wantConverted: 1, wantSkipped: 1,
 		},
 		{
 			name: "no records", request: post(deliveryBody("req-1")),
@@ -160,7 +169,7 @@ func TestFirehoseAnswers(t *testing.T) {
 		},
 		{
 			name:       "a malformed record among good ones is skipped, the good ones delivered once",
-			request:    post(deliveryBody("req-1", good, []byte{0x05, 0x01}, good)),
+			request:    post(deliveryBody("req-1", good, []byte{0x05, 0x01}, otherFunction)),
 			wantStatus: http.StatusOK, wantPoints: 2,
 			wantRequests: map[string]int64{"accepted": 1}, wantRecords: map[string]int64{"accepted": 2, "malformed": 1}, wantConverted: 2,
 		},
@@ -209,6 +218,25 @@ func TestFirehoseAnswers(t *testing.T) {
 			name: "truncated message", request: post(deliveryBody("req-1", cloudwatchtest.Record(throttles)[:20])),
 			wantStatus: http.StatusBadRequest, wantMessage: errTruncatedMessage.Error(),
 			wantRequests: map[string]int64{"malformed": 1}, wantRecords: map[string]int64{"malformed": 1},
+		},
+		{
+			name: "a zero-length message", request: post(deliveryBody("req-1", append(bytes.Clone(good), 0x00))),
+			wantStatus: http.StatusBadRequest, wantMessage: "record 0: message 1: " + errEmptyMessage.Error(),
+			wantRequests: map[string]int64{"malformed": 1}, wantRecords: map[string]int64{"malformed": 1},
+		},
+		{
+			name:       "more messages in a record than a metric stream writes",
+			request:    post(deliveryBody("req-1", bytes.Repeat(good, maxMessagesPerRecord+1))),
+			wantStatus: http.StatusBadRequest, wantMessage: errTooManyMessages.Error(),
+			wantRequests: map[string]int64{"malformed": 1}, wantRecords: map[string]int64{"malformed": 1},
+		},
+		{
+			name:       "records past max_data_points are dropped whole, the others delivered",
+			configure:  func(c *Config) { c.MaxDataPoints = 3 },
+			request:    post(deliveryBody("req-1", cloudwatchtest.Record(twoFunctions), cloudwatchtest.Record(twoFunctions), good)),
+			wantStatus: http.StatusOK, wantPoints: 3,
+			wantRequests: map[string]int64{"accepted": 1}, wantRecords: map[string]int64{"accepted": 2, "over_limit": 1},
+			wantConverted: 3, wantOverLimit: 2,
 		},
 		{
 			name: "the JSON output format", request: post(deliveryBody("req-1", []byte(`{"metric_stream_name":"s","namespace":"AWS/Lambda"}`+"\n"))),
@@ -276,6 +304,7 @@ func TestFirehoseAnswers(t *testing.T) {
 			points := r.counts(t, "receiver_cloudwatch_metric_stream_data_points")
 			assert.Equal(t, tt.wantConverted, points["converted"])
 			assert.Equal(t, tt.wantSkipped, points["skipped"])
+			assert.Equal(t, tt.wantOverLimit, points["over_limit"])
 		})
 	}
 }
@@ -297,20 +326,24 @@ func TestRequestIDFromBodyWhenTheHeaderHasNone(t *testing.T) {
 }
 
 // A period that ended more than max_age ago is dropped, so that Prometheus (which refuses
-// the whole write for one sample older than its out_of_order_time_window) takes the rest.
-func TestPeriodsOlderThanMaxAgeAreDropped(t *testing.T) {
-	const maxAge = 25 * time.Minute
+// the whole write for one sample older than its out_of_order_time_window) takes the rest;
+// so is one that ends more than max_future from now, which would make Prometheus refuse
+// every later sample of its series, and the remote writes that carry them, until then.
+func TestPeriodsOutsideMaxAgeAndMaxFutureAreDropped(t *testing.T) {
+	const maxAge, maxFuture = 25 * time.Minute, 5 * time.Minute
 	sink := new(consumertest.MetricsSink)
-	r := startReceiver(t, func(c *Config) { c.MaxAge = maxAge }, sink)
+	r := startReceiver(t, func(c *Config) { c.MaxAge, c.MaxFuture = maxAge, maxFuture }, sink)
 	fresh := lambdaStatistics("Throttles", "checkout")
 	tooOld := lambdaStatisticsEnding(receivedAt.Add(-maxAge-time.Minute), "Throttles", "orders", "payments")
 	withinMaxAge := lambdaStatisticsEnding(receivedAt.Add(-maxAge+time.Minute), "Throttles", "refunds")
+	inFuture := lambdaStatisticsEnding(receivedAt.Add(maxFuture+time.Minute), "Throttles", "shipping")
+	withinMaxFuture := lambdaStatisticsEnding(receivedAt.Add(maxFuture-time.Minute), "Throttles", "invoices")
 
 	status, answer := r.send(t, post(deliveryBody("req-1",
-		cloudwatchtest.Record(fresh, tooOld), cloudwatchtest.Record(withinMaxAge))))
+		cloudwatchtest.Record(fresh, tooOld, inFuture), cloudwatchtest.Record(withinMaxAge, withinMaxFuture))))
 
 	assert.Equal(t, http.StatusOK, status, answer.ErrorMessage)
-	assert.Equal(t, map[string]int64{"converted": 2, "too_old": 2}, r.counts(t, "receiver_cloudwatch_metric_stream_data_points"))
+	assert.Equal(t, map[string]int64{"converted": 3, "too_old": 2, "in_future": 1}, r.counts(t, "receiver_cloudwatch_metric_stream_data_points"))
 	require.Len(t, sink.AllMetrics(), 1)
 	functions := map[string]bool{}
 	for _, rm := range sink.AllMetrics()[0].ResourceMetrics().All() {
@@ -323,7 +356,7 @@ func TestPeriodsOlderThanMaxAgeAreDropped(t *testing.T) {
 			}
 		}
 	}
-	assert.Equal(t, map[string]bool{"checkout": true, "refunds": true}, functions)
+	assert.Equal(t, map[string]bool{"checkout": true, "refunds": true, "invoices": true}, functions)
 }
 
 // A request whose periods are all too old is answered 200: there is nothing to retry.
