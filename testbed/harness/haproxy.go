@@ -252,6 +252,9 @@ type ServerStats struct {
 	// Sessions is the connections it got (mode tcp: what it balances); Responses the HTTP
 	// answers it gave (mode http: the requests it took), 0 in mode tcp.
 	Sessions, Responses int64
+	// Retries is how many connections to it HAProxy tried again, Redispatches how many
+	// requests it then sent to another slot instead.
+	Retries, Redispatches int64
 }
 
 // Served is how many units of work the slot got: its answers in mode http, its
@@ -310,7 +313,8 @@ func parseServerStats(text string) ([]ServerStats, error) {
 			continue
 		}
 		if name := row[col["svname"]]; name != "BACKEND" && name != "FRONTEND" {
-			s := ServerStats{Name: name, Status: row[col["status"]], Sessions: number(row, "stot")}
+			s := ServerStats{Name: name, Status: row[col["status"]], Sessions: number(row, "stot"),
+				Retries: number(row, "wretr"), Redispatches: number(row, "wredis")}
 			for _, c := range []string{"hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other"} {
 				s.Responses += number(row, c)
 			}

@@ -48,7 +48,7 @@ func RenderScale(command, build string, results []Result) string {
 		"with `Lambda-Batch-Sequence`, and the function's own OTLP spans after each, both with the sandbox's " +
 		"`Lambda-Extension-Instance-Id`) send to one HAProxy only. It runs `deploy/haproxy/haproxy.cfg` itself, its " +
 		"addresses set through the environment: hash on `Lambda-Extension-Instance-Id`, consistent hashing, each sandbox " +
-		"kept on the replica it went to (a stick table: a replica that comes back or is added takes new sandboxes only), " +
+		"kept on the replica that accepted it (a stick table written on a 200: a replica whose health check fails while it answers keeps its sandboxes, one that comes back or is added takes new sandboxes only), " +
 		"health checks on each replica's `health_check` port, retries on connection failure only. Each replica is the built distribution " +
 		"(`distribution/config.yaml`, 1 s flush and correlation window) on a loopback address of its own with the same " +
 		"ports, as on separate hosts; all write to one real Prometheus and, through a tee, to the validating sink. The " +
