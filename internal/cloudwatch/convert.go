@@ -130,7 +130,7 @@ func (b *Batch) Add(src pmetric.Metrics) ConvertStats {
 			for k := 0; k < ms.Len(); k++ {
 				m := ms.At(k)
 				if m.Type() != pmetric.MetricTypeSummary {
-					cv.stats.Skipped += dataPoints(m)
+					cv.stats.Skipped += series.PointCount(m)
 					continue
 				}
 				factor, isTime := secondsPer(m.Unit())
@@ -395,20 +395,4 @@ func str(m pcommon.Map, key string) string {
 		return v.Str()
 	}
 	return ""
-}
-
-func dataPoints(m pmetric.Metric) int {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints().Len()
-	case pmetric.MetricTypeSum:
-		return m.Sum().DataPoints().Len()
-	case pmetric.MetricTypeHistogram:
-		return m.Histogram().DataPoints().Len()
-	case pmetric.MetricTypeExponentialHistogram:
-		return m.ExponentialHistogram().DataPoints().Len()
-	case pmetric.MetricTypeSummary:
-		return m.Summary().DataPoints().Len()
-	}
-	return 0
 }

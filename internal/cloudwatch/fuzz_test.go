@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/cloudwatch/cloudwatchtest"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/series"
 )
 
 // FuzzConvert feeds Convert any request that decodes: what the receiver hands it comes from
@@ -38,7 +39,7 @@ func FuzzConvert(f *testing.F) {
 					if m.Type() == pmetric.MetricTypeSummary {
 						summaries += m.Summary().DataPoints().Len()
 					} else {
-						others += dataPoints(m)
+						others += series.PointCount(m)
 					}
 				}
 			}

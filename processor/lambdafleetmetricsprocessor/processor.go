@@ -321,25 +321,8 @@ func (p *fleetProcessor) metric(j *job, scope pcommon.InstrumentationScope, m pm
 	return fm, nil
 }
 
-// pointCount is the number of data points of m.
-func pointCount(m pmetric.Metric) int {
-	switch m.Type() {
-	case pmetric.MetricTypeSum:
-		return m.Sum().DataPoints().Len()
-	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints().Len()
-	case pmetric.MetricTypeHistogram:
-		return m.Histogram().DataPoints().Len()
-	case pmetric.MetricTypeExponentialHistogram:
-		return m.ExponentialHistogram().DataPoints().Len()
-	case pmetric.MetricTypeSummary:
-		return m.Summary().DataPoints().Len()
-	}
-	return 0
-}
-
 func (p *fleetProcessor) foldMetric(j *job, sandbox uint64, scope pcommon.InstrumentationScope, m pmetric.Metric, now pcommon.Timestamp, t *tally) {
-	n := pointCount(m)
+	n := series.PointCount(m)
 	if n == 0 {
 		return
 	}
