@@ -549,7 +549,7 @@ var (
 	traceContextFields       = []string{"spanId", "type", "value"}
 	spanFields               = []string{"name", "start", "durationMs"}
 	runtimeDoneMetricsFields = []string{"durationMs", "producedBytes"}
-	reportMetricsFields      = []string{"durationMs", "billedDurationMs", "memorySizeMB", "maxMemoryUsedMB", "initDurationMs", "restoreDurationMs"}
+	reportMetricsFields      = []string{"durationMs", "billedDurationMs", "memorySizeMB", "maxMemoryUsedMB", "initDurationMs", "restoreDurationMs", "billedRestoreDurationMs"}
 	startFields              = []string{"requestId", "version", "tracing"}
 	invocationFields         = []string{"requestId", "status", "errorType", "metrics", "spans", "tracing"}
 )
@@ -711,6 +711,8 @@ func (d *decoder) reportMetrics(m *ReportMetrics) bool {
 			return once(&seen, 16) && d.optNum(&m.InitDurationMs)
 		case `"restoreDurationMs"`:
 			return once(&seen, 32) && d.optNum(&m.RestoreDurationMs)
+		case `"billedRestoreDurationMs"`:
+			return once(&seen, 64) && d.optNum(&m.BilledRestoreDurationMs)
 		}
 		return d.unknownKey(key, reportMetricsFields, 2)
 	})

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -155,6 +156,23 @@ func (e Event) decodedRecord(fast bool) (any, error) {
 		return nil, ErrUnknownEventType
 	}
 	return e.decodeRecord(fast)
+}
+
+// newPlatformEventType reports whether an event type this package does not know may be
+// one Lambda added since: "platform." and a name. Such an event is skipped, so that a
+// newer Lambda does not make its batches fail. Any other unknown type, "" included, is
+// not Lambda's (a runtime's JSON log line that reached the stream, a forwarder's slip),
+// and its event is rejected.
+func newPlatformEventType(typ string) bool {
+	return len(typ) > len("platform.") && strings.HasPrefix(typ, "platform.")
+}
+
+// untypedEventError says why an event whose type is none of Lambda's is rejected.
+func untypedEventError(typ string) error {
+	if typ == "" {
+		return errEventEmptyType
+	}
+	return fmt.Errorf(`the event's "type" %q is none of Lambda's (function, extension, platform.*)`, typ)
 }
 
 // KnownEventType reports whether [Event.DecodeRecord] knows the event type; it allocates

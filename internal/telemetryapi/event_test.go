@@ -217,6 +217,20 @@ func recordCases(t testing.TB) []recordCase {
 			},
 		},
 		{
+			// The figures of a real REPORT line (Python SnapStart): billed 313 = ceil(149.53) + 163.
+			name: "report SnapStart restore with billed restore",
+			typ:  TypePlatformReport,
+			record: `{"requestId":"` + testRequest + `","status":"success",
+				"metrics":{"durationMs":149.53,"billedDurationMs":313,"memorySizeMB":3538,"maxMemoryUsedMB":163,"restoreDurationMs":789.64,"billedRestoreDurationMs":163}}`,
+			want: &PlatformReport{
+				RequestID: testRequest, Status: StatusSuccess,
+				Metrics: ReportMetrics{
+					DurationMs: 149.53, BilledDurationMs: 313, MemorySizeMB: 3538, MaxMemoryUsedMB: 163,
+					RestoreDurationMs: f64(789.64), BilledRestoreDurationMs: f64(163),
+				},
+			},
+		},
+		{
 			name: "report out of memory with spans",
 			typ:  TypePlatformReport,
 			record: `{"requestId":"` + testRequest + `","status":"error","errorType":"Runtime.OutOfMemory",

@@ -119,6 +119,9 @@ func CheckLimits(typ string, rec any) error {
 		if m.RestoreDurationMs != nil {
 			c.duration("metrics.restoreDurationMs", *m.RestoreDurationMs)
 		}
+		if m.BilledRestoreDurationMs != nil {
+			c.duration("metrics.billedRestoreDurationMs", *m.BilledRestoreDurationMs)
+		}
 		maxUsed := float64(MaxMemorySizeMB + MemoryUsedMarginMB)
 		if m.MemorySizeMB != 0 {
 			c.within("metrics.memorySizeMB", m.MemorySizeMB, MinMemorySizeMB, MaxMemorySizeMB, "MB")

@@ -40,6 +40,7 @@ func TestCheckLimits(t *testing.T) {
 		{name: "NaN billed duration", typ: TypePlatformReport, rec: report(func(m *ReportMetrics) { m.BilledDurationMs = math.NaN() }), wantField: "metrics.billedDurationMs"},
 		{name: "infinite init duration", typ: TypePlatformReport, rec: report(func(m *ReportMetrics) { m.InitDurationMs = ptr(math.Inf(1)) }), wantField: "metrics.initDurationMs"},
 		{name: "restore duration past the margin", typ: TypePlatformReport, rec: report(func(m *ReportMetrics) { m.RestoreDurationMs = ptr(maxDurationMs + 1) }), wantField: "metrics.restoreDurationMs"},
+		{name: "negative billed restore duration", typ: TypePlatformReport, rec: report(func(m *ReportMetrics) { m.BilledRestoreDurationMs = ptr(-1) }), wantField: "metrics.billedRestoreDurationMs"},
 		{name: "memory below Lambda's least", typ: TypePlatformReport, rec: report(func(m *ReportMetrics) { m.MemorySizeMB = 64 }), wantField: "metrics.memorySizeMB"},
 		{name: "memory above Lambda's most", typ: TypePlatformReport, rec: report(func(m *ReportMetrics) { m.MemorySizeMB = 10241 }), wantField: "metrics.memorySizeMB"},
 		{name: "more memory used than configured", typ: TypePlatformReport, rec: report(func(m *ReportMetrics) { m.MaxMemoryUsedMB = 128 + MemoryUsedMarginMB + 1 }), wantField: "metrics.maxMemoryUsedMB"},

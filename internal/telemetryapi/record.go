@@ -123,7 +123,15 @@ type ReportMetrics struct {
 	// RestoreDurationMs is present on the first invocation after a SnapStart
 	// restore.
 	RestoreDurationMs *float64 `json:"restoreDurationMs,omitempty"`
+	// BilledRestoreDurationMs is the part of the restore Lambda bills (loading the
+	// runtime, after-restore hooks), present with RestoreDurationMs. BilledDurationMs
+	// already includes it: real reports show billed = ceil(duration) + billed restore.
+	BilledRestoreDurationMs *float64 `json:"billedRestoreDurationMs,omitempty"`
 }
+
+// ColdStart reports whether the report is of a sandbox's first invocation after an
+// on-demand init or a SnapStart restore: only that report carries the phase's duration.
+func (m ReportMetrics) ColdStart() bool { return m.InitDurationMs != nil || m.RestoreDurationMs != nil }
 
 // MemorySizeBytes returns the configured memory in bytes.
 func (m ReportMetrics) MemorySizeBytes() float64 { return MBToBytes(m.MemorySizeMB) }

@@ -22,6 +22,7 @@ var (
 	errEventNoTime      = errors.New(`the event has no "time"`)
 	errEventNoType      = errors.New(`the event has no "type"`)
 	errEventNoRecord    = errors.New(`the event has no "record", or a null one`)
+	errEventEmptyType   = errors.New(`the event's "type" is empty`)
 	errEventTooDeep     = fmt.Errorf("the event is nested deeper than %d levels", maxDepth)
 	errEventTimeRange   = fmt.Errorf(`the event's "time" is %w: before %d or after %d`, ErrOutOfRange,
 		EarliestEventTime.Year(), LatestEventTime.Year())
@@ -257,6 +258,8 @@ func (d *decoder) strictEvent(ev *scannedEvent) (bool, error) {
 		return true, errEventNoRecord
 	case ev.Time.Before(EarliestEventTime) || !ev.Time.Before(LatestEventTime):
 		return true, errEventTimeRange
+	case !KnownEventType(ev.Type) && !newPlatformEventType(ev.Type):
+		return true, untypedEventError(ev.Type)
 	}
 	if d.arena != nil && ev.decoded == nil {
 		ev.decoded, ev.decodeErr = ev.decodedRecord(!triedFast)
@@ -303,7 +306,7 @@ func (d *decoder) plainEventType(dst *string) bool {
 		return false
 	}
 	name := q[1 : len(q)-1]
-	if len(name) == 0 || len(name) > maxEventTypeLen || bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) {
+	if len(name) > maxEventTypeLen || bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) {
 		return false
 	}
 	for _, k := range eventTypes {

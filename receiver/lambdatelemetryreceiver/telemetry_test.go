@@ -267,20 +267,27 @@ func TestTelemetryBadInput(t *testing.T) {
 func TestTelemetryPartiallyMalformedBatch(t *testing.T) {
 	traces := new(consumertest.TracesSink)
 	c := telemetryClient{t: t, url: startReceiver(t, sinks{traces: traces}, nil)}
-	// Index 1 has a bad time, index 3 a bad record, index 4 a type this version does not
-	// know: the other events still count, and the answer names the rejected ones.
+	// Index 1 has a bad time, index 3 a bad record, index 4 a platform type this version
+	// does not know (skipped, not rejected: a newer Lambda's), indexes 5 and 6 no type of
+	// Lambda's (a runtime's JSON log line that reached the stream): the other events still
+	// count, and the answer names the rejected ones with the reason.
 	body := `[{"time":"2024-06-01T12:00:00.000Z","type":"platform.start","record":{"requestId":"r1"}},` +
 		`{"time":"yesterday","type":"platform.start","record":{"requestId":"r0"}},` +
 		`{"time":"2024-06-01T12:00:00.040Z","type":"platform.runtimeDone","record":{"requestId":"r1","status":"success","metrics":{"durationMs":40}}},` +
 		`{"time":"2024-06-01T12:00:00.050Z","type":"platform.report","record":{"requestId":"r1","metrics":"lots"}},` +
-		`{"time":"2024-06-01T12:00:00.060Z","type":"platform.future","record":{}}]`
+		`{"time":"2024-06-01T12:00:00.060Z","type":"platform.future","record":{}},` +
+		`{"time":"2024-06-01T12:00:00.070Z","type":"","record":{"level":"INFO","message":"hello"}},` +
+		`{"time":"2024-06-01T12:00:00.080Z","type":"INFO","record":"hello"}]`
 	code, answer, _ := c.post(wire.Batch{Sandbox: testSandbox, Sequence: 1, ReportsWithoutRuntimeDone: []int{3}}, body)
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, 2, answer.Accepted)
-	require.Len(t, answer.Rejected, 2)
+	require.Len(t, answer.Rejected, 4)
+	assert.Equal(t, 4, answer.RejectedCount)
 	assert.Equal(t, 1, answer.Rejected[0].Index)
 	assert.Equal(t, 3, answer.Rejected[1].Index)
 	assert.Contains(t, answer.Rejected[1].Error, "platform.report")
+	assert.Equal(t, rejectedEvent{Index: 5, Error: `the event's "type" is empty`}, answer.Rejected[2])
+	assert.Equal(t, rejectedEvent{Index: 6, Error: `the event's "type" "INFO" is none of Lambda's (function, extension, platform.*)`}, answer.Rejected[3])
 	assert.Equal(t, map[string]int{"r1": 1}, invocationSpans(traces.AllTraces()))
 }
 
