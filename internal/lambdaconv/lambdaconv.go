@@ -18,6 +18,9 @@
 //     The connector derives billed duration, memory and cost from these.
 //   - init (INTERNAL): one per init or SnapStart restore phase, carrying its
 //     initialization type, phase, status and duration; the cold invocation links to it.
+//     When the phase's events never arrived, the first invocation's report makes it
+//     (AttrInitFromReport); when the cold start was learnt after the invocation span went
+//     out, the init span carries it (AttrColdstartLate).
 //
 // Attribute keys follow the OpenTelemetry semantic conventions where they exist (faas.*,
 // cloud.*, error.type) and use aws.lambda.* where they do not. Durations that Lambda
@@ -70,6 +73,9 @@ const (
 	AttrMaxMemoryUsed     = "aws.lambda.max_memory_used" // bytes
 	AttrInitDurationMs    = "aws.lambda.init_duration_ms"
 	AttrRestoreDurationMs = "aws.lambda.restore_duration_ms"
+	// AttrBilledRestoreDurationMs is the billed part of a SnapStart restore, which
+	// AttrBilledDurationMs already includes.
+	AttrBilledRestoreDurationMs = "aws.lambda.billed_restore_duration_ms"
 )
 
 // Attributes of init spans.
@@ -77,6 +83,13 @@ const (
 	// AttrInitPhase is "init", or "invoke" for an init Lambda re-ran inside an invocation.
 	AttrInitPhase      = "aws.lambda.init.phase"
 	AttrRuntimeVersion = "aws.lambda.runtime_version"
+	// AttrInitFromReport marks an init span made from the init or restore duration of a
+	// platform.report, because the phase's own events never arrived.
+	AttrInitFromReport = "aws.lambda.init.from_report"
+	// AttrColdstartLate marks the init span of a cold start learnt after the sandbox's
+	// first invocation span went out without it: the connector counts that cold start
+	// from this span, not from the invocation span.
+	AttrColdstartLate = "aws.lambda.coldstart.late"
 )
 
 // AttrAckToken is on the receiver's spans in its write-ahead mode: which logged batch and

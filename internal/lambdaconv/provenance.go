@@ -67,7 +67,8 @@ var internalAttributes = []string{
 	AttrSpanType,
 	AttrStatus, AttrLambdaErrorType, AttrInvocationFromReport, AttrProducedBytes, AttrInitializationType,
 	AttrDurationMs, AttrBilledDurationMs, AttrMemorySize, AttrMaxMemoryUsed, AttrInitDurationMs, AttrRestoreDurationMs,
-	AttrInitPhase, AttrRuntimeVersion,
+	AttrBilledRestoreDurationMs,
+	AttrInitPhase, AttrRuntimeVersion, AttrInitFromReport, AttrColdstartLate,
 	AttrAckToken,
 }
 

@@ -118,8 +118,10 @@ type Report struct {
 	// InitDuration and RestoreDuration are reported on the first invocation after a cold
 	// start or a SnapStart restore; 0 when absent.
 	InitDuration, RestoreDuration time.Duration
-	Outcome                       Outcome
-	Attributes                    map[string]any // as Invocation.Attributes
+	// BilledRestoreDuration is the billed part of RestoreDuration; 0 when absent.
+	BilledRestoreDuration time.Duration
+	Outcome               Outcome
+	Attributes            map[string]any // as Invocation.Attributes
 }
 
 // Init describes one init span: an init phase, or with telemetryapi.InitTypeSnapStart a
@@ -131,7 +133,12 @@ type Init struct {
 	Duration           time.Duration
 	Outcome            Outcome
 	RuntimeVersion     string
-	Attributes         map[string]any // as Invocation.Attributes
+	// FromReport marks the span the receiver makes from a report's init or restore
+	// duration when the phase's events never came; such a span has no outcome.
+	FromReport bool
+	// Late marks the span that carries a cold start learnt after its invocation span.
+	Late       bool
+	Attributes map[string]any // as Invocation.Attributes
 }
 
 // Batch is what the receiver hands on for one batch of one sandbox: one resource made from
@@ -233,6 +240,9 @@ func (b *Batch) Report(r Report) *Batch {
 	if r.RestoreDuration > 0 {
 		a.PutDouble(lambdaconv.AttrRestoreDurationMs, millis(r.RestoreDuration))
 	}
+	if r.BilledRestoreDuration > 0 {
+		a.PutDouble(lambdaconv.AttrBilledRestoreDurationMs, millis(r.BilledRestoreDuration))
+	}
 	setOutcome(s, r.Outcome, "")
 	putAll(a, r.Attributes)
 	return b
@@ -268,7 +278,15 @@ func (b *Batch) Init(i Init) *Batch {
 		a.PutStr(lambdaconv.AttrRuntimeVersion, i.RuntimeVersion)
 	}
 	a.PutDouble(lambdaconv.AttrDurationMs, millis(i.Duration))
-	setOutcome(s, i.Outcome, lambdaconv.ErrorTypeInitFailure)
+	if i.FromReport {
+		a.PutBool(lambdaconv.AttrInitFromReport, true)
+	}
+	if i.Late {
+		a.PutBool(lambdaconv.AttrColdstartLate, true)
+	}
+	if !i.FromReport {
+		setOutcome(s, i.Outcome, lambdaconv.ErrorTypeInitFailure)
+	}
 	putAll(a, i.Attributes)
 	return b
 }

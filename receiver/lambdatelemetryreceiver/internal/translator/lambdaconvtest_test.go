@@ -113,6 +113,24 @@ func TestLambdaconvtestMakesWhatTranslateMakes(t *testing.T) {
 					BilledDuration: time.Second, MaxMemoryUsedMB: 80}),
 		},
 		{
+			name: "SnapStart restore whose events never came: the report stands in",
+			events: [][]event{{
+				{at: t0.Add(time.Second), typ: telemetryapi.TypePlatformStart, record: &telemetryapi.PlatformStart{RequestID: "r1", Tracing: trace(1).TraceContext()}},
+				{at: t0.Add(time.Second + 150*ms), typ: telemetryapi.TypePlatformRuntimeDone, record: &telemetryapi.PlatformRuntimeDone{RequestID: "r1", Status: telemetryapi.StatusSuccess,
+					Tracing: trace(1).TraceContext(), Metrics: &telemetryapi.RuntimeDoneMetrics{DurationMs: 150}}},
+				{at: t0.Add(time.Second + 160*ms), typ: telemetryapi.TypePlatformReport, record: &telemetryapi.PlatformReport{RequestID: "r1", Status: telemetryapi.StatusSuccess,
+					Tracing: trace(1).TraceContext(), Metrics: telemetryapi.ReportMetrics{DurationMs: 149.5, BilledDurationMs: 313, MemorySizeMB: 512, MaxMemoryUsedMB: 163,
+						RestoreDurationMs: f(789.5), BilledRestoreDurationMs: f(163)}}},
+			}},
+			want: lambdaconvtest.NewBatch(sandbox, t0).
+				Init(lambdaconvtest.Init{InitializationType: telemetryapi.InitTypeSnapStart, Start: t0.Add(time.Second - 789500*time.Microsecond),
+					Duration: 789500 * time.Microsecond, FromReport: true}).
+				Invocation(lambdaconvtest.Invocation{RequestID: "r1", Start: t0.Add(time.Second), Duration: 150 * ms,
+					ColdStart: telemetryapi.InitTypeSnapStart, Trace: trace(1)}).
+				Report(lambdaconvtest.Report{RequestID: "r1", Start: t0.Add(time.Second), Trace: trace(1), Duration: 149500 * time.Microsecond,
+					BilledDuration: 313 * ms, MaxMemoryUsedMB: 163, RestoreDuration: 789500 * time.Microsecond, BilledRestoreDuration: 163 * ms}),
+		},
+		{
 			name: "failed provisioned-concurrency init, then a warm invocation",
 			events: [][]event{
 				{

@@ -52,6 +52,16 @@ type state struct {
 	restore pendingInit // platform.restoreStart seen, restoreReport not yet
 	// cold is set by an init or restore phase: the next invocation is that cold start.
 	cold coldStart
+	// served is set by the sandbox's first invocation span: an init or restore phase
+	// learnt after it came late (its events were delayed or lost), and cannot mark it.
+	served bool
+	// coldCounted is set once the sandbox's cold start was counted: on its invocation
+	// span, or on a late init span. A sandbox has one; whatever tells of it again (late
+	// init events, the report's init duration) counts nothing more.
+	coldCounted bool
+	// initFromReport is set once the report's init or restore duration stood in for the
+	// phase's events: those events, should they come after all, count nothing more.
+	initFromReport bool
 	// current is the request id between platform.start and platform.runtimeDone, for
 	// text-format function logs, which carry none.
 	current string
@@ -70,7 +80,10 @@ type spanRef struct {
 }
 
 type pendingInit struct {
-	seen               bool
+	seen bool
+	// late: the phase began after the sandbox's first invocation was counted; its span
+	// carries the cold start (lambdaconv.AttrColdstartLate) unless one was counted.
+	late               bool
 	start              time.Time
 	initializationType string
 	phase              string

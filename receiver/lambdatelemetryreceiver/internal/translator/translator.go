@@ -72,6 +72,7 @@ type Output struct {
 // batch carries what is needed while translating one batch.
 type batch struct {
 	st                        *state
+	events                    []telemetryapi.DecodedEvent
 	sandbox                   wire.Sandbox
 	scope                     Scope
 	spans                     ptrace.SpanSlice
@@ -99,6 +100,7 @@ func Translate(sb *Sandbox, b wire.Batch, events []telemetryapi.DecodedEvent, sc
 
 	t := &batch{
 		st:                        &sb.st,
+		events:                    events,
 		sandbox:                   b.Sandbox,
 		scope:                     scope,
 		spans:                     ss.Spans(),
@@ -253,6 +255,13 @@ func (t *batch) runtimeDone(at time.Time, r *telemetryapi.PlatformRuntimeDone) {
 	if tracing == nil && haveStart {
 		tracing = started.tracing
 	}
+	if !t.st.served && !t.st.cold.pending && !t.st.coldCounted && t.st.key != "" {
+		// The sandbox's first invocation, and no init phase seen: when its report is in
+		// this batch and tells of an init, this is the cold start (see coldFromReport).
+		if rep := t.reportInBatch(r.RequestID); rep != nil && rep.Metrics.ColdStart() {
+			t.coldFromReport(start, &rep.Metrics, false)
+		}
+	}
 	id := invocationIdentity(r.RequestID, start, tracing)
 	producedBytes := r.Metrics != nil && r.Metrics.ProducedBytes != nil
 	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, r.ErrorType, boolInt(producedBytes))
@@ -283,6 +292,8 @@ func (t *batch) invocationSpan(id traceIdentity, requestID string, start time.Ti
 	span.SetEndTimestamp(pcommon.NewTimestampFromTime(start.Add(duration)))
 
 	cold := t.st.cold.pending
+	t.st.served = true
+	t.st.coldCounted = t.st.coldCounted || cold
 	attrs := span.Attributes()
 	attrs.EnsureCapacity(3 + boolInt(cold) + lambdaconv.OutcomeAttributes(status, lambdaErrorType) + extra)
 	attrs.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInvocation)
@@ -332,6 +343,10 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 	delete(t.st.finished, r.RequestID)
 	if _, marked := slices.BinarySearch(t.reportsWithoutRuntimeDone, index); !haveParent && marked {
 		parent, haveParent = t.invocationFromReport(at, duration, r), true
+	} else if haveParent && !t.st.coldCounted && t.st.key != "" && r.Metrics.ColdStart() {
+		// This sandbox's state made the invocation span, without a cold start: the init
+		// events never came, and the report is the first to tell of the cold start.
+		t.coldFromReport(parent.start, &r.Metrics, true)
 	}
 
 	span := t.spans.AppendEmpty()
@@ -373,8 +388,47 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 	if m.RestoreDurationMs != nil {
 		attrs.PutDouble(lambdaconv.AttrRestoreDurationMs, *m.RestoreDurationMs)
 	}
+	if m.BilledRestoreDurationMs != nil {
+		attrs.PutDouble(lambdaconv.AttrBilledRestoreDurationMs, *m.BilledRestoreDurationMs)
+	}
 	lambdaconv.SetOutcome(span, attrs, r.Status, r.ErrorType, "")
 	addPhaseEvents(span, r.Spans)
+}
+
+// reportInBatch returns the batch's platform.report of the request, or nil.
+func (t *batch) reportInBatch(requestID string) *telemetryapi.PlatformReport {
+	for i := range t.events {
+		if r, ok := t.events[i].Decoded.(*telemetryapi.PlatformReport); ok && r.RequestID == requestID &&
+			telemetryapi.CheckLimits(t.events[i].Type, r) == nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// coldFromReport makes the init (or restore) span of a cold start whose phase events never
+// came (an extension that subscribed late, a lost batch), from the init or restore
+// duration of the first invocation's report; the phase ended as the invocation started.
+// When the invocation span is still to be made, it becomes the cold start, linked to this
+// span; when it went out already (late), this span carries the cold start.
+func (t *batch) coldFromReport(invocationStart time.Time, m *telemetryapi.ReportMetrics, late bool) {
+	p, name, initializationType, durationMs := &t.st.init, lambdaconv.SpanNameInit, telemetryapi.InitTypeOnDemand, 0.0
+	if m.RestoreDurationMs != nil {
+		p, name, initializationType, durationMs = &t.st.restore, lambdaconv.SpanNameRestore, telemetryapi.InitTypeSnapStart, *m.RestoreDurationMs
+	} else {
+		durationMs = *m.InitDurationMs
+	}
+	start := invocationStart.Add(-telemetryapi.MillisToDuration(durationMs))
+	ref := spanRef{traceID: t.initTraceID(p, start), spanID: t.initSpanID(p, start), start: start}
+	attrs := t.initSpan(ref, name, initializationType, telemetryapi.PhaseInit, "", durationMs).Attributes()
+	attrs.PutBool(lambdaconv.AttrInitFromReport, true)
+	t.st.initFromReport = true
+	if late {
+		attrs.PutBool(lambdaconv.AttrColdstartLate, true)
+		t.st.coldCounted = true
+		return
+	}
+	t.st.cold = coldStart{pending: true, initializationType: initializationType, link: ref}
 }
 
 // invocationFromReport makes the invocation span of an invocation whose runtimeDone the
@@ -393,12 +447,9 @@ func (t *batch) invocationFromReport(at time.Time, duration time.Duration, r *te
 		t.st.current = ""
 	}
 	t.st.counted.add(eventKey("runtimeDone", r.RequestID, at))
-	if !t.st.cold.pending && (r.Metrics.InitDurationMs != nil || r.Metrics.RestoreDurationMs != nil) {
+	if !t.st.cold.pending && !t.st.coldCounted && r.Metrics.ColdStart() {
 		// The report says this was a cold start even though no init phase was seen.
-		t.st.cold = coldStart{pending: true, initializationType: telemetryapi.InitTypeOnDemand}
-		if r.Metrics.RestoreDurationMs != nil {
-			t.st.cold.initializationType = telemetryapi.InitTypeSnapStart
-		}
+		t.coldFromReport(start, &r.Metrics, false)
 	}
 	id := invocationIdentity(r.RequestID, start, tracing)
 	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, r.ErrorType, 1)
@@ -409,8 +460,10 @@ func (t *batch) invocationFromReport(at time.Time, duration time.Duration, r *te
 // initStart opens an init or restore phase; the next invocation is its cold start unless
 // Lambda initialised the sandbox ahead of demand.
 func (t *batch) initStart(p *pendingInit, at time.Time, initializationType, phase, runtimeVersion string) {
-	*p = pendingInit{seen: true, start: at, initializationType: initializationType, phase: phase, runtimeVersion: runtimeVersion}
-	t.markCold(at, p)
+	*p = pendingInit{seen: true, late: t.st.served, start: at, initializationType: initializationType, phase: phase, runtimeVersion: runtimeVersion}
+	if !p.late {
+		t.markCold(at, p)
+	}
 }
 
 // markCold makes the next invocation a cold start linked to this phase's span. Provisioned
@@ -418,19 +471,49 @@ func (t *batch) initStart(p *pendingInit, at time.Time, initializationType, phas
 // sandbox reports the snapshot's init (hours old): none of those is an invocation's cold
 // start; a SnapStart restore is.
 func (t *batch) markCold(start time.Time, p *pendingInit) {
-	switch p.initializationType {
-	case telemetryapi.InitTypeProvisionedConcurrency, telemetryapi.InitTypeLambdaManagedInstances:
+	if !t.coldKind(p) {
 		return
-	case telemetryapi.InitTypeSnapStart:
-		if p != &t.st.restore {
-			return
-		}
 	}
 	t.st.cold = coldStart{
 		pending:            true,
 		initializationType: p.initializationType,
 		link:               spanRef{traceID: t.initTraceID(p, start), spanID: t.initSpanID(p, start), start: start},
 	}
+}
+
+// coldKind reports whether the phase makes a cold start (see markCold).
+func (t *batch) coldKind(p *pendingInit) bool {
+	switch p.initializationType {
+	case telemetryapi.InitTypeProvisionedConcurrency, telemetryapi.InitTypeLambdaManagedInstances:
+		return false
+	case telemetryapi.InitTypeSnapStart:
+		return p == &t.st.restore
+	}
+	return true
+}
+
+// initSpan appends an init span with the attributes every init span has, for the caller
+// to add to.
+func (t *batch) initSpan(ref spanRef, name, initializationType, phase, runtimeVersion string, durationMs float64) ptrace.Span {
+	span := t.spans.AppendEmpty()
+	span.SetTraceID(ref.traceID)
+	span.SetSpanID(ref.spanID)
+	span.SetName(name)
+	span.SetKind(ptrace.SpanKindInternal)
+	span.SetStartTimestamp(pcommon.NewTimestampFromTime(ref.start))
+	span.SetEndTimestamp(pcommon.NewTimestampFromTime(ref.start.Add(telemetryapi.MillisToDuration(durationMs))))
+	attrs := span.Attributes()
+	attrs.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInit)
+	attrs.PutBool(lambdaconv.AttrFaaSColdstart, true)
+	attrs.PutStr(lambdaconv.AttrInitializationType, initializationType)
+	if phase != "" {
+		attrs.PutStr(lambdaconv.AttrInitPhase, phase)
+	}
+	if runtimeVersion != "" {
+		attrs.PutStr(lambdaconv.AttrRuntimeVersion, runtimeVersion)
+	}
+	attrs.PutDouble(lambdaconv.AttrDurationMs, durationMs)
+	return span
 }
 
 func (t *batch) initTraceID(p *pendingInit, start time.Time) [16]byte {
@@ -452,8 +535,10 @@ func (t *batch) phaseKind(p *pendingInit) string {
 func (t *batch) initReport(p *pendingInit, at time.Time, name, initializationType, phase, status, lambdaErrorType string, durationMs float64, phases []telemetryapi.Span) {
 	duration := telemetryapi.MillisToDuration(durationMs)
 	if !p.seen {
-		*p = pendingInit{seen: true, start: at.Add(-duration), initializationType: initializationType, phase: phase}
-		t.markCold(p.start, p)
+		*p = pendingInit{seen: true, late: t.st.served, start: at.Add(-duration), initializationType: initializationType, phase: phase}
+		if !p.late {
+			t.markCold(p.start, p)
+		}
 	}
 	if p.initializationType == "" {
 		p.initializationType = initializationType
@@ -462,25 +547,24 @@ func (t *batch) initReport(p *pendingInit, at time.Time, name, initializationTyp
 	if p.initializationType == telemetryapi.InitTypeSnapStart && name == lambdaconv.SpanNameInit {
 		return // the snapshot's own init, long ago; the restore is this sandbox's cold start
 	}
+	late := p.late && t.coldKind(p)
+	if late && t.st.initFromReport {
+		// The report's init duration stood in for this phase already: its span would count
+		// the init twice.
+		t.out.Stats.Duplicates++
+		return
+	}
+	// A second late phase of one cold start (an init Lambda re-ran after a failed one)
+	// is measured, but the cold start counts once.
+	late = late && !t.st.coldCounted
 
-	span := t.spans.AppendEmpty()
-	span.SetTraceID(t.initTraceID(p, p.start))
-	span.SetSpanID(t.initSpanID(p, p.start))
-	span.SetName(name)
-	span.SetKind(ptrace.SpanKindInternal)
-	span.SetStartTimestamp(pcommon.NewTimestampFromTime(p.start))
-	span.SetEndTimestamp(pcommon.NewTimestampFromTime(p.start.Add(duration)))
+	ref := spanRef{traceID: t.initTraceID(p, p.start), spanID: t.initSpanID(p, p.start), start: p.start}
+	span := t.initSpan(ref, name, p.initializationType, phase, p.runtimeVersion, durationMs)
 	attrs := span.Attributes()
-	attrs.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeInit)
-	attrs.PutBool(lambdaconv.AttrFaaSColdstart, true)
-	attrs.PutStr(lambdaconv.AttrInitializationType, p.initializationType)
-	if phase != "" {
-		attrs.PutStr(lambdaconv.AttrInitPhase, phase)
+	if late {
+		attrs.PutBool(lambdaconv.AttrColdstartLate, true)
+		t.st.coldCounted = true
 	}
-	if p.runtimeVersion != "" {
-		attrs.PutStr(lambdaconv.AttrRuntimeVersion, p.runtimeVersion)
-	}
-	attrs.PutDouble(lambdaconv.AttrDurationMs, durationMs)
 	lambdaconv.SetOutcome(span, attrs, status, lambdaErrorType, lambdaconv.ErrorTypeInitFailure)
 	addPhaseEvents(span, p.runtimeDoneSpans)
 	addPhaseEvents(span, phases)
