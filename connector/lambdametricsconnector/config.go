@@ -101,7 +101,9 @@ type ExemplarsConfig struct {
 
 // PriceConfig is the price of Lambda for one architecture, in one region or in all regions
 // not listed on their own. cost = requests * per_request + GB * billed seconds *
-// per_gb_second, where GB is the configured memory in MB (Lambda's MB are MiB) / 1024.
+// per_gb_second + GB * SnapStart restores * per_gb_restored, where GB is the configured
+// memory in MB (Lambda's MB are MiB) / 1024, and restores count only for the runtimes whose
+// restores AWS charges (Python, .NET).
 type PriceConfig struct {
 	// Region is the cloud.region the price applies to; empty for every other region.
 	Region string `mapstructure:"region"`
@@ -111,6 +113,8 @@ type PriceConfig struct {
 	PerRequest float64 `mapstructure:"per_request"`
 	// PerGBSecond is the price of one GB-second of billed duration, in USD.
 	PerGBSecond float64 `mapstructure:"per_gb_second"`
+	// PerGBRestored is the price of restoring one GB of a SnapStart snapshot, in USD.
+	PerGBRestored float64 `mapstructure:"per_gb_restored"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -188,8 +192,8 @@ func (c *Config) Validate() error {
 		if p.Architecture == "" {
 			errs = append(errs, fmt.Errorf("invalid prices[%d]: architecture is required (amd64 or arm64)", i))
 		}
-		if p.PerRequest < 0 || p.PerGBSecond < 0 {
-			errs = append(errs, fmt.Errorf("invalid prices[%d]: per_request and per_gb_second must not be negative", i))
+		if p.PerRequest < 0 || p.PerGBSecond < 0 || p.PerGBRestored < 0 {
+			errs = append(errs, fmt.Errorf("invalid prices[%d]: per_request, per_gb_second and per_gb_restored must not be negative", i))
 		}
 		k := priceKey{p.Region, p.Architecture}
 		if seen[k] {

@@ -81,6 +81,7 @@ type lambdaMetrics struct {
 	invocations, errors, timeouts, coldstarts    *series.Metric
 	invokeDuration, eventAge                     *series.Metric
 	billedDuration, cost, memUsage, initDuration *series.Metric
+	restoreDuration                              *series.Metric
 	memorySize, timeout                          *series.Metric
 	all                                          []*series.Metric
 
@@ -142,11 +143,13 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics, no
 	c.eventAge = newMetric(series.Desc{Name: "aws.lambda.event_age", Unit: "s", Kind: series.KindHistogram, Histogram: &c.ageCfg,
 		Description: "Time from the event source taking in the (oldest) event to the start of the invocation."})
 	c.initDuration = newMetric(series.Desc{Name: "faas.init_duration", Unit: "s", Kind: series.KindHistogram, Histogram: &c.initCfg,
-		Description: "Duration of the init (or SnapStart restore) phases, from the init spans."})
+		Description: "Duration of the init phases, from the init spans."})
+	c.restoreDuration = newMetric(series.Desc{Name: "aws.lambda.restore_duration", Unit: "s", Kind: series.KindHistogram, Histogram: &c.initCfg,
+		Description: "Duration of the SnapStart restores, from the restore spans."})
 	c.billedDuration = newMetric(series.Desc{Name: "aws.lambda.billed_duration", Unit: "s", Kind: series.KindSum, IntScale: 0.001,
 		Description: "Billed duration, from the reports."})
 	c.cost = newMetric(series.Desc{Name: "aws.lambda.cost", Unit: "usd", Kind: series.KindSum, Float: true,
-		Description: "Estimated cost in USD: per request plus memory GB times billed seconds, at the configured prices."})
+		Description: "Estimated cost in USD: per request, plus memory GB times billed seconds, plus memory GB per SnapStart restore where AWS charges it, at the configured prices."})
 	c.memUsage = newMetric(series.Desc{Name: "faas.mem_usage", Unit: "By", Kind: series.KindHistogram, Histogram: &c.memCfg,
 		Description: "Maximum memory used per invocation, from the reports."})
 	c.memorySize = newMetric(series.Desc{Name: "aws.lambda.memory_size", Unit: "By", Kind: series.KindGauge,

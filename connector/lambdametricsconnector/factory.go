@@ -65,8 +65,8 @@ func createDefaultConfig() component.Config {
 		Exemplars: ExemplarsConfig{Enabled: true},
 		// Lambda's public on-demand prices (first tier), as of 2025, in most regions.
 		Prices: []PriceConfig{
-			{Architecture: "amd64", PerRequest: 0.0000002, PerGBSecond: 0.0000166667},
-			{Architecture: "arm64", PerRequest: 0.0000002, PerGBSecond: 0.0000133334},
+			{Architecture: "amd64", PerRequest: 0.0000002, PerGBSecond: 0.0000166667, PerGBRestored: 0.0001397998},
+			{Architecture: "arm64", PerRequest: 0.0000002, PerGBSecond: 0.0000133334, PerGBRestored: 0.0001397998},
 		},
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/internal/acklog"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/series"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 )
 
 // gaugeSnapshot is a function's configuration as flush found it, read without mu.
@@ -143,7 +144,14 @@ func (c *lambdaMetrics) fold(p *pending, now pcommon.Timestamp) {
 	}
 	for _, e := range p.ini {
 		at := c.seriesAt(e.fn, nil, e.first, now)
-		at.update(c.initDuration, attrInitializationType, e.initType).Hist.Merge(e.dur)
+		if e.late > 0 {
+			at.update(c.coldstarts, attrInitializationType, e.initType).Int += e.late
+		}
+		if e.initType == telemetryapi.InitTypeSnapStart {
+			at.update(c.restoreDuration).Hist.Merge(e.dur)
+		} else {
+			at.update(c.initDuration, attrInitializationType, e.initType).Hist.Merge(e.dur)
+		}
 	}
 	for _, g := range c.gauges {
 		if g.memBytes > 0 {

@@ -26,11 +26,16 @@ type function struct {
 	priced    bool
 	perReq    float64
 	perGBs    float64
+	// restoreCharged: AWS charges this function's SnapStart restores, per GB restored
+	// (Python and .NET; Java's are free).
+	restoreCharged bool
+	perGBRestored  float64
 }
 
 // resourceAttrs is what one pass over a resource's attributes collects.
 type resourceAttrs struct {
 	name, service, version, account, region, arch string
+	runtime                                       string
 	maxMem, timeoutMs                             int64
 	// forwarded is set on the resources the otelcol-lambda extension forwarded
 	// (aws.lambda.extension.instance_id).
@@ -52,6 +57,8 @@ func (r *resourceAttrs) scan(attrs pcommon.Map) {
 			r.region = v.Str()
 		case lambdaconv.AttrHostArch:
 			r.arch = v.Str()
+		case lambdaconv.AttrRuntime:
+			r.runtime = v.Str()
 		case lambdaconv.AttrFaaSMaxMemory:
 			r.maxMem = num(v)
 		case lambdaconv.AttrTimeoutMs:
@@ -95,18 +102,29 @@ func (c *lambdaMetrics) function(res pcommon.Resource, now pcommon.Timestamp) (f
 	if !fn.priced || fn.arch != r.arch {
 		c.price(fn, r.arch)
 	}
+	if r.runtime != "" {
+		fn.restoreCharged = restoreCharged(r.runtime)
+	}
 	return fn, sdk
+}
+
+// restoreCharged reports whether AWS charges the SnapStart restores of a runtime, named
+// as Lambda names it (python3.13, dotnet8) or as AWS_EXECUTION_ENV does
+// (AWS_Lambda_python3.13): for Python and .NET it does, for Java it does not.
+func restoreCharged(runtime string) bool {
+	runtime = strings.TrimPrefix(runtime, "AWS_Lambda_")
+	return strings.HasPrefix(runtime, "python") || strings.HasPrefix(runtime, "dotnet")
 }
 
 // price picks the price of fn's region and architecture, else of its architecture.
 func (c *lambdaMetrics) price(fn *function, arch string) {
-	fn.arch, fn.priced, fn.perReq, fn.perGBs = strings.Clone(arch), false, 0, 0
+	fn.arch, fn.priced, fn.perReq, fn.perGBs, fn.perGBRestored = strings.Clone(arch), false, 0, 0, 0
 	for _, p := range c.cfg.Prices {
 		if p.Architecture != arch || (p.Region != "" && p.Region != fn.region) {
 			continue
 		}
 		if !fn.priced || p.Region != "" {
-			fn.priced, fn.perReq, fn.perGBs = true, p.PerRequest, p.PerGBSecond
+			fn.priced, fn.perReq, fn.perGBs, fn.perGBRestored = true, p.PerRequest, p.PerGBSecond, p.PerGBRestored
 		}
 	}
 }

@@ -54,13 +54,16 @@ type initEntry struct {
 	initType string
 	first    pcommon.Timestamp
 	dur      *series.Histogram
+	// late counts the cold starts learnt after their invocation was counted, which these
+	// init spans carry (lambdaconv.AttrColdstartLate).
+	late int64
 }
 
 // spanAttrs is what one pass over a span's attributes collects.
 type spanAttrs struct {
 	spanType, errType, initType string
 	ackToken                    string
-	cold                        bool
+	cold, late, restored        bool
 	billedMs, memSize, maxUsed  int64
 	eventMs                     int64
 	dims                        [maxDimensions]string
@@ -76,6 +79,10 @@ func (a *spanAttrs) scan(attrs pcommon.Map, dims []string) {
 			a.errType = str(v)
 		case lambdaconv.AttrFaaSColdstart:
 			a.cold = v.Bool()
+		case lambdaconv.AttrColdstartLate:
+			a.late = v.Bool()
+		case lambdaconv.AttrRestoreDurationMs:
+			a.restored = true
 		case lambdaconv.AttrInitializationType:
 			a.initType = str(v)
 		case lambdaconv.AttrBilledDurationMs:
@@ -198,8 +205,14 @@ func (c *lambdaMetrics) report(fn *function, a *spanAttrs, now pcommon.Timestamp
 	}
 	e.billedMs += a.billedMs
 	if fn.priced {
-		// Lambda's MB are MiB and its GB-seconds use GB = MB/1024, so GB = bytes/2^30.
-		e.cost += fn.perReq + float64(memSize)/(1<<30)*float64(a.billedMs)/1000*fn.perGBs
+		// Lambda's MB are MiB and its GB-seconds use GB = MB/1024, so GB = bytes/2^30. The
+		// billed duration includes a SnapStart restore's billed part already; the restore
+		// itself is charged per GB restored, for the runtimes AWS charges it for.
+		gb := float64(memSize) / (1 << 30)
+		e.cost += fn.perReq + gb*float64(a.billedMs)/1000*fn.perGBs
+		if a.restored && fn.restoreCharged {
+			e.cost += gb * fn.perGBRestored
+		}
 	}
 	if a.maxUsed > 0 {
 		e.mem.Record(float64(a.maxUsed))
@@ -211,6 +224,9 @@ func (c *lambdaMetrics) init(fn *function, span ptrace.Span, a *spanAttrs, now p
 		return &initEntry{fn: fn, initType: strings.Clone(a.initType), first: now, dur: series.NewHistogram(&c.initCfg)}
 	}, a.initType)
 	e.dur.Record(spanSeconds(span))
+	if a.late {
+		e.late++
+	}
 }
 
 func cloneDims(dims []string) []string {

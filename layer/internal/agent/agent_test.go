@@ -113,7 +113,7 @@ func startSandbox(t *testing.T, o sandboxOptions) *sandbox {
 	s := &sandbox{t: t, emu: emu, gateway: gw, done: make(chan error, 1), addrs: map[string]string{}}
 	env := map[string]string{
 		"AWS_LAMBDA_FUNCTION_NAME": "checkout", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_REGION": "us-east-1",
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_REGION": "us-east-1", "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
 	}
 	var now func() time.Time
 	if o.clock != nil {
@@ -262,6 +262,7 @@ func TestEndStrategy(t *testing.T) {
 		assert.Equal(t, "123456789012", sb.AccountID, "from the accountId feature")
 		assert.Equal(t, "arn:aws:lambda:us-east-1:123456789012:function:checkout", sb.FunctionARN)
 		assert.Equal(t, float64(256), sb.MemorySizeMB)
+		assert.Equal(t, "AWS_Lambda_python3.12", sb.Runtime)
 		assert.NotEmpty(t, sb.Architecture)
 		assert.NotEmpty(t, sb.ExtensionInstanceID)
 	}
