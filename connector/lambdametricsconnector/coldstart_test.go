@@ -44,46 +44,55 @@ func TestColdStartLearntLateCountsOnce(t *testing.T) {
 }
 
 // TestSnapStartRestoreDurationAndCharge: restores go to their own histogram, not to
-// faas.init_duration. Billed duration is the report's (Lambda's billed duration includes the
-// restore's billed part: 313 = ceil(149.53) + 163 in a real report); cost adds AWS's restore
-// charge, per GB restored, for Python and .NET only.
+// faas.init_duration. Billed duration is the report's: Lambda's billed duration includes the
+// restore's billed part (real REPORT lines: Java 610 = ceil(306.34) + 303, Python 313 =
+// ceil(149.53) + 163, 173 = ceil(36.97) + 136). Cost adds AWS's restore charge, per GB
+// restored, for Python and .NET only.
 func TestSnapStartRestoreDurationAndCharge(t *testing.T) {
-	restore := 789500 * time.Microsecond
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
 	tests := []struct {
-		runtime string
-		charged bool
+		name, runtime              string
+		memoryMB                   float64
+		durationMs, billedMs       float64
+		restoreMs, billedRestoreMs float64
+		charged                    bool
 	}{
-		{runtime: "python3.12", charged: true},
-		{runtime: "AWS_Lambda_dotnet8", charged: true},
-		{runtime: "java21", charged: false},
-		{runtime: "", charged: false}, // unknown: no charge rather than a wrong one
+		{name: "java", runtime: "java21", memoryMB: 3009, durationMs: 306.34, billedMs: 610, restoreMs: 511.25, billedRestoreMs: 303},
+		{name: "python", runtime: "python3.12", memoryMB: 3538, durationMs: 149.53, billedMs: 313, restoreMs: 789.64, billedRestoreMs: 163, charged: true},
+		{name: "dotnet", runtime: "AWS_Lambda_dotnet8", memoryMB: 128, durationMs: 36.97, billedMs: 173, restoreMs: 511.56, billedRestoreMs: 136, charged: true},
+		// Unknown: no charge rather than a wrong one.
+		{name: "unknown runtime", memoryMB: 128, durationMs: 36.97, billedMs: 173, restoreMs: 511.56, billedRestoreMs: 136},
 	}
 	for _, tt := range tests {
-		t.Run(tt.runtime, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, nil)
-			fn := fnA // 512 MiB on amd64
-			fn.Runtime = tt.runtime
+			fn := fnA // amd64
+			fn.Runtime, fn.MemorySizeMB = tt.runtime, tt.memoryMB
+			restore := ms(tt.restoreMs)
 			h.send(newBatch(fn).
 				Init(lambdaconvtest.Init{InitializationType: telemetryapi.InitTypeSnapStart, Start: t0.Add(-restore), Duration: restore}).
-				Invocation(inv{RequestID: "r1", Duration: 150 * time.Millisecond, ColdStart: telemetryapi.InitTypeSnapStart}).
-				Report(report{RequestID: "r1", Duration: 149530 * time.Microsecond, BilledDuration: 313 * time.Millisecond, MaxMemoryUsedMB: 163,
-					RestoreDuration: restore, BilledRestoreDuration: 163 * time.Millisecond}).
+				Invocation(inv{RequestID: "r1", Duration: ms(tt.durationMs), ColdStart: telemetryapi.InitTypeSnapStart}).
+				Report(report{RequestID: "r1", Duration: ms(tt.durationMs), BilledDuration: ms(tt.billedMs), MaxMemoryUsedMB: 100,
+					RestoreDuration: restore, BilledRestoreDuration: ms(tt.billedRestoreMs)}).
 				Invocation(inv{RequestID: "r2", Start: t0.Add(time.Second), Duration: 20 * time.Millisecond}).
-				Report(report{RequestID: "r2", Start: t0.Add(time.Second), Duration: 20 * time.Millisecond, MaxMemoryUsedMB: 163}))
+				Report(report{RequestID: "r2", Start: t0.Add(time.Second), Duration: 20 * time.Millisecond, MaxMemoryUsedMB: 100}))
 			got := only(h.flush(), "aws.lambda.restore_duration_count", "aws.lambda.restore_duration_sum", "faas.init_duration_count",
 				"faas.coldstarts", "aws.lambda.billed_duration", "aws.lambda.cost")
-			wantCost := 2*0.0000002 + 0.5*(0.313+0.020)*0.0000166667
+			gb := tt.memoryMB / 1024
+			wantCost := 2*0.0000002 + gb*(tt.billedMs+20)/1000*0.0000166667
 			if tt.charged {
-				wantCost += 0.5 * 0.0001397998
+				wantCost += gb * 0.0001397998
 			}
-			assert.InDelta(t, wantCost, got["aws.lambda.cost{cloud.region=eu-west-1,faas.name=orders}"], 1e-15)
-			delete(got, "aws.lambda.cost{cloud.region=eu-west-1,faas.name=orders}")
+			const cost = "aws.lambda.cost{cloud.region=eu-west-1,faas.name=orders}"
+			assert.InDelta(t, wantCost, got[cost], 1e-15)
+			delete(got, cost)
+			assert.InDelta(t, restore.Seconds(), got["aws.lambda.restore_duration_sum{cloud.region=eu-west-1,faas.name=orders}"], 1e-12)
+			delete(got, "aws.lambda.restore_duration_sum{cloud.region=eu-west-1,faas.name=orders}")
 			assert.Equal(t, map[string]float64{
 				"aws.lambda.restore_duration_count{cloud.region=eu-west-1,faas.name=orders}":              1,
-				"aws.lambda.restore_duration_sum{cloud.region=eu-west-1,faas.name=orders}":                restore.Seconds(),
 				"faas.coldstarts{cloud.region=eu-west-1,faas.name=orders,initialization_type=snap-start}": 1,
-				"aws.lambda.billed_duration{cloud.region=eu-west-1,faas.name=orders}":                     0.333,
-			}, got)
+				"aws.lambda.billed_duration{cloud.region=eu-west-1,faas.name=orders}":                     (tt.billedMs + 20) / 1000,
+			}, got, "no faas.init_duration point: a restore is no init")
 		})
 	}
 }
