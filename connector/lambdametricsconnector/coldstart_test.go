@@ -96,3 +96,37 @@ func TestSnapStartRestoreDurationAndCharge(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoreChargedRuntimes: Lambda's runtime names, as Lambda and AWS_EXECUTION_ENV spell
+// them; anything else is not charged.
+func TestRestoreChargedRuntimes(t *testing.T) {
+	for runtime, want := range map[string]bool{
+		"AWS_Lambda_python3.12": true, "python3.13": true, "python:3.12.v19": true, "AWS_Lambda_dotnet8": true, "dotnet8": true,
+		"AWS_Lambda_java21": false, "java17": false, "provided.al2023": false, "AWS_Lambda_nodejs22.x": false, "": false,
+		"pythonic-java": false, "AWS_Lambda_AWS_Lambda_python3.12": false, "Python3.12": false,
+	} {
+		assert.Equal(t, want, restoreCharged(runtime), runtime)
+	}
+}
+
+// TestRestoreChargeFollowsEachResourcesRuntime: a function seen with a Python runtime, then
+// in a batch that names none (a hand-made batch, an older forwarder): that restore is not
+// charged as Python's.
+func TestRestoreChargeFollowsEachResourcesRuntime(t *testing.T) {
+	h := newHarness(t, nil)
+	py := fnA
+	py.Runtime = "AWS_Lambda_python3.12"
+	h.send(newBatch(py).Invocation(inv{RequestID: "w1", Duration: 10 * time.Millisecond}).
+		Report(report{RequestID: "w1", Duration: 10 * time.Millisecond, MaxMemoryUsedMB: 60}))
+	h.flush()
+	unnamed := fnA
+	unnamed.ExtensionInstanceID = "sandbox-9"
+	restore := 500 * time.Millisecond
+	h.send(newBatch(unnamed).
+		Init(lambdaconvtest.Init{InitializationType: telemetryapi.InitTypeSnapStart, Start: t0.Add(-restore), Duration: restore}).
+		Invocation(inv{RequestID: "r1", Duration: 100 * time.Millisecond, ColdStart: telemetryapi.InitTypeSnapStart}).
+		Report(report{RequestID: "r1", Duration: 100 * time.Millisecond, BilledDuration: 150 * time.Millisecond, MaxMemoryUsedMB: 60,
+			RestoreDuration: restore, BilledRestoreDuration: 50 * time.Millisecond}))
+	got := only(h.flush(), "aws.lambda.cost")
+	assert.InDelta(t, 2*0.0000002+0.5*(0.010+0.150)*0.0000166667, got["aws.lambda.cost{cloud.region=eu-west-1,faas.name=orders}"], 1e-15)
+}

@@ -6,6 +6,7 @@ package lambdametricsconnector // import "github.com/otelcol-lambda/otelcol-lamb
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -192,8 +193,8 @@ func (c *Config) Validate() error {
 		if p.Architecture == "" {
 			errs = append(errs, fmt.Errorf("invalid prices[%d]: architecture is required (amd64 or arm64)", i))
 		}
-		if p.PerRequest < 0 || p.PerGBSecond < 0 || p.PerGBRestored < 0 {
-			errs = append(errs, fmt.Errorf("invalid prices[%d]: per_request, per_gb_second and per_gb_restored must not be negative", i))
+		if !price(p.PerRequest) || !price(p.PerGBSecond) || !price(p.PerGBRestored) {
+			errs = append(errs, fmt.Errorf("invalid prices[%d]: per_request, per_gb_second and per_gb_restored must be finite and not negative", i))
 		}
 		k := priceKey{p.Region, p.Architecture}
 		if seen[k] {
@@ -203,6 +204,10 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// price reports whether v is a price: +Inf would make the cumulative cost +Inf for good,
+// NaN would drop the whole cost of every flush it enters.
+func price(v float64) bool { return v >= 0 && !math.IsInf(v, 1) }
 
 // validateBuckets checks the bounds of one histogram: durations or byte counts.
 func validateBuckets[T time.Duration | int64](key string, b []T) error {

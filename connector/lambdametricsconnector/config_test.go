@@ -5,6 +5,7 @@ package lambdametricsconnector
 
 import (
 	"errors"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -93,8 +94,11 @@ func TestConfigValidate(t *testing.T) {
 		{name: "buckets order", mutate: func(c *Config) { c.Histograms.InvokeDuration = []time.Duration{time.Second, time.Millisecond} }, expectedErr: "invalid histograms::invoke_duration: bounds must be positive and strictly increasing"},
 		{name: "no buckets", mutate: func(c *Config) { c.Histograms.MemUsage = nil }, expectedErr: "invalid histograms::mem_usage: at least one bucket bound is required"},
 		{name: "price arch", mutate: func(c *Config) { c.Prices = []PriceConfig{{PerRequest: 1}} }, expectedErr: "invalid prices[0]: architecture is required"},
-		{name: "price negative", mutate: func(c *Config) { c.Prices = []PriceConfig{{Architecture: "arm64", PerGBSecond: -1}} }, expectedErr: "invalid prices[0]: per_request, per_gb_second and per_gb_restored must not be negative"},
-		{name: "restore price negative", mutate: func(c *Config) { c.Prices = []PriceConfig{{Architecture: "arm64", PerGBRestored: -1}} }, expectedErr: "invalid prices[0]: per_request, per_gb_second and per_gb_restored must not be negative"},
+		{name: "price negative", mutate: func(c *Config) { c.Prices = []PriceConfig{{Architecture: "arm64", PerGBSecond: -1}} }, expectedErr: "invalid prices[0]: per_request, per_gb_second and per_gb_restored must be finite and not negative"},
+		{name: "restore price negative", mutate: func(c *Config) { c.Prices = []PriceConfig{{Architecture: "arm64", PerGBRestored: -1}} }, expectedErr: "invalid prices[0]: per_request, per_gb_second and per_gb_restored must be finite and not negative"},
+		// +Inf would make the cumulative cost +Inf for good; NaN would drop every cost it enters.
+		{name: "restore price not a number", mutate: func(c *Config) { c.Prices = []PriceConfig{{Architecture: "arm64", PerGBRestored: math.NaN()}} }, expectedErr: "must be finite and not negative"},
+		{name: "request price infinite", mutate: func(c *Config) { c.Prices = []PriceConfig{{Architecture: "arm64", PerRequest: math.Inf(1)}} }, expectedErr: "must be finite and not negative"},
 		{name: "price twice", mutate: func(c *Config) {
 			c.Prices = []PriceConfig{{Architecture: "arm64"}, {Architecture: "arm64"}}
 		}, expectedErr: `invalid prices[1]: region "" and architecture "arm64" are priced twice`},

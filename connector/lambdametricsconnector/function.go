@@ -102,9 +102,8 @@ func (c *lambdaMetrics) function(res pcommon.Resource, now pcommon.Timestamp) (f
 	if !fn.priced || fn.arch != r.arch {
 		c.price(fn, r.arch)
 	}
-	if r.runtime != "" {
-		fn.restoreCharged = restoreCharged(r.runtime)
-	}
+	// Each resource says its own runtime: one that says none is not charged as the last.
+	fn.restoreCharged = restoreCharged(r.runtime)
 	return fn, sdk
 }
 
@@ -113,7 +112,15 @@ func (c *lambdaMetrics) function(res pcommon.Resource, now pcommon.Timestamp) (f
 // (AWS_Lambda_python3.13): for Python and .NET it does, for Java it does not.
 func restoreCharged(runtime string) bool {
 	runtime = strings.TrimPrefix(runtime, "AWS_Lambda_")
-	return strings.HasPrefix(runtime, "python") || strings.HasPrefix(runtime, "dotnet")
+	return familyVersion(runtime, "python") || familyVersion(runtime, "dotnet")
+}
+
+// familyVersion reports whether runtime is the family followed by its version, as Lambda
+// writes it (python3.13, python:3.13.v19, dotnet8).
+func familyVersion(runtime, family string) bool {
+	rest, ok := strings.CutPrefix(runtime, family)
+	rest = strings.TrimPrefix(rest, ":")
+	return ok && rest != "" && '0' <= rest[0] && rest[0] <= '9'
 }
 
 // price picks the price of fn's region and architecture, else of its architecture.

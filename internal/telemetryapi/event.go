@@ -159,12 +159,33 @@ func (e Event) decodedRecord(fast bool) (any, error) {
 }
 
 // newPlatformEventType reports whether an event type this package does not know may be
-// one Lambda added since: "platform." and a name. Such an event is skipped, so that a
-// newer Lambda does not make its batches fail. Any other unknown type, "" included, is
-// not Lambda's (a runtime's JSON log line that reached the stream, a forwarder's slip),
-// and its event is rejected.
+// one Lambda added since: "platform." and a name spelled as Lambda spells its names
+// (lowerCamelCase ASCII letters), which is not a known type in another case. Such an event
+// is skipped, so that a newer Lambda does not make its batches fail. Any other unknown
+// type, "" included, is not Lambda's (a runtime's JSON log line that reached the stream, a
+// forwarder's typo of a known type) and its event is rejected: skipping it would lose it
+// without a word.
 func newPlatformEventType(typ string) bool {
-	return len(typ) > len("platform.") && strings.HasPrefix(typ, "platform.")
+	name, ok := strings.CutPrefix(typ, "platform.")
+	if !ok || name == "" || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := range len(name) {
+		if c := name[i]; (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
+			return false
+		}
+	}
+	return knownTypeInOtherCase(typ) == ""
+}
+
+// knownTypeInOtherCase returns the known event type typ spells in another case, or "".
+func knownTypeInOtherCase(typ string) string {
+	for _, k := range eventTypes {
+		if k != typ && strings.EqualFold(k, typ) {
+			return k
+		}
+	}
+	return ""
 }
 
 // untypedEventError says why an event whose type is none of Lambda's is rejected.
@@ -172,7 +193,10 @@ func untypedEventError(typ string) error {
 	if typ == "" {
 		return errEventEmptyType
 	}
-	return fmt.Errorf(`the event's "type" %q is none of Lambda's (function, extension, platform.*)`, typ)
+	if k := knownTypeInOtherCase(typ); k != "" {
+		return fmt.Errorf(`the event's "type" %q is none of Lambda's: Lambda writes %q`, typ, k)
+	}
+	return fmt.Errorf(`the event's "type" %q is none of Lambda's (function, extension, platform.<name>)`, typ)
 }
 
 // KnownEventType reports whether [Event.DecodeRecord] knows the event type; it allocates

@@ -79,7 +79,7 @@ var sandboxFields = []sandboxField{
 	{HeaderArchitecture, "architecture", func(s *Sandbox) string { return s.Architecture },
 		isArchitecture, "x86_64 or arm64"},
 	{HeaderRuntime, "runtime", func(s *Sandbox) string { return s.Runtime },
-		func(v string) bool { return isToken(v, MaxRuntimeLen) },
+		IsRuntime,
 		"a runtime identifier: 1 to 64 characters of a-z, A-Z, 0-9, ., _, : and -"},
 	{HeaderExtensionInstanceID, "extensionInstanceId", func(s *Sandbox) string { return s.ExtensionInstanceID },
 		func(v string) bool { return isToken(v, MaxExtensionInstanceIDLen) },
@@ -273,6 +273,10 @@ func isFunctionARN(v string) bool {
 }
 
 // isToken accepts 1 to max characters of a-z, A-Z, 0-9, ., _, : and -.
+// IsRuntime reports whether v is a runtime identifier the gateway takes in
+// Lambda-Runtime: a forwarder that sends another one has every batch refused.
+func IsRuntime(v string) bool { return isToken(v, MaxRuntimeLen) }
+
 func isToken(v string, max int) bool {
 	return len(v) >= 1 && len(v) <= max &&
 		allBytes(v, func(c byte) bool { return isNameByte(c) || c == '.' || c == ':' })

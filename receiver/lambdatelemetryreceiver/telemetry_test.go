@@ -287,7 +287,7 @@ func TestTelemetryPartiallyMalformedBatch(t *testing.T) {
 	assert.Equal(t, 3, answer.Rejected[1].Index)
 	assert.Contains(t, answer.Rejected[1].Error, "platform.report")
 	assert.Equal(t, rejectedEvent{Index: 5, Error: `the event's "type" is empty`}, answer.Rejected[2])
-	assert.Equal(t, rejectedEvent{Index: 6, Error: `the event's "type" "INFO" is none of Lambda's (function, extension, platform.*)`}, answer.Rejected[3])
+	assert.Equal(t, rejectedEvent{Index: 6, Error: `the event's "type" "INFO" is none of Lambda's (function, extension, platform.<name>)`}, answer.Rejected[3])
 	assert.Equal(t, map[string]int{"r1": 1}, invocationSpans(traces.AllTraces()))
 }
 

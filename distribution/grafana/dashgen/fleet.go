@@ -31,7 +31,7 @@ func fleetOverview() *dashboard.DashboardBuilder {
 		q(ratio("function:faas_errors:rate5m"), "error ratio"))
 	b.stat("Cold-start ratio", "Cold starts per invocation over the last 5 minutes.", "percentunit", "0%", redAbove(0.1),
 		q(ratio("function:faas_coldstarts:rate5m"), "cold-start ratio"))
-	b.stat("Cost per hour", "On-demand cost at the rate of the last 5 minutes (requests and GB-seconds, Lambda's public prices; no free tier).", "currencyUSD", "", nil,
+	b.stat("Cost per hour", "On-demand cost at the rate of the last 5 minutes (requests, GB-seconds and SnapStart restores, Lambda's public prices; no free tier).", "currencyUSD", "", nil,
 		q(sum("function:aws_lambda_cost_usd_per_hour:rate5m"), "USD/h"))
 	b.stat("Functions", "Functions with invocation series in Prometheus.", "short", "", nil,
 		q(fmt.Sprintf("count(function:faas_invocations:rate5m%s)", sel), "functions"))

@@ -73,7 +73,8 @@ func function() *dashboard.DashboardBuilder {
 		q(rule("function:faas_coldstarts:ratio_rate5m"), "{{cloud_region}}"))
 	// A SnapStart function's cold start is its restore, in a histogram of its own.
 	b.timeSeries(8, "Init duration", "How long the sandbox's init phase (for SnapStart: its restore) took: the mean over 5 minutes and the p99 by initialization type.", "s",
-		q(rule("function:faas_init_duration_seconds:avg_rate5m")+" or "+rule("function:aws_lambda_restore_duration_seconds:avg_rate5m"), "mean {{cloud_region}}"),
+		q(`label_replace(`+rule("function:faas_init_duration_seconds:avg_rate5m")+`, "phase", "init", "", "")`+
+			` or label_replace(`+rule("function:aws_lambda_restore_duration_seconds:avg_rate5m")+`, "phase", "restore", "", "")`, "mean {{phase}} {{cloud_region}}"),
 		q(quantile(0.99, "faas_init_duration_seconds", "initialization_type")+
 			` or label_replace(`+quantile(0.99, "aws_lambda_restore_duration_seconds")+`, "initialization_type", "snap-start", "", "")`, "p99 {{initialization_type}}"))
 
@@ -90,7 +91,7 @@ func function() *dashboard.DashboardBuilder {
 	b.row("Cost")
 	b.timeSeries(8, "Billed GB-seconds per hour", "Billed duration times the configured memory, at the rate of the last 5 minutes.", "short",
 		q(sum("function:aws_lambda_billed_gb_seconds_per_hour:rate5m"), "GB-s/h"))
-	b.timeSeries(8, "Cost per hour", "On-demand cost (requests and GB-seconds, Lambda's public prices; no free tier) at the rate of the last 5 minutes.", "currencyUSD",
+	b.timeSeries(8, "Cost per hour", "On-demand cost (requests, GB-seconds and SnapStart restores, Lambda's public prices; no free tier) at the rate of the last 5 minutes.", "currencyUSD",
 		q(sum("function:aws_lambda_cost_usd_per_hour:rate5m"), "USD/h"))
 	b.timeSeries(8, "Billed duration", "Billed seconds per second, over the last 5 minutes.", "s",
 		q(sum("function:aws_lambda_billed_duration_seconds:rate5m"), "billed s/s"))

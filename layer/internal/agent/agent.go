@@ -234,15 +234,17 @@ func (a *Agent) close() {
 func (a *Agent) identity(reg extapi.Registration) wire.Sandbox {
 	getenv := a.opts.Getenv
 	s := wire.Sandbox{
-		FunctionName:    firstOf(getenv("AWS_LAMBDA_FUNCTION_NAME"), reg.FunctionName),
-		FunctionVersion: firstOf(getenv("AWS_LAMBDA_FUNCTION_VERSION"), reg.FunctionVersion),
-		Region:          getenv("AWS_REGION"),
-		AccountID:       reg.AccountID,
-		Architecture:    architecture(),
-		// AWS_Lambda_python3.12 and the like; unset on OS-only runtimes. The gateway
-		// prices SnapStart restores by it.
-		Runtime:             getenv("AWS_EXECUTION_ENV"),
+		FunctionName:        firstOf(getenv("AWS_LAMBDA_FUNCTION_NAME"), reg.FunctionName),
+		FunctionVersion:     firstOf(getenv("AWS_LAMBDA_FUNCTION_VERSION"), reg.FunctionVersion),
+		Region:              getenv("AWS_REGION"),
+		AccountID:           reg.AccountID,
+		Architecture:        architecture(),
 		ExtensionInstanceID: newInstanceID(),
+	}
+	// AWS_Lambda_python3.12 and the like; unset on OS-only runtimes. The gateway prices
+	// SnapStart restores by it, and refuses a batch whose runtime is no token: better none.
+	if rt := getenv("AWS_EXECUTION_ENV"); wire.IsRuntime(rt) {
+		s.Runtime = rt
 	}
 	if mb, err := strconv.ParseFloat(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), 64); err == nil && mb > 0 {
 		s.MemorySizeMB = mb

@@ -62,6 +62,10 @@ type state struct {
 	// initFromReport is set once the report's init or restore duration stood in for the
 	// phase's events: those events, should they come after all, count nothing more.
 	initFromReport bool
+	// provisioned is set by an init phase that is no cold start (provisioned concurrency,
+	// Managed Instances, a SnapStart snapshot's init): the first report's Init Duration,
+	// which Lambda writes after such an init too, tells of no cold start.
+	provisioned bool
 	// current is the request id between platform.start and platform.runtimeDone, for
 	// text-format function logs, which carry none.
 	current string

@@ -258,7 +258,7 @@ func (t *batch) runtimeDone(at time.Time, r *telemetryapi.PlatformRuntimeDone) {
 	if !t.st.served && !t.st.cold.pending && !t.st.coldCounted && t.st.key != "" {
 		// The sandbox's first invocation, and no init phase seen: when its report is in
 		// this batch and tells of an init, this is the cold start (see coldFromReport).
-		if rep := t.reportInBatch(r.RequestID); rep != nil && rep.Metrics.ColdStart() {
+		if rep := t.reportInBatch(r.RequestID); rep != nil && t.reportTellsOfColdStart(&rep.Metrics) {
 			t.coldFromReport(start, &rep.Metrics, false)
 		}
 	}
@@ -343,7 +343,7 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 	delete(t.st.finished, r.RequestID)
 	if _, marked := slices.BinarySearch(t.reportsWithoutRuntimeDone, index); !haveParent && marked {
 		parent, haveParent = t.invocationFromReport(at, duration, r), true
-	} else if haveParent && !t.st.coldCounted && t.st.key != "" && r.Metrics.ColdStart() {
+	} else if haveParent && !t.st.coldCounted && t.st.key != "" && t.reportTellsOfColdStart(&r.Metrics) {
 		// This sandbox's state made the invocation span, without a cold start: the init
 		// events never came, and the report is the first to tell of the cold start.
 		t.coldFromReport(parent.start, &r.Metrics, true)
@@ -393,6 +393,13 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 	}
 	lambdaconv.SetOutcome(span, attrs, r.Status, r.ErrorType, "")
 	addPhaseEvents(span, r.Spans)
+}
+
+// reportTellsOfColdStart reports whether the report's init or restore duration is a cold
+// start: a restore always is; an init is not when the sandbox was initialised ahead of
+// demand.
+func (t *batch) reportTellsOfColdStart(m *telemetryapi.ReportMetrics) bool {
+	return m.RestoreDurationMs != nil || (m.InitDurationMs != nil && !t.st.provisioned)
 }
 
 // reportInBatch returns the batch's platform.report of the request, or nil.
@@ -447,7 +454,16 @@ func (t *batch) invocationFromReport(at time.Time, duration time.Duration, r *te
 		t.st.current = ""
 	}
 	t.st.counted.add(eventKey("runtimeDone", r.RequestID, at))
-	if !t.st.cold.pending && !t.st.coldCounted && r.Metrics.ColdStart() {
+	switch {
+	case t.st.cold.pending || t.st.coldCounted || !t.reportTellsOfColdStart(&r.Metrics):
+	case t.st.key == "":
+		// The report says this was a cold start; a forwarder without an instance id keeps
+		// no state, so its init events may have come in another batch: no init span.
+		t.st.cold = coldStart{pending: true, initializationType: telemetryapi.InitTypeOnDemand}
+		if r.Metrics.RestoreDurationMs != nil {
+			t.st.cold.initializationType = telemetryapi.InitTypeSnapStart
+		}
+	default:
 		// The report says this was a cold start even though no init phase was seen.
 		t.coldFromReport(start, &r.Metrics, false)
 	}
@@ -461,6 +477,7 @@ func (t *batch) invocationFromReport(at time.Time, duration time.Duration, r *te
 // Lambda initialised the sandbox ahead of demand.
 func (t *batch) initStart(p *pendingInit, at time.Time, initializationType, phase, runtimeVersion string) {
 	*p = pendingInit{seen: true, late: t.st.served, start: at, initializationType: initializationType, phase: phase, runtimeVersion: runtimeVersion}
+	t.st.provisioned = t.st.provisioned || !t.coldKind(p)
 	if !p.late {
 		t.markCold(at, p)
 	}
@@ -533,6 +550,13 @@ func (t *batch) phaseKind(p *pendingInit) string {
 
 // initReport closes an init or restore phase with its span.
 func (t *batch) initReport(p *pendingInit, at time.Time, name, initializationType, phase, status, lambdaErrorType string, durationMs float64, phases []telemetryapi.Span) {
+	// A resent phase report (the same event in another batch) measures nothing twice.
+	key := eventKey(name+" "+phase, "", at)
+	if t.st.reported.contains(key) {
+		t.out.Stats.Duplicates++
+		return
+	}
+	t.st.reported.add(key)
 	duration := telemetryapi.MillisToDuration(durationMs)
 	if !p.seen {
 		*p = pendingInit{seen: true, late: t.st.served, start: at.Add(-duration), initializationType: initializationType, phase: phase}
@@ -543,6 +567,7 @@ func (t *batch) initReport(p *pendingInit, at time.Time, name, initializationTyp
 	if p.initializationType == "" {
 		p.initializationType = initializationType
 	}
+	t.st.provisioned = t.st.provisioned || !t.coldKind(p)
 	defer func() { *p = pendingInit{} }()
 	if p.initializationType == telemetryapi.InitTypeSnapStart && name == lambdaconv.SpanNameInit {
 		return // the snapshot's own init, long ago; the restore is this sandbox's cold start
