@@ -39,8 +39,12 @@ var forgedValues = map[string]any{
 	lambdaconv.AttrMaxMemoryUsed:        int64(10240 << 20),
 	lambdaconv.AttrInitDurationMs:       290.0,
 	lambdaconv.AttrRestoreDurationMs:    120.0,
-	lambdaconv.AttrInitPhase:            "init",
-	lambdaconv.AttrRuntimeVersion:       "python:3.12.v30",
+	// Would add a restore charge to the cost, or a cold start.
+	lambdaconv.AttrBilledRestoreDurationMs: 53.0,
+	lambdaconv.AttrColdstartLate:           true,
+	lambdaconv.AttrInitFromReport:          true,
+	lambdaconv.AttrInitPhase:               "init",
+	lambdaconv.AttrRuntimeVersion:          "python:3.12.v30",
 	// Would acknowledge a logged batch of the write-ahead log before it was counted.
 	lambdaconv.AttrAckToken: "lambda_telemetry 1 0 invocation",
 }
