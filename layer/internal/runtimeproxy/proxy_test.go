@@ -274,22 +274,6 @@ func TestLargeEventMemory(t *testing.T) {
 	}
 }
 
-// newEmulatorWithRuntime starts a sandbox whose runtime talks to it directly.
-func newEmulatorWithRuntime(t *testing.T, runtime func(api func() string) lambdaemu.RuntimeFunc) (*lambdaemu.Emulator, error) {
-	t.Helper()
-	var api string
-	emu, err := lambdaemu.New(lambdaemu.Config{Runtime: runtime(func() string { return api }), Timeout: testTimeout})
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(func() { _ = emu.Close() })
-	api = emu.RuntimeAPI()
-	if _, err := emu.Start(context.Background()); err != nil {
-		return nil, err
-	}
-	return emu, nil
-}
-
 // recordedRequest is what a stub Runtime API received.
 type recordedRequest struct {
 	method, uri      string
