@@ -188,6 +188,7 @@ func (d *decoder) strictEvent(ev *scannedEvent) (bool, error) {
 	var seen uint16
 	var why error
 	triedFast := false // the fast decoder refused the record: encoding/json decides
+	typeKnown := false
 	ok := d.object(func(key []byte) bool {
 		var bit uint16
 		switch string(key) {
@@ -215,7 +216,8 @@ func (d *decoder) strictEvent(ev *scannedEvent) (bool, error) {
 				return false
 			}
 		case 2:
-			if !d.plainEventType(&ev.Type) {
+			var ok bool
+			if ok, typeKnown = d.plainEventType(&ev.Type); !ok {
 				why = errEventType
 				return false
 			}
@@ -258,7 +260,7 @@ func (d *decoder) strictEvent(ev *scannedEvent) (bool, error) {
 		return true, errEventNoRecord
 	case ev.Time.Before(EarliestEventTime) || !ev.Time.Before(LatestEventTime):
 		return true, errEventTimeRange
-	case !KnownEventType(ev.Type) && !newPlatformEventType(ev.Type):
+	case !typeKnown && !newPlatformEventType(ev.Type):
 		return true, untypedEventError(ev.Type)
 	}
 	if d.arena != nil && ev.decoded == nil {
@@ -296,27 +298,27 @@ func (d *decoder) utcTime(dst *time.Time) bool {
 }
 
 // plainEventType reads a type without escapes, allocating only for a type this package
-// does not know.
-func (d *decoder) plainEventType(dst *string) bool {
+// does not know; known tells whether it knows it.
+func (d *decoder) plainEventType(dst *string) (ok, known bool) {
 	if d.peek() != '"' {
-		return false
+		return false, false
 	}
 	q, ok := d.quoted()
 	if !ok {
-		return false
+		return false, false
 	}
 	name := q[1 : len(q)-1]
 	if len(name) > maxEventTypeLen || bytes.IndexByte(name, '\\') >= 0 || !utf8.Valid(name) {
-		return false
+		return false, false
 	}
 	for _, k := range eventTypes {
 		if string(name) == k {
 			*dst = k
-			return true
+			return true, true
 		}
 	}
 	*dst = string(name)
-	return true
+	return true, false
 }
 
 // maxJSONDepth is encoding/json's nesting limit; the events array is one level of it.
