@@ -8,11 +8,14 @@
 // (internal/lambdaconv is the contract).
 //
 // Counting: every invocation is counted once, from its invocation span, and never from a
-// report. Reports feed billed duration, memory used and cost. faas.init_duration comes from
-// init spans only, not from the reports' init_duration_ms: init spans arrive when the init
-// ends (a report only at the next thaw or at shutdown), they also cover inits that never
-// served an invocation (failed inits, provisioned concurrency) and SnapStart restores, and
-// they carry the initialization type; taking one source means no init is counted twice.
+// report. Reports feed billed duration, memory used and cost. faas.init_duration (and
+// aws.lambda.restore_duration, for SnapStart restores) comes from init spans only, not from
+// the reports' init_duration_ms: init spans arrive when the init ends (a report only at the
+// next thaw or at shutdown), they also cover inits that never served an invocation (failed
+// inits, provisioned concurrency), and they carry the initialization type; taking one
+// source means no init is counted twice. (When a sandbox's init events never came, the
+// receiver makes its init span from the report, instead.) A cold start learnt after its
+// invocation span went out is counted from its init span (aws.lambda.coldstart.late).
 //
 // The output is cumulative, one resource for the gateway replica (service.name and
 // service.instance.id: job and instance in Prometheus), the function's identity and
