@@ -129,10 +129,6 @@ type ReportMetrics struct {
 	BilledRestoreDurationMs *float64 `json:"billedRestoreDurationMs,omitempty"`
 }
 
-// ColdStart reports whether the report is of a sandbox's first invocation after an
-// on-demand init or a SnapStart restore: only that report carries the phase's duration.
-func (m ReportMetrics) ColdStart() bool { return m.InitDurationMs != nil || m.RestoreDurationMs != nil }
-
 // MemorySizeBytes returns the configured memory in bytes.
 func (m ReportMetrics) MemorySizeBytes() float64 { return MBToBytes(m.MemorySizeMB) }
 

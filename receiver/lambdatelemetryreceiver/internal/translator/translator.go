@@ -419,12 +419,7 @@ func (t *batch) reportInBatch(requestID string) *telemetryapi.PlatformReport {
 // When the invocation span is still to be made, it becomes the cold start, linked to this
 // span; when it went out already (late), this span carries the cold start.
 func (t *batch) coldFromReport(invocationStart time.Time, m *telemetryapi.ReportMetrics, late bool) {
-	p, name, initializationType, durationMs := &t.st.init, lambdaconv.SpanNameInit, telemetryapi.InitTypeOnDemand, 0.0
-	if m.RestoreDurationMs != nil {
-		p, name, initializationType, durationMs = &t.st.restore, lambdaconv.SpanNameRestore, telemetryapi.InitTypeSnapStart, *m.RestoreDurationMs
-	} else {
-		durationMs = *m.InitDurationMs
-	}
+	p, name, initializationType, durationMs := t.reportedPhase(m)
 	start := invocationStart.Add(-telemetryapi.MillisToDuration(durationMs))
 	ref := spanRef{traceID: t.initTraceID(p, start), spanID: t.initSpanID(p, start), start: start}
 	attrs := t.initSpan(ref, name, initializationType, telemetryapi.PhaseInit, "", durationMs).Attributes()
@@ -436,6 +431,15 @@ func (t *batch) coldFromReport(invocationStart time.Time, m *telemetryapi.Report
 		return
 	}
 	t.st.cold = coldStart{pending: true, initializationType: initializationType, link: ref}
+}
+
+// reportedPhase is the phase a cold start's report tells of: a SnapStart restore when it
+// has a restore duration, else an on-demand init.
+func (t *batch) reportedPhase(m *telemetryapi.ReportMetrics) (p *pendingInit, name, initializationType string, durationMs float64) {
+	if m.RestoreDurationMs != nil {
+		return &t.st.restore, lambdaconv.SpanNameRestore, telemetryapi.InitTypeSnapStart, *m.RestoreDurationMs
+	}
+	return &t.st.init, lambdaconv.SpanNameInit, telemetryapi.InitTypeOnDemand, *m.InitDurationMs
 }
 
 // invocationFromReport makes the invocation span of an invocation whose runtimeDone the
@@ -459,10 +463,8 @@ func (t *batch) invocationFromReport(at time.Time, duration time.Duration, r *te
 	case t.st.key == "":
 		// The report says this was a cold start; a forwarder without an instance id keeps
 		// no state, so its init events may have come in another batch: no init span.
-		t.st.cold = coldStart{pending: true, initializationType: telemetryapi.InitTypeOnDemand}
-		if r.Metrics.RestoreDurationMs != nil {
-			t.st.cold.initializationType = telemetryapi.InitTypeSnapStart
-		}
+		_, _, initializationType, _ := t.reportedPhase(&r.Metrics)
+		t.st.cold = coldStart{pending: true, initializationType: initializationType}
 	default:
 		// The report says this was a cold start even though no init phase was seen.
 		t.coldFromReport(start, &r.Metrics, false)
