@@ -8,6 +8,7 @@ require (
 	github.com/json-iterator/go v1.1.12
 	github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.165.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.165.0
+	github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdatrigger v0.0.0
 	github.com/stretchr/testify v1.12.1
 	go.opentelemetry.io/collector/component v1.71.0
 	go.opentelemetry.io/collector/component/componentstatus v0.165.0
@@ -102,3 +103,7 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )
+
+// The Lambda event classifier is a module of its own (functions import it without the
+// Collector); until it is tagged it is built from this checkout.
+replace github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdatrigger => ./instrumentation/go/lambdatrigger

@@ -13,14 +13,19 @@ import (
 
 const module = "github.com/otelcol-lambda/otelcol-lambda/"
 
-// standardLibraryOnly are the packages (with all they import) that must build from the
-// standard library and this module's own standard-library-only packages: the extension
-// runs in every Lambda sandbox, where each dependency costs cold-start time and layer size,
-// and the Telemetry API decoder is shared by it and the gateway.
-var standardLibraryOnly = []string{"./layer/...", "./internal/telemetryapi", "./internal/wire", "./internal/promtext"}
+// lambdatrigger is the event classifier, a module of its own (Lambda functions import it
+// through instrumentation/go/lambdaevents) that the extension's Runtime API proxy uses.
+const lambdatrigger = module + "instrumentation/go/lambdatrigger"
 
-// allowedInside are this module's packages those may import.
-var allowedInside = []string{module + "layer/", module + "internal/telemetryapi", module + "internal/wire", module + "internal/promtext"}
+// standardLibraryOnly are the packages (with all they import) that must build from the
+// standard library and this repository's own standard-library-only packages: the extension
+// runs in every Lambda sandbox, where each dependency costs cold-start time and layer size,
+// and the Telemetry API decoder is shared by it and the gateway. lambdatrigger is listed
+// itself, so that it is checked whether or not the extension imports it.
+var standardLibraryOnly = []string{"./layer/...", "./internal/telemetryapi", "./internal/wire", "./internal/promtext", lambdatrigger}
+
+// allowedInside are the packages of this repository those may import.
+var allowedInside = []string{module + "layer/", module + "internal/telemetryapi", module + "internal/wire", module + "internal/promtext", lambdatrigger}
 
 func TestExtensionAndDecodersUseTheStandardLibraryOnly(t *testing.T) {
 	args := append([]string{"list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}"}, standardLibraryOnly...)

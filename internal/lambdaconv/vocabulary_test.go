@@ -50,7 +50,8 @@ var functionSpanKeys = []string{AttrFaaSTrigger, AttrMessagingSystem, AttrMessag
 // read.
 var functionSideOnly = []string{"messaging.message.id", "messaging.batch.message_count"}
 
-// TestFunctionSideHelpersSpeakThisVocabulary holds the Go package lambdaevents and the Node
+// TestFunctionSideHelpersSpeakThisVocabulary holds the Go package lambdatrigger (the
+// classifier of lambdaevents and of the extension's Runtime API proxy) and the Node
 // requestHook, which cannot import this package (functions must not pull the Collector
 // in), to the keys and values defined here: a key or a value spelt differently on the
 // function side would silently lose the event source of every invocation it names.
@@ -76,14 +77,15 @@ func TestFunctionSideHelpersSpeakThisVocabulary(t *testing.T) {
 		}
 	}
 
-	// Go: the exported string constants of its vocabulary block (Attr*, Trigger*, System*).
+	// Go: the exported string constants of lambdatrigger's vocabulary block (Attr*,
+	// Trigger*, System*), which lambdaevents and the extension's Runtime API proxy use.
 	var goValues []string
-	for name, v := range stringConstants(t, "../../instrumentation/go/lambdaevents/lambdaevents.go") {
+	for name, v := range stringConstants(t, "../../instrumentation/go/lambdatrigger/lambdatrigger.go") {
 		if regexp.MustCompile(`^(Attr|Trigger|System)[A-Z]`).MatchString(name) {
 			goValues = append(goValues, v)
 		}
 	}
-	check("instrumentation/go/lambdaevents", goValues)
+	check("instrumentation/go/lambdatrigger", goValues)
 
 	// Node: the keys of its ATTR table, and every trigger and system value it assigns.
 	src, err := os.ReadFile("../../instrumentation/node/index.js")

@@ -10,24 +10,25 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdatrigger"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
 )
 
-// TriggerKind is the type of a function's event source. The values are those of
-// instrumentation/go/lambdaevents' Kind.
-type TriggerKind string
+// TriggerKind is the type of a function's event source: lambdatrigger's Kind, the one
+// vocabulary of the extension's classifier and instrumentation/go/lambdaevents.
+type TriggerKind = lambdatrigger.Kind
 
 // The event sources a function can have.
 const (
-	TriggerSQS            TriggerKind = "sqs"
-	TriggerSNS            TriggerKind = "sns"
-	TriggerAPIGatewayREST TriggerKind = "apigateway-rest" // REST API (payload 1.0)
-	TriggerAPIGatewayHTTP TriggerKind = "apigateway-http" // HTTP API (payload 2.0)
-	TriggerKafka          TriggerKind = "kafka"           // Amazon MSK
-	TriggerKinesis        TriggerKind = "kinesis"
-	TriggerEventBridge    TriggerKind = "eventbridge"
-	TriggerS3             TriggerKind = "s3"
-	TriggerDynamoDB       TriggerKind = "dynamodb" // DynamoDB stream
+	TriggerSQS            = lambdatrigger.KindSQS
+	TriggerSNS            = lambdatrigger.KindSNS
+	TriggerAPIGatewayREST = lambdatrigger.KindAPIGatewayREST // REST API (payload 1.0)
+	TriggerAPIGatewayHTTP = lambdatrigger.KindAPIGatewayHTTP // HTTP API (payload 2.0)
+	TriggerKafka          = lambdatrigger.KindKafka          // Amazon MSK
+	TriggerKinesis        = lambdatrigger.KindKinesis
+	TriggerEventBridge    = lambdatrigger.KindEventBridge
+	TriggerS3             = lambdatrigger.KindS3
+	TriggerDynamoDB       = lambdatrigger.KindDynamoDB // DynamoDB stream
 )
 
 // Triggers are the event sources functions get in turn: function i has
@@ -186,4 +187,4 @@ func putSourceAttributes(attrs pcommon.Map, t Trigger, ev eventSource) {
 }
 
 // attrBatchMessageCount is set by lambdaevents for batches of more than one record.
-const attrBatchMessageCount = "messaging.batch.message_count"
+const attrBatchMessageCount = lambdatrigger.AttrBatchMessageCount

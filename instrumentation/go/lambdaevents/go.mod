@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/aws/aws-lambda-go v1.55.1
+	github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdatrigger v0.0.0
 	go.opentelemetry.io/contrib/instrumentation/github.com/aws/aws-lambda-go/otellambda v0.63.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
@@ -20,3 +21,6 @@ require (
 	go.opentelemetry.io/otel/metric v1.47.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
+
+// Until lambdatrigger is tagged, it is built from this repository.
+replace github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdatrigger => ../lambdatrigger

@@ -15,14 +15,15 @@
 //		otellambda.WithTracerProvider(tp),
 //		otellambda.WithEventToCarrier(lambdaevents.EventToCarrier)))
 //
-// It recognises the raw event JSON of SQS, SNS, API Gateway REST and HTTP APIs (payload
-// 1.0 and 2.0, and function URLs), Kafka (MSK and self-managed), Kinesis, EventBridge
-// (and scheduled rules), S3 and DynamoDB streams. It depends on the OpenTelemetry API and
-// aws-lambda-go only: never on the Collector.
+// It recognises the raw event JSON with lambdatrigger, the classifier that otelcol-lambda's
+// extension also runs on events it sees (SQS, SNS, API Gateway REST and HTTP APIs, function
+// URLs, ALB, Kafka (MSK and self-managed), Kinesis, EventBridge and scheduled rules, S3,
+// DynamoDB streams, CloudWatch Logs and Cognito user pool triggers), so both name a source
+// alike. It depends on the OpenTelemetry API, aws-lambda-go and lambdatrigger (standard
+// library only): never on the Collector.
 package lambdaevents // import "github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdaevents"
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -36,48 +37,57 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdatrigger"
 )
 
-// Attribute keys and values. They mirror otelcol-lambda's internal/lambdaconv, which this
-// module cannot import (functions must not pull the Collector in).
+// Attribute keys and values: lambdatrigger's, which mirror otelcol-lambda's
+// internal/lambdaconv (this module cannot import the Collector's).
 const (
-	AttrFaaSTrigger              = "faas.trigger"
-	AttrMessagingSystem          = "messaging.system"
-	AttrMessagingDestinationName = "messaging.destination.name"
-	AttrFaaSDocumentCollection   = "faas.document.collection"
-	AttrHTTPRoute                = "http.route"
-	AttrEventSourceARN           = "aws.lambda.event_source.arn"
-	AttrEventTimeUnixMs          = "aws.lambda.event_source.time_unix_ms"
+	AttrFaaSTrigger              = lambdatrigger.AttrFaaSTrigger
+	AttrMessagingSystem          = lambdatrigger.AttrMessagingSystem
+	AttrMessagingDestinationName = lambdatrigger.AttrMessagingDestinationName
+	AttrFaaSDocumentCollection   = lambdatrigger.AttrFaaSDocumentCollection
+	AttrHTTPRoute                = lambdatrigger.AttrHTTPRoute
+	AttrEventSourceARN           = lambdatrigger.AttrEventSourceARN
+	AttrEventTimeUnixMs          = lambdatrigger.AttrEventTimeUnixMs
 	AttrMessageID                = "messaging.message.id"
-	AttrBatchMessageCount        = "messaging.batch.message_count"
+	AttrBatchMessageCount        = lambdatrigger.AttrBatchMessageCount
 
-	TriggerHTTP       = "http"
-	TriggerPubSub     = "pubsub"
-	TriggerDatasource = "datasource"
-	TriggerTimer      = "timer"
+	TriggerHTTP       = lambdatrigger.TriggerHTTP
+	TriggerPubSub     = lambdatrigger.TriggerPubSub
+	TriggerDatasource = lambdatrigger.TriggerDatasource
+	TriggerTimer      = lambdatrigger.TriggerTimer
+	TriggerOther      = lambdatrigger.TriggerOther
 
-	SystemSQS         = "aws_sqs"
-	SystemSNS         = "aws.sns"
-	SystemKafka       = "kafka"
-	SystemKinesis     = "aws_kinesis"
-	SystemEventBridge = "aws_eventbridge"
+	SystemSQS         = lambdatrigger.SystemSQS
+	SystemSNS         = lambdatrigger.SystemSNS
+	SystemKafka       = lambdatrigger.SystemKafka
+	SystemKinesis     = lambdatrigger.SystemKinesis
+	SystemEventBridge = lambdatrigger.SystemEventBridge
 )
 
 // Kind is the recognised event type.
-type Kind string
+type Kind = lambdatrigger.Kind
 
 // The recognised event types.
 const (
-	KindUnknown     Kind = ""
-	KindSQS         Kind = "sqs"
-	KindSNS         Kind = "sns"
-	KindAPIGateway  Kind = "apigateway-rest" // REST APIs, and HTTP APIs with payload 1.0
-	KindHTTPAPI     Kind = "apigateway-http" // HTTP APIs with payload 2.0, function URLs
-	KindKafka       Kind = "kafka"
-	KindKinesis     Kind = "kinesis"
-	KindEventBridge Kind = "eventbridge"
-	KindS3          Kind = "s3"
-	KindDynamoDB    Kind = "dynamodb"
+	KindUnknown          = lambdatrigger.KindUnknown
+	KindSQS              = lambdatrigger.KindSQS
+	KindSNS              = lambdatrigger.KindSNS
+	KindAPIGateway       = lambdatrigger.KindAPIGatewayREST // REST APIs, and HTTP APIs with payload 1.0
+	KindHTTPAPI          = lambdatrigger.KindAPIGatewayHTTP // HTTP APIs with payload 2.0
+	KindFunctionURL      = lambdatrigger.KindFunctionURL
+	KindALB              = lambdatrigger.KindALB
+	KindKafka            = lambdatrigger.KindKafka // Amazon MSK
+	KindSelfManagedKafka = lambdatrigger.KindSelfManagedKafka
+	KindKinesis          = lambdatrigger.KindKinesis
+	KindEventBridge      = lambdatrigger.KindEventBridge
+	KindSchedule         = lambdatrigger.KindSchedule
+	KindS3               = lambdatrigger.KindS3
+	KindDynamoDB         = lambdatrigger.KindDynamoDB
+	KindCloudWatchLogs   = lambdatrigger.KindCloudWatchLogs
+	KindCognito          = lambdatrigger.KindCognito
 )
 
 // Source is what an event tells about its source.
@@ -95,89 +105,46 @@ type Source struct {
 	Messages int
 	// Links are the producers' span contexts the messages carry.
 	Links []trace.Link
-	// Headers are the HTTP headers of an API Gateway event, to extract a parent from.
+	// Headers are the HTTP headers of an API Gateway, function URL or ALB event, to
+	// extract a parent from.
 	Headers map[string]string
 }
 
-// sniff holds the fields that tell the event types apart.
-type sniff struct {
-	Records        json.RawMessage `json:"Records"` // also matches Kafka's "records"
-	EventSource    string          `json:"eventSource"`
-	Version        string          `json:"version"`
-	RouteKey       string          `json:"routeKey"`
-	Resource       *string         `json:"resource"`
-	HTTPMethod     string          `json:"httpMethod"`
-	RequestContext json.RawMessage `json:"requestContext"`
-	DetailType     *string         `json:"detail-type"`
-	Source         string          `json:"source"`
-}
-
-type recordSniff struct {
-	EventSource string `json:"eventSource"` // SNS writes EventSource; matched case-insensitively
-}
-
-// Parse recognises the event type of a raw event and reads its source. ok is false for an
-// event it does not know (a direct invocation with a custom payload).
+// Parse recognises the event type of a raw event and reads its source. ok is false, and
+// the Kind KindUnknown, for an event it does not know (a direct invocation with a custom
+// payload).
 func Parse(payload []byte) (src Source, ok bool) {
-	payload = bytes.TrimSpace(payload)
-	if len(payload) == 0 || payload[0] != '{' {
-		return Source{}, false
+	t := lambdatrigger.Classify(payload, true)
+	if t.Kind == lambdatrigger.KindUnknown {
+		return Source{Kind: KindUnknown}, false
 	}
-	var s sniff
-	if json.Unmarshal(payload, &s) != nil {
-		return Source{}, false
+	src = Source{Kind: t.Kind, Trigger: t.Trigger, System: t.System, Destination: t.Destination,
+		Collection: t.Collection, Route: t.Route, ARN: t.ARN, Time: t.Time, Messages: t.BatchSize}
+	// Links and headers need the messages and headers themselves: lambdatrigger reads
+	// neither.
+	switch t.Kind {
+	case KindSQS:
+		src.linkSQS(payload)
+	case KindSNS:
+		src.linkSNS(payload)
+	case KindKafka, KindSelfManagedKafka:
+		src.linkKafka(payload)
+	case KindAPIGateway:
+		src.readREST(payload)
+	case KindHTTPAPI, KindFunctionURL:
+		src.readHTTPAPI(payload)
+	case KindALB:
+		src.readALB(payload)
 	}
-	switch {
-	case len(s.Records) > 0 && s.Records[0] == '{':
-		return parseKafka(payload)
-	case len(s.Records) > 0 && s.Records[0] == '[':
-		var first []recordSniff
-		if json.Unmarshal(s.Records, &first) != nil || len(first) == 0 {
-			return Source{}, false
-		}
-		switch first[0].EventSource {
-		case "aws:sqs":
-			return parseSQS(payload)
-		case "aws:sns":
-			return parseSNS(payload)
-		case "aws:kinesis":
-			return parseKinesis(payload)
-		case "aws:dynamodb":
-			return parseDynamoDB(payload)
-		case "aws:s3":
-			return parseS3(payload)
-		}
-	case s.Version == "2.0" && s.RouteKey != "" && len(s.RequestContext) > 0:
-		return parseHTTPAPI(payload)
-	case s.Resource != nil && s.HTTPMethod != "" && len(s.RequestContext) > 0:
-		return parseREST(payload)
-	case s.DetailType != nil && s.Source != "":
-		return parseEventBridge(payload)
-	}
-	return Source{}, false
+	return src, true
 }
 
-func arnField(arn string, i int) string {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) <= i {
-		return ""
-	}
-	return parts[i]
-}
-
-func older(t, than time.Time) bool { return !t.IsZero() && (than.IsZero() || t.Before(than)) }
-
-func parseSQS(payload []byte) (Source, bool) {
+func (s *Source) linkSQS(payload []byte) {
 	var ev events.SQSEvent
-	if json.Unmarshal(payload, &ev) != nil || len(ev.Records) == 0 {
-		return Source{}, false
+	if json.Unmarshal(payload, &ev) != nil {
+		return
 	}
-	arn := ev.Records[0].EventSourceARN
-	src := Source{Kind: KindSQS, Trigger: TriggerPubSub, System: SystemSQS, Destination: arnField(arn, 5), ARN: arn, Messages: len(ev.Records)}
 	for _, r := range ev.Records {
-		if ms, err := strconv.ParseInt(r.Attributes["SentTimestamp"], 10, 64); err == nil && older(time.UnixMilli(ms), src.Time) {
-			src.Time = time.UnixMilli(ms)
-		}
 		var sc trace.SpanContext
 		if a, ok := r.MessageAttributes["traceparent"]; ok && a.StringValue != nil {
 			sc = parseTraceparent(*a.StringValue)
@@ -185,147 +152,83 @@ func parseSQS(payload []byte) (Source, bool) {
 		if !sc.IsValid() {
 			sc = parseXRay(r.Attributes["AWSTraceHeader"])
 		}
-		src.addLink(sc, r.MessageId)
+		s.addLink(sc, r.MessageId)
 	}
-	return src, true
 }
 
-func parseSNS(payload []byte) (Source, bool) {
+func (s *Source) linkSNS(payload []byte) {
 	var ev events.SNSEvent
-	if json.Unmarshal(payload, &ev) != nil || len(ev.Records) == 0 {
-		return Source{}, false
+	if json.Unmarshal(payload, &ev) != nil {
+		return
 	}
-	topic := ev.Records[0].SNS.TopicArn
-	src := Source{Kind: KindSNS, Trigger: TriggerPubSub, System: SystemSNS, Destination: arnField(topic, 5), ARN: topic, Messages: len(ev.Records)}
 	for _, r := range ev.Records {
-		if older(r.SNS.Timestamp, src.Time) {
-			src.Time = r.SNS.Timestamp
-		}
 		// SNS message attributes: {"traceparent": {"Type": "String", "Value": "00-..."}}.
 		if a, ok := r.SNS.MessageAttributes["traceparent"].(map[string]any); ok {
 			if v, ok := a["Value"].(string); ok {
-				src.addLink(parseTraceparent(v), r.SNS.MessageID)
+				s.addLink(parseTraceparent(v), r.SNS.MessageID)
 			}
 		}
 	}
-	return src, true
 }
 
-func parseKinesis(payload []byte) (Source, bool) {
-	var ev events.KinesisEvent
-	if json.Unmarshal(payload, &ev) != nil || len(ev.Records) == 0 {
-		return Source{}, false
-	}
-	arn := ev.Records[0].EventSourceArn
-	src := Source{Kind: KindKinesis, Trigger: TriggerPubSub, System: SystemKinesis,
-		Destination: strings.TrimPrefix(arnField(arn, 5), "stream/"), ARN: arn, Messages: len(ev.Records)}
-	for _, r := range ev.Records {
-		if t := r.Kinesis.ApproximateArrivalTimestamp.Time; older(t, src.Time) {
-			src.Time = t
-		}
-	}
-	return src, true
-}
-
-func parseDynamoDB(payload []byte) (Source, bool) {
-	var ev events.DynamoDBEvent
-	if json.Unmarshal(payload, &ev) != nil || len(ev.Records) == 0 {
-		return Source{}, false
-	}
-	arn := ev.Records[0].EventSourceArn
-	table := strings.TrimPrefix(arnField(arn, 5), "table/")
-	if i := strings.IndexByte(table, '/'); i >= 0 {
-		table = table[:i]
-	}
-	src := Source{Kind: KindDynamoDB, Trigger: TriggerDatasource, Collection: table, ARN: arn, Messages: len(ev.Records)}
-	for _, r := range ev.Records {
-		if t := r.Change.ApproximateCreationDateTime.Time; older(t, src.Time) {
-			src.Time = t
-		}
-	}
-	return src, true
-}
-
-func parseS3(payload []byte) (Source, bool) {
-	var ev events.S3Event
-	if json.Unmarshal(payload, &ev) != nil || len(ev.Records) == 0 {
-		return Source{}, false
-	}
-	b := ev.Records[0].S3.Bucket
-	arn := b.Arn
-	if arn == "" && b.Name != "" {
-		arn = "arn:aws:s3:::" + b.Name
-	}
-	src := Source{Kind: KindS3, Trigger: TriggerDatasource, Collection: b.Name, ARN: arn, Messages: len(ev.Records)}
-	for _, r := range ev.Records {
-		if older(r.EventTime, src.Time) {
-			src.Time = r.EventTime
-		}
-	}
-	return src, true
-}
-
-func parseKafka(payload []byte) (Source, bool) {
+func (s *Source) linkKafka(payload []byte) {
 	var ev events.KafkaEvent
 	if json.Unmarshal(payload, &ev) != nil {
-		return Source{}, false
+		return
 	}
-	if ev.EventSource != "aws:kafka" && ev.EventSource != "SelfManagedKafka" {
-		return Source{}, false
-	}
-	src := Source{Kind: KindKafka, Trigger: TriggerPubSub, System: SystemKafka, ARN: ev.EventSourceARN}
 	for _, records := range ev.Records {
 		for _, r := range records {
-			src.Messages++
-			if src.Destination == "" || r.Topic < src.Destination {
-				src.Destination = r.Topic // one topic per mapping in practice; stable if not
-			}
-			if older(r.Timestamp.Time, src.Time) {
-				src.Time = r.Timestamp.Time
-			}
 			for _, h := range r.Headers {
 				if v, ok := h["traceparent"]; ok {
-					src.addLink(parseTraceparent(string(v)), r.Topic+"-"+strconv.FormatInt(r.Partition, 10)+"-"+strconv.FormatInt(r.Offset, 10))
+					s.addLink(parseTraceparent(string(v)), r.Topic+"-"+strconv.FormatInt(r.Partition, 10)+"-"+strconv.FormatInt(r.Offset, 10))
 				}
 			}
 		}
 	}
-	return src, true
 }
 
-func parseREST(payload []byte) (Source, bool) {
+func (s *Source) readREST(payload []byte) {
 	var ev events.APIGatewayProxyRequest
 	if json.Unmarshal(payload, &ev) != nil {
-		return Source{}, false
+		return
 	}
+	s.Headers = ev.Headers
 	rc := ev.RequestContext
-	src := Source{Kind: KindAPIGateway, Trigger: TriggerHTTP, Route: ev.Resource, Headers: ev.Headers,
-		ARN: executeAPIARN(rc.AccountID, rc.APIID, rc.Stage, ev.HTTPMethod, ev.Resource)}
-	if rc.RequestTimeEpoch > 0 {
-		src.Time = time.UnixMilli(rc.RequestTimeEpoch)
-	}
-	return src, true
+	s.ARN = executeAPIARN(rc.AccountID, rc.APIID, rc.Stage, ev.HTTPMethod, ev.Resource)
 }
 
-func parseHTTPAPI(payload []byte) (Source, bool) {
+func (s *Source) readHTTPAPI(payload []byte) {
 	var ev events.APIGatewayV2HTTPRequest
 	if json.Unmarshal(payload, &ev) != nil {
-		return Source{}, false
+		return
 	}
-	rc := ev.RequestContext
-	src := Source{Kind: KindHTTPAPI, Trigger: TriggerHTTP, Headers: ev.Headers}
+	s.Headers = ev.Headers
 	// routeKey is "GET /orders/{id}", "ANY /{proxy+}" or "$default" (function URLs too).
 	if method, route, ok := strings.Cut(ev.RouteKey, " "); ok {
-		src.Route = route
-		src.ARN = executeAPIARN(rc.AccountID, rc.APIID, rc.Stage, method, route)
+		rc := ev.RequestContext
+		s.ARN = executeAPIARN(rc.AccountID, rc.APIID, rc.Stage, method, route)
 	}
-	if rc.TimeEpoch > 0 {
-		src.Time = time.UnixMilli(rc.TimeEpoch)
-	}
-	return src, true
 }
 
-// executeAPIARN is the ARN of an API Gateway route, in the function's region.
+func (s *Source) readALB(payload []byte) {
+	var ev events.ALBTargetGroupRequest
+	if json.Unmarshal(payload, &ev) != nil {
+		return
+	}
+	s.Headers = ev.Headers
+	if len(s.Headers) == 0 && len(ev.MultiValueHeaders) > 0 {
+		// A target group with multi-value headers on sends only these.
+		s.Headers = make(map[string]string, len(ev.MultiValueHeaders))
+		for k, v := range ev.MultiValueHeaders {
+			if len(v) > 0 {
+				s.Headers[k] = v[0]
+			}
+		}
+	}
+}
+
+// executeAPIARN is the ARN of an API Gateway route, in the function's region (the event
+// does not say it, so lambdatrigger gives none).
 func executeAPIARN(account, apiID, stage, method, route string) string {
 	region := os.Getenv("AWS_REGION")
 	if region == "" || account == "" || apiID == "" {
@@ -335,21 +238,6 @@ func executeAPIARN(account, apiID, stage, method, route string) string {
 		method = "*"
 	}
 	return "arn:aws:execute-api:" + region + ":" + account + ":" + apiID + "/" + stage + "/" + method + route
-}
-
-func parseEventBridge(payload []byte) (Source, bool) {
-	var ev events.EventBridgeEvent
-	if json.Unmarshal(payload, &ev) != nil {
-		return Source{}, false
-	}
-	src := Source{Kind: KindEventBridge, Trigger: TriggerPubSub, System: SystemEventBridge, Destination: ev.Source, Time: ev.Time}
-	if ev.Source == "aws.events" && ev.DetailType == "Scheduled Event" && len(ev.Resources) > 0 {
-		// A schedule: the rule is the source.
-		src.Trigger, src.System = TriggerTimer, ""
-		src.ARN = ev.Resources[0]
-		src.Destination = strings.TrimPrefix(arnField(src.ARN, 5), "rule/")
-	}
-	return src, true
 }
 
 func (s *Source) addLink(sc trace.SpanContext, messageID string) {

@@ -81,7 +81,7 @@ func TestTriggers(t *testing.T) {
 			},
 		},
 		{
-			fixture: "function-url.json", kind: KindHTTPAPI,
+			fixture: "function-url.json", kind: KindFunctionURL,
 			attrs: map[string]any{"faas.trigger": "http", "aws.lambda.event_source.time_unix_ms": int64(1717243199900)},
 		},
 		{
@@ -110,7 +110,7 @@ func TestTriggers(t *testing.T) {
 			},
 		},
 		{
-			fixture: "schedule.json", kind: KindEventBridge,
+			fixture: "schedule.json", kind: KindSchedule,
 			attrs: map[string]any{
 				"faas.trigger": "timer", "messaging.destination.name": "nightly-report",
 				"aws.lambda.event_source.arn":          "arn:aws:events:eu-west-1:123456789012:rule/nightly-report",

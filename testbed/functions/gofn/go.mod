@@ -4,6 +4,8 @@ go 1.26.0
 
 replace github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdaevents => ../../../instrumentation/go/lambdaevents
 
+replace github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdatrigger => ../../../instrumentation/go/lambdatrigger
+
 require (
 	github.com/aws/aws-lambda-go v1.55.1
 	github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdaevents v0.0.0
@@ -20,6 +22,7 @@ require (
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.30.0 // indirect
+	github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdatrigger v0.0.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
