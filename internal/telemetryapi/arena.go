@@ -17,6 +17,8 @@ type recordArena struct {
 	runtimeDoneMetrics slab[RuntimeDoneMetrics]
 	numbers            slab[float64]
 	spans              slab[Span]
+	invocations        slab[Invocation]
+	eventSources       slab[EventSource]
 	// size is the batch's, and read how much of it the scan has read: they size the slabs.
 	size, read int
 
@@ -86,6 +88,20 @@ func (a *recordArena) newRuntimeDoneMetrics() *RuntimeDoneMetrics {
 		return new(RuntimeDoneMetrics)
 	}
 	return &a.runtimeDoneMetrics.take(1, a)[0]
+}
+
+func (a *recordArena) newInvocation() *Invocation {
+	if a == nil {
+		return new(Invocation)
+	}
+	return &a.invocations.take(1, a)[0]
+}
+
+func (a *recordArena) newEventSource() *EventSource {
+	if a == nil {
+		return new(EventSource)
+	}
+	return &a.eventSources.take(1, a)[0]
 }
 
 func (a *recordArena) newNumber() *float64 {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -14,8 +15,8 @@ import (
 )
 
 // This file is the fast path for what the receiver decodes per invocation:
-// the event envelope, platform.start, platform.runtimeDone, platform.report
-// and log records. encoding/json spends most of its time on reflection and
+// the event envelope, platform.start, platform.runtimeDone, platform.report,
+// log records and our extension's otelcol.invocation. encoding/json spends most of its time on reflection and
 // allocations here.
 //
 // decoder is a small validating JSON reader. Its methods return false for
@@ -31,6 +32,10 @@ type decoder struct {
 	// shared, and log extras share data (see ScanDecoded). Without it every record is
 	// allocated on its own, as DecodeRecord returns it.
 	arena *recordArena
+	// refused is set when the fast path stopped at a value encoding/json refuses whatever
+	// surrounds it: the record is malformed, and encoding/json, whose error costs some
+	// times a tiny record, need not say so.
+	refused error
 }
 
 // maxDepth bounds the nesting of skipped values; deeper input falls back.
@@ -538,7 +543,7 @@ var eventTypes = []string{
 	TypePlatformStart, TypePlatformRuntimeDone, TypePlatformReport,
 	TypePlatformRestoreStart, TypePlatformRestoreRuntimeDone, TypePlatformRestoreReport,
 	TypePlatformExtension, TypePlatformTelemetrySubscription, TypePlatformLogsDropped,
-	TypeFunction, TypeExtension,
+	TypeFunction, TypeExtension, TypeInvocation,
 }
 
 // eventType reads an event type, without allocating for the known ones.
@@ -552,6 +557,18 @@ var (
 	reportMetricsFields      = []string{"durationMs", "billedDurationMs", "memorySizeMB", "maxMemoryUsedMB", "initDurationMs", "restoreDurationMs", "billedRestoreDurationMs"}
 	startFields              = []string{"requestId", "version", "tracing"}
 	invocationFields         = []string{"requestId", "status", "errorType", "metrics", "spans", "tracing"}
+	invocationRecordFields   = []string{"requestId", "eventSource", "errorType"}
+	eventSourceFields        = []string{"kind", "trigger", "messagingSystem", "destination", "collection", "route", "arn", "eventTimeUnixMs", "batchSize"}
+)
+
+// Values of an otelcol.invocation's event source that repeat in every record: read
+// without allocating.
+var (
+	eventSourceKinds = []string{"sqs", "sns", "apigateway-rest", "apigateway-http", "function-url", "alb",
+		"kinesis", "dynamodb", "s3", "eventbridge", "schedule", "kafka", "self-managed-kafka",
+		"cloudwatch-logs", "cognito", "unknown"}
+	eventSourceTriggers = []string{"http", "pubsub", "datasource", "timer", "other"}
+	messagingSystems    = []string{"aws_sqs", "aws.sns", "kafka", "aws_kinesis", "aws_eventbridge"}
 )
 
 // The record decoders below repeat one pattern on purpose (an object, a switch
@@ -578,6 +595,8 @@ func (d *decoder) record(rec any) bool {
 		return invocationEnd(d, (*InvocationEnd[ReportMetrics])(r), (*decoder).reportMetrics)
 	case *LogRecord:
 		return d.logRecord(r)
+	case *Invocation:
+		return d.invocation(r)
 	}
 	return false
 }
@@ -594,6 +613,8 @@ func (d *decoder) newFastRecord(typ string) any {
 		return d.arena.newReport()
 	case TypeFunction, TypeExtension:
 		return new(LogRecord)
+	case TypeInvocation:
+		return d.arena.newInvocation()
 	}
 	return nil
 }
@@ -716,6 +737,80 @@ func (d *decoder) reportMetrics(m *ReportMetrics) bool {
 		}
 		return d.unknownKey(key, reportMetricsFields, 2)
 	})
+}
+
+// invocation decodes otelcol.invocation, which our extension sends with every invocation
+// it proxied.
+func (d *decoder) invocation(r *Invocation) bool {
+	var seen uint16
+	return d.object(func(key []byte) bool {
+		switch string(key) {
+		case `"requestId"`:
+			return once(&seen, 1) && d.str(&r.RequestID)
+		case `"eventSource"`:
+			return once(&seen, 2) && d.eventSource(&r.Source)
+		case `"errorType"`:
+			return once(&seen, 4) && d.str(&r.ErrorType)
+		}
+		return d.unknownKey(key, invocationRecordFields, 1)
+	})
+}
+
+func (d *decoder) eventSource(dst **EventSource) bool {
+	s := d.arena.newEventSource()
+	*dst = s
+	var seen uint16
+	return d.object(func(key []byte) bool {
+		switch string(key) {
+		case `"kind"`:
+			return once(&seen, 1) && d.strOf(&s.Kind, eventSourceKinds)
+		case `"trigger"`:
+			return once(&seen, 2) && d.strOf(&s.Trigger, eventSourceTriggers)
+		case `"messagingSystem"`:
+			return once(&seen, 4) && d.strOf(&s.MessagingSystem, messagingSystems)
+		case `"destination"`:
+			return once(&seen, 8) && d.str(&s.Destination)
+		case `"collection"`:
+			return once(&seen, 16) && d.str(&s.Collection)
+		case `"route"`:
+			return once(&seen, 32) && d.str(&s.Route)
+		case `"arn"`:
+			return once(&seen, 64) && d.str(&s.ARN)
+		case `"eventTimeUnixMs"`:
+			return once(&seen, 128) && d.integer(&s.EventTimeUnixMs, 64)
+		case `"batchSize"`:
+			var n int64
+			ok := once(&seen, 256) && d.integer(&n, strconv.IntSize)
+			s.BatchSize = int(n)
+			return ok
+		}
+		return d.unknownKey(key, eventSourceFields, 2)
+	})
+}
+
+// errNotInteger is the error of a record with a number that is no integer in an integer
+// field (see decoder.integer).
+var errNotInteger = errors.New("an integer field holds a fraction, an exponent or a number out of range")
+
+// integer reads a number into an integer field of bitSize bits. encoding/json refuses a
+// fraction or an exponent there (1.0, 1e3) and a value out of range, with an error, even
+// when it decodes the rest; so does ParseInt, and the record is then refused as malformed
+// without asking encoding/json (see decoder.refused).
+func (d *decoder) integer(dst *int64, bitSize int) bool {
+	if c := d.peek(); c != '-' && (c < '0' || c > '9') {
+		return false
+	}
+	b, ok := d.number()
+	if !ok {
+		return false
+	}
+	v, err := strconv.ParseInt(string(b), 10, bitSize)
+	if err != nil {
+		d.refused = errNotInteger
+		return false
+	}
+	*dst = v
+	return true
 }
 
 // logRecord decodes either log format, with the semantics of

@@ -22,6 +22,19 @@
 // A receiver, which uses every record, reads a batch with [ScanDecoded]: one
 // walk over the bytes validates each event and decodes its record.
 //
+// One event type is ours, not Lambda's: otelcol.invocation ([TypeInvocation], record
+// [Invocation]). The extension's Runtime API proxy sees each invocation's event and the
+// error the function's runtime posts, which the Telemetry API does not tell: where the
+// event came from (kind, faas.trigger, messaging system, destination or collection, route,
+// the source's ARN, when the source took the event in, the batch size) and the function's
+// errorType. The extension adds one such event per proxied invocation to its batch, just
+// before that invocation's platform.runtimeDone (or the platform.report it marks as
+// without one), so the event is in the same batch or an earlier one of the same sandbox;
+// the gateway receiver puts its findings on the invocation span. Its integers are int64
+// and int, not float64: the proxy writes them, never Lambda. [CheckLimits] bounds each of
+// its fields. A gateway older than this type rejects the event (a type that is none of
+// Lambda's), so gateways are upgraded before extensions.
+//
 // Conventions of the typed records:
 //   - every number is a float64, because Lambda has sent fields documented as
 //     integers with a fractional part ("billedDurationMs": 101.0);
@@ -35,11 +48,13 @@
 //
 // Decoding is on the receiver's hot path: the envelope and the records seen
 // on every invocation (platform.start, platform.runtimeDone, platform.report,
-// logs) take a small hand-written, validating decoder; within a batch, their
+// logs, otelcol.invocation) take a small hand-written, validating decoder; within a batch, their
 // records come from a few larger allocations and share the strings they
 // repeat. Whatever it does not take (null, duplicate keys, keys in another
 // case, deep nesting, errors) goes to encoding/json, which defines the result;
-// tests and fuzzing hold the two to the same output.
+// tests and fuzzing hold the two to the same output. One error the fast path makes
+// itself: a number that is no integer in an integer field of otelcol.invocation, which
+// encoding/json refuses whatever surrounds it, at some times the cost of a tiny record.
 //
 // The package uses the standard library only: the extension links it and its
 // size and start time are paid on every cold start.

@@ -97,6 +97,7 @@ func decodeEventsSlow(data []byte) ([]Event, error) {
 //	platform.telemetrySubscription *PlatformTelemetrySubscription
 //	platform.logsDropped           *PlatformLogsDropped
 //	function, extension            *LogRecord
+//	otelcol.invocation             *Invocation
 //
 // An unknown Type gives an error wrapping [ErrUnknownEventType]; a missing,
 // null or malformed record gives a [*RecordError]. Unknown keys in a record
@@ -120,8 +121,14 @@ func (e Event) decodeRecord(fast bool) (any, error) {
 		}
 	}
 	rec := newRecord(e.Type)
-	if fast && decodeFast(e.Record, rec) {
-		return rec, nil
+	if fast {
+		d := decoder{data: e.Record}
+		if d.record(rec) && d.atEnd() {
+			return rec, nil
+		}
+		if d.refused != nil {
+			return nil, &RecordError{Type: e.Type, Err: d.refused}
+		}
 	}
 	rec = newRecord(e.Type) // the fast path may have filled some fields
 	var err error
@@ -207,7 +214,7 @@ func KnownEventType(typ string) bool {
 		TypePlatformStart, TypePlatformRuntimeDone, TypePlatformReport,
 		TypePlatformRestoreStart, TypePlatformRestoreRuntimeDone, TypePlatformRestoreReport,
 		TypePlatformExtension, TypePlatformTelemetrySubscription, TypePlatformLogsDropped,
-		TypeFunction, TypeExtension:
+		TypeFunction, TypeExtension, TypeInvocation:
 		return true
 	}
 	return false
@@ -242,6 +249,8 @@ func newRecord(typ string) any {
 		return new(PlatformLogsDropped)
 	case TypeFunction, TypeExtension:
 		return new(LogRecord)
+	case TypeInvocation:
+		return new(Invocation)
 	}
 	return nil
 }
@@ -318,6 +327,8 @@ func recordType(record any) string {
 		return TypePlatformTelemetrySubscription
 	case PlatformLogsDropped, *PlatformLogsDropped:
 		return TypePlatformLogsDropped
+	case Invocation, *Invocation:
+		return TypeInvocation
 	case LogRecord, *LogRecord, string:
 		return TypeFunction
 	}

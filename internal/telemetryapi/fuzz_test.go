@@ -33,6 +33,9 @@ func FuzzDecodeEvents(f *testing.F) {
 	for _, tc := range recordCases(f) {
 		f.Add([]byte(`[{"time":"2022-10-12T00:00:15.064Z","type":"` + tc.typ + `","record":` + tc.record + `}]`))
 	}
+	for _, record := range invocationRecordCases() {
+		f.Add([]byte(`[{"time":"2022-10-12T00:00:15.064Z","type":"otelcol.invocation","record":` + record + `}]`))
+	}
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`[{"type":"platform.report","record":null}]`))
@@ -60,6 +63,9 @@ func FuzzDecodeEvents(f *testing.F) {
 func FuzzDecodeRecord(f *testing.F) {
 	for _, tc := range recordCases(f) {
 		f.Add(tc.typ, []byte(tc.record))
+	}
+	for _, record := range invocationRecordCases() {
+		f.Add(TypeInvocation, []byte(record))
 	}
 	// A JSON log past MaxLogExtras, with kept and dropped keys repeated.
 	many := []byte(`{"message":"m"`)

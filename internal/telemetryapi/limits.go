@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Limits of what Lambda produces. A value outside them comes from a broken or hostile
@@ -55,6 +56,38 @@ const (
 	MaxRecordListLen = 4
 )
 
+// Limits of an otelcol.invocation record, which our extension's Runtime API proxy writes
+// from what it read of an invocation's event. Its strings become attributes of the
+// invocation span and, some of them, dimensions of every RED metric, so each is bounded by
+// what AWS allows the thing it names, and must be text (no control characters).
+const (
+	// MaxEventSourceTokenLen bounds the kind, trigger and messaging system: short
+	// identifiers ("self-managed-kafka" is the longest today), of lowercase ASCII letters,
+	// digits and ".-_". A value outside the known sets is accepted, so that a newer
+	// extension's kind does not make an older gateway reject the whole record.
+	MaxEventSourceTokenLen = 32
+	// MaxEventSourceNameLen bounds a destination or a collection: the longest names AWS
+	// allows among them are CloudWatch Logs log groups (512); queues take 80, topics 256,
+	// streams and tables 255, Kafka topics 249, buckets 63.
+	MaxEventSourceNameLen = 512
+	// MaxRouteLen bounds http.route, a route template (API Gateway's resource or route
+	// key, an ALB's path): generous, since a path has no small limit, and still a bound on
+	// an attribute every invocation of the function carries.
+	MaxRouteLen = 1024
+	// MaxEventSourceARNLen bounds the event source's ARN: 2048 is the longest ARN any AWS
+	// API accepts.
+	MaxEventSourceARNLen = 2048
+	// MaxErrorTypeLen bounds the errorType the function's runtime posted: an exception's
+	// class name, fully qualified in Java (some hundred bytes at most in practice).
+	MaxErrorTypeLen = 512
+	// MaxBatchSize bounds the number of records of one batch event. AWS caps every event
+	// source mapping's batch at 10,000 records (SQS, Kinesis, DynamoDB, Kafka, MQ); the
+	// bound leaves room for sources that are no event source mapping and for limits that
+	// grow, and no event of Lambda's 6 MB payload holds 100,000 records (each is tens of
+	// bytes of JSON at the least).
+	MaxBatchSize = 100_000
+)
+
 // maxDurationMs is the longest duration, in milliseconds, an event may report.
 const maxDurationMs = float64((MaxFunctionTimeout + DurationMargin) / time.Millisecond)
 
@@ -93,7 +126,9 @@ func (e *LimitError) Unwrap() error { return ErrOutOfRange }
 // record [Event.DecodeRecord] returned for an event of type typ, that Lambda cannot
 // produce, and nil when there is none. It checks the values a receiver turns into
 // durations, sizes and counts, and the request ids it keys invocations on
-// ([MaxRequestIDLen]). A memorySizeMB of 0 is taken as not reported.
+// ([MaxRequestIDLen]); of an otelcol.invocation record, every field (its strings become
+// attributes and metric labels, see [MaxEventSourceNameLen] and the constants around it).
+// A memorySizeMB of 0 is taken as not reported.
 func CheckLimits(typ string, rec any) error {
 	c := limitCheck{typ: typ}
 	switch r := rec.(type) {
@@ -142,8 +177,211 @@ func CheckLimits(typ string, rec any) error {
 	case *PlatformLogsDropped:
 		c.within("droppedRecords", r.DroppedRecords, 0, MaxDroppedCount, "records")
 		c.within("droppedBytes", r.DroppedBytes, 0, MaxDroppedCount, "bytes")
+	case *Invocation:
+		c.invocation(r)
 	}
 	return c.err
+}
+
+// earliestEventUnixMs and latestEventUnixMs are EarliestEventTime and LatestEventTime in
+// Unix milliseconds: an event source's time has the bounds of an event's.
+var (
+	earliestEventUnixMs = EarliestEventTime.UnixMilli()
+	latestEventUnixMs   = LatestEventTime.UnixMilli()
+)
+
+// invocation checks an otelcol.invocation record. Its request id must not be empty: the
+// record says nothing of any invocation without one.
+func (c *limitCheck) invocation(r *Invocation) {
+	if r.RequestID == "" {
+		c.refuse("requestId", "", ruleNotEmpty)
+	}
+	c.requestID(r.RequestID)
+	c.bounded("errorType", r.ErrorType, &errorTypeBound)
+	s := r.Source
+	if s == nil {
+		return
+	}
+	if s.Kind == "" {
+		c.refuse("eventSource.kind", "", ruleNotEmpty)
+	}
+	for _, f := range s.boundedStrings() {
+		c.bounded(f.field, *f.value, f.bound)
+	}
+	if c.err == nil && !eventTimeWithin(s.EventTimeUnixMs) {
+		c.err = &LimitError{Type: c.typ, Field: "eventSource.eventTimeUnixMs", Value: float64(s.EventTimeUnixMs),
+			Min: float64(earliestEventUnixMs), Max: float64(latestEventUnixMs), Unit: "ms since the Unix epoch"}
+	}
+	if c.err == nil && !batchSizeWithin(s.BatchSize) {
+		c.err = &LimitError{Type: c.typ, Field: "eventSource.batchSize", Value: float64(s.BatchSize),
+			Min: 0, Max: MaxBatchSize, Unit: "records"}
+	}
+}
+
+// DropOutOfBounds empties (or zeroes) each field of r that [CheckLimits] would refuse, and
+// keeps the rest, so that one hostile value of an event (a queue name of 600 bytes, an
+// event time in year 9999) does not cost the whole record, the function's errorType with
+// it. An event source whose kind is empty or not a token is dropped whole: its other
+// fields mean nothing without it. It returns how many fields (or event sources) it
+// dropped. It changes r, and the EventSource r points to, in place.
+//
+// The request id is left as it is: a record without a valid one says nothing of any
+// invocation, and CheckLimits still refuses it.
+func (r *Invocation) DropOutOfBounds() (dropped int) {
+	if !errorTypeBound.holds(r.ErrorType) {
+		r.ErrorType = ""
+		dropped++
+	}
+	s := r.Source
+	if s == nil {
+		return dropped
+	}
+	if s.Kind == "" || !tokenBound.holds(s.Kind) {
+		r.Source = nil
+		return dropped + 1
+	}
+	for _, f := range s.boundedStrings() {
+		if !f.bound.holds(*f.value) {
+			*f.value = ""
+			dropped++
+		}
+	}
+	if !eventTimeWithin(s.EventTimeUnixMs) {
+		s.EventTimeUnixMs = 0
+		dropped++
+	}
+	if !batchSizeWithin(s.BatchSize) {
+		s.BatchSize = 0
+		dropped++
+	}
+	return dropped
+}
+
+// boundedString is a string field of an EventSource with its bound.
+type boundedString struct {
+	field string // as an error names it
+	value *string
+	bound *stringBound
+}
+
+// boundedStrings lists the strings of s, kind first, in the order CheckLimits checks
+// them; both CheckLimits and DropOutOfBounds walk this one list.
+func (s *EventSource) boundedStrings() [7]boundedString {
+	return [7]boundedString{
+		{"eventSource.kind", &s.Kind, &tokenBound},
+		{"eventSource.trigger", &s.Trigger, &tokenBound},
+		{"eventSource.messagingSystem", &s.MessagingSystem, &tokenBound},
+		{"eventSource.destination", &s.Destination, &nameBound},
+		{"eventSource.collection", &s.Collection, &nameBound},
+		{"eventSource.route", &s.Route, &routeBound},
+		{"eventSource.arn", &s.ARN, &arnBound},
+	}
+}
+
+// eventTimeWithin says whether an event source's time is within the bounds of an event's
+// time; 0 is not reported, and passes. Compared as integers: a float64 would round a
+// hostile value into range.
+func eventTimeWithin(ms int64) bool {
+	return ms == 0 || earliestEventUnixMs <= ms && ms < latestEventUnixMs
+}
+
+func batchSizeWithin(n int) bool { return 0 <= n && n <= MaxBatchSize }
+
+// stringBound is what a string of an otelcol.invocation must be: a token (short
+// identifier) or text, of at most maxLen bytes. rule says it in an error.
+type stringBound struct {
+	maxLen int
+	token  bool
+	rule   string
+}
+
+// The bounds of the strings of an otelcol.invocation; made once.
+var (
+	tokenBound     = stringBound{maxLen: MaxEventSourceTokenLen, token: true, rule: ruleToken}
+	errorTypeBound = textBound(MaxErrorTypeLen)
+	nameBound      = textBound(MaxEventSourceNameLen)
+	routeBound     = textBound(MaxRouteLen)
+	arnBound       = textBound(MaxEventSourceARNLen)
+)
+
+const ruleNotEmpty = "it must not be empty"
+
+var ruleToken = fmt.Sprintf("at most %d bytes of a-z, 0-9, '.', '-', '_'", MaxEventSourceTokenLen)
+
+func textBound(maxLen int) stringBound {
+	return stringBound{maxLen: maxLen, rule: fmt.Sprintf("at most %d bytes of UTF-8 text without control characters", maxLen)}
+}
+
+// holds says whether v is within the bound. Empty is absent, and passes.
+//
+// A token is lowercase ASCII letters, digits, '.', '-' and '_'. Text is valid UTF-8 with no
+// control character (C0, DEL, C1): it becomes an attribute, and a metric label, as it is.
+// Invalid UTF-8 is refused too: JSON encoding replaces each bad byte with U+FFFD, three
+// bytes, so such a value within maxLen here could be past it in the record.
+func (b *stringBound) holds(v string) bool {
+	if len(v) > b.maxLen {
+		return false
+	}
+	if b.token {
+		for i := 0; i < len(v); i++ {
+			c := v[i]
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < len(v); {
+		if c := v[i]; c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(v[i:])
+		if r == utf8.RuneError && size == 1 || 0x80 <= r && r <= 0x9f {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+// bounded refuses a value outside its bound.
+func (c *limitCheck) bounded(field, v string, b *stringBound) {
+	if c.err == nil && !b.holds(v) {
+		c.refuse(field, v, b.rule)
+	}
+}
+
+// refuse keeps the first violation as a fieldError.
+func (c *limitCheck) refuse(field, value, rule string) {
+	if c.err == nil {
+		c.err = &fieldError{typ: c.typ, field: field, value: value, rule: rule}
+	}
+}
+
+// fieldError is a string of a record outside its bounds. It refers to the value, which the
+// record holds anyway, and makes its message only when asked: a body of tiny bad records
+// must not cost a message each (as spanStartError).
+type fieldError struct {
+	typ, field, value, rule string
+}
+
+func (e *fieldError) Error() string {
+	return e.typ + " record: " + e.field + " " + quoteShort(e.value) + " is " + ErrOutOfRange.Error() + " (" + e.rule + ")"
+}
+
+func (e *fieldError) Unwrap() error { return ErrOutOfRange }
+
+// quoteShort names a refused value in an error: quoted when short, by its length when not,
+// so that an error does not copy a hostile value.
+func quoteShort(v string) string {
+	if len(v) > 64 {
+		return "of " + strconv.Itoa(len(v)) + " bytes"
+	}
+	return strconv.QuoteToASCII(v)
 }
 
 // limitCheck keeps the first violation; it allocates only then.

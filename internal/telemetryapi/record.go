@@ -24,6 +24,12 @@ const (
 	TypePlatformLogsDropped           = "platform.logsDropped"
 	TypeFunction                      = "function"
 	TypeExtension                     = "extension"
+
+	// TypeInvocation is otelcol-lambda's own event, not Lambda's: what the extension's
+	// Runtime API proxy saw of one invocation (its event source, the function's error
+	// type). The extension puts it in its batch just before the invocation's
+	// platform.runtimeDone (or its marked platform.report); see [Invocation].
+	TypeInvocation = "otelcol.invocation"
 )
 
 // Status values of init, restore and invoke phases. Every value but
@@ -250,4 +256,47 @@ type PlatformLogsDropped struct {
 	Reason         string  `json:"reason"`
 	DroppedRecords float64 `json:"droppedRecords"`
 	DroppedBytes   float64 `json:"droppedBytes"`
+}
+
+// Invocation is the record of an otelcol.invocation event: what the extension's Runtime API
+// proxy saw of one invocation, with no change to the function. The event's time is when
+// the proxy received the event from Lambda.
+type Invocation struct {
+	RequestID string `json:"requestId"`
+	// Source is the invocation's event source, classified from its event; absent when the
+	// proxy could not read the event.
+	Source *EventSource `json:"eventSource,omitempty"`
+	// ErrorType is the errorType the function's runtime posted to invocation/{id}/error (or
+	// in a streamed response's error trailer); empty when it succeeded or is not known.
+	ErrorType string `json:"errorType,omitempty"`
+}
+
+// EventSource is where an invocation's event came from. Every field but Kind is optional;
+// [CheckLimits] bounds each (short tokens for kind, trigger and system; names, route and ARN
+// by what AWS allows them).
+type EventSource struct {
+	// Kind names the event's shape: sqs, sns, apigateway-rest, apigateway-http,
+	// function-url, alb, kinesis, dynamodb, s3, eventbridge, schedule, kafka,
+	// self-managed-kafka, cloudwatch-logs, cognito, or unknown.
+	Kind string `json:"kind"`
+	// Trigger is faas.trigger: http, pubsub, datasource, timer or other.
+	Trigger string `json:"trigger,omitempty"`
+	// MessagingSystem is messaging.system (aws_sqs, aws.sns, kafka, aws_kinesis,
+	// aws_eventbridge).
+	MessagingSystem string `json:"messagingSystem,omitempty"`
+	// Destination is messaging.destination.name: the queue, topic, stream, bus or
+	// schedule rule, never an ARN.
+	Destination string `json:"destination,omitempty"`
+	// Collection is faas.document.collection: the S3 bucket, DynamoDB table or log group.
+	Collection string `json:"collection,omitempty"`
+	// Route is http.route: the route template, never a raw path.
+	Route string `json:"route,omitempty"`
+	// ARN is the event source's ARN (aws.lambda.event_source.arn).
+	ARN string `json:"arn,omitempty"`
+	// EventTimeUnixMs is when the source took in the oldest event of the batch, in
+	// milliseconds since the Unix epoch; 0 when the event does not say.
+	EventTimeUnixMs int64 `json:"eventTimeUnixMs,omitempty"`
+	// BatchSize is the number of records of a batch source; 0 when not a batch or not
+	// known (the event was longer than what the proxy reads of it).
+	BatchSize int `json:"batchSize,omitempty"`
 }

@@ -88,8 +88,8 @@ type DecodedEvent struct {
 // extras are used.
 //
 // Records of the events Lambda sends on every invocation (platform.start,
-// platform.runtimeDone, platform.report, function and extension logs) are decoded in the
-// walk; those of the events a sandbox sends a few times in its life, and records the fast
+// platform.runtimeDone, platform.report, function and extension logs), and our extension's
+// otelcol.invocation, are decoded in the walk; those of the events a sandbox sends a few times in its life, and records the fast
 // path does not take (see the package documentation), are decoded by encoding/json after
 // it.
 func ScanDecoded(data []byte, each func(index int, ev DecodedEvent, err error) bool) error {
@@ -188,6 +188,7 @@ func (d *decoder) strictEvent(ev *scannedEvent) (bool, error) {
 	var seen uint16
 	var why error
 	triedFast := false // the fast decoder refused the record: encoding/json decides
+	var refused error  // unless it refused it for good (see decoder.refused)
 	typeKnown := false
 	ok := d.object(func(key []byte) bool {
 		var bit uint16
@@ -238,6 +239,7 @@ func (d *decoder) strictEvent(ev *scannedEvent) (bool, error) {
 						return true
 					}
 					d.pos, triedFast = start, true
+					refused, d.refused = d.refused, nil
 				}
 			}
 			record, ok := d.value()
@@ -264,7 +266,11 @@ func (d *decoder) strictEvent(ev *scannedEvent) (bool, error) {
 		return true, untypedEventError(ev.Type)
 	}
 	if d.arena != nil && ev.decoded == nil {
-		ev.decoded, ev.decodeErr = ev.decodedRecord(!triedFast)
+		if refused != nil {
+			ev.decodeErr = &RecordError{Type: ev.Type, Err: refused}
+		} else {
+			ev.decoded, ev.decodeErr = ev.decodedRecord(!triedFast)
+		}
 	}
 	return true, nil
 }
