@@ -10,7 +10,8 @@
 //   - invocation (SERVER): one per invocation, emitted when platform.runtimeDone arrives
 //     (or, only when the forwarder marked that it never saw the runtimeDone, from the
 //     platform.report). Its start and end are the invocation's; it carries
-//     faas.invocation_id, faas.coldstart, aws.lambda.status and, on failure, error.type.
+//     faas.invocation_id, faas.coldstart, aws.lambda.status and, on failure, error.type;
+//     with the extension's Runtime API proxy (otelcol.invocation), the event source too.
 //     The connector counts invocations, errors, timeouts and cold starts from these and
 //     only these.
 //   - report (INTERNAL, child of the invocation span when known): one per platform.report,
@@ -97,7 +98,8 @@ const (
 // the span's counts were written.
 const AttrAckToken = "aws.lambda.ack_token"
 
-// Attributes of the event source, set by the correlation processor.
+// Attributes of the event source: set by the receiver from the extension's Runtime API
+// proxy (otelcol.invocation), and by the correlation processor from the function's span.
 const (
 	AttrMessagingSystem          = "messaging.system"
 	AttrMessagingDestinationName = "messaging.destination.name"
@@ -111,6 +113,10 @@ const (
 	// AttrFaaSDocumentCollection is the bucket (S3) or table (DynamoDB) of a datasource
 	// trigger, as the FaaS semantic conventions name it.
 	AttrFaaSDocumentCollection = "faas.document.collection"
+	// AttrBatchMessageCount is how many records a batch event (SQS, Kinesis, DynamoDB,
+	// Kafka) held, an int, as the messaging semantic conventions name it. Functions' own
+	// instrumentations set it too; the receiver sets it from the extension's proxy.
+	AttrBatchMessageCount = "messaging.batch.message_count"
 	// AttrFaaSExecution is the request id under its name before semantic conventions 1.21
 	// (faas.invocation_id since), still set by older Node and Python instrumentations.
 	AttrFaaSExecution = "faas.execution"

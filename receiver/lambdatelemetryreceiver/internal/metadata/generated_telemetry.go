@@ -126,7 +126,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverLambdaTelemetryStateEvictions, err = builder.meter.Int64Counter(
 		"otelcol_receiver_lambda_telemetry_state_evictions",
-		metric.WithDescription("Entries of join state dropped to stay within bounds (sandboxes idle or over max_sandboxes, in-flight invocations over the per-sandbox limit). [Development]"),
+		metric.WithDescription("Entries of join state dropped to stay within bounds (sandboxes idle or over max_sandboxes, in-flight invocations over the per-sandbox limit, the extension's otelcol.invocation findings over the per-sandbox limit). [Development]"),
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)

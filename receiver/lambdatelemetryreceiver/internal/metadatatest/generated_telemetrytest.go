@@ -168,7 +168,7 @@ func AssertEqualReceiverLambdaTelemetryRequestsRefused(t *testing.T, tt *compone
 func AssertEqualReceiverLambdaTelemetryStateEvictions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_receiver_lambda_telemetry_state_evictions",
-		Description: "Entries of join state dropped to stay within bounds (sandboxes idle or over max_sandboxes, in-flight invocations over the per-sandbox limit). [Development]",
+		Description: "Entries of join state dropped to stay within bounds (sandboxes idle or over max_sandboxes, in-flight invocations over the per-sandbox limit, the extension's otelcol.invocation findings over the per-sandbox limit). [Development]",
 		Unit:        "{entry}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -97,6 +97,29 @@ func TestLambdaconvtestMakesWhatTranslateMakes(t *testing.T) {
 					MaxMemoryUsedMB: 512, Outcome: lambdaconvtest.OutOfMemory}),
 		},
 		{
+			name: "the extension's proxy findings: event source, and the function's errorType Lambda did not give",
+			events: [][]event{{
+				{at: t0, typ: telemetryapi.TypePlatformStart, record: &telemetryapi.PlatformStart{RequestID: "r1", Tracing: trace(1).TraceContext()}},
+				{at: t0.Add(ms), typ: telemetryapi.TypeInvocation, record: &telemetryapi.Invocation{RequestID: "r1", ErrorType: "ValueError",
+					Source: &telemetryapi.EventSource{Kind: "sqs", Trigger: "pubsub", MessagingSystem: "aws_sqs", Destination: "orders",
+						ARN: "arn:aws:sqs:eu-west-1:123456789012:orders", EventTimeUnixMs: t0.UnixMilli() - 2000, BatchSize: 10}}},
+				{at: t0.Add(40 * ms), typ: telemetryapi.TypePlatformRuntimeDone, record: &telemetryapi.PlatformRuntimeDone{RequestID: "r1", Status: telemetryapi.StatusError,
+					Tracing: trace(1).TraceContext(), Metrics: &telemetryapi.RuntimeDoneMetrics{DurationMs: 40}}},
+				{at: t0.Add(41 * ms), typ: telemetryapi.TypePlatformReport, record: &telemetryapi.PlatformReport{RequestID: "r1", Status: telemetryapi.StatusError,
+					Tracing: trace(1).TraceContext(), Metrics: telemetryapi.ReportMetrics{DurationMs: 41, BilledDurationMs: 41, MemorySizeMB: 512, MaxMemoryUsedMB: 80}}},
+			}},
+			want: lambdaconvtest.NewBatch(sandbox, t0).
+				Invocation(lambdaconvtest.Invocation{RequestID: "r1", Start: t0, Duration: 40 * ms, Trace: trace(1),
+					Outcome: lambdaconvtest.Outcome{Status: telemetryapi.StatusError, ErrorType: "ValueError"},
+					Attributes: map[string]any{
+						lambdaconv.AttrFaaSTrigger: "pubsub", lambdaconv.AttrMessagingSystem: "aws_sqs", lambdaconv.AttrMessagingDestinationName: "orders",
+						lambdaconv.AttrEventSourceARN: "arn:aws:sqs:eu-west-1:123456789012:orders", lambdaconv.AttrEventTimeUnixMs: t0.UnixMilli() - 2000,
+						lambdaconv.AttrBatchMessageCount: 10,
+					}}).
+				Report(lambdaconvtest.Report{RequestID: "r1", Start: t0, Trace: trace(1), Duration: 41 * ms, BilledDuration: 41 * ms,
+					MaxMemoryUsedMB: 80, Outcome: lambdaconvtest.Outcome{Status: telemetryapi.StatusError}}),
+		},
+		{
 			name: "SnapStart restore",
 			events: [][]event{
 				{

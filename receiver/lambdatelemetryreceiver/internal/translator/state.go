@@ -47,6 +47,8 @@ type state struct {
 	started map[string]startedInvocation
 	// finished: invocation span emitted, platform.report not yet seen.
 	finished map[string]spanRef
+	// findings: otelcol.invocation records whose invocation span is not made yet.
+	findings findings
 
 	init    pendingInit // platform.initStart seen, initReport not yet
 	restore pendingInit // platform.restoreStart seen, restoreReport not yet

@@ -8,6 +8,11 @@
 // when platform.runtimeDone arrives, and only then; a platform.report makes one only when
 // the forwarder marked that it never saw that invocation's runtimeDone. Repeated events
 // and replayed batches are recognised within a bounded window, so they count nothing twice.
+//
+// Our extension's otelcol.invocation event (what its Runtime API proxy saw: the event
+// source, the function's errorType) comes before the invocation's runtimeDone, in the
+// same batch or an earlier one; it is kept (a few per sandbox, see findings.go) until the
+// invocation span is made, which it then describes. One that comes after it is not used.
 package translator // import "github.com/otelcol-lambda/otelcol-lambda/receiver/lambdatelemetryreceiver/internal/translator"
 
 import (
@@ -144,16 +149,49 @@ func spansAtMost(events []telemetryapi.DecodedEvent) int {
 // inTimeOrder returns the indexes of events ordered by time, keeping the batch's order
 // among equal times, or nil when they are in order already. Lambda delivers them in
 // order; a forwarder may not.
+//
+// An otelcol.invocation is placed by the batch's order, not by its time: the extension puts
+// it just before the runtimeDone (or marked report) it describes, and its time is when the
+// event reached the proxy, earlier than the invocation's logs and read from another clock
+// than Lambda's. It is left out of the check, and sorts as the event after it.
 func inTimeOrder(events []telemetryapi.DecodedEvent) []int {
-	if slices.IsSortedFunc(events, func(a, b telemetryapi.DecodedEvent) int { return a.Time.Compare(b.Time) }) {
+	if inOrderBesideFindings(events) {
 		return nil
+	}
+	at := make([]time.Time, len(events))
+	var next time.Time // of the nearest event after i that is no finding
+	haveNext := false
+	for i := len(events) - 1; i >= 0; i-- {
+		at[i] = events[i].Time
+		switch {
+		case events[i].Type != telemetryapi.TypeInvocation:
+			next, haveNext = at[i], true
+		case haveNext:
+			at[i] = next
+		}
 	}
 	order := make([]int, len(events))
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return events[a].Time.Compare(events[b].Time) })
+	slices.SortStableFunc(order, func(a, b int) int { return at[a].Compare(at[b]) })
 	return order
+}
+
+// inOrderBesideFindings reports whether the events but the otelcol.invocation ones are in
+// time order.
+func inOrderBesideFindings(events []telemetryapi.DecodedEvent) bool {
+	var last time.Time
+	for i := range events {
+		if events[i].Type == telemetryapi.TypeInvocation {
+			continue
+		}
+		if events[i].Time.Before(last) {
+			return false
+		}
+		last = events[i].Time
+	}
+	return true
 }
 
 // sortedIndexes returns the indexes sorted, for a binary search per report: a linear one
@@ -209,6 +247,10 @@ func (t *batch) event(index int, ev *telemetryapi.DecodedEvent) {
 		t.platformLog(ev.Time, ev.Type, "telemetry subscription "+r.Name+" "+r.State)
 	case *telemetryapi.LogRecord:
 		t.logRecord(ev.Time, ev.Type, r)
+	case *telemetryapi.Invocation:
+		if t.st.findings.add(r) {
+			t.out.Stats.Evicted++
+		}
 	}
 }
 
@@ -233,6 +275,7 @@ func (t *batch) runtimeDone(at time.Time, r *telemetryapi.PlatformRuntimeDone) {
 	key := eventKey("runtimeDone", r.RequestID, at)
 	if t.st.counted.contains(key) {
 		t.out.Stats.Duplicates++
+		t.st.findings.take(r.RequestID) // resent with its runtimeDone: the span has it
 		return
 	}
 	t.st.counted.add(key)
@@ -264,10 +307,13 @@ func (t *batch) runtimeDone(at time.Time, r *telemetryapi.PlatformRuntimeDone) {
 	}
 	id := invocationIdentity(r.RequestID, start, tracing)
 	producedBytes := r.Metrics != nil && r.Metrics.ProducedBytes != nil
-	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, r.ErrorType, boolInt(producedBytes))
+	found, _ := t.st.findings.take(r.RequestID)
+	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, found.errorTypeOf(r.Status, r.ErrorType),
+		boolInt(producedBytes)+found.attributes())
 	if producedBytes {
 		span.Attributes().PutInt(lambdaconv.AttrProducedBytes, int64(*r.Metrics.ProducedBytes))
 	}
+	found.put(span.Attributes())
 	addPhaseEvents(span, r.Spans)
 
 	t.out.Stats.Evicted += evictOldest(t.st.finished, func(s spanRef) time.Time { return s.start })
@@ -334,6 +380,7 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 	key := eventKey("report", r.RequestID, at)
 	if t.st.reported.contains(key) {
 		t.out.Stats.Duplicates++
+		t.st.findings.take(r.RequestID)
 		return
 	}
 	t.st.reported.add(key)
@@ -348,6 +395,9 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 		// events never came, and the report is the first to tell of the cold start.
 		t.coldFromReport(parent.start, &r.Metrics, true)
 	}
+	// The invocation is over: a finding still kept for it came after its span, and must not
+	// describe a later invocation that reuses the request id (an asynchronous retry).
+	t.st.findings.take(r.RequestID)
 
 	span := t.spans.AppendEmpty()
 	start := at.Add(-duration)
@@ -470,8 +520,10 @@ func (t *batch) invocationFromReport(at time.Time, duration time.Duration, r *te
 		t.coldFromReport(start, &r.Metrics, false)
 	}
 	id := invocationIdentity(r.RequestID, start, tracing)
-	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, r.ErrorType, 1)
+	found, _ := t.st.findings.take(r.RequestID)
+	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, found.errorTypeOf(r.Status, r.ErrorType), 1+found.attributes())
 	span.Attributes().PutBool(lambdaconv.AttrInvocationFromReport, true)
+	found.put(span.Attributes())
 	return spanRef{traceID: id.traceID, spanID: id.spanID, start: start}
 }
 
