@@ -576,15 +576,18 @@ func (p *correlationProcessor) static(fn string) (eventsource.Source, bool) {
 
 // correlate joins an invocation span with the function's root span: the function's trace
 // is canonical, the invocation span becomes the function span's parent, and both carry the
-// one normalized event source.
+// one normalized event source. Where the two spans name a field of the source differently
+// (the invocation span's comes from the extension's Runtime API proxy), the function span's
+// value wins: its instrumentation knows the function (a route template, say) better than a
+// reading of the raw event does. A span that names two sources itself is a conflict.
 func (p *correlationProcessor) correlate(inv, fn ptrace.Span, fnName string, now time.Time, c *counts) {
-	invSrc, errInv := eventsource.Read(inv.Attributes())
+	src, errInv := eventsource.Read(inv.Attributes())
 	fnSrc, errFn := eventsource.Read(fn.Attributes())
-	src := invSrc
-	if errInv != nil || errFn != nil || !src.Merge(fnSrc) {
+	if errInv != nil || errFn != nil {
 		c.conflictSource++
 		return
 	}
+	src.Overlay(fnSrc)
 	if fn.TraceID().IsEmpty() || inv.TraceID().IsEmpty() || inv.SpanID().IsEmpty() {
 		c.conflictTrace++
 		return

@@ -600,20 +600,19 @@ func TestBadInput(t *testing.T) {
 		h.consume(t, functionSpan(ptrace.SpanKindServer, map[string]any{"service.name": "unknown_service:node"}, goOtellambda("r1", nil), false))
 		assert.Equal(t, 1, h.sink.SpanCount())
 	})
-	t.Run("conflicting event sources", func(t *testing.T) {
+	t.Run("event sources that differ: the function span's wins", func(t *testing.T) {
+		// The invocation span's source comes from the extension's proxy; the function's
+		// instrumentation wins where both name a field (see precedence_test.go).
 		h := newHarness(t, nil)
 		inv := invocation("r1", false, map[string]any{"messaging.system": "aws_sqs", "messaging.destination.name": "queue-a"})
 		fn := functionSpan(ptrace.SpanKindConsumer, fnResource, goOtellambda("r1", map[string]any{"messaging.system": "aws_sqs", "messaging.destination.name": "queue-b"}), false)
-		wantInv, wantFn := ptrace.NewTraces(), ptrace.NewTraces()
-		inv.CopyTo(wantInv)
-		fn.CopyTo(wantFn)
 		h.consume(t, inv, fn)
 		got := h.spans()
-		assert.Equal(t, wantInv.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0), got["invocation r1"])
-		assert.Equal(t, wantFn.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0), got["function"])
-		metadatatest.AssertEqualProcessorLambdaCorrelationConflicts(t, h.tel, []metricdata.DataPoint[int64]{
-			{Value: 1, Attributes: attribute.NewSet(attribute.String("reason", "event_source"))},
-		}, metricdatatest.IgnoreTimestamp())
+		assert.Equal(t, "queue-b", attrs(got["invocation r1"])["messaging.destination.name"])
+		assert.Equal(t, "queue-b", attrs(got["function"])["messaging.destination.name"])
+		assert.Equal(t, sdkTrace, got["invocation r1"].TraceID(), "joined")
+		_, err := h.tel.GetMetric("otelcol_processor_lambda_correlation_conflicts")
+		assert.Error(t, err, "no conflict counted")
 	})
 	t.Run("one span naming two queues", func(t *testing.T) {
 		h := newHarness(t, nil)

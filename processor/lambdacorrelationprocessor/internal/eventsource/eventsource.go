@@ -207,19 +207,25 @@ func NormalizeSystem(v string) string {
 	return v
 }
 
-// Merge adds what o knows to s. It reports false, and changes nothing, when a field known to
-// both differs.
-func (s *Source) Merge(o Source) bool {
-	m := *s
-	if !set(&m.Trigger, o.Trigger) || !set(&m.System, o.System) || !set(&m.Destination, o.Destination) ||
-		!set(&m.Collection, o.Collection) || !set(&m.Route, o.Route) || !set(&m.ARN, o.ARN) {
-		return false
+// Overlay puts what o knows over s, field by field: a field o knows replaces s's, whatever
+// s said; a field o does not know keeps s's. The correlation processor overlays the
+// function span's source on the invocation span's, which the extension's Runtime API proxy
+// may have named: the function's own instrumentation wins where both know a field.
+func (s *Source) Overlay(o Source) {
+	for _, f := range [...]struct {
+		dst *string
+		v   string
+	}{
+		{&s.Trigger, o.Trigger}, {&s.System, o.System}, {&s.Destination, o.Destination},
+		{&s.Collection, o.Collection}, {&s.Route, o.Route}, {&s.ARN, o.ARN},
+	} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
 	}
-	if m.TimeUnixMs == 0 {
-		m.TimeUnixMs = o.TimeUnixMs
+	if o.TimeUnixMs != 0 {
+		s.TimeUnixMs = o.TimeUnixMs
 	}
-	*s = m
-	return true
 }
 
 // Write puts the normalized attributes on a span; unknown fields are left as they are.

@@ -58,17 +58,24 @@ func TestRead(t *testing.T) {
 	assert.Equal(t, Source{Trigger: "http", TimeUnixMs: 12}, s)
 }
 
-func TestMergeAndWrite(t *testing.T) {
-	a := Source{Trigger: "pubsub", System: "aws_sqs", TimeUnixMs: 5}
-	assert.True(t, a.Merge(Source{Destination: "q", TimeUnixMs: 7}))
-	assert.Equal(t, Source{Trigger: "pubsub", System: "aws_sqs", Destination: "q", TimeUnixMs: 5}, a)
-	assert.False(t, a.Merge(Source{Destination: "other"}))
-	assert.Equal(t, "q", a.Destination, "unchanged on conflict")
+func TestOverlayAndWrite(t *testing.T) {
+	a := Source{Trigger: "pubsub", System: "aws_sqs", Destination: "q", ARN: "arn:aws:sqs:us-east-1:123456789012:q", TimeUnixMs: 5}
+	a.Overlay(Source{})
+	assert.Equal(t, Source{Trigger: "pubsub", System: "aws_sqs", Destination: "q", ARN: "arn:aws:sqs:us-east-1:123456789012:q", TimeUnixMs: 5}, a,
+		"nothing known over it: unchanged")
+	a.Overlay(Source{Destination: "other", Route: "/r", TimeUnixMs: 7})
+	assert.Equal(t, Source{Trigger: "pubsub", System: "aws_sqs", Destination: "other", Route: "/r",
+		ARN: "arn:aws:sqs:us-east-1:123456789012:q", TimeUnixMs: 7}, a, "each field known over it wins, the others stay")
+	a.Overlay(Source{Trigger: "http", Collection: "c", ARN: "arn:x"})
+	assert.Equal(t, Source{Trigger: "http", System: "aws_sqs", Destination: "other", Collection: "c", Route: "/r", ARN: "arn:x", TimeUnixMs: 7}, a)
 
+	b := Source{Trigger: "pubsub", System: "aws_sqs", Destination: "q", TimeUnixMs: 5}
 	m := pcommon.NewMap()
-	a.Write(m)
+	m.PutStr("messaging.destination.name", "was-here")
+	m.PutDouble("aws.lambda.event_source.time_unix_ms", 5)
+	b.Write(m)
 	assert.Equal(t, map[string]any{"faas.trigger": "pubsub", "messaging.system": "aws_sqs", "messaging.destination.name": "q",
-		"aws.lambda.event_source.time_unix_ms": int64(5)}, m.AsRaw())
+		"aws.lambda.event_source.time_unix_ms": int64(5)}, m.AsRaw(), "written over what the span had")
 }
 
 func TestRequestID(t *testing.T) {
