@@ -15,6 +15,7 @@ import (
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/configcheck"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv"
+	"github.com/otelcol-lambda/otelcol-lambda/internal/series"
 )
 
 // Config is the configuration of the lambda_metrics connector.
@@ -37,6 +38,14 @@ type Config struct {
 	// the invocation and report metrics. Keep them low-cardinality: request ids, sandbox ids
 	// and trace ids are refused.
 	Dimensions []string `mapstructure:"dimensions"`
+
+	// MaxEventSourcesPerFunction bounds the distinct combinations of dimension values (event
+	// sources: queue, topic, stream, route) one function version may have series for, within
+	// metrics_expiration. The values come from the event, which whoever may invoke the
+	// function chooses: past the bound, a new combination is counted under the function's own
+	// labels with the dimensions left out and otel.metric.overflow=true, so that one function
+	// cannot fill cardinality_limit for all the others.
+	MaxEventSourcesPerFunction int `mapstructure:"max_event_sources_per_function"`
 
 	// Histograms configures the buckets of the histograms.
 	Histograms HistogramsConfig `mapstructure:"histograms"`
@@ -155,6 +164,7 @@ var identity = []string{
 	lambdaconv.AttrErrorType,
 	lambdaconv.AttrFaaSColdstart,
 	attrInitializationType,
+	series.AttrOverflow, // marks the overflow series and a function's overflowed event sources
 }
 
 // Validate checks the connector configuration.
@@ -163,6 +173,7 @@ func (c *Config) Validate() error {
 		configcheck.Positive("metrics_flush_interval", c.MetricsFlushInterval),
 		configcheck.Positive("metrics_expiration", c.MetricsExpiration),
 		configcheck.Positive("cardinality_limit", c.CardinalityLimit),
+		configcheck.Positive("max_event_sources_per_function", c.MaxEventSourcesPerFunction),
 	}
 	for i, d := range c.Dimensions {
 		switch {

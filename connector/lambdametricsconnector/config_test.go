@@ -35,6 +35,7 @@ func TestLoadConfig(t *testing.T) {
 	full.MetricsFlushInterval = 5 * time.Second
 	full.MetricsExpiration = 30 * time.Minute
 	full.CardinalityLimit = 500
+	full.MaxEventSourcesPerFunction = 20
 	full.Dimensions = []string{"faas.trigger", "messaging.system"}
 	full.Histograms.Exponential = &ExponentialHistogramConfig{MaxSize: 80}
 	full.Histograms.InvokeDuration = []time.Duration{10 * time.Millisecond, time.Second}
@@ -85,6 +86,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "flush interval", mutate: func(c *Config) { c.MetricsFlushInterval = -time.Second }, expectedErr: "invalid metrics_flush_interval"},
 		{name: "expiration", mutate: func(c *Config) { c.MetricsExpiration = 0 }, expectedErr: "invalid metrics_expiration"},
 		{name: "cardinality", mutate: func(c *Config) { c.CardinalityLimit = 0 }, expectedErr: "invalid cardinality_limit"},
+		{name: "event sources", mutate: func(c *Config) { c.MaxEventSourcesPerFunction = 0 }, expectedErr: "invalid max_event_sources_per_function: 0, must be positive"},
+		{name: "overflow marker", mutate: func(c *Config) { c.Dimensions = []string{"otel.metric.overflow"} }, expectedErr: `invalid dimensions[0]: "otel.metric.overflow" is a label of its own already`},
 		{name: "empty dimension", mutate: func(c *Config) { c.Dimensions = []string{""} }, expectedErr: "invalid dimensions[0]: empty attribute name"},
 		{name: "sandbox id", mutate: func(c *Config) { c.Dimensions = []string{"faas.instance"} }, expectedErr: "high-cardinality"},
 		{name: "identity twice", mutate: func(c *Config) { c.Dimensions = []string{"faas.name"} }, expectedErr: "is a label of its own already"},

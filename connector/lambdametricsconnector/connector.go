@@ -69,9 +69,11 @@ type lambdaMetrics struct {
 	store  storage.Client
 	resend *pmetric.Metrics
 
-	// overflowed counts the spans sent to the overflow series since the last flush.
-	overflowed int64
-	telemetry  *metadata.TelemetryBuilder
+	// overflowed counts the spans sent to the overflow series since the last flush, and
+	// sourcesOverflowed those counted under their function's overflowed event sources.
+	overflowed        int64
+	sourcesOverflowed int64
+	telemetry         *metadata.TelemetryBuilder
 
 	flushMu sync.Mutex
 	spare   *pending

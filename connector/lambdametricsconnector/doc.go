@@ -21,7 +21,10 @@
 // service.instance.id: job and instance in Prometheus), the function's identity and
 // low-cardinality dimensions on the data points. A new series starts with a zero point at its
 // start time. Each metric holds at most cardinality_limit series plus one overflow series;
-// idle series expire after metrics_expiration.
+// idle series expire after metrics_expiration. The dimension values come from the event,
+// which any invoker chooses: each function has series for at most
+// max_event_sources_per_function of them, and counts the rest in its own series marked
+// otel.metric.overflow=true (sources.go).
 //
 // Trust: the connector believes a span's aws.lambda.span.type and the platform attributes
 // on it, and cannot tell where a span came from. Only the lambda_telemetry receiver's

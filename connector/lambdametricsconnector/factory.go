@@ -32,6 +32,10 @@ func createDefaultConfig() component.Config {
 		MetricsFlushInterval: 10 * time.Second,
 		MetricsExpiration:    time.Hour,
 		CardinalityLimit:     10000,
+		// A function has a handful of queues or streams, and API Gateway names routes by
+		// their template (/orders/{id}): even a function serving a whole API stays far
+		// below. One function then holds at most about 1% of cardinality_limit.
+		MaxEventSourcesPerFunction: 100,
 		Dimensions: []string{
 			lambdaconv.AttrFaaSTrigger,
 			lambdaconv.AttrMessagingSystem,

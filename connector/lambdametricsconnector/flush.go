@@ -36,8 +36,8 @@ func (c *lambdaMetrics) flush(ctx context.Context) error {
 	c.cur, c.spare = c.spare, nil
 	acks := append(c.unacked, c.acks...)
 	c.acks, c.unacked = nil, nil
-	overflowed := c.overflowed
-	c.overflowed = 0
+	overflowed, sourcesOverflowed := c.overflowed, c.sourcesOverflowed
+	c.overflowed, c.sourcesOverflowed = 0, 0
 	c.gauges = c.gauges[:0]
 	for k, fn := range c.fns {
 		if fn.updated < cutoff {
@@ -78,14 +78,17 @@ func (c *lambdaMetrics) flush(ctx context.Context) error {
 	if err == nil && len(acks) > 0 {
 		c.deleteInflight(ctx)
 	}
-	c.record(ctx, overflowed, expired, err)
+	c.record(ctx, overflowed, sourcesOverflowed, expired, err)
 	return err
 }
 
 // record updates the connector's own telemetry for one flush.
-func (c *lambdaMetrics) record(ctx context.Context, overflowed int64, expired int, flushErr error) {
+func (c *lambdaMetrics) record(ctx context.Context, overflowed, sourcesOverflowed int64, expired int, flushErr error) {
 	if overflowed > 0 {
 		c.telemetry.ConnectorLambdaMetricsOverflow.Add(ctx, overflowed)
+	}
+	if sourcesOverflowed > 0 {
+		c.telemetry.ConnectorLambdaMetricsEventSourcesOverflow.Add(ctx, sourcesOverflowed)
 	}
 	if expired > 0 {
 		c.telemetry.ConnectorLambdaMetricsSeriesExpired.Add(ctx, int64(expired))
@@ -114,7 +117,7 @@ func (c *lambdaMetrics) acknowledge(acks []string, flushErr error) {
 // fold adds one interval's deltas to the cumulative series. Caller holds flushMu.
 func (c *lambdaMetrics) fold(p *pending, now pcommon.Timestamp) {
 	for _, e := range p.inv {
-		at := c.seriesAt(e.fn, e.dims, e.first, now)
+		at := c.seriesAt(e.fn, e.dims, e.other, e.first, now)
 		at.update(c.invocations).Int += e.count
 		if e.errType != "" {
 			at.update(c.errors, lambdaconv.AttrErrorType, e.errType).Int += e.count
@@ -133,7 +136,7 @@ func (c *lambdaMetrics) fold(p *pending, now pcommon.Timestamp) {
 		}
 	}
 	for _, e := range p.rep {
-		at := c.seriesAt(e.fn, e.dims, e.first, now)
+		at := c.seriesAt(e.fn, e.dims, e.other, e.first, now)
 		at.update(c.billedDuration).Int += e.billedMs
 		if e.fn.overflow || e.cost > 0 {
 			at.update(c.cost).Float += e.cost
@@ -143,7 +146,7 @@ func (c *lambdaMetrics) fold(p *pending, now pcommon.Timestamp) {
 		}
 	}
 	for _, e := range p.ini {
-		at := c.seriesAt(e.fn, nil, e.first, now)
+		at := c.seriesAt(e.fn, nil, false, e.first, now)
 		if e.late > 0 {
 			at.update(c.coldstarts, attrInitializationType, e.initType).Int += e.late
 		}
@@ -155,46 +158,49 @@ func (c *lambdaMetrics) fold(p *pending, now pcommon.Timestamp) {
 	}
 	for _, g := range c.gauges {
 		if g.memBytes > 0 {
-			s := c.get(c.memorySize, g.fn, nil, g.updated, now)
+			s := c.get(c.memorySize, g.fn, nil, false, g.updated, now)
 			s.Int = g.memBytes
 			s.Touch(g.updated)
 		}
 		if g.timeoutMs > 0 {
-			s := c.get(c.timeout, g.fn, nil, g.updated, now)
+			s := c.get(c.timeout, g.fn, nil, false, g.updated, now)
 			s.Float = float64(g.timeoutMs) / 1000
 			s.Touch(g.updated)
 		}
 	}
 }
 
-// seriesAt names the series of a function and its dimension values, in any metric, that a
-// delta started at start is folded into at now.
-func (c *lambdaMetrics) seriesAt(fn *function, dims []string, start, now pcommon.Timestamp) seriesOf {
-	return seriesOf{c: c, fn: fn, dims: dims, start: start, now: now}
+// seriesAt names the series of a function and its dimension values (or its overflowed
+// event sources: other), in any metric, that a delta started at start is folded into at now.
+func (c *lambdaMetrics) seriesAt(fn *function, dims []string, other bool, start, now pcommon.Timestamp) seriesOf {
+	return seriesOf{c: c, fn: fn, dims: dims, other: other, start: start, now: now}
 }
 
 type seriesOf struct {
 	c          *lambdaMetrics
 	fn         *function
 	dims       []string
+	other      bool
 	start, now pcommon.Timestamp
 }
 
 // update returns the series of m with the extra attributes (key, value pairs), marked as
 // updated now, for the caller to add the delta to.
 func (at seriesOf) update(m *series.Metric, extra ...string) *series.Series {
-	s := at.c.get(m, at.fn, at.dims, at.start, at.now, extra...)
+	s := at.c.get(m, at.fn, at.dims, at.other, at.start, at.now, extra...)
 	s.Touch(at.now)
 	return s
 }
 
 // get returns the series of m for a function, its dimension values and optional extra
-// attributes (key, value pairs). The series of the overflow function is the overflow series.
-func (c *lambdaMetrics) get(m *series.Metric, fn *function, dims []string, start, now pcommon.Timestamp, extra ...string) *series.Series {
+// attributes (key, value pairs). The series of the overflow function is the overflow series;
+// the function's overflowed event sources (other) have its identity and
+// otel.metric.overflow=true instead of the dimensions.
+func (c *lambdaMetrics) get(m *series.Metric, fn *function, dims []string, other bool, start, now pcommon.Timestamp, extra ...string) *series.Series {
 	if fn.overflow {
 		return m.Overflow(start, now)
 	}
-	return m.Get(c.seriesKey(fn, dims, extra...), start, now, func(attrs pcommon.Map) {
+	return m.Get(c.seriesKey(fn, dims, other, extra...), start, now, func(attrs pcommon.Map) {
 		attrs.PutStr(lambdaconv.AttrFaaSName, fn.name)
 		for _, kv := range [...][2]string{
 			{lambdaconv.AttrFaaSVersion, fn.version},
@@ -204,6 +210,9 @@ func (c *lambdaMetrics) get(m *series.Metric, fn *function, dims []string, start
 			if kv[1] != "" {
 				attrs.PutStr(kv[0], kv[1])
 			}
+		}
+		if other {
+			attrs.PutBool(series.AttrOverflow, true)
 		}
 		for i, d := range dims {
 			if d != "" {

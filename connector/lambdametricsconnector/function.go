@@ -30,6 +30,13 @@ type function struct {
 	// (Python and .NET; Java's are free).
 	restoreCharged bool
 	perGBRestored  float64
+
+	// sources are the event sources (dimension values, keyed by appendKey) the function has
+	// series for, at most max_event_sources_per_function (sources.go).
+	sources map[string]*eventSource
+	// oldestSource is at most the time the least recently seen source was last seen: no
+	// source can have expired before it.
+	oldestSource pcommon.Timestamp
 }
 
 // resourceAttrs is what one pass over a resource's attributes collects.

@@ -5,11 +5,12 @@ package lambdametricsconnector // import "github.com/otelcol-lambda/otelcol-lamb
 
 import "encoding/binary"
 
-// Three maps are keyed by byte strings, all encoded by appendKey: the functions (by their
-// identity), the current interval's deltas (by function id, dimension values and what else
-// the span type labels by) and the cumulative series (by function key, dimension values and
-// the metric's own attributes). The keys are built in a reused buffer, so that a lookup
-// allocates nothing; only a new entry copies its key.
+// Four maps are keyed by byte strings, all encoded by appendKey: the functions (by their
+// identity), each function's event sources (by dimension values), the current interval's
+// deltas (by function id, dimension values and what else the span type labels by) and the
+// cumulative series (by function key, dimension values and the metric's own attributes).
+// The keys are built in a reused buffer, so that a lookup allocates nothing; only a new
+// entry copies its key.
 const (
 	sep    = 0x1f // ends each dimension value
 	sepEnd = 0x1e // comes before each extra value
@@ -37,15 +38,30 @@ func (c *lambdaMetrics) functionKey(name, version, account, region string) []byt
 	return c.buf
 }
 
+// Right after the function, a key says whether the dimension values follow or the
+// function's overflowed event sources stand in for them: a byte of its own, so that no
+// dimension value, whatever bytes it holds, can make the key of the other.
+const (
+	withSources  = 0
+	otherSources = 1
+)
+
+func appendSources(b []byte, dims []string, other bool, extra ...string) []byte {
+	if other {
+		return appendKey(append(b, otherSources), nil, extra...)
+	}
+	return appendKey(append(b, withSources), dims, extra...)
+}
+
 // pendingKey is the key of a delta: the function's id stands for its identity. Caller holds mu.
-func (c *lambdaMetrics) pendingKey(fn *function, dims []string, extra ...string) []byte {
-	c.buf = appendKey(binary.LittleEndian.AppendUint32(c.buf[:0], fn.id), dims, extra...)
+func (c *lambdaMetrics) pendingKey(fn *function, dims []string, other bool, extra ...string) []byte {
+	c.buf = appendSources(binary.LittleEndian.AppendUint32(c.buf[:0], fn.id), dims, other, extra...)
 	return c.buf
 }
 
 // seriesKey is the key of a cumulative series. Caller holds flushMu.
-func (c *lambdaMetrics) seriesKey(fn *function, dims []string, extra ...string) []byte {
+func (c *lambdaMetrics) seriesKey(fn *function, dims []string, other bool, extra ...string) []byte {
 	b := append(c.pbuf[:0], fn.key...)
-	c.pbuf = appendKey(append(b, sepEnd), dims, extra...)
+	c.pbuf = appendSources(append(b, sepEnd), dims, other, extra...)
 	return c.pbuf
 }

@@ -29,6 +29,8 @@ func newPending() *pending {
 type invEntry struct {
 	fn       *function
 	dims     []string
+	src      *eventSource
+	other    bool // fn's overflowed event sources, without dims
 	errType  string
 	initType string
 	cold     bool
@@ -42,6 +44,8 @@ type invEntry struct {
 type repEntry struct {
 	fn       *function
 	dims     []string
+	src      *eventSource
+	other    bool // fn's overflowed event sources, without dims
 	first    pcommon.Timestamp
 	billedMs int64
 	cost     float64
@@ -136,24 +140,36 @@ func (c *lambdaMetrics) span(fn *function, sdk bool, span ptrace.Span, now pcomm
 	}
 }
 
-// pendingEntry finds the delta of fn, dims and extra in m, or makes one with newEntry. When
-// m holds maxPending deltas already, a new key's measurement goes to the overflow function's
-// delta instead, without dimensions, and the span counts as overflowed. newEntry gets the
-// function and the dimension values the delta belongs to (a copy, since the span's are only
-// borrowed). Caller holds mu.
-func pendingEntry[E any](c *lambdaMetrics, m map[string]*E, fn *function, dims []string,
-	newEntry func(fn *function, dims []string) *E, extra ...string,
+// pendingEntry finds the delta of fn, dims and extra in m, or makes one with newEntry. A new
+// delta's dimension values must be one of fn's event sources: when fn has no room for
+// another, the delta is that of fn's overflowed event sources, without dimensions (other).
+// When m holds maxPending deltas already, a new key's measurement goes to the overflow
+// function's delta instead, without dimensions, and the span counts as overflowed. newEntry
+// gets the function, the dimension values (a copy, since the span's are only borrowed), the
+// event source and other of the delta. Caller holds mu.
+func pendingEntry[E any](c *lambdaMetrics, m map[string]*E, fn *function, dims []string, now pcommon.Timestamp,
+	newEntry func(fn *function, dims []string, src *eventSource, other bool) *E, extra ...string,
 ) *E {
-	key := c.pendingKey(fn, dims, extra...)
+	if fn.overflow {
+		dims = nil // the overflow series has no dimensions: one delta will do
+	}
+	if e := m[string(c.pendingKey(fn, dims, false, extra...))]; e != nil {
+		return e
+	}
+	src, other := c.eventSource(fn, dims, now)
+	if other {
+		dims = nil
+	}
+	key := c.pendingKey(fn, dims, other, extra...)
 	e := m[string(key)]
 	if e == nil && len(m) >= c.maxPending {
 		c.overflowed++
-		fn, dims = c.overflowFn, nil
-		key = c.pendingKey(fn, dims, extra...)
+		fn, dims, src, other = c.overflowFn, nil, nil, false
+		key = c.pendingKey(fn, dims, other, extra...)
 		e = m[string(key)]
 	}
 	if e == nil {
-		e = newEntry(fn, cloneDims(dims))
+		e = newEntry(fn, cloneDims(dims), src, other)
 		m[string(key)] = e
 	}
 	return e
@@ -166,13 +182,14 @@ func (c *lambdaMetrics) invocation(fn *function, span ptrace.Span, a *spanAttrs,
 	} else {
 		a.initType = "" // initialization_type labels cold starts only
 	}
-	e := pendingEntry(c, c.cur.inv, fn, a.dims[:len(c.cfg.Dimensions)], func(fn *function, dims []string) *invEntry {
+	e := pendingEntry(c, c.cur.inv, fn, a.dims[:len(c.cfg.Dimensions)], now, func(fn *function, dims []string, src *eventSource, other bool) *invEntry {
 		return &invEntry{
-			fn: fn, dims: dims, errType: strings.Clone(a.errType),
+			fn: fn, dims: dims, src: src, other: other, errType: strings.Clone(a.errType),
 			initType: strings.Clone(a.initType), cold: a.cold, first: now,
 			dur: series.NewHistogram(&c.durCfg),
 		}
 	}, a.errType, cold, a.initType)
+	e.src.see(now)
 	e.count++
 	d := spanSeconds(span)
 	if c.durCfg.Exemplars {
@@ -191,9 +208,10 @@ func (c *lambdaMetrics) invocation(fn *function, span ptrace.Span, a *spanAttrs,
 }
 
 func (c *lambdaMetrics) report(fn *function, a *spanAttrs, now pcommon.Timestamp) {
-	e := pendingEntry(c, c.cur.rep, fn, a.dims[:len(c.cfg.Dimensions)], func(fn *function, dims []string) *repEntry {
-		return &repEntry{fn: fn, dims: dims, first: now, mem: series.NewHistogram(&c.memCfg)}
+	e := pendingEntry(c, c.cur.rep, fn, a.dims[:len(c.cfg.Dimensions)], now, func(fn *function, dims []string, src *eventSource, other bool) *repEntry {
+		return &repEntry{fn: fn, dims: dims, src: src, other: other, first: now, mem: series.NewHistogram(&c.memCfg)}
 	})
+	e.src.see(now)
 	// The delta's function: the overflow function when the report did not fit, which has
 	// no price, as for the functions past cardinality_limit.
 	fn = e.fn
@@ -220,7 +238,7 @@ func (c *lambdaMetrics) report(fn *function, a *spanAttrs, now pcommon.Timestamp
 }
 
 func (c *lambdaMetrics) init(fn *function, span ptrace.Span, a *spanAttrs, now pcommon.Timestamp) {
-	e := pendingEntry(c, c.cur.ini, fn, nil, func(fn *function, _ []string) *initEntry {
+	e := pendingEntry(c, c.cur.ini, fn, nil, now, func(fn *function, _ []string, _ *eventSource, _ bool) *initEntry {
 		return &initEntry{fn: fn, initType: strings.Clone(a.initType), first: now, dur: series.NewHistogram(&c.initCfg)}
 	}, a.initType)
 	e.dur.Record(spanSeconds(span))

@@ -23,12 +23,13 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                               metric.Meter
-	mu                                  sync.Mutex
-	registrations                       []metric.Registration
-	ConnectorLambdaMetricsFlushFailures metric.Int64Counter
-	ConnectorLambdaMetricsOverflow      metric.Int64Counter
-	ConnectorLambdaMetricsSeriesExpired metric.Int64Counter
+	meter                                      metric.Meter
+	mu                                         sync.Mutex
+	registrations                              []metric.Registration
+	ConnectorLambdaMetricsEventSourcesOverflow metric.Int64Counter
+	ConnectorLambdaMetricsFlushFailures        metric.Int64Counter
+	ConnectorLambdaMetricsOverflow             metric.Int64Counter
+	ConnectorLambdaMetricsSeriesExpired        metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -60,6 +61,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ConnectorLambdaMetricsEventSourcesOverflow, err = builder.meter.Int64Counter(
+		"otelcol_connector_lambda_metrics_event_sources_overflow",
+		metric.WithDescription("Invocation and report spans counted under their function's own labels with otel.metric.overflow=true instead of their event-source dimensions, because the function had max_event_sources_per_function distinct event sources already. [Development]"),
+		metric.WithUnit("{span}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ConnectorLambdaMetricsFlushFailures, err = builder.meter.Int64Counter(
 		"otelcol_connector_lambda_metrics_flush_failures",
 		metric.WithDescription("Flushes the next consumer refused (the backend down, or the drain at shutdown); the next flush carries the same cumulative values. [Development]"),

@@ -19,9 +19,13 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.ConnectorLambdaMetricsEventSourcesOverflow.Add(context.Background(), 1)
 	tb.ConnectorLambdaMetricsFlushFailures.Add(context.Background(), 1)
 	tb.ConnectorLambdaMetricsOverflow.Add(context.Background(), 1)
 	tb.ConnectorLambdaMetricsSeriesExpired.Add(context.Background(), 1)
+	AssertEqualConnectorLambdaMetricsEventSourcesOverflow(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualConnectorLambdaMetricsFlushFailures(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
