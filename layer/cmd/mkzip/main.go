@@ -3,7 +3,9 @@
 
 // Command mkzip writes a Lambda layer zip: mkzip -o layer.zip extensions/name=path/to/file.
 // Entries keep Unix permissions (Lambda runs extensions/* as executables) and a fixed
-// modification time, so that the same binary gives the same zip.
+// modification time, so that the same binary gives the same zip. Every zip also holds the
+// wrapper script at otelcol-lambda-wrapper (mode 0755), which Lambda unpacks to
+// /opt/otelcol-lambda-wrapper, the path functions give AWS_LAMBDA_EXEC_WRAPPER.
 package main // import "github.com/otelcol-lambda/otelcol-lambda/layer/cmd/mkzip"
 
 import (
@@ -15,6 +17,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/otelcol-lambda/otelcol-lambda/layer/wrapper"
 )
 
 // fixedTime is the modification time of every entry.
@@ -50,6 +54,9 @@ func write(out string, specs []string) (err error) {
 		if !ok || name == "" || file == "" {
 			return fmt.Errorf("bad entry %q: want <name in zip>=<file>", spec)
 		}
+		if name == wrapper.Name {
+			return fmt.Errorf("bad entry %q: %s is the wrapper script, added to every zip", spec, wrapper.Name)
+		}
 		// Directory entries first, as zip tools write them.
 		for dir := path.Dir(name); dir != "." && !dirs[dir]; dir = path.Dir(dir) {
 			dirs[dir] = true
@@ -63,7 +70,23 @@ func write(out string, specs []string) (err error) {
 			return err
 		}
 	}
+	if err := addWrapper(zw); err != nil {
+		return err
+	}
 	return zw.Close()
+}
+
+// addWrapper adds the wrapper script at the zip's root, executable whatever the mode of
+// the checked-out file.
+func addWrapper(zw *zip.Writer) error {
+	h := &zip.FileHeader{Name: wrapper.Name, Method: zip.Deflate, Modified: fixedTime}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(wrapper.Script)
+	return err
 }
 
 func addFile(zw *zip.Writer, name, file string) error {

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -11,5 +12,9 @@ import (
 
 // The tests run the emulator and the gateway stand-in around the built extension: neither may outlive a test.
 func TestMain(m *testing.M) {
+	if os.Getenv(envRunAsRuntime) != "" {
+		// The test binary started as a function's runtime (wrapper_test.go).
+		os.Exit(runAsRuntime())
+	}
 	goleak.VerifyTestMain(m)
 }

@@ -4,8 +4,11 @@
 // Package agent is the extension's event loop: it registers with the Extensions API,
 // subscribes to the Telemetry API, serves OTLP/HTTP and the Pushgateway API, and on each
 // INVOKE and at SHUTDOWN decides whether and how long to flush before signalling that it
-// is done. It never fails the function: anything that goes wrong is logged, and the
-// extension keeps answering Lambda.
+// is done. When the function starts its runtime through the layer's wrapper script, it also
+// runs the Runtime API proxy (layer/internal/runtimeproxy) and sends what the proxy finds
+// of each invocation (event source, errorType) with the invocation's platform events. It
+// never fails the function: anything that goes wrong is logged, and the extension keeps
+// answering Lambda.
 package agent // import "github.com/otelcol-lambda/otelcol-lambda/layer/internal/agent"
 
 import (
@@ -32,6 +35,7 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/otlpproxy"
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/pushgw"
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/queue"
+	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/runtimeproxy"
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/telemetry"
 )
 
@@ -73,6 +77,9 @@ type Options struct {
 	// deadlines are not: they are instants on the wall clock Lambda shares with the
 	// sandbox, and become real timers.
 	Now func() time.Time
+	// RuntimeProxyListen is where the Runtime API proxy listens (127.0.0.1, any free
+	// port, when empty).
+	RuntimeProxyListen string
 }
 
 // Agent is one running extension.
@@ -89,6 +96,10 @@ type Agent struct {
 	store    *pushgw.Store
 	servers  []*http.Server
 	planner  *flush.Planner
+
+	proxy       *runtimeproxy.Proxy // nil when not running
+	proxyAddr   string
+	proxyClosed bool
 
 	mu      sync.Mutex
 	sandbox wire.Sandbox
@@ -114,10 +125,14 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Getenv == nil {
+		opts.Getenv = func(string) string { return "" }
+	}
 	a := &Agent{opts: opts, cfg: opts.Config, api: extapi.New(opts.RuntimeAPI), now: opts.Now}
 	for _, p := range opts.ConfigProblems {
 		opts.Logf("config: %v", p)
 	}
+	a.removeStaleAddress()
 	if len(opts.ConfigProblems) > 0 && a.cfg.Strict {
 		if _, err := a.api.Register(ctx, opts.Name, []string{extapi.Shutdown}); err != nil {
 			return fmt.Errorf("%w; and register failed: %v", ErrStrictConfig, err)
@@ -132,6 +147,7 @@ func Run(ctx context.Context, opts Options) error {
 		return a.runDisabled(ctx)
 	}
 	if err := a.init(ctx); err != nil {
+		a.closeRuntimeProxy()
 		return err
 	}
 	defer a.close()
@@ -157,14 +173,17 @@ func (a *Agent) runDisabled(ctx context.Context) error {
 }
 
 func (a *Agent) init(ctx context.Context) error {
+	a.events = queue.New(a.cfg.BufferBytes, telemetry.Item.Size)
+	a.payloads = queue.New(a.cfg.BufferBytes, forward.Payload.Size)
+	a.listener = telemetry.New(a.events) // the proxy's findings go to it
+	// Before registering: Lambda starts the runtime (and the wrapper reads the address)
+	// once every extension registered.
+	a.startRuntimeProxy(ctx)
 	reg, err := a.api.Register(ctx, a.opts.Name, []string{extapi.Invoke, extapi.Shutdown})
 	if err != nil {
 		return err
 	}
 	a.sandbox = a.identity(reg)
-	a.events = queue.New(a.cfg.BufferBytes, telemetry.Item.Size)
-	a.payloads = queue.New(a.cfg.BufferBytes, forward.Payload.Size)
-	a.listener = telemetry.New(a.events)
 	a.store = pushgw.NewStore(a.cfg.PushMaxSeries, a.now)
 	a.planner = flush.NewPlanner(a.cfg.Flush, a.now())
 
@@ -197,8 +216,12 @@ func (a *Agent) init(ctx context.Context) error {
 	}
 	otlpAddr := a.serve("otlp", a.cfg.OTLPEndpoint, otlpproxy.Handler{Queue: a.payloads})
 	pushAddr := a.serve("pushgateway", a.cfg.PushEndpoint, pushgw.Handler{Store: a.store})
-	a.opts.Logf("forwarding to %s (flush %s, telemetry %s); OTLP/HTTP on %s; Pushgateway API on %s",
-		a.cfg.Endpoint, a.cfg.Flush, strings.Join(a.cfg.TelemetryTypes, ","), otlpAddr, pushAddr)
+	proxyAddr := "off"
+	if a.proxy != nil {
+		proxyAddr = "on " + a.proxyAddr
+	}
+	a.opts.Logf("forwarding to %s (flush %s, telemetry %s); OTLP/HTTP on %s; Pushgateway API on %s; Runtime API proxy %s",
+		a.cfg.Endpoint, a.cfg.Flush, strings.Join(a.cfg.TelemetryTypes, ","), otlpAddr, pushAddr, proxyAddr)
 	return nil
 }
 
@@ -223,6 +246,7 @@ func (a *Agent) serve(what, addr string, h http.Handler) string {
 }
 
 func (a *Agent) close() {
+	a.closeRuntimeProxy()
 	for _, s := range a.servers {
 		_ = s.Close()
 	}
@@ -430,8 +454,20 @@ func (a *Agent) onShutdown(ev extapi.Event) {
 	if budget := time.Until(deadline); budget > 0 {
 		a.flush(context.Background(), budget, true)
 	}
+	// The runtime is done and its last findings went with the flush.
+	a.closeRuntimeProxy()
 	st := a.sender.Stats()
-	a.opts.Logf("shutdown (%s): %d invocations, %d flushes (%d failed); sent %d batches (%d events) and %d payloads, %d payloads refused; %d events, %d payloads and %d pushed series still buffered, %d dropped events reported",
+	a.opts.Logf("shutdown (%s): %d invocations, %d flushes (%d failed); sent %d batches (%d events) and %d payloads, %d payloads refused; %d events, %d payloads and %d pushed series still buffered, %d dropped events reported%s",
 		ev.ShutdownReason, a.invocations, a.flushes, a.failedFlushes, st.Batches, st.Events, st.Payloads, st.DroppedPayloads,
-		a.events.Len(), a.payloads.Len()+st.KeptPayloads, a.store.Owed(), st.ReportedDropped)
+		a.events.Len(), a.payloads.Len()+st.KeptPayloads, a.store.Owed(), st.ReportedDropped, a.proxyStats())
+}
+
+// proxyStats is the Runtime API proxy's part of the shutdown line ("" without a proxy).
+func (a *Agent) proxyStats() string {
+	if a.proxy == nil {
+		return ""
+	}
+	ps, ls := a.proxy.Stats(), a.listener.Stats()
+	return fmt.Sprintf("; runtime API proxy: %d invocation events queued, %d forgotten, %d error types too late, %d out-of-bounds fields dropped; %d callbacks dropped, %d callback panics, %d upstream errors",
+		ls.Findings, ls.ForgottenFindings, ls.LostErrorTypes, ls.DroppedFields, ps.DroppedEvents, ps.CallbackPanics, ps.UpstreamErrors)
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -81,6 +82,10 @@ type sandboxOptions struct {
 	// clock is the agent's clock, which the test moves for the flush strategy's periods
 	// and the breaker; nil: the real one.
 	clock *testclock.Clock
+	// env is added to the sandbox's environment.
+	env map[string]string
+	// proxyListen is where the Runtime API proxy listens (Options.RuntimeProxyListen).
+	proxyListen string
 }
 
 func startSandbox(t *testing.T, o sandboxOptions) *sandbox {
@@ -91,6 +96,8 @@ func startSandbox(t *testing.T, o sandboxOptions) *sandbox {
 	}
 	t.Cleanup(gw.Close)
 	cfg := testConfig(gw.URL)
+	// Each sandbox its own: tests run many at once on one machine.
+	cfg.RuntimeAPIFile = filepath.Join(t.TempDir(), "runtime-api")
 	if o.cfg != nil {
 		o.cfg(&cfg)
 	}
@@ -115,6 +122,9 @@ func startSandbox(t *testing.T, o sandboxOptions) *sandbox {
 		"AWS_LAMBDA_FUNCTION_NAME": "checkout", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_REGION": "us-east-1", "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
 	}
+	for k, v := range o.env {
+		env[k] = v
+	}
 	var now func() time.Time
 	if o.clock != nil {
 		now = o.clock.Now
@@ -128,7 +138,8 @@ func startSandbox(t *testing.T, o sandboxOptions) *sandbox {
 				s.addrs[what] = addr.String()
 				s.mu.Unlock()
 			},
-			Now: now,
+			Now:                now,
+			RuntimeProxyListen: o.proxyListen,
 		})
 	}()
 	t.Cleanup(func() { _ = emu.Close() })

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,8 @@ const (
 	EnvMaxBatchBytes      = Prefix + "MAX_BATCH_BYTES"
 	EnvStrict             = Prefix + "STRICT"
 	EnvPushMaxSeries      = Prefix + "PUSHGATEWAY_MAX_SERIES"
+	EnvRuntimeProxy       = Prefix + "RUNTIME_PROXY"
+	EnvRuntimeAPIFile     = Prefix + "RUNTIME_API_FILE"
 	defaultListenerHost   = "sandbox.localdomain"
 	defaultOTLPEndpoint   = "localhost:4318"
 	defaultPushEndpoint   = "localhost:9091"
@@ -50,6 +53,25 @@ const (
 	maxBufferBytes        = 64 << 20
 	minMaxBatchBytes      = 4 << 10
 	maxFlushTimeoutMillis = 1500 // below the 2 s shutdown budget
+)
+
+// shellSpace is what the wrapper script's [[:space:]] matches in the C locale.
+const shellSpace = " \t\n\v\f\r"
+
+// DefaultRuntimeAPIFile is where the extension publishes its Runtime API proxy's address
+// for the wrapper script (layer/wrapper/otelcol-lambda-wrapper says the same).
+const DefaultRuntimeAPIFile = "/tmp/otelcol-lambda-runtime-api"
+
+// ProxyMode says when the Runtime API proxy runs.
+type ProxyMode string
+
+// Values of OTELCOL_LAMBDA_RUNTIME_PROXY.
+const (
+	// ProxyAuto runs the proxy when the function uses the layer's wrapper script
+	// (AWS_LAMBDA_EXEC_WRAPPER), the only way the runtime can reach it.
+	ProxyAuto ProxyMode = "auto"
+	ProxyOn   ProxyMode = "on"
+	ProxyOff  ProxyMode = "off"
 )
 
 // Config is the extension's configuration.
@@ -85,6 +107,12 @@ type Config struct {
 	PushMaxSeries int
 	// Strict makes a bad value fail the init instead of falling back.
 	Strict bool
+	// RuntimeProxy says when the Runtime API proxy runs.
+	RuntimeProxy ProxyMode
+	// RuntimeAPIFile is where the proxy's address is published for the wrapper script
+	// (an absolute path). The script reads the same variable: the function's environment
+	// is the extension's and the runtime's.
+	RuntimeAPIFile string
 }
 
 // Default returns the configuration with every default.
@@ -100,6 +128,8 @@ func Default() Config {
 		BufferBytes:    defaultBufferBytes,
 		MaxBatchBytes:  defaultMaxBatchBytes,
 		PushMaxSeries:  defaultPushMaxSeries,
+		RuntimeProxy:   ProxyAuto,
+		RuntimeAPIFile: DefaultRuntimeAPIFile,
 	}
 }
 
@@ -179,6 +209,27 @@ func Load(getenv func(string) string) (Config, []error) {
 		cfg.Strict = true
 	default:
 		bad(EnvStrict, v, "want true or false", false)
+	}
+	switch v := ProxyMode(strings.ToLower(strings.TrimSpace(getenv(EnvRuntimeProxy)))); v {
+	case "":
+	case ProxyAuto, ProxyOn, ProxyOff:
+		cfg.RuntimeProxy = v
+	default:
+		bad(EnvRuntimeProxy, string(v), "want auto, on or off", ProxyAuto)
+	}
+	if v := getenv(EnvRuntimeAPIFile); v != "" {
+		// Not trimmed, unlike the other values: the wrapper script reads the variable as it
+		// is, and must name the same file. Both take a path with leading or trailing
+		// whitespace, or a relative one (the extension's and the runtime's working
+		// directories differ), as invalid, and use the default.
+		switch {
+		case strings.Trim(v, shellSpace) != v:
+			bad(EnvRuntimeAPIFile, v, "want no leading or trailing whitespace", DefaultRuntimeAPIFile)
+		case !filepath.IsAbs(v):
+			bad(EnvRuntimeAPIFile, v, "want an absolute path", DefaultRuntimeAPIFile)
+		default:
+			cfg.RuntimeAPIFile = v
+		}
 	}
 	return cfg, problems
 }

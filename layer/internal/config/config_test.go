@@ -45,6 +45,8 @@ func TestLoadAll(t *testing.T) {
 		EnvMaxBatchBytes:  "65536",
 		EnvPushMaxSeries:  "10",
 		EnvStrict:         "true",
+		EnvRuntimeProxy:   " On",
+		EnvRuntimeAPIFile: "/tmp/sandbox-7/runtime-api",
 	}))
 	require.Empty(t, problems)
 	assert.Equal(t, Config{
@@ -55,6 +57,7 @@ func TestLoadAll(t *testing.T) {
 		ListenerHost:   "127.0.0.1", ListenerPort: 4243,
 		OTLPEndpoint: "", PushEndpoint: "127.0.0.1:19091",
 		BufferBytes: 1 << 20, MaxBatchBytes: 65536, PushMaxSeries: 10, Strict: true,
+		RuntimeProxy: ProxyOn, RuntimeAPIFile: "/tmp/sandbox-7/runtime-api",
 	}, cfg)
 }
 
@@ -72,6 +75,12 @@ func TestLoadBadValuesFallBack(t *testing.T) {
 		{"otlp endpoint", EnvOTLPEndpoint, "4318", "want host:port"},
 		{"buffer", EnvBufferBytes, "12", "want a whole number"},
 		{"strict", EnvStrict, "maybe", "want true or false"},
+		{"runtime proxy", EnvRuntimeProxy, "yes", "want auto, on or off"},
+		{"relative runtime API file", EnvRuntimeAPIFile, "tmp/runtime-api", "want an absolute path"},
+		// Not trimmed: the wrapper script reads the variable as it is.
+		{"runtime API file after a space", EnvRuntimeAPIFile, " /tmp/runtime-api", "want no leading or trailing whitespace"},
+		{"runtime API file before a newline", EnvRuntimeAPIFile, "/tmp/runtime-api\n", "want no leading or trailing whitespace"},
+		{"runtime API file of spaces", EnvRuntimeAPIFile, " \t ", "want no leading or trailing whitespace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

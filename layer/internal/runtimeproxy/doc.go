@@ -50,18 +50,32 @@
 // with a 502, where the runtime's own client would have failed the same way on its own
 // connection. GET next is retried by the transport as usual.
 //
-// # Left to wire (follow-up)
+// # How the extension wires it
 //
-//   - The wrapper script /opt/otelcol-lambda-wrapper (AWS_LAMBDA_EXEC_WRAPPER): it sets
-//     AWS_LAMBDA_RUNTIME_API to the proxy's address and execs "$@", but only if the
-//     extension published that address (for instance in a file under /tmp written after a
-//     successful Start); otherwise it execs "$@" unchanged, and the runtime talks to Lambda.
-//   - The agent: Lambda starts the runtime once every extension registered, so the agent
-//     starts the proxy (Upstream: its own AWS_LAMBDA_RUNTIME_API) and publishes its
-//     address before it registers; on a Start error it logs once and publishes nothing.
-//     It closes the proxy at SHUTDOWN, after the runtime is done.
-//   - The events: OnInvocation hands the prefix to the classifier (another package), and
-//     the event source it finds, with the outcome's errorType, joins the invocation's
-//     platform.report by request id in the extension's batch, for RED per event source.
-//     Stats go to the extension's self-telemetry.
+//   - The wrapper script /opt/otelcol-lambda-wrapper (layer/wrapper; AWS_LAMBDA_EXEC_WRAPPER)
+//     sets AWS_LAMBDA_RUNTIME_API to the proxy's address and execs "$@", but only if the
+//     extension published that address in OTELCOL_LAMBDA_RUNTIME_API_FILE
+//     (/tmp/otelcol-lambda-runtime-api by default); otherwise, or if the file holds no
+//     valid host:port, it execs "$@" unchanged and the runtime talks to Lambda.
+//   - The agent (layer/internal/agent) starts the proxy before it registers, since Lambda
+//     starts the runtime once every extension registered: Upstream is its own
+//     AWS_LAMBDA_RUNTIME_API, Listen 127.0.0.1:0. It first removes a stale address file,
+//     then writes the address to a temporary file renamed over it. It does so when
+//     AWS_LAMBDA_EXEC_WRAPPER ends in otelcol-lambda-wrapper, or always or never per
+//     OTELCOL_LAMBDA_RUNTIME_PROXY (on, off; auto by default). On a Start or write error
+//     it logs once and publishes nothing. It closes the proxy at SHUTDOWN, after the last
+//     flush, and removes the file.
+//   - The events: OnInvocation classifies the prefix (instrumentation/go/lambdatrigger) and
+//     notes the event source by request id in the Telemetry API listener
+//     (layer/internal/telemetry); OnOutcome adds the errorType of an error outcome that
+//     Lambda accepted. The listener queues the finding as an otelcol.invocation event
+//     (internal/telemetryapi.Invocation, its time the Invocation's Received) just before
+//     the invocation's platform.runtimeDone, or before its platform.report marked as
+//     without runtimeDone. An errorType that arrives after runtimeDone is lost (counted):
+//     best effort, though it is normally microseconds after Lambda accepted the error,
+//     and runtimeDone comes later, in a buffered Telemetry API delivery. At most 64
+//     findings wait; older ones are dropped and counted.
+//   - Stats: with the listener's counts, on the extension's shutdown log line.
+//   - Cold start: BenchmarkProxyStart (layer/internal/agent) times start and publish;
+//     testbed/results/proxy.md has it with the whole init measured with and without.
 package runtimeproxy // import "github.com/otelcol-lambda/otelcol-lambda/layer/internal/runtimeproxy"

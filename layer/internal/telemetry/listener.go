@@ -7,6 +7,12 @@
 // and marks a report whose runtimeDone it never saw (the runtime crashed or ran out of
 // memory), so that the gateway counts that invocation from its report, exactly once.
 //
+// It also carries what the Runtime API proxy found of each invocation (its event source,
+// the function's errorType) to the gateway: noted by request id, each finding is queued as
+// an otelcol.invocation event just before that invocation's platform.runtimeDone, or before
+// its marked platform.report, so that the gateway meets it before the event that counts
+// the invocation.
+//
 // The handler never logs: with the extension stream subscribed, our own log lines would
 // come back as events.
 package telemetry // import "github.com/otelcol-lambda/otelcol-lambda/layer/internal/telemetry"
@@ -17,6 +23,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -35,8 +42,9 @@ type Item struct {
 // Size is what an item costs in the queue's budget (about its encoded size).
 func (it Item) Size() int { return len(it.Event.Record) + len(it.Event.Type) + 48 }
 
-// maxTracked bounds the request ids remembered (runtimeDone without report yet, and
-// recent ones for waiters); a sandbox runs one invocation at a time, so a few suffice.
+// maxTracked bounds the request ids remembered (runtimeDone without report yet, recent
+// ones for waiters, findings waiting for their runtimeDone); a sandbox runs one invocation
+// at a time, so a few suffice.
 const maxTracked = 64
 
 // maxBodyBytes bounds one delivery; Lambda's maxBytes is at most 1 MiB, and log records
@@ -53,9 +61,15 @@ type Listener struct {
 	pendingOrder   []string
 	runtimeDone    recent
 	reports        recent
+	findings       map[string]*finding // by request id, until its runtimeDone or marked report
+	findingOrder   []string
 	deliveries     int
 	events         int
 	malformed      int
+	queuedFindings int
+	forgotten      int
+	lostErrorTypes int
+	droppedFields  int
 
 	server *http.Server
 	ln     net.Listener
@@ -82,9 +96,86 @@ func (r *recent) has(id string) bool {
 	return false
 }
 
+// finding is what the Runtime API proxy saw of one invocation.
+type finding struct {
+	received  time.Time // when the proxy received the event from Lambda
+	source    *telemetryapi.EventSource
+	errorType string
+}
+
 // New returns a listener that queues events on q.
 func New(q *queue.Queue[Item]) *Listener {
-	return &Listener{queue: q, changed: make(chan struct{}), pendingReports: make(map[string]int)}
+	return &Listener{
+		queue: q, changed: make(chan struct{}),
+		pendingReports: make(map[string]int), findings: make(map[string]*finding),
+	}
+}
+
+// NoteInvocation records the event source the proxy found in an invocation's event,
+// received from Lambda at received (source nil: not known). It is queued, as an
+// otelcol.invocation event, with the invocation's platform.runtimeDone (or its marked
+// platform.report). Beyond maxTracked findings waiting, the oldest is forgotten.
+func (l *Listener) NoteInvocation(requestID string, received time.Time, source *telemetryapi.EventSource) {
+	if requestID == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.findings[requestID]; !ok {
+		l.findingOrder = append(l.findingOrder, requestID)
+	}
+	l.findings[requestID] = &finding{received: received, source: source}
+	for len(l.findingOrder) > maxTracked {
+		if _, ok := l.findings[l.findingOrder[0]]; ok {
+			delete(l.findings, l.findingOrder[0])
+			l.forgotten++
+		}
+		l.findingOrder = l.findingOrder[1:]
+	}
+}
+
+// NoteErrorType adds the errorType the function's runtime posted to the invocation's
+// finding. Best effort: once the invocation's runtimeDone was queued (or if the
+// invocation was never noted), it is lost, and counted.
+func (l *Listener) NoteErrorType(requestID, errorType string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f, ok := l.findings[requestID]; ok {
+		f.errorType = errorType
+		return
+	}
+	l.lostErrorTypes++
+}
+
+// CountDroppedFields counts the fields of findings the agent dropped before noting them,
+// as out of the bounds the gateway checks (see telemetryapi's Invocation.DropOutOfBounds).
+func (l *Listener) CountDroppedFields(n int) {
+	if n == 0 {
+		return
+	}
+	l.mu.Lock()
+	l.droppedFields += n
+	l.mu.Unlock()
+}
+
+// appendFindingLocked appends the otelcol.invocation event of requestID, if one was
+// noted, and forgets it.
+func (l *Listener) appendFindingLocked(items []Item, requestID string) []Item {
+	f, ok := l.findings[requestID]
+	if !ok {
+		return items
+	}
+	delete(l.findings, requestID)
+	if i := slices.Index(l.findingOrder, requestID); i >= 0 {
+		l.findingOrder = slices.Delete(l.findingOrder, i, i+1)
+	}
+	ev, err := telemetryapi.NewEvent(f.received, telemetryapi.TypeInvocation,
+		telemetryapi.Invocation{RequestID: requestID, Source: f.source, ErrorType: f.errorType})
+	if err != nil {
+		return items // cannot happen: the record is plain data
+	}
+	l.queuedFindings++
+	return append(items, Item{Event: ev})
 }
 
 // Listen binds host:port (port 0: any free one), serves, and returns the destination URI
@@ -144,10 +235,10 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Add queues events as if Lambda delivered them.
 func (l *Listener) Add(events []telemetryapi.Event) {
-	items := make([]Item, len(events))
+	items := make([]Item, 0, len(events))
 	l.mu.Lock()
-	for i, ev := range events {
-		items[i].Event = ev
+	for _, ev := range events {
+		item := Item{Event: ev}
 		switch ev.Type {
 		case telemetryapi.TypePlatformRuntimeDone:
 			if id := requestID(ev); id != "" {
@@ -157,6 +248,7 @@ func (l *Listener) Add(events []telemetryapi.Event) {
 				}
 				l.pendingReports[id]++
 				l.trimPendingLocked()
+				items = l.appendFindingLocked(items, id)
 			}
 		case telemetryapi.TypePlatformReport:
 			id := requestID(ev)
@@ -167,9 +259,11 @@ func (l *Listener) Add(events []telemetryapi.Event) {
 					delete(l.pendingReports, id)
 				}
 			} else {
-				items[i].ReportWithoutRuntimeDone = true
+				item.ReportWithoutRuntimeDone = true
+				items = l.appendFindingLocked(items, id)
 			}
 		}
+		items = append(items, item)
 	}
 	l.deliveries++
 	l.events += len(events)
@@ -244,11 +338,22 @@ func (l *Listener) wait(ctx context.Context, cond func() bool) bool {
 // Stats are counts for the extension's own log.
 type Stats struct {
 	Deliveries, Events, Malformed int
+	// Findings counts the otelcol.invocation events queued; ForgottenFindings those
+	// dropped, unqueued, beyond the bound (their runtimeDone never came); LostErrorTypes
+	// the errorTypes that came after their invocation's finding was queued.
+	Findings, ForgottenFindings, LostErrorTypes int
+	// DroppedFields counts the fields of findings dropped as out of the gateway's bounds
+	// (the rest of each finding was kept).
+	DroppedFields int
 }
 
 // Stats returns the counts so far.
 func (l *Listener) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Stats{Deliveries: l.deliveries, Events: l.events, Malformed: l.malformed}
+	return Stats{
+		Deliveries: l.deliveries, Events: l.events, Malformed: l.malformed,
+		Findings: l.queuedFindings, ForgottenFindings: l.forgotten, LostErrorTypes: l.lostErrorTypes,
+		DroppedFields: l.droppedFields,
+	}
 }

@@ -5,8 +5,10 @@ package telemetry
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,4 +91,101 @@ func TestWaits(t *testing.T) {
 	// A crash: the report without runtimeDone ends the wait too.
 	l.Add([]telemetryapi.Event{report(t, "r2")})
 	assert.True(t, l.WaitInvocationEnd(ctx, "r2"))
+}
+
+func types(items []Item) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.Event.Type
+	}
+	return out
+}
+
+func invocationRecord(t *testing.T, it Item) telemetryapi.Invocation {
+	t.Helper()
+	require.Equal(t, telemetryapi.TypeInvocation, it.Event.Type)
+	var rec telemetryapi.Invocation
+	require.NoError(t, json.Unmarshal(it.Event.Record, &rec))
+	return rec
+}
+
+func TestNoFindingLeavesTheQueueAsItWas(t *testing.T) {
+	events := []telemetryapi.Event{
+		event(t, telemetryapi.TypePlatformStart, telemetryapi.PlatformStart{RequestID: "a"}),
+		runtimeDone(t, "a"), report(t, "a"), report(t, "b"), event(t, telemetryapi.TypeFunction, "log line"),
+	}
+	l, q := newListener()
+	l.Add(events)
+	items := q.Take(1<<20, 0)
+	want := make([]Item, len(events))
+	for i, ev := range events {
+		want[i] = Item{Event: ev, ReportWithoutRuntimeDone: i == 3}
+	}
+	assert.Equal(t, want, items)
+}
+
+// TestFindingGoesJustBeforeRuntimeDone: the proxy's finding of an invocation is queued
+// right before its platform.runtimeDone, with the errorType the runtime posted, once.
+func TestFindingGoesJustBeforeRuntimeDone(t *testing.T) {
+	l, q := newListener()
+	received := time.Date(2026, 12, 1, 10, 0, 0, 123_456_789, time.UTC)
+	source := &telemetryapi.EventSource{Kind: "sqs", Trigger: "pubsub", MessagingSystem: "aws_sqs", Destination: "orders", BatchSize: 2}
+	l.NoteInvocation("a", received, source)
+	l.NoteInvocation("b", received, nil)
+	l.NoteErrorType("b", "Handled")
+	l.Add([]telemetryapi.Event{
+		event(t, telemetryapi.TypePlatformStart, telemetryapi.PlatformStart{RequestID: "a"}),
+		event(t, telemetryapi.TypeFunction, "working"),
+		runtimeDone(t, "a"),
+		report(t, "x"), // another invocation's: no finding
+	})
+	l.Add([]telemetryapi.Event{runtimeDone(t, "b"), report(t, "a"), report(t, "b")})
+	// A second runtimeDone of a (an asynchronous retry) carries nothing: the finding went.
+	l.Add([]telemetryapi.Event{runtimeDone(t, "a")})
+	items := q.Take(1<<20, 0)
+	assert.Equal(t, []string{
+		telemetryapi.TypePlatformStart, telemetryapi.TypeFunction, telemetryapi.TypeInvocation, telemetryapi.TypePlatformRuntimeDone, telemetryapi.TypePlatformReport,
+		telemetryapi.TypeInvocation, telemetryapi.TypePlatformRuntimeDone, telemetryapi.TypePlatformReport, telemetryapi.TypePlatformReport,
+		telemetryapi.TypePlatformRuntimeDone,
+	}, types(items))
+	assert.Equal(t, telemetryapi.Invocation{RequestID: "a", Source: source}, invocationRecord(t, items[2]))
+	assert.Equal(t, received.Truncate(time.Millisecond), items[2].Event.Time, "when the proxy received the event")
+	assert.Equal(t, telemetryapi.Invocation{RequestID: "b", ErrorType: "Handled"}, invocationRecord(t, items[5]))
+	assert.False(t, items[2].ReportWithoutRuntimeDone)
+
+	// Too late: the runtimeDone of b already went with its finding.
+	l.NoteErrorType("b", "Late")
+	assert.Equal(t, Stats{Deliveries: 3, Events: 8, Findings: 2, LostErrorTypes: 1}, l.Stats())
+}
+
+func TestFindingGoesBeforeAMarkedReport(t *testing.T) {
+	l, q := newListener()
+	l.NoteInvocation("crashed", time.Unix(1700000000, 0), &telemetryapi.EventSource{Kind: "sns"})
+	l.Add([]telemetryapi.Event{report(t, "crashed")})
+	items := q.Take(1<<20, 0)
+	assert.Equal(t, []string{telemetryapi.TypeInvocation, telemetryapi.TypePlatformReport}, types(items))
+	assert.Equal(t, []bool{false, true}, marks(items))
+	assert.Equal(t, "sns", invocationRecord(t, items[0]).Source.Kind)
+}
+
+func TestFindingsAreBounded(t *testing.T) {
+	l, q := newListener()
+	// Findings whose runtimeDone never comes (no platform stream, say) are forgotten,
+	// oldest first, beyond maxTracked.
+	for i := range maxTracked + 10 {
+		l.NoteInvocation(strconv.Itoa(i), time.Unix(1700000000, 0), nil)
+	}
+	assert.Len(t, l.findings, maxTracked)
+	assert.Len(t, l.findingOrder, maxTracked)
+	assert.Equal(t, 10, l.Stats().ForgottenFindings)
+	l.Add([]telemetryapi.Event{runtimeDone(t, "0"), runtimeDone(t, strconv.Itoa(maxTracked+9))})
+	items := q.Take(1<<20, 0)
+	assert.Equal(t, []string{telemetryapi.TypePlatformRuntimeDone, telemetryapi.TypeInvocation, telemetryapi.TypePlatformRuntimeDone}, types(items),
+		"the oldest was forgotten, the newest kept")
+	assert.Len(t, l.findings, maxTracked-1)
+	assert.Len(t, l.findingOrder, maxTracked-1)
+	// Noting the same request id twice keeps one finding.
+	l.NoteInvocation("again", time.Unix(1700000000, 0), nil)
+	l.NoteInvocation("again", time.Unix(1700000000, 0), nil)
+	assert.Len(t, l.findingOrder, maxTracked)
 }
