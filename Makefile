@@ -172,6 +172,8 @@ lint: check-versions $(STATICCHECK) ## gofmt, go vet, staticcheck and the one-re
 	$(STATICCHECK) ./...
 	$(STATICCHECK) -tags e2e ./testbed/e2e/
 	cd instrumentation/go/lambdaevents && $(STATICCHECK) ./...
+	cd instrumentation/go/lambdatrigger && $(STATICCHECK) ./...
+	cd testbed/functions/goplain && go vet ./... && $(STATICCHECK) ./...
 	cd $(DASHGEN) && go vet ./... && $(STATICCHECK) ./...
 	cd $(MKIMAGE_DIR) && go vet ./... && $(STATICCHECK) ./...
 
@@ -216,8 +218,23 @@ $(NODEFN)/node_modules/.package-lock.json: $(NODEFN)/package.json $(NODEFN)/pack
 	$(call step,installing the testbed Node.js function's packages (npm ci))
 	cd $(NODEFN) && npm ci --no-audit --no-fund --silent
 
+# The testbed's uninstrumented Node.js function runs on AWS's runtime interface client
+# (aws-lambda-ric), whose install builds its native client (aws-lambda-cpp, curl: both shipped
+# in the npm package) with autotools and cmake: 7 to 11 minutes on 2 cores, once.
+NODERIC := testbed/functions/noderic
+.PHONY: noderic-deps
+noderic-deps: node-deps ## Install the build tools aws-lambda-ric's npm install needs (g++, cmake, autoconf, automake, libtool)
+	$(call apt_ensure,g++,g++)
+	$(call apt_ensure,cmake,cmake)
+	$(call apt_ensure,autoconf,autoconf)
+	$(call apt_ensure,automake,automake)
+	$(call apt_ensure,libtoolize,libtool)
+$(NODERIC)/node_modules/.package-lock.json: $(NODERIC)/package.json $(NODERIC)/package-lock.json | noderic-deps
+	$(call step,installing the testbed's uninstrumented Node.js function (npm ci builds aws-lambda-ric's native client: minutes))
+	cd $(NODERIC) && npm ci --no-audit --no-fund --silent
+
 .PHONY: e2e
-e2e: build deps image $(JAEGER_BIN) $(NODEFN)/node_modules/.package-lock.json ## End-to-end: the built gateway (and its image) and a real Prometheus, exact counts
+e2e: build deps image $(JAEGER_BIN) $(NODEFN)/node_modules/.package-lock.json $(NODERIC)/node_modules/.package-lock.json ## End-to-end: the built gateway (and its image) and a real Prometheus, exact counts
 	$(call step,end-to-end tests against a real Prometheus)
 	OTELCOL_LAMBDA_BIN=$(GATEWAY) JAEGER_BIN=$(JAEGER_BIN) OTELCOL_LAMBDA_IMAGE=$(IMAGE_TARBALL) go test -tags e2e -count=1 -timeout 15m -v ./testbed/e2e/...
 
@@ -226,7 +243,10 @@ e2e: build deps image $(JAEGER_BIN) $(NODEFN)/node_modules/.package-lock.json ##
 # the Collector in), so ./... above never reaches it; the Node requestHook runs against the
 # real @opentelemetry/instrumentation-aws-lambda from npm.
 .PHONY: instrumentation-test
-instrumentation-test: node-deps ## Function-side instrumentation: Go lambdaevents (tests, fuzz) and the Node requestHook
+instrumentation-test: node-deps ## Function-side instrumentation: Go lambdatrigger and lambdaevents (tests, fuzz) and the Node requestHook
+	$(call step,instrumentation/go/lambdatrigger: vet + tests + fuzz for $(FUZZ_TIME))
+	cd instrumentation/go/lambdatrigger && gofmt -l . | (! grep .) && go vet ./... && go test -race -count=1 ./... \
+		&& go test -run='^$$' -fuzz='^FuzzClassify$$' -fuzztime=$(FUZZ_TIME) .
 	$(call step,instrumentation/go/lambdaevents: vet + tests + fuzz for $(FUZZ_TIME))
 	cd instrumentation/go/lambdaevents && gofmt -l . | (! grep .) && go vet ./... && go test -race -count=1 ./... \
 		&& go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZ_TIME) .

@@ -27,6 +27,13 @@
 // response latency, the runtime's duration, the extensions' post-runtime time, and the
 // init duration with the time each extension took from spawn to its first /event/next.
 //
+// Failures during an invocation reset the sandbox as Lambda does: a timeout, a runtime that
+// exited, or an extension process that exited (Extension.Crash) end the invocation, and the
+// sandbox goes through its shutdown phase with reason timeout or failure. Lambda would
+// initialize a new runtime and new extensions for the next invocation; here that is a new
+// Emulator. [ProcessRuntime] starts a managed runtime through AWS_LAMBDA_EXEC_WRAPPER when
+// the function's environment sets it.
+//
 // Everything listens on loopback. The host name sandbox.localdomain in a subscriber's
 // destination resolves to 127.0.0.1.
 package lambdaemu // import "github.com/otelcol-lambda/otelcol-lambda/testbed/lambdaemu"

@@ -68,6 +68,10 @@ type Config struct {
 	// Runtime is started once the extensions registered (nil: no runtime, for tests
 	// that drive the Runtime API themselves).
 	Runtime RuntimeFunc
+	// OSOnlyRuntime is an OS-only runtime (provided.al2023, provided.al2), whose
+	// bootstrap is the function's own program: Lambda does not apply
+	// AWS_LAMBDA_EXEC_WRAPPER there ([ProcessRuntime]).
+	OSOnlyRuntime bool
 	// InitTimeout bounds Start (default DefaultInitTimeout).
 	InitTimeout time.Duration
 	// ShutdownBudget is the SHUTDOWN phase's budget (default DefaultShutdownBudget).
@@ -151,6 +155,7 @@ type Emulator struct {
 
 	runtimeCancel context.CancelFunc
 	runtimeReady  bool // the runtime called invocation/next at least once
+	runtimeGone   bool // the runtime function returned (its process exited)
 	runtimeQueue  []*invocation
 	current       *invocation
 	initError     string

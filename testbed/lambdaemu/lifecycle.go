@@ -81,6 +81,9 @@ func (e *Emulator) Start(ctx context.Context) (InitResult, error) {
 				return true // an extension died before registering: init fails below
 			}
 		}
+		if e.runtimeGone && !e.runtimeReady {
+			return true // the runtime (or its wrapper) exited before it asked for work
+		}
 		if !e.runtimeReady {
 			return false
 		}
@@ -95,6 +98,9 @@ func (e *Emulator) Start(ctx context.Context) (InitResult, error) {
 		if e.initError == "" && p.exited() && (p.ext == nil || p.ext.nextCalls == 0) {
 			e.initError = "Extension.Crash: " + p.name
 		}
+	}
+	if e.initError == "" && e.runtimeGone && !e.runtimeReady {
+		e.initError = "Runtime.ExitError"
 	}
 	if !ready && e.initError == "" {
 		e.initError = "Sandbox.Timedout"
@@ -138,6 +144,8 @@ func (e *Emulator) Start(ctx context.Context) (InitResult, error) {
 func (e *Emulator) runtimeExited(err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.runtimeGone = true
+	e.notifyLocked()
 	if inv := e.current; inv != nil && inv.runtimeDone.IsZero() && inv.crashed == "" {
 		inv.crashed = "Runtime.ExitError"
 		var exit *RuntimeExitError
@@ -173,8 +181,8 @@ type InvokeResult struct {
 	PostRuntime time.Duration
 	// Duration is the invoke phase (what platform.report's durationMs says).
 	Duration time.Duration
-	// Reset is true when the sandbox was shut down after this invocation (timeout or
-	// crash); Shutdown tells how that went.
+	// Reset is true when the sandbox was shut down after this invocation (timeout, or a
+	// crash of the runtime or of an extension); Shutdown tells how that went.
 	Reset    bool
 	Shutdown *ShutdownResult
 }
@@ -229,7 +237,8 @@ func (e *Emulator) Invoke(ctx context.Context, req InvokeRequest) (InvokeResult,
 	// A runtime that finishes after the deadline timed out, however late this goroutine
 	// noticed.
 	finishedInTime := func() bool {
-		return (!inv.runtimeDone.IsZero() && !inv.runtimeDone.After(inv.deadline)) || inv.crashed != ""
+		return (!inv.runtimeDone.IsZero() && !inv.runtimeDone.After(inv.deadline)) || inv.crashed != "" ||
+			e.crashedExtensionLocked() != ""
 	}
 	if !e.waitFor(ctx, inv.deadline, finishedInTime) {
 		status, errorType = telemetryapi.StatusTimeout, "Sandbox.Timedout"
@@ -245,14 +254,19 @@ func (e *Emulator) Invoke(ctx context.Context, req InvokeRequest) (InvokeResult,
 		}
 		return true
 	}
-	// A crashed runtime resets the sandbox at once: Lambda does not wait for the
-	// extensions to finish the invocation (they get SHUTDOWN instead).
-	if status == "" && inv.crashed == "" && !e.waitFor(ctx, inv.deadline, extensionsDone) {
+	// A crashed runtime or extension resets the sandbox at once: Lambda does not wait for
+	// the others to finish the invocation (they get SHUTDOWN instead).
+	if status == "" && inv.crashed == "" && e.crashedExtensionLocked() == "" && !e.waitFor(ctx, inv.deadline, extensionsDone) {
 		status, errorType = telemetryapi.StatusTimeout, "Extension.TimedOut"
 	}
+	crashedExtension := e.crashedExtensionLocked()
 	end := time.Now()
 	switch {
 	case status != "":
+	case crashedExtension != "":
+		// Lambda fails the invocation with Extension.Crash and resets the sandbox; the
+		// runtime, which may have died of it too (its proxy gone), is not what failed.
+		status, errorType = telemetryapi.StatusError, errorTypeExtensionCrash
 	case inv.crashed != "":
 		status, errorType = telemetryapi.StatusError, inv.crashed
 	case inv.errorType != "":
@@ -291,7 +305,7 @@ func (e *Emulator) Invoke(ctx context.Context, req InvokeRequest) (InvokeResult,
 	e.current = nil
 	e.runtimeQueue = e.runtimeQueue[:0]
 	e.phase = phaseIdle
-	reset := status == telemetryapi.StatusTimeout || inv.crashed != ""
+	reset := status == telemetryapi.StatusTimeout || inv.crashed != "" || crashedExtension != ""
 	if !reset {
 		e.freezeLocked()
 	}
@@ -392,6 +406,27 @@ func (e *Emulator) Shutdown(ctx context.Context, reason string) (ShutdownResult,
 		result.Extensions = append(result.Extensions, s)
 	}
 	return result, nil
+}
+
+// errorTypeExtensionCrash is the error type of an invocation during which an extension
+// process exited.
+const errorTypeExtensionCrash = "Extension.Crash"
+
+// crashedExtensionLocked names a spawned extension process that has exited, "" if none.
+// It is called only outside the shutdown phase, where an extension that exits has
+// crashed: extensions exit after SHUTDOWN. On Lambda an extension crash during an
+// invocation fails it with Extension.Crash, and, as for any failure during Invoke, "the
+// Lambda service performs a reset" that "behaves like a Shutdown event"; the runtime and
+// the extensions are initialized again for the next invocation
+// (docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html#runtimes-extensions-api-failure).
+// Here the reset ends the Emulator, and the next invocation is a new Emulator's.
+func (e *Emulator) crashedExtensionLocked() string {
+	for _, p := range e.processes {
+		if p.exited() {
+			return p.name
+		}
+	}
+	return ""
 }
 
 func (e *Emulator) registeredLocked(name string) bool {

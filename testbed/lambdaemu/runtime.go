@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
@@ -174,6 +175,15 @@ func (e *Emulator) emitRuntimeDoneLocked(inv *invocation, status string) {
 	e.emitLocked(telemetryapi.TypePlatformRuntimeDone, rec)
 }
 
+// RuntimeHasEvent reports whether an invocation is in progress whose event the runtime
+// took (invocation/next answered) and has not answered yet: the runtime is in its handler.
+func (e *Emulator) RuntimeHasEvent() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	inv := e.current
+	return inv != nil && inv.handedOut && inv.responded.IsZero() && inv.crashed == ""
+}
+
 // Invocation is what a runtime receives from invocation/next.
 type Invocation struct {
 	RequestID          string
@@ -272,13 +282,23 @@ func runtimeNext(ctx context.Context, client *http.Client, base string) (Invocat
 
 // ProcessRuntime starts a function program as Lambda starts a runtime: argv with the
 // function's environment (AWS_LAMBDA_RUNTIME_API, the function's name, version, memory and
-// region, _HANDLER and LAMBDA_TASK_ROOT) plus env, its output to output, until the sandbox
-// ends. It runs any runtime client: aws-lambda-go, a Node or Python bootstrap.
+// region, _HANDLER and LAMBDA_TASK_ROOT) plus env, in the directory LAMBDA_TASK_ROOT names
+// (the task root is the runtime's working directory on Lambda, where the Node.js and Python
+// runtime clients look for the handler), its output to output, until the sandbox ends. It
+// runs any runtime client: aws-lambda-go, a Node or Python bootstrap.
+//
+// When the environment sets AWS_LAMBDA_EXEC_WRAPPER, the program started is the wrapper,
+// with argv as its arguments, as Lambda's managed runtimes do ("Lambda sends to your script
+// the path to the interpreter and all of the original arguments for the standard runtime
+// startup", docs.aws.amazon.com/lambda/latest/dg/runtimes-modify.html#runtime-wrapper).
+// With Config.OSOnlyRuntime the variable is left alone: "Wrapper scripts are not supported
+// on OS-only runtimes (the provided runtime family)" (same page). A wrapper that cannot be
+// started fails the runtime as it would on Lambda ("invocations may fail if the wrapper
+// script does not successfully start the runtime process").
 func ProcessRuntime(cfg Config, argv, env []string, output io.Writer) RuntimeFunc {
 	cfg.setDefaults()
 	return func(ctx context.Context, api string) error {
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Env = append(append(os.Environ(),
+		environ := append(append(os.Environ(),
 			"AWS_LAMBDA_RUNTIME_API="+api,
 			"AWS_LAMBDA_FUNCTION_NAME="+cfg.FunctionName,
 			"AWS_LAMBDA_FUNCTION_VERSION="+cfg.FunctionVersion,
@@ -286,6 +306,12 @@ func ProcessRuntime(cfg Config, argv, env []string, output io.Writer) RuntimeFun
 			"AWS_REGION="+cfg.Region,
 			"_HANDLER="+cfg.Handler,
 		), env...)
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		if wrapper := lookupEnv(environ, envExecWrapper); wrapper != "" && !cfg.OSOnlyRuntime {
+			cmd = exec.CommandContext(ctx, wrapper, argv...)
+		}
+		cmd.Env = environ
+		cmd.Dir = lookupEnv(environ, "LAMBDA_TASK_ROOT")
 		cmd.Stdout, cmd.Stderr = output, output
 		cmd.WaitDelay = 5 * time.Second
 		err := cmd.Run()
@@ -294,4 +320,18 @@ func ProcessRuntime(cfg Config, argv, env []string, output io.Writer) RuntimeFun
 		}
 		return err
 	}
+}
+
+// envExecWrapper names the wrapper script Lambda starts a managed runtime through.
+const envExecWrapper = "AWS_LAMBDA_EXEC_WRAPPER"
+
+// lookupEnv returns the value of key in environ (KEY=value entries), the last one winning
+// as for a process started with it; "" when absent.
+func lookupEnv(environ []string, key string) string {
+	for i := len(environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(environ[i], key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
