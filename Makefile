@@ -30,7 +30,7 @@ GO_SOURCES := $(shell find receiver processor connector extension internal -name
 COMPONENTS := $(patsubst %/metadata.yaml,%,$(wildcard receiver/*/metadata.yaml processor/*/metadata.yaml connector/*/metadata.yaml extension/*/metadata.yaml))
 
 # Go fuzz targets: "package:Target". make test runs each briefly, make fuzz for longer.
-FUZZ_TARGETS  := ./internal/telemetryapi:FuzzDecodeEvents ./internal/telemetryapi:FuzzDecodeRecord ./internal/promtext:FuzzParse ./layer/internal/pushgw:FuzzPush ./receiver/lambdatelemetryreceiver:FuzzTelemetryHandler ./processor/lambdafleetmetricsprocessor:FuzzConsumeMetrics ./receiver/cloudwatchmetricstreamreceiver:FuzzFirehoseRequest ./internal/cloudwatch:FuzzConvert ./receiver/lambdatelemetryreceiver/internal/translator:FuzzColdStartCountsOnce ./layer/internal/runtimeproxy:FuzzErrorType
+FUZZ_TARGETS  := ./internal/telemetryapi:FuzzDecodeEvents ./internal/telemetryapi:FuzzDecodeRecord ./internal/telemetryapi:FuzzDropOutOfBounds ./internal/promtext:FuzzParse ./layer/internal/pushgw:FuzzPush ./receiver/lambdatelemetryreceiver:FuzzTelemetryHandler ./processor/lambdafleetmetricsprocessor:FuzzConsumeMetrics ./receiver/cloudwatchmetricstreamreceiver:FuzzFirehoseRequest ./internal/cloudwatch:FuzzConvert ./receiver/lambdatelemetryreceiver/internal/translator:FuzzColdStartCountsOnce ./layer/internal/runtimeproxy:FuzzErrorType
 # The smoke run counts executions: with a duration, Go 1.26's fuzz coordinator can fail a
 # target with a bare "context deadline exceeded" as the time runs out on a loaded machine
 # (go.dev/issue/75804, fixed in Go 1.27), which CI saw once on FuzzPush.
