@@ -244,6 +244,20 @@ func TestUninstrumentedFleetEventSources(t *testing.T) {
 	sel := `{job="otelcol-lambda",faas_name=~"fleet-.*"}`
 	s.eventually(t, "sum by "+by+" (faas_invocations_total"+sel+")", want, keys...)
 	s.eventually(t, "sum by "+by+" (aws_lambda_event_age_seconds_count"+sel+")", want, keys...)
+	// The report's metrics split by source too: memory (one observation per report) and
+	// the billed duration and cost that come with it.
+	s.eventually(t, "sum by "+by+" (faas_mem_usage_bytes_count"+sel+")", want, keys...)
+	for _, metric := range []string{"aws_lambda_billed_duration_seconds_total", "aws_lambda_cost_usd_total"} {
+		s.eventually(t, "count by "+by+" ("+metric+sel+" > 0)", map[string]float64{
+			"faas_name=fleet-orders,faas_trigger=pubsub,messaging_system=aws_sqs,messaging_destination_name=orders-a,http_route=":    1,
+			"faas_name=fleet-orders,faas_trigger=pubsub,messaging_system=aws_sqs,messaging_destination_name=orders-b,http_route=":    1,
+			"faas_name=fleet-notify,faas_trigger=pubsub,messaging_system=aws.sns,messaging_destination_name=alerts,http_route=":      1,
+			"faas_name=fleet-orders,faas_trigger=pubsub,messaging_system=aws_sqs,messaging_destination_name=orders-slow,http_route=": 1,
+			"faas_name=fleet-notify,faas_trigger=pubsub,messaging_system=aws.sns,messaging_destination_name=audit,http_route=":       1,
+			"faas_name=fleet-api,faas_trigger=http,messaging_system=,messaging_destination_name=,http_route=/orders/{id}":            1,
+			"faas_name=fleet-api,faas_trigger=http,messaging_system=,messaging_destination_name=,http_route=/customers/{id}":         1,
+		}, keys...)
+	}
 	// The failures, each under its source: the function's errors and the timeout.
 	errKeys := []string{"faas_name", "error_type", "messaging_destination_name", "http_route"}
 	s.eventually(t, "sum by (faas_name, error_type, messaging_destination_name, http_route) (faas_errors_total"+sel+")", map[string]float64{

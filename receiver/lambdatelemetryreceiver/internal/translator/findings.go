@@ -98,40 +98,72 @@ func (f *finding) attributes() int {
 		return 0
 	}
 	s := &f.source
-	n := 0
-	for _, v := range [...]string{s.Trigger, s.MessagingSystem, s.Destination, s.Collection, s.Route, s.ARN} {
-		if v != "" {
-			n++
-		}
-	}
-	return n + boolInt(s.EventTimeUnixMs != 0) + boolInt(s.BatchSize > 0)
+	return sourceAttributes(s) + boolInt(s.EventTimeUnixMs != 0) + boolInt(s.BatchSize > 0)
 }
 
 // put writes the event source on the invocation span, under the keys a function's own
-// instrumentation uses (lambda_correlation lets those win where both exist). The kind is
-// not written: faas.trigger and messaging.system say what it says, in the conventions'
-// terms.
+// instrumentation uses (lambda_correlation lets those win where both exist), with the
+// source's time (for the event age) and the batch size. The kind is not written:
+// faas.trigger and messaging.system say what it says, in the conventions' terms.
 func (f *finding) put(attrs pcommon.Map) {
 	if !f.hasSource {
 		return
 	}
 	s := &f.source
-	for _, a := range [...]struct{ key, value string }{
+	putSource(attrs, s)
+	if s.EventTimeUnixMs != 0 {
+		attrs.PutInt(lambdaconv.AttrEventTimeUnixMs, s.EventTimeUnixMs)
+	}
+	if s.BatchSize > 0 {
+		attrs.PutInt(lambdaconv.AttrBatchMessageCount, int64(s.BatchSize))
+	}
+}
+
+// sourceRef is the finding's event source for the invocation's report span, nil without
+// one. It is a copy: the state keeps it past the finding.
+func (f *finding) sourceRef() *telemetryapi.EventSource {
+	if !f.hasSource {
+		return nil
+	}
+	s := f.source
+	return &s
+}
+
+// sourceValues are the event source's attributes that name it (what lambda_metrics' default
+// dimensions read), in the order put writes them.
+func sourceValues(s *telemetryapi.EventSource) [6]struct{ key, value string } {
+	return [...]struct{ key, value string }{
 		{lambdaconv.AttrFaaSTrigger, s.Trigger},
 		{lambdaconv.AttrMessagingSystem, s.MessagingSystem},
 		{lambdaconv.AttrMessagingDestinationName, s.Destination},
 		{lambdaconv.AttrFaaSDocumentCollection, s.Collection},
 		{lambdaconv.AttrHTTPRoute, s.Route},
 		{lambdaconv.AttrEventSourceARN, s.ARN},
-	} {
+	}
+}
+
+// sourceAttributes is how many attributes putSource adds.
+func sourceAttributes(s *telemetryapi.EventSource) int {
+	if s == nil {
+		return 0
+	}
+	n := 0
+	for _, a := range sourceValues(s) {
+		n += boolInt(a.value != "")
+	}
+	return n
+}
+
+// putSource writes the attributes that name an event source: on the invocation span, and
+// on its report span, whose billed duration, memory and cost then split by event source as
+// its invocation does. A nil source writes nothing.
+func putSource(attrs pcommon.Map, s *telemetryapi.EventSource) {
+	if s == nil {
+		return
+	}
+	for _, a := range sourceValues(s) {
 		if a.value != "" {
 			attrs.PutStr(a.key, a.value)
 		}
-	}
-	if s.EventTimeUnixMs != 0 {
-		attrs.PutInt(lambdaconv.AttrEventTimeUnixMs, s.EventTimeUnixMs)
-	}
-	if s.BatchSize > 0 {
-		attrs.PutInt(lambdaconv.AttrBatchMessageCount, int64(s.BatchSize))
 	}
 }

@@ -6,6 +6,7 @@ package translator
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -239,8 +240,13 @@ func TestFindingsDescribeTheInvocationSpan(t *testing.T) {
 				evicted += o.Stats.Evicted
 			}
 			assert.Equal(t, tc.evicted, evicted, "findings dropped at the bound")
+			// The report span names the same source, for the billed duration, memory and
+			// cost per event source; the event's time and batch size stay on the invocation.
+			naming := maps.Clone(tc.want)
+			delete(naming, lambdaconv.AttrEventTimeUnixMs)
+			delete(naming, lambdaconv.AttrBatchMessageCount)
 			for _, s := range spansOfType(outs, lambdaconv.SpanTypeReport) {
-				assert.Empty(t, eventSourceAttributes(s), "the report span carries no event source")
+				assert.Equal(t, naming, eventSourceAttributes(s), "the report span names its invocation's event source")
 			}
 		})
 	}
@@ -259,6 +265,11 @@ func TestWithoutFindingsSpansAreAsBefore(t *testing.T) {
 
 	require.Equal(t, without.Traces.SpanCount(), with.Traces.SpanCount())
 	stripped := with.Traces
+	for _, s := range spansOfType([]Output{with}, lambdaconv.SpanTypeReport) {
+		for k := range sqsAttributes {
+			s.Attributes().Remove(k)
+		}
+	}
 	for _, s := range spansOfType([]Output{with}, lambdaconv.SpanTypeInvocation) {
 		for k := range sqsAttributes {
 			s.Attributes().Remove(k)

@@ -117,7 +117,11 @@ func TestLambdaconvtestMakesWhatTranslateMakes(t *testing.T) {
 						lambdaconv.AttrBatchMessageCount: 10,
 					}}).
 				Report(lambdaconvtest.Report{RequestID: "r1", Start: t0, Trace: trace(1), Duration: 41 * ms, BilledDuration: 41 * ms,
-					MaxMemoryUsedMB: 80, Outcome: lambdaconvtest.Outcome{Status: telemetryapi.StatusError}}),
+					MaxMemoryUsedMB: 80, Outcome: lambdaconvtest.Outcome{Status: telemetryapi.StatusError},
+					Attributes: map[string]any{
+						lambdaconv.AttrFaaSTrigger: "pubsub", lambdaconv.AttrMessagingSystem: "aws_sqs", lambdaconv.AttrMessagingDestinationName: "orders",
+						lambdaconv.AttrEventSourceARN: "arn:aws:sqs:eu-west-1:123456789012:orders",
+					}}),
 		},
 		{
 			name: "SnapStart restore",

@@ -46,7 +46,7 @@ type state struct {
 	// started: platform.start seen, platform.runtimeDone not yet.
 	started map[string]startedInvocation
 	// finished: invocation span emitted, platform.report not yet seen.
-	finished map[string]spanRef
+	finished map[string]finishedInvocation
 	// findings: otelcol.invocation records whose invocation span is not made yet.
 	findings findings
 
@@ -85,6 +85,14 @@ type spanRef struct {
 	start   time.Time
 }
 
+// finishedInvocation is an invocation span whose report has not come: the report span is
+// its child and, for the billed duration, memory and cost per event source, carries the
+// event source the extension's proxy found (nil without one; never changed once set).
+type finishedInvocation struct {
+	spanRef
+	source *telemetryapi.EventSource
+}
+
 type pendingInit struct {
 	seen bool
 	// late: the phase began after the sandbox's first invocation was counted; its span
@@ -110,7 +118,7 @@ func NewSandbox(key string) *Sandbox {
 	return &Sandbox{st: state{
 		key:      key,
 		started:  make(map[string]startedInvocation),
-		finished: make(map[string]spanRef),
+		finished: make(map[string]finishedInvocation),
 	}}
 }
 

@@ -316,8 +316,8 @@ func (t *batch) runtimeDone(at time.Time, r *telemetryapi.PlatformRuntimeDone) {
 	found.put(span.Attributes())
 	addPhaseEvents(span, r.Spans)
 
-	t.out.Stats.Evicted += evictOldest(t.st.finished, func(s spanRef) time.Time { return s.start })
-	t.st.finished[r.RequestID] = spanRef{traceID: id.traceID, spanID: id.spanID, start: start}
+	t.out.Stats.Evicted += evictOldest(t.st.finished, func(s finishedInvocation) time.Time { return s.start })
+	t.st.finished[r.RequestID] = finishedInvocation{spanRef{traceID: id.traceID, spanID: id.spanID, start: start}, found.sourceRef()}
 }
 
 // invocationSpan appends the SERVER span of one invocation, marking the sandbox's first
@@ -425,7 +425,8 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 
 	m := r.Metrics
 	attrs := span.Attributes()
-	attrs.EnsureCapacity(6 + boolInt(m.InitDurationMs != nil) + boolInt(m.RestoreDurationMs != nil) + lambdaconv.OutcomeAttributes(r.Status, r.ErrorType))
+	attrs.EnsureCapacity(6 + boolInt(m.InitDurationMs != nil) + boolInt(m.RestoreDurationMs != nil) + lambdaconv.OutcomeAttributes(r.Status, r.ErrorType) +
+		sourceAttributes(parent.source))
 	attrs.PutStr(lambdaconv.AttrSpanType, lambdaconv.SpanTypeReport)
 	attrs.PutStr(lambdaconv.AttrFaaSInvocationID, r.RequestID)
 	attrs.PutDouble(lambdaconv.AttrDurationMs, m.DurationMs)
@@ -442,6 +443,7 @@ func (t *batch) report(index int, at time.Time, r *telemetryapi.PlatformReport) 
 		attrs.PutDouble(lambdaconv.AttrBilledRestoreDurationMs, *m.BilledRestoreDurationMs)
 	}
 	lambdaconv.SetOutcome(span, attrs, r.Status, r.ErrorType, "")
+	putSource(attrs, parent.source)
 	addPhaseEvents(span, r.Spans)
 }
 
@@ -494,7 +496,7 @@ func (t *batch) reportedPhase(m *telemetryapi.ReportMetrics) (p *pendingInit, na
 
 // invocationFromReport makes the invocation span of an invocation whose runtimeDone the
 // forwarder never saw (the runtime crashed, ran out of memory, ...), from its report.
-func (t *batch) invocationFromReport(at time.Time, duration time.Duration, r *telemetryapi.PlatformReport) spanRef {
+func (t *batch) invocationFromReport(at time.Time, duration time.Duration, r *telemetryapi.PlatformReport) finishedInvocation {
 	start := at.Add(-duration)
 	tracing := r.Tracing
 	if started, ok := t.st.started[r.RequestID]; ok {
@@ -524,7 +526,7 @@ func (t *batch) invocationFromReport(at time.Time, duration time.Duration, r *te
 	span := t.invocationSpan(id, r.RequestID, start, duration, r.Status, found.errorTypeOf(r.Status, r.ErrorType), 1+found.attributes())
 	span.Attributes().PutBool(lambdaconv.AttrInvocationFromReport, true)
 	found.put(span.Attributes())
-	return spanRef{traceID: id.traceID, spanID: id.spanID, start: start}
+	return finishedInvocation{spanRef{traceID: id.traceID, spanID: id.spanID, start: start}, found.sourceRef()}
 }
 
 // initStart opens an init or restore phase; the next invocation is its cold start unless
