@@ -216,9 +216,16 @@ func (a *Agent) init(ctx context.Context) error {
 	}
 	otlpAddr := a.serve("otlp", a.cfg.OTLPEndpoint, otlpproxy.Handler{Queue: a.payloads})
 	pushAddr := a.serve("pushgateway", a.cfg.PushEndpoint, pushgw.Handler{Store: a.store})
-	proxyAddr := "off"
-	if a.proxy != nil {
-		proxyAddr = "on " + a.proxyAddr
+	proxyAddr := "on " + a.proxyAddr
+	switch {
+	case a.proxy != nil:
+	case a.cfg.RuntimeProxy == config.ProxyAuto && !usesWrapper(a.opts.Getenv):
+		// The one way to miss it silently: an OS-only runtime whose bootstrap execs the
+		// wrapper, where AWS_LAMBDA_EXEC_WRAPPER is not set.
+		proxyAddr = "off (AWS_LAMBDA_EXEC_WRAPPER does not name " + wrapperName +
+			"; set OTELCOL_LAMBDA_RUNTIME_PROXY=on if the bootstrap execs it)"
+	default:
+		proxyAddr = "off"
 	}
 	a.opts.Logf("forwarding to %s (flush %s, telemetry %s); OTLP/HTTP on %s; Pushgateway API on %s; Runtime API proxy %s",
 		a.cfg.Endpoint, a.cfg.Flush, strings.Join(a.cfg.TelemetryTypes, ","), otlpAddr, pushAddr, proxyAddr)

@@ -239,7 +239,7 @@ func TestRuntimeProxyNeverBreaksTheFunction(t *testing.T) {
 		{name: "listen address taken", env: wrapperEnv, mode: config.ProxyAuto, proxyListen: taken.Addr().String(), log: "runtime API proxy: runtimeproxy: listen"},
 		{name: "address cannot be written", env: wrapperEnv, mode: config.ProxyOn, badFile: true, log: "not a directory"},
 		{name: "off", env: wrapperEnv, mode: config.ProxyOff, log: "Runtime API proxy off"},
-		{name: "no wrapper", mode: config.ProxyAuto, log: "Runtime API proxy off"},
+		{name: "no wrapper", mode: config.ProxyAuto, log: "Runtime API proxy off (AWS_LAMBDA_EXEC_WRAPPER does not name otelcol-lambda-wrapper; set OTELCOL_LAMBDA_RUNTIME_PROXY=on if the bootstrap execs it)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

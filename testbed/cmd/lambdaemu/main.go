@@ -29,7 +29,7 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func main() {
 	var extensions, env multiFlag
 	flag.Var(&extensions, "extension", "extension executable to spawn (repeatable)")
-	flag.Var(&env, "env", "KEY=value for the extensions (repeatable)")
+	flag.Var(&env, "env", "KEY=value for the extensions, and for the -runtime program (repeatable)")
 	invocations := flag.Int("invocations", 3, "invocations to run")
 	work := flag.Duration("work", 10*time.Millisecond, "time the echo function takes")
 	timeout := flag.Duration("timeout", 3*time.Second, "the function's timeout")
