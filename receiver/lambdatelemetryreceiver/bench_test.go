@@ -34,7 +34,11 @@ const invocationsPerBatch = 100
 
 // benchBatch is invocationsPerBatch warm invocations, three platform events each, as
 // Lambda writes them (X-Ray tracing on, sub-phase spans in runtimeDone).
-func benchBatch() []byte {
+func benchBatch() []byte { return benchBatchOf(false) }
+
+// benchBatchOf is benchBatch, where withFindings puts the extension's otelcol.invocation
+// (an SQS batch of 10, as its Runtime API proxy finds it) before each runtimeDone.
+func benchBatchOf(withFindings bool) []byte {
 	var sb strings.Builder
 	sb.WriteString("[")
 	t0 := time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -47,6 +51,10 @@ func benchBatch() []byte {
 		id := fmt.Sprintf("8476a536-e9f4-11e8-9739-%012d", i)
 		tracing := fmt.Sprintf(`"tracing":{"spanId":"%016x","type":"X-Amzn-Trace-Id","value":"Root=1-665b0e40-3f9a6c2b1d4e5f6a%08x;Parent=53995c3f42cd8ad8;Sampled=1"}`, i+1, i)
 		fmt.Fprintf(&sb, `{"time":"%s","type":"platform.start","record":{"requestId":"%s","version":"$LATEST",%s}},`, ts(0), id, tracing)
+		if withFindings {
+			fmt.Fprintf(&sb, `{"time":"%s","type":"otelcol.invocation","record":{"requestId":"%s","eventSource":{"kind":"sqs","trigger":"pubsub","messagingSystem":"aws_sqs","destination":"orders","arn":"arn:aws:sqs:us-east-1:123456789012:orders","eventTimeUnixMs":%d,"batchSize":10}}},`,
+				ts(0), id, start.Add(-2*time.Second).UnixMilli())
+		}
 		fmt.Fprintf(&sb, `{"time":"%s","type":"platform.runtimeDone","record":{"requestId":"%s","status":"success","metrics":{"durationMs":41.6,"producedBytes":512},%s,"spans":[{"name":"responseLatency","start":"%s","durationMs":40.1},{"name":"responseDuration","start":"%s","durationMs":1.5}]}},`,
 			ts(42*time.Millisecond), id, tracing, ts(0), ts(40*time.Millisecond))
 		fmt.Fprintf(&sb, `{"time":"%s","type":"platform.report","record":{"requestId":"%s","status":"success","metrics":{"durationMs":43.2,"billedDurationMs":44,"memorySizeMB":512,"maxMemoryUsedMB":87},%s}}`,
@@ -70,6 +78,20 @@ func perInvocation(b *testing.B) {
 // the batch, derive invocation and report spans, hand them to the pipeline.
 func BenchmarkTelemetryPath(b *testing.B) {
 	body, header := benchBatch(), benchHeader()
+	r := newBenchReceiver(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		wholePath(b, r, header, body)
+	}
+	perInvocation(b)
+}
+
+// BenchmarkTelemetryPathFindings is BenchmarkTelemetryPath with the extension's Runtime
+// API proxy on: one otelcol.invocation more per invocation, whose event source goes on the
+// invocation and report spans. Against BenchmarkTelemetryPath, what the proxy costs the
+// gateway per invocation.
+func BenchmarkTelemetryPathFindings(b *testing.B) {
+	body, header := benchBatchOf(true), benchHeader()
 	r := newBenchReceiver(b)
 	b.ReportAllocs()
 	for b.Loop() {
