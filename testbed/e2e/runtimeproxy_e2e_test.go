@@ -6,20 +6,14 @@
 package e2e
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,76 +23,21 @@ import (
 
 	"github.com/otelcol-lambda/otelcol-lambda/instrumentation/go/lambdatrigger"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
-	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/gatewaytest"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/lambdaemu"
 )
 
-// recordingGateway is a stand-in for the gateway that keeps every telemetry event the
-// extension sends, in the order the extension sent them (layer/internal/gatewaytest is the
-// layer's own and internal to it). It accepts everything.
-type recordingGateway struct {
-	*httptest.Server
+// recordingGateway is the fake gateway of the extension's tests, which keeps every batch
+// the extension sends; its view of one invocation reads them in the order each extension
+// sent them.
+type recordingGateway struct{ *gatewaytest.Gateway }
 
-	mu      sync.Mutex
-	batches map[string]bool // instance/sequence already recorded: a retry is not recorded twice
-	events  []sentEvent
-}
-
-// sentEvent is one event as an extension sent it.
-type sentEvent struct {
-	instance string
-	event    telemetryapi.Event
-}
-
-func startRecordingGateway(t *testing.T) *recordingGateway {
+func startRecordingGateway(t *testing.T) recordingGateway {
 	t.Helper()
-	g := &recordingGateway{batches: map[string]bool{}}
-	g.Server = httptest.NewServer(http.HandlerFunc(g.serve))
+	g := gatewaytest.New()
 	t.Cleanup(g.Close)
-	return g
-}
-
-func (g *recordingGateway) serve(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	if r.URL.Path != wire.TelemetryPath {
-		return // OTLP: these functions send none
-	}
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err == nil {
-			body, err = io.ReadAll(zr)
-		}
-		if err != nil {
-			http.Error(w, "bad gzip: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-	}
-	batch, err := wire.BatchFromHeaders(r.Header)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	events, err := telemetryapi.DecodeEvents(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	instance := batch.Sandbox.ExtensionInstanceID
-	g.mu.Lock()
-	if key := fmt.Sprintf("%s/%d", instance, batch.Sequence); batch.Sequence == 0 || !g.batches[key] {
-		g.batches[key] = true
-		for _, ev := range events {
-			g.events = append(g.events, sentEvent{instance: instance, event: ev})
-		}
-	}
-	g.mu.Unlock()
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = io.WriteString(w, `{"accepted":true}`)
+	return recordingGateway{g}
 }
 
 // invocationView is what the gateway got about one request id.
@@ -114,43 +53,54 @@ type invocationView struct {
 }
 
 // view collects what the gateway got about requestID.
-func (g *recordingGateway) view(t *testing.T, requestID string) invocationView {
+func (g recordingGateway) view(t *testing.T, requestID string) invocationView {
 	t.Helper()
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	v := invocationView{findingAt: -1, runtimeDoneAt: -1}
 	position := map[string]int{} // each extension's own stream
-	for _, se := range g.events {
-		at := position[se.instance]
-		position[se.instance]++
-		switch se.event.Type {
-		case telemetryapi.TypeInvocation, telemetryapi.TypePlatformRuntimeDone, telemetryapi.TypePlatformReport:
-		default:
-			continue
+	for _, b := range g.Batches() {
+		if b.Status != http.StatusOK || b.Replay {
+			continue // a retry is not recorded twice
 		}
-		rec, err := se.event.DecodeRecord()
-		require.NoError(t, err, "%s record", se.event.Type)
-		switch r := rec.(type) {
-		case *telemetryapi.Invocation:
-			if r.RequestID == requestID {
-				v.finding, v.findingAt = r, at
-				v.findings++
-			}
-		case *telemetryapi.PlatformRuntimeDone:
-			if r.RequestID == requestID {
-				v.runtimeDone, v.runtimeDoneAt = r, at
-			}
-		case *telemetryapi.PlatformReport:
-			if r.RequestID == requestID {
-				v.report = r
-			}
+		instance := b.Batch.Sandbox.ExtensionInstanceID
+		for _, ev := range b.Events {
+			at := position[instance]
+			position[instance]++
+			v.add(t, requestID, ev, at)
 		}
 	}
 	return v
 }
 
+// add takes one event of an extension's stream, at position at, into v when it is about
+// requestID.
+func (v *invocationView) add(t *testing.T, requestID string, ev telemetryapi.Event, at int) {
+	t.Helper()
+	switch ev.Type {
+	case telemetryapi.TypeInvocation, telemetryapi.TypePlatformRuntimeDone, telemetryapi.TypePlatformReport:
+	default:
+		return
+	}
+	rec, err := ev.DecodeRecord()
+	require.NoError(t, err, "%s record", ev.Type)
+	switch r := rec.(type) {
+	case *telemetryapi.Invocation:
+		if r.RequestID == requestID {
+			v.finding, v.findingAt = r, at
+			v.findings++
+		}
+	case *telemetryapi.PlatformRuntimeDone:
+		if r.RequestID == requestID {
+			v.runtimeDone, v.runtimeDoneAt = r, at
+		}
+	case *telemetryapi.PlatformReport:
+		if r.RequestID == requestID {
+			v.report = r
+		}
+	}
+}
+
 // waitForReports waits until the gateway has the platform.report of every request id.
-func (g *recordingGateway) waitForReports(t *testing.T, requestIDs ...string) {
+func (g recordingGateway) waitForReports(t *testing.T, requestIDs ...string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		for _, id := range requestIDs {

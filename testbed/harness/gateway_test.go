@@ -21,7 +21,7 @@ import (
 // in its storage directory and its output, answers the health check, and exits on SIGTERM.
 // A stand-in of its own: it is a process that keeps the harness's contract with a gateway
 // (environment, health check, signals) without building the Collector, which
-// layer/internal/gatewaytest (an in-process HTTP fake for the extension) cannot be.
+// testbed/gatewaytest (an in-process HTTP fake for the extension) cannot be.
 func TestMain(m *testing.M) {
 	if os.Getenv("HARNESS_FAKE_GATEWAY") == "1" {
 		fakeGateway()

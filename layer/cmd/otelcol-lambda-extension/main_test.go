@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
-	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/gatewaytest"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/gatewaytest"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/lambdaemu"
 )
 

@@ -22,8 +22,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
-	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/gatewaytest"
 	"github.com/otelcol-lambda/otelcol-lambda/layer/wrapper"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/gatewaytest"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/lambdaemu"
 )
 

@@ -25,7 +25,7 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/config"
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/flush"
-	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/gatewaytest"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/gatewaytest"
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/lambdaemu"
 )
 

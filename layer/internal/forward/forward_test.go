@@ -18,9 +18,9 @@ import (
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/telemetryapi"
 	"github.com/otelcol-lambda/otelcol-lambda/internal/wire"
-	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/gatewaytest"
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/queue"
 	"github.com/otelcol-lambda/otelcol-lambda/layer/internal/telemetry"
+	"github.com/otelcol-lambda/otelcol-lambda/testbed/gatewaytest"
 )
 
 func queues(t *testing.T, n int) (*queue.Queue[telemetry.Item], *queue.Queue[Payload]) {

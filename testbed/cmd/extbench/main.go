@@ -95,8 +95,8 @@ const envServeGateway = "EXTBENCH_SERVE_GATEWAY"
 // gateway does, until stdin closes. It runs in a process of its own, so that its work
 // (and its garbage collection) does not land on the measured function's runtime, which
 // runs in the harness's process. A stand-in rather than the real gateway, whose own CPU and
-// start-up would land in what extbench measures; layer/internal/gatewaytest is internal to
-// layer/.
+// start-up would land in what extbench measures; testbed/gatewaytest keeps every request
+// it gets, which a run of many invocations does not need.
 func runGateway() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)

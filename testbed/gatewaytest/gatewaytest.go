@@ -4,10 +4,10 @@
 // Package gatewaytest is a fake otelcol-lambda gateway for the extension's tests: it
 // answers as the lambda_telemetry receiver does (200, 400, 401, 413, 503 + Retry-After),
 // dedupes batches by (instance, sequence) as the receiver does, and records everything.
-// It is the layer's own stand-in: layer/ links the standard library and our internal
-// packages only (internal/boundaries), so its tests cannot start the real gateway as the
-// testbed does (testbed/harness).
-package gatewaytest // import "github.com/otelcol-lambda/otelcol-lambda/layer/internal/gatewaytest"
+// The extension's unit tests use it where starting the real gateway (testbed/harness)
+// would be too heavy, and the end-to-end tests of the Runtime API proxy read from it what
+// the real extension sent.
+package gatewaytest // import "github.com/otelcol-lambda/otelcol-lambda/testbed/gatewaytest"
 
 import (
 	"bytes"
