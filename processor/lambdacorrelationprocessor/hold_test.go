@@ -4,6 +4,7 @@
 package lambdacorrelationprocessor
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -172,4 +173,41 @@ func TestHeldReportsKeepTheirResource(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBurstRoomGivenBack: a burst of held spans (a new function's first window) leaves, and
+// with it the room it took: the maps are made anew once the store is empty, and the entries
+// kept for reuse are cut to keptAfterBurst. A store that held few keeps its maps.
+func TestBurstRoomGivenBack(t *testing.T) {
+	h := newHarness(t, nil)
+	burst := make([]string, 3*keptAfterBurst)
+	for i := range burst {
+		burst[i] = fmt.Sprintf("r%d", i)
+	}
+	h.consume(t, invocationBatch(burst...))
+	require.Equal(t, len(burst), h.p.pending.len())
+	h.clock.Add(h.p.cfg.Window + time.Second)
+	h.expire(t)
+	assert.Equal(t, len(burst), h.sink.SpanCount(), "the burst's spans all leave")
+	assert.Zero(t, h.p.pending.len())
+	assert.Zero(t, h.p.pending.peak, "the maps are made anew")
+	assert.Len(t, h.p.free, keptAfterBurst)
+	assert.Equal(t, keptAfterBurst, cap(h.p.free), "the longer list's memory is let go")
+
+	// Holding and pairing go on as before (the function's spans went unpaired, so its
+	// invocation spans are no longer held: the function span waits for its partner).
+	h.consumeOTLP(t, rootSpan("after"))
+	assert.Equal(t, 1, h.p.pending.len())
+	h.consume(t, invocationBatch("after"))
+	assert.Equal(t, len(burst)+2, h.sink.SpanCount())
+	assert.Zero(t, h.p.pending.len())
+
+	// A few held: nothing is remade.
+	h.consume(t, invocationBatch("s1", "s2"))
+	byKey := h.p.pending.byKey
+	h.clock.Add(h.p.cfg.Window + time.Second)
+	h.expire(t)
+	assert.Equal(t, 2, h.p.pending.peak)
+	byKey[joinKey{fn: "probe"}] = nil // the store's map is still the same one
+	assert.Contains(t, h.p.pending.byKey, joinKey{fn: "probe"})
 }

@@ -111,7 +111,12 @@ type pendingStore struct {
 	byInvocation map[spanKey]*entry
 	head, tail   *entry // head is the oldest
 	n            int
+	peak         int // the most entries held since the maps were made
 }
+
+// keptAfterBurst is how many entries' worth of room the store, and the processor's list of
+// entries to reuse, keep once a burst is over (see shrink).
+const keptAfterBurst = 1024
 
 func newPendingStore() *pendingStore {
 	return &pendingStore{byKey: map[joinKey]*entry{}, byInvocation: map[spanKey]*entry{}}
@@ -134,6 +139,20 @@ func (s *pendingStore) add(e *entry) {
 	}
 	s.tail = e
 	s.n++
+	s.peak = max(s.peak, s.n)
+}
+
+// shrink gives back the room of a burst once it is over: Go's maps keep the room of the most
+// entries they ever held, so when the store is empty and held more than keptAfterBurst, its
+// maps are made anew. A new function's spans are held for a window (every function is new
+// after the gateway starts), which is such a burst. It tells whether it shrank.
+func (s *pendingStore) shrink() bool {
+	if s.n > 0 || s.peak <= keptAfterBurst {
+		return false
+	}
+	s.byKey, s.byInvocation = map[joinKey]*entry{}, map[spanKey]*entry{}
+	s.peak = 0
+	return true
 }
 
 func (s *pendingStore) remove(e *entry) {

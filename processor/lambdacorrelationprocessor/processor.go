@@ -228,6 +228,9 @@ func (p *correlationProcessor) releaseExpired(ctx context.Context, all bool) err
 		p.releaseUnpaired(e, &c, false)
 	}
 	td := p.drainReleased(ptrace.Traces{})
+	if p.pending.shrink() && len(p.free) > keptAfterBurst {
+		p.free = append(make([]*entry, 0, keptAfterBurst), p.free[:keptAfterBurst]...)
+	}
 	p.mu.Unlock()
 	p.record(&c)
 	if td.ResourceSpans().Len() == 0 {
