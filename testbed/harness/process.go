@@ -145,6 +145,9 @@ func (p *Process) CPU() (time.Duration, error) { return ProcessCPU(p.Cmd.Process
 // Memory is the process's resident set now and at its peak, in bytes.
 func (p *Process) Memory() (rss, peak int64, err error) { return ProcessMemory(p.Cmd.Process.Pid) }
 
+// ResetPeak starts the process's peak resident set over from now (ResetPeakMemory).
+func (p *Process) ResetPeak() error { return ResetPeakMemory(p.Cmd.Process.Pid) }
+
 // Sample is one reading of a process's resident set and CPU time.
 type Sample struct {
 	At       time.Duration // since the sampler started

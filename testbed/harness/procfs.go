@@ -62,6 +62,13 @@ func ProcessMemory(pid int) (rss, peak int64, err error) {
 	return parseStatusMemory(data)
 }
 
+// ResetPeakMemory makes process pid's VmHWM its resident set now (Linux 4.0 and later:
+// writing 5 to /proc/PID/clear_refs), so that the next reading of the peak is that of what
+// the process did since.
+func ResetPeakMemory(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
 // parseStatusMemory reads VmRSS and VmHWM (in kB) from /proc/PID/status.
 func parseStatusMemory(data []byte) (rss, peak int64, err error) {
 	var seen int

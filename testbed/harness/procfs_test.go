@@ -6,6 +6,8 @@ package harness
 import (
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 	"testing"
 	"time"
@@ -93,4 +95,27 @@ func TestRSSFiguresOverSamples(t *testing.T) {
 	assert.Len(t, Between(samples, time.Minute, 3*time.Minute), 3)
 	assert.Zero(t, RSSSlope(samples[:1]))
 	assert.Zero(t, MedianRSS(nil))
+}
+
+// After a burst is freed, the peak still holds it until ResetPeakMemory, and not after.
+func TestResetPeakMemory(t *testing.T) {
+	const burst = 64 << 20
+	pid := os.Getpid()
+	b := make([]byte, burst)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1 // resident
+	}
+	_, withBurst, err := ProcessMemory(pid)
+	require.NoError(t, err)
+	runtime.KeepAlive(b)
+	b = nil
+	debug.FreeOSMemory()
+	rss, peak, err := ProcessMemory(pid)
+	require.NoError(t, err)
+	require.Greater(t, peak, rss+burst/2, "the freed burst should have left the resident set and stayed in the peak")
+
+	require.NoError(t, ResetPeakMemory(pid))
+	_, reset, err := ProcessMemory(pid)
+	require.NoError(t, err)
+	assert.Less(t, reset, withBurst-burst/2, "the peak after the reset still holds the burst")
 }

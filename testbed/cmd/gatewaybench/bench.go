@@ -32,11 +32,13 @@ type result struct {
 	// sandboxCounted is what one function's spans from sandboxSpans/100 sandboxes, each
 	// with its own resource, counted to (SDK-only traffic at the first size; -1 otherwise).
 	sandboxCounted float64
-	// RSS: VmHWM once drained, and the median of the readings over the load's second half.
-	peak, steady int64
-	samples      int
-	send         time.Duration // how long sending took
-	retried      int64         // requests retried after a refusal
+	// RSS: the peak from the load's start until drained (VmHWM, reset as the load starts),
+	// the peak before it (the start and the warm-up), and the median of the readings over
+	// the load's second half.
+	peak, warmPeak, steady int64
+	samples                int
+	send                   time.Duration // how long sending took
+	retried                int64         // requests retried after a refusal
 	// fresh and freshNew are how long each probe took from its invocation's end to be
 	// visible in Prometheus: on functions the gateway knows, and each the first
 	// invocation of a new function.
@@ -216,7 +218,7 @@ func measure(o options, prom *harness.Prometheus, p pipeline, kind mixKind, size
 		return r, t, fmt.Errorf("%w (the load: %+v)", err, st)
 	}
 	r.cpu, r.counted = f.cpu, m.countOf(t.prefixes)-own.warmCount
-	r.steady, r.samples, r.send, r.peak = f.steady, f.samples, f.send, f.peak
+	r.steady, r.samples, r.send, r.peak, r.warmPeak = f.steady, f.samples, f.send, f.peak, f.warmPeak
 	r.retried = st.Retried
 	if p.Telemetry {
 		if r.checks, err = m.groundTruth(t.fleets); err != nil {
@@ -301,10 +303,11 @@ type loadFigures struct {
 	send, drain time.Duration // how long sending took, and then until drained
 	harnessCPU  time.Duration // this process's CPU over the send (the load generator's cost)
 	others      float64       // other processes' CPU during the send, in cores
-	// peak is VmHWM once drained, steady the median of the 250 ms RSS readings over the
-	// send's second half (samples of them).
-	peak, steady int64
-	samples      int
+	// peak is VmHWM once drained, reset as the send starts; warmPeak is VmHWM before the
+	// send (the gateway's start and whatever came before the load); steady is the median of
+	// the 250 ms RSS readings over the send's second half (samples of them).
+	peak, warmPeak, steady int64
+	samples                int
 }
 
 // measureLoad sends a load with send and waits with drained until the gateway's output is
@@ -318,6 +321,12 @@ func measureLoad(gw *harness.Gateway, prom *harness.Prometheus, pprofAddr, profi
 	cpu0, err := gw.CPU()
 	if err != nil {
 		return f, err
+	}
+	if _, f.warmPeak, err = gw.Memory(); err != nil {
+		return f, err
+	}
+	if err := gw.ResetPeak(); err != nil {
+		return f, fmt.Errorf("resetting the gateway's peak RSS: %w", err)
 	}
 	smp := harness.StartSampler(gw.Process, 250*time.Millisecond)
 	profiled := make(chan error, 1)
@@ -449,9 +458,12 @@ func (m *measurement) waitFor(what string, done func() (bool, error)) error {
 	}
 }
 
-// profile writes a 2-second CPU profile of a gateway whose pprof listens on addr.
+// profileSeconds is how long profile samples (-profile-seconds): the load's first seconds.
+var profileSeconds = 2
+
+// profile writes a CPU profile of a gateway whose pprof listens on addr.
 func profile(addr, path string) error {
-	resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=2")
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, profileSeconds))
 	if err != nil {
 		return err
 	}

@@ -13,60 +13,63 @@ import (
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
 )
 
-// floors are the cost of only decoding the payloads the gateways received, per request
-// size: the functions' OTLP spans, and the extension's Telemetry API batches.
-type floors map[int]floor
-
-type floor struct {
-	perSpan, perInvocation time.Duration
+// floorKey names a measured load: a mix at a request size.
+type floorKey struct {
+	kind mixKind
+	size int
 }
 
-// measureFloors decodes the same payloads on one core, as many times as it takes to
-// measure, and nothing else: at each request size, the OTLP requests of the SDK-only
-// traffic, and the Telemetry API batches of the extension-only traffic (the measured
-// loads, generated again from the same configuration and seed).
+// floors are the cost of only decoding what each pipeline got in a measured load, per
+// invocation: [0] A's requests (the extension's Telemetry API batches and the OTLP spans
+// it forwards or the functions send), [1] B's (OTLP spans only). Each pipeline's CPU over
+// its own floor says how much it spends beyond reading its input; A's floor over B's, how
+// much more A's input costs to read.
+type floors map[floorKey][2]time.Duration
+
+// measureFloors decodes, on one goroutine and doing nothing else, the payloads of every
+// measured load (generated again from the same configuration and seed) as many times as it
+// takes to measure.
 func measureFloors(o options) (floors, error) {
 	out := floors{}
 	for _, size := range o.sizes {
-		var f floor
-		sdk, err := makeTraffic(mixSDK, "floor", o.shape(size))
-		if err != nil {
-			return nil, err
-		}
-		ext, err := makeTraffic(mixExtension, "floor", o.shape(size))
-		if err != nil {
-			return nil, err
-		}
-		runtime.GC()
-		f.perSpan = cpuPer(sdk.spans, func() {
-			for _, b := range sdk.a.load {
-				if err := ptraceotlp.NewExportRequest().UnmarshalProto(b.Body); err != nil {
-					panic(err)
-				}
+		for _, kind := range o.mixes {
+			t, err := makeTraffic(kind, "floor", o.shape(size))
+			if err != nil {
+				return nil, err
 			}
-		})
-		f.perInvocation = cpuPer(ext.invocations, func() {
-			for _, b := range ext.a.load {
-				decodeTelemetryBatch(b.Body)
+			runtime.GC()
+			var f [2]time.Duration
+			for i, s := range []side{t.a, t.b} {
+				f[i] = cpuPer(t.invocations, func() {
+					for _, b := range s.load {
+						decodeBatch(b.Body, b.IsTraces())
+					}
+				})
 			}
-		})
-		out[size] = f
+			out[floorKey{kind, size}] = f
+		}
 	}
 	return out, nil
 }
 
-// decodeTelemetryBatch decodes a batch as the receiver does, and nothing else.
-// telemetryFloorDecoder names the floor's decoder in the report.
-const telemetryFloorDecoder = "internal/telemetryapi.ScanDecoded, the fastest decoder we have: each event validated and its record decoded in one walk"
+// telemetryFloorDecoder names the floor's decoders in the report.
+const telemetryFloorDecoder = "Telemetry API batches with internal/telemetryapi.ScanDecoded, the fastest decoder we have " +
+	"(each event validated and its record decoded in one walk); OTLP/protobuf requests with pdata"
 
-// decodeTelemetryBatch decodes a batch as the receiver does, and nothing else.
-func decodeTelemetryBatch(body []byte) {
+// decodeBatch decodes a request's body as the gateway does, and nothing else.
+func decodeBatch(body []byte, otlp bool) {
+	if otlp {
+		if err := ptraceotlp.NewExportRequest().UnmarshalProto(body); err != nil {
+			panic(err) // the load's requests always decode
+		}
+		return
+	}
 	err := telemetryapi.ScanDecoded(body, func(_ int, ev telemetryapi.DecodedEvent, err error) bool {
 		if err == nil {
 			err = ev.DecodeErr
 		}
 		if err != nil {
-			panic(err) // loadgen's events always decode
+			panic(err)
 		}
 		return true
 	})

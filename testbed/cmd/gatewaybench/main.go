@@ -64,6 +64,8 @@ type options struct {
 	drainTimeout time.Duration
 	// profileDir, when set, gets a CPU profile of each gateway under the span load.
 	profileDir string
+	// overlays are further configuration files for pipeline A (-overlay), under -root.
+	overlays []string
 
 	// The push benchmark (push.go); push selects it.
 	push            bool
@@ -101,6 +103,11 @@ func main() {
 	flag.DurationVar(&o.flush, "flush", 2*time.Second, "metrics flush interval (and correlation window) of the gateways")
 	flag.DurationVar(&o.drainTimeout, "drain-timeout", 2*time.Minute, "how long to wait for the sink (and Prometheus) to hold every count")
 	flag.StringVar(&o.profileDir, "profile-dir", "", "write a CPU profile of each gateway under each load here (adds the debug-endpoints overlay)")
+	flag.IntVar(&profileSeconds, "profile-seconds", profileSeconds, "with -profile-dir: seconds each profile samples, from the start of the load")
+	flag.Func("overlay", "a further configuration file for pipeline A, after its own (repeatable; relative to -root): to measure a setting", func(v string) error {
+		o.overlays = append(o.overlays, v)
+		return nil
+	})
 	flag.BoolVar(&o.push, "push", false, "run the push benchmark instead (writes testbed/results/push.md): Pushgateway pushes as the extension forwards them")
 	flag.IntVar(&o.pushSandboxes, "push-sandboxes", 3000, "push: sandboxes (extension instances) per round")
 	flag.IntVar(&o.pushFlushes, "push-flushes", 10, "push: flushes per sandbox")
@@ -213,7 +220,7 @@ type pipeline struct {
 // it: over OTLP, no span counts as one of the receiver's invocation spans.
 func pipelineA(o options) pipeline {
 	return pipeline{Pipeline: scenario.Ours, short: "A", name: "A: otelcol-lambda",
-		configs: scenario.Ours.ConfigPaths(o.root, filepath.Join("testbed", "bench", "sdk-spans.yaml"))}
+		configs: scenario.Ours.ConfigPaths(o.root, append([]string{filepath.Join("testbed", "bench", "sdk-spans.yaml")}, o.overlays...)...)}
 }
 
 func pipelineB(o options) pipeline {

@@ -49,6 +49,9 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 	}
 	fmt.Fprintf(&b, "- both pipelines: the same distribution binary, flush interval %s (lambda_correlation's window too), remote write to a tee that "+
 		"writes to a real Prometheus and then to the validating sink testbed/rwsink; a new gateway for each measurement\n", o.flush)
+	if len(o.overlays) > 0 {
+		fmt.Fprintf(&b, "- **A runs with further configuration** (-overlay, after its own): `%s`\n", strings.Join(o.overlays, "`, `"))
+	}
 	fmt.Fprintf(&b, "- A = `distribution/config.yaml` (lambda_telemetry -> memory_limiter -> lambda_correlation -> batch -> lambda_metrics -> prometheus_remote_write, no queue) "+
 		"with `testbed/bench/sdk-spans.yaml` (lambda_metrics' sdk_spans on, so that it counts functions without the extension); "+
 		"B = `testbed/bench/stock-pipeline.yaml` (otlp -> batch -> span_metrics -> batch -> prometheus_remote_write)\n\n")
@@ -68,13 +71,15 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 	fmt.Fprintf(&b, "*Spans* are the spans of the measured load as B gets them: one per invocation, and one more per function span in (1); "+
 		"A makes or receives as many. CPU is the gateway process's user+system time from the first request until the sink held every count "+
 		"(exactly what was sent, checked; for A's Telemetry API loads every figure of the ground truth, testbed/scenario.Checks), so it includes export. "+
+		"RSS peak in the load is the gateway's VmHWM from the load's first request (reset then: /proc/PID/clear_refs) until drained; "+
+		"before it, from the gateway's start through the warm-up, whose every function is new to the gateway. "+
 		"Medians over %d rounds; probes pooled.\n\n", o.rounds)
 
 	sums := make([][2]summary, len(cells))
 	for i, c := range cells {
 		sums[i] = [2]summary{summarize(c, 0), summarize(c, 1)}
 	}
-	fmt.Fprintf(&b, "| traffic | request size | CPU µs per span, A / B | A/B | CPU µs per invocation, A / B | RSS peak, A / B | A/B | RSS steady, A / B | "+
+	fmt.Fprintf(&b, "| traffic | request size | CPU µs per span, A / B | A/B | CPU µs per invocation, A / B | RSS peak in the load, A / B | A/B | RSS steady, A / B | "+
 		"freshness, median: known function, A / B | new function, A / B | counted, A / B |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, c := range cells {
 		a, bb := sums[i][0], sums[i][1]
@@ -96,11 +101,11 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 		fmt.Fprintf(&b, "| peak RSS at most B's + 10%% | %s | %d | A/B %.2f | %s |\n", c.kind.title(), c.size, r, yesNo(r <= 1.1))
 	}
 	for i, c := range cells {
-		if fl, ok := f[c.size]; ok && c.kind == mixExtension {
+		if fl, ok := f[floorKey{c.kind, c.size}]; ok && c.kind == mixExtension {
 			a := sums[i][0]
-			r := a.perInvocation / micros(fl.perInvocation)
+			r := a.perInvocation / micros(fl[0])
 			fmt.Fprintf(&b, "| Telemetry API: CPU per invocation within 2x its decode floor | %s | %d | %.2f µs / %.2f µs = %.2fx | %s |\n",
-				c.kind.title(), c.size, a.perInvocation, micros(fl.perInvocation), r, yesNo(r <= 2))
+				c.kind.title(), c.size, a.perInvocation, micros(fl[0]), r, yesNo(r <= 2))
 		}
 	}
 	for i, c := range cells {
@@ -111,17 +116,25 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 	}
 	fmt.Fprintf(&b, "\nEvery count above was exact (a measurement that is not stops the run).\n")
 
-	fmt.Fprintf(&b, "\n**Floors**, measured in the harness on the same payloads (decode only, one goroutine, garbage collection included):\n\n"+
-		"| request size | decode the SDK-only traffic's OTLP requests (pdata) | A over it, (3) | decode the extension-only traffic's Telemetry API batches (%s) | A over it, (2) |\n|---|---|---|---|---|\n",
+	fmt.Fprintf(&b, "\n**Floors**: what only decoding each pipeline's requests of the measured load costs, per invocation, "+
+		"measured in the harness on the same payloads (%s; one goroutine, garbage collection included), and each pipeline's CPU over its own floor:\n\n"+
+		"| traffic | request size | A's floor | A over it | B's floor | B over it | A's floor / B's |\n|---|---|---|---|---|---|---|\n",
 		telemetryFloorDecoder)
-	for _, size := range o.sizes {
-		fl := f[size]
-		fmt.Fprintf(&b, "| %d | %.2f µs/span | %s | %.2f µs/invocation | %s |\n", size, micros(fl.perSpan), overFloor(cells, sums, mixSDK, size, micros(fl.perSpan), false),
-			micros(fl.perInvocation), overFloor(cells, sums, mixExtension, size, micros(fl.perInvocation), true))
+	for i, c := range cells {
+		fl, ok := f[floorKey{c.kind, c.size}]
+		if !ok {
+			continue
+		}
+		a, bb := micros(fl[0]), micros(fl[1])
+		fmt.Fprintf(&b, "| %s | %d | %.2f µs | %.2fx | %.2f µs | %.2fx | %.2f |\n", c.kind.title(), c.size,
+			a, sums[i][0].perInvocation/a, bb, sums[i][1].perInvocation/bb, a/bb)
 	}
+	fmt.Fprintf(&b, "\nA over its floor against B over its own is how much each pipeline spends beyond reading its input (HTTP, building and "+
+		"handing on pdata, garbage collection, aggregation, export); A's floor over B's is how much more A's input costs to read: "+
+		"the Telemetry API's JSON events (three per invocation) against one protobuf span.\n")
 
-	fmt.Fprintf(&b, "\n**Per round:**\n\n| round | traffic | request size | pipeline | CPU µs/span | CPU µs/invocation | RSS peak | RSS steady (readings) | "+
-		"load sent in | other processes' CPU | freshness in Prometheus, median (known / new function) | requests retried | writes Prometheus refused |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n**Per round:**\n\n| round | traffic | request size | pipeline | CPU µs/span | CPU µs/invocation | RSS peak in the load | RSS peak before it | RSS steady (readings) | "+
+		"load sent in | other processes' CPU | freshness in Prometheus, median (known / new function) | requests retried | writes Prometheus refused |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for round := range o.rounds {
 		for _, c := range cells {
 			for i, p := range pipelines {
@@ -129,8 +142,8 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 					continue
 				}
 				r := c.results[i][round]
-				fmt.Fprintf(&b, "| %d | %s | %d | %s | %.2f | %.2f | %s | %s (%d) | %s | %.2f cores | %s / %s | %d | %d |\n", round+1, c.kind.title(), c.size, p.short,
-					per(r.cpu, c.spans), per(r.cpu, c.invocations), mib(r.peak), steadyMiB(r.steady), r.samples, r.send.Round(10*time.Millisecond), r.others,
+				fmt.Fprintf(&b, "| %d | %s | %d | %s | %.2f | %.2f | %s | %s | %s (%d) | %s | %.2f cores | %s / %s | %d | %d |\n", round+1, c.kind.title(), c.size, p.short,
+					per(r.cpu, c.spans), per(r.cpu, c.invocations), mib(r.peak), mib(r.warmPeak), steadyMiB(r.steady), r.samples, r.send.Round(10*time.Millisecond), r.others,
 					probes(r.fresh).medianMs(), probes(r.freshNew).medianMs(), r.retried, r.promRefused)
 			}
 		}
@@ -161,21 +174,6 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 		}
 	}
 	return b.String()
-}
-
-// overFloor is A's CPU over a floor for the traffic kind at size, per invocation or per
-// span.
-func overFloor(cells []*cell, sums [][2]summary, kind mixKind, size int, floor float64, perInvocation bool) string {
-	for i, c := range cells {
-		if c.kind == kind && c.size == size {
-			a := sums[i][0].perSpan
-			if perInvocation {
-				a = sums[i][0].perInvocation
-			}
-			return fmt.Sprintf("%.2fx", a/floor)
-		}
-	}
-	return "not measured"
 }
 
 // probes are freshness probe results: from an invocation's end until visible in
