@@ -25,7 +25,7 @@ func environment(b *strings.Builder, o options, target string) {
 	fmt.Fprintf(b, "- gateway: `%s --version`: %s; collector release %s (core and contrib, both pipelines)\n",
 		relative(o.bin), version(o.bin, "--version"), collectorRelease(o.root))
 	fmt.Fprintf(b, "- Prometheus: %s\n", version(o.prometheusBin, "--version"))
-	fmt.Fprintf(b, "- command: `%s` = `go run ./testbed/cmd/gatewaybench %s`\n", target, strings.Join(o.args, " "))
+	fmt.Fprintf(b, "- command: `go run ./testbed/cmd/gatewaybench %s` (`%s` runs it with -bin, -out and BENCH_ARGS)\n", strings.Join(o.args, " "), target)
 }
 
 func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
