@@ -11,8 +11,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/otelcol-lambda/otelcol-lambda/internal/lambdaconv/lambdaconvtest"
+	"github.com/otelcol-lambda/otelcol-lambda/processor/lambdacorrelationprocessor/internal/metadatatest"
 )
 
 // origin is where a span the next consumer received sits: its resource and scope.
@@ -176,8 +179,9 @@ func TestHeldReportsKeepTheirResource(t *testing.T) {
 }
 
 // TestBurstRoomGivenBack: a burst of held spans (a new function's first window) leaves, and
-// with it the room it took: the maps are made anew once the store is empty, and the entries
-// kept for reuse are cut to keptAfterBurst. A store that held few keeps its maps.
+// with it the room it took: once an eighth or less of it is held, the maps are made anew
+// with the spans still held, which pair as before, and the entries kept for reuse are cut
+// to keptAfterBurst. A store that held few keeps its maps.
 func TestBurstRoomGivenBack(t *testing.T) {
 	h := newHarness(t, nil)
 	burst := make([]string, 3*keptAfterBurst)
@@ -185,29 +189,33 @@ func TestBurstRoomGivenBack(t *testing.T) {
 		burst[i] = fmt.Sprintf("r%d", i)
 	}
 	h.consume(t, invocationBatch(burst...))
-	require.Equal(t, len(burst), h.p.pending.len())
-	h.clock.Add(h.p.cfg.Window + time.Second)
+	h.clock.Add(time.Second)
+	h.consume(t, invocationBatch("late")) // held past the burst's window
+	require.Equal(t, len(burst)+1, h.p.pending.len())
+	byKey := h.p.pending.byKey
+
+	h.clock.Add(h.p.cfg.Window - time.Second/2)
 	h.expire(t)
 	assert.Equal(t, len(burst), h.sink.SpanCount(), "the burst's spans all leave")
-	assert.Zero(t, h.p.pending.len())
-	assert.Zero(t, h.p.pending.peak, "the maps are made anew")
+	require.Equal(t, 1, h.p.pending.len(), "the late span stays")
+	assert.Equal(t, 1, h.p.pending.peak, "the maps are made anew with what is held")
+	byKey[joinKey{fn: "probe"}] = nil
+	assert.NotContains(t, h.p.pending.byKey, joinKey{fn: "probe"}, "the burst's map is gone")
 	assert.Len(t, h.p.free, keptAfterBurst)
 	assert.Equal(t, keptAfterBurst, cap(h.p.free), "the longer list's memory is let go")
 
-	// Holding and pairing go on as before (the function's spans went unpaired, so its
-	// invocation spans are no longer held: the function span waits for its partner).
-	h.consumeOTLP(t, rootSpan("after"))
-	assert.Equal(t, 1, h.p.pending.len())
-	h.consume(t, invocationBatch("after"))
-	assert.Equal(t, len(burst)+2, h.sink.SpanCount())
+	// The span held across the shrink pairs as before.
+	h.consumeOTLP(t, rootSpan("late"))
 	assert.Zero(t, h.p.pending.len())
+	assert.Equal(t, len(burst)+2, h.sink.SpanCount())
+	metadatatest.AssertEqualProcessorLambdaCorrelationPaired(t, h.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 
 	// A few held: nothing is remade.
 	h.consume(t, invocationBatch("s1", "s2"))
-	byKey := h.p.pending.byKey
+	byKey = h.p.pending.byKey
 	h.clock.Add(h.p.cfg.Window + time.Second)
 	h.expire(t)
 	assert.Equal(t, 2, h.p.pending.peak)
-	byKey[joinKey{fn: "probe"}] = nil // the store's map is still the same one
-	assert.Contains(t, h.p.pending.byKey, joinKey{fn: "probe"})
+	byKey[joinKey{fn: "probe"}] = nil
+	assert.Contains(t, h.p.pending.byKey, joinKey{fn: "probe"}, "the store's map is still the same one")
 }

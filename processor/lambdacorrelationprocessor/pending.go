@@ -142,16 +142,24 @@ func (s *pendingStore) add(e *entry) {
 	s.peak = max(s.peak, s.n)
 }
 
-// shrink gives back the room of a burst once it is over: Go's maps keep the room of the most
-// entries they ever held, so when the store is empty and held more than keptAfterBurst, its
-// maps are made anew. A new function's spans are held for a window (every function is new
-// after the gateway starts), which is such a burst. It tells whether it shrank.
+// shrink gives the room of a burst back to the heap once most of it has left: Go's maps keep
+// the room of the most entries they ever held, so when the store holds an eighth or less of
+// its peak, and that peak was over keptAfterBurst entries, its maps are made anew with the
+// entries left. After a start every function is new and its first window is held: such a
+// burst. The copy costs at most an eighth of the inserts since the last one. It tells
+// whether it shrank.
 func (s *pendingStore) shrink() bool {
-	if s.n > 0 || s.peak <= keptAfterBurst {
+	if s.peak <= keptAfterBurst || s.n > s.peak/8 {
 		return false
 	}
-	s.byKey, s.byInvocation = map[joinKey]*entry{}, map[spanKey]*entry{}
-	s.peak = 0
+	s.byKey, s.byInvocation = make(map[joinKey]*entry, s.n), map[spanKey]*entry{}
+	for e := s.head; e != nil; e = e.next {
+		s.byKey[e.key] = e
+		if e.role == roleInvocation {
+			s.byInvocation[e.invocation] = e
+		}
+	}
+	s.peak = s.n
 	return true
 }
 
