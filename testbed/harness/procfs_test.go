@@ -115,7 +115,10 @@ func TestResetPeakMemory(t *testing.T) {
 	require.Greater(t, peak, rss+burst/2, "the freed burst should have left the resident set and stayed in the peak")
 
 	require.NoError(t, ResetPeakMemory(pid))
-	_, reset, err := ProcessMemory(pid)
+	rssNow, reset, err := ProcessMemory(pid)
 	require.NoError(t, err)
-	assert.Less(t, reset, withBurst-burst/2, "the peak after the reset still holds the burst")
+	// The race detector's shadow memory stays resident after the burst is freed, so the
+	// reset peak is held to the resident set of now, not to what was resident before it.
+	assert.LessOrEqual(t, reset, rssNow+4<<20, "the peak after the reset is not the resident set of now")
+	assert.Less(t, reset, withBurst-burst/4, "the peak after the reset still holds the burst")
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/otelcol-lambda/otelcol-lambda/testbed/harness"
@@ -32,13 +33,13 @@ type result struct {
 	// sandboxCounted is what one function's spans from sandboxSpans/100 sandboxes, each
 	// with its own resource, counted to (SDK-only traffic at the first size; -1 otherwise).
 	sandboxCounted float64
-	// RSS: the peak from the load's start until drained (VmHWM, reset as the load starts),
-	// the peak before it (the start and the warm-up), and the median of the readings over
-	// the load's second half.
-	peak, warmPeak, steady int64
-	samples                int
-	send                   time.Duration // how long sending took
-	retried                int64         // requests retried after a refusal
+	// RSS (see loadFigures): the peak from the load's start until drained, the RSS at the
+	// load's start and the peak before it, and the median over the load's second half.
+	peak, warmPeak, startRSS, steady int64
+	peakReset                        bool
+	samples                          int
+	send                             time.Duration // how long sending took
+	retried                          int64         // requests retried after a refusal
 	// fresh and freshNew are how long each probe took from its invocation's end to be
 	// visible in Prometheus: on functions the gateway knows, and each the first
 	// invocation of a new function.
@@ -218,7 +219,8 @@ func measure(o options, prom *harness.Prometheus, p pipeline, kind mixKind, size
 		return r, t, fmt.Errorf("%w (the load: %+v)", err, st)
 	}
 	r.cpu, r.counted = f.cpu, m.countOf(t.prefixes)-own.warmCount
-	r.steady, r.samples, r.send, r.peak, r.warmPeak = f.steady, f.samples, f.send, f.peak, f.warmPeak
+	r.steady, r.samples, r.send = f.steady, f.samples, f.send
+	r.peak, r.warmPeak, r.startRSS, r.peakReset = f.peak, f.warmPeak, f.startRSS, f.peakReset
 	r.retried = st.Retried
 	if p.Telemetry {
 		if r.checks, err = m.groundTruth(t.fleets); err != nil {
@@ -303,11 +305,13 @@ type loadFigures struct {
 	send, drain time.Duration // how long sending took, and then until drained
 	harnessCPU  time.Duration // this process's CPU over the send (the load generator's cost)
 	others      float64       // other processes' CPU during the send, in cores
-	// peak is VmHWM once drained, reset as the send starts; warmPeak is VmHWM before the
-	// send (the gateway's start and whatever came before the load); steady is the median of
-	// the 250 ms RSS readings over the send's second half (samples of them).
-	peak, warmPeak, steady int64
-	samples                int
+	// peak is VmHWM once drained, reset as the send starts to the RSS of then (startRSS,
+	// which holds what the start and the warm-up left: Go keeps freed heap for reuse) when
+	// peakReset; warmPeak is VmHWM before the send; steady is the median of the 250 ms RSS
+	// readings over the send's second half (samples of them).
+	peak, warmPeak, startRSS, steady int64
+	peakReset                        bool
+	samples                          int
 }
 
 // measureLoad sends a load with send and waits with drained until the gateway's output is
@@ -322,11 +326,16 @@ func measureLoad(gw *harness.Gateway, prom *harness.Prometheus, pprofAddr, profi
 	if err != nil {
 		return f, err
 	}
-	if _, f.warmPeak, err = gw.Memory(); err != nil {
+	if f.startRSS, f.warmPeak, err = gw.Memory(); err != nil {
 		return f, err
 	}
 	if err := gw.ResetPeak(); err != nil {
-		return f, fmt.Errorf("resetting the gateway's peak RSS: %w", err)
+		// A kernel or sandbox without clear_refs: the peak stays the process's lifetime one.
+		peakResetOnce.Do(func() {
+			log.Printf("cannot reset the gateway's peak RSS (%v): peaks are the gateways' lifetime peaks, the start and warm-up included", err)
+		})
+	} else {
+		f.peakReset = true
 	}
 	smp := harness.StartSampler(gw.Process, 250*time.Millisecond)
 	profiled := make(chan error, 1)
@@ -457,6 +466,9 @@ func (m *measurement) waitFor(what string, done func() (bool, error)) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// peakResetOnce logs once that the gateways' peak RSS cannot be reset.
+var peakResetOnce sync.Once
 
 // profileSeconds is how long profile samples (-profile-seconds): the load's first seconds.
 var profileSeconds = 2

@@ -31,7 +31,11 @@ func environment(b *strings.Builder, o options, target string) {
 func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Gateway benchmark: otelcol-lambda against the stock spanmetrics pipeline, for every kind of traffic\n\n")
-	fmt.Fprintf(&b, "Written by `make bench-gateway` (testbed/cmd/gatewaybench) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	by := "`make bench-gateway` (testbed/cmd/gatewaybench)"
+	if len(o.overlays) > 0 || filepath.Clean(o.out) != filepath.Join("testbed", "results", "bench.md") {
+		by = "testbed/cmd/gatewaybench, run by hand (the command line is below)"
+	}
+	fmt.Fprintf(&b, "Written by %s on %s.\n\n", by, time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	environment(&b, o, "make bench-gateway")
 	lo, hi := math.Inf(1), 0.0
 	for _, c := range cells {
@@ -71,15 +75,16 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 	fmt.Fprintf(&b, "*Spans* are the spans of the measured load as B gets them: one per invocation, and one more per function span in (1); "+
 		"A makes or receives as many. CPU is the gateway process's user+system time from the first request until the sink held every count "+
 		"(exactly what was sent, checked; for A's Telemetry API loads every figure of the ground truth, testbed/scenario.Checks), so it includes export. "+
-		"RSS peak in the load is the gateway's VmHWM from the load's first request (reset then: /proc/PID/clear_refs) until drained; "+
-		"before it, from the gateway's start through the warm-up, whose every function is new to the gateway. "+
+		"The RSS peak is the gateway's VmHWM from the load's first request until drained: reset then (/proc/PID/clear_refs) to the RSS of that moment, "+
+		"which holds what the gateway's start and the warm-up left (Go keeps freed heap for reuse; the per-round table gives it, and the peak before it). "+
+		"In the warm-up every function is new to the gateway. "+
 		"Medians over %d rounds; probes pooled.\n\n", o.rounds)
 
 	sums := make([][2]summary, len(cells))
 	for i, c := range cells {
 		sums[i] = [2]summary{summarize(c, 0), summarize(c, 1)}
 	}
-	fmt.Fprintf(&b, "| traffic | request size | CPU µs per span, A / B | A/B | CPU µs per invocation, A / B | RSS peak in the load, A / B | A/B | RSS steady, A / B | "+
+	fmt.Fprintf(&b, "| traffic | request size | CPU µs per span, A / B | A/B | CPU µs per invocation, A / B | RSS peak from the load's start, A / B | A/B | RSS steady, A / B | "+
 		"freshness, median: known function, A / B | new function, A / B | counted, A / B |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, c := range cells {
 		a, bb := sums[i][0], sums[i][1]
@@ -115,6 +120,10 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 		}
 	}
 	fmt.Fprintf(&b, "\nEvery count above was exact (a measurement that is not stops the run).\n")
+	if !peaksReset(cells) {
+		fmt.Fprintf(&b, "\n**The gateways' peak RSS could not be reset** (no writable /proc/PID/clear_refs): "+
+			"the peaks above are lifetime peaks, the start and the warm-up included.\n")
+	}
 
 	fmt.Fprintf(&b, "\n**Floors**: what only decoding each pipeline's requests of the measured load costs, per invocation, "+
 		"measured in the harness on the same payloads (%s; one goroutine, garbage collection included), and each pipeline's CPU over its own floor:\n\n"+
@@ -133,7 +142,7 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 		"handing on pdata, garbage collection, aggregation, export); A's floor over B's is how much more A's input costs to read: "+
 		"the Telemetry API's JSON events (three per invocation) against one protobuf span.\n")
 
-	fmt.Fprintf(&b, "\n**Per round:**\n\n| round | traffic | request size | pipeline | CPU µs/span | CPU µs/invocation | RSS peak in the load | RSS peak before it | RSS steady (readings) | "+
+	fmt.Fprintf(&b, "\n**Per round:**\n\n| round | traffic | request size | pipeline | CPU µs/span | CPU µs/invocation | RSS peak from the load's start | RSS at its start / peak before it | RSS steady (readings) | "+
 		"load sent in | other processes' CPU | freshness in Prometheus, median (known / new function) | requests retried | writes Prometheus refused |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for round := range o.rounds {
 		for _, c := range cells {
@@ -143,7 +152,7 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 				}
 				r := c.results[i][round]
 				fmt.Fprintf(&b, "| %d | %s | %d | %s | %.2f | %.2f | %s | %s | %s (%d) | %s | %.2f cores | %s / %s | %d | %d |\n", round+1, c.kind.title(), c.size, p.short,
-					per(r.cpu, c.spans), per(r.cpu, c.invocations), mib(r.peak), mib(r.warmPeak), steadyMiB(r.steady), r.samples, r.send.Round(10*time.Millisecond), r.others,
+					per(r.cpu, c.spans), per(r.cpu, c.invocations), mib(r.peak), mib(r.startRSS)+" / "+mib(r.warmPeak), steadyMiB(r.steady), r.samples, r.send.Round(10*time.Millisecond), r.others,
 					probes(r.fresh).medianMs(), probes(r.freshNew).medianMs(), r.retried, r.promRefused)
 			}
 		}
@@ -174,6 +183,20 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 		}
 	}
 	return b.String()
+}
+
+// peaksReset tells whether every measurement's peak RSS was reset as its load started.
+func peaksReset(cells []*cell) bool {
+	for _, c := range cells {
+		for _, rs := range c.results {
+			for _, r := range rs {
+				if !r.peakReset {
+					return false
+				}
+			}
+		}
+	}
+	return true
 }
 
 // probes are freshness probe results: from an invocation's end until visible in
