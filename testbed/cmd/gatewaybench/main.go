@@ -93,7 +93,7 @@ func main() {
 	flag.StringVar(&o.prometheusBin, "prometheus", "prometheus", "the Prometheus binary (the benchmark's freshness probes query it)")
 	mixesFlag := flag.String("mixes", "pairs,extension,sdk,fleet", "the traffic mixes to measure: pairs (extension + SDK spans), extension (extension only), sdk (SDK spans only, no extension), fleet (a third of each)")
 	sizesFlag := flag.String("sizes", "100,1000", "request sizes: spans per OTLP request, invocations per Telemetry API batch")
-	flag.IntVar(&o.invocations, "invocations", 200_000, "invocations per mix, request size, pipeline and round, after a warm-up")
+	flag.IntVar(&o.invocations, "invocations", 150_000, "invocations per mix, request size, pipeline and round, after a warm-up (of whole requests, which the measured load gives up)")
 	flag.IntVar(&o.functions, "functions", 20, "distinct functions in the load")
 	flag.IntVar(&o.sandboxes, "sandboxes", 10, "sandboxes per function in the extension's load")
 	flag.IntVar(&o.workers, "workers", 4, "concurrent senders")
@@ -142,6 +142,15 @@ func main() {
 	}
 	if runtime.GOOS != "linux" {
 		log.Fatal("gatewaybench reads /proc and runs on Linux only")
+	}
+	for _, ov := range o.overlays {
+		path := ov
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(o.root, path)
+		}
+		if _, err := os.Stat(path); err != nil {
+			log.Fatalf("gatewaybench: -overlay %s: %v (a path relative to -root, %s)", ov, err, o.root)
+		}
 	}
 
 	if o.out == "" {

@@ -60,8 +60,9 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 		"with `testbed/bench/sdk-spans.yaml` (lambda_metrics' sdk_spans on, so that it counts functions without the extension); "+
 		"B = `testbed/bench/stock-pipeline.yaml` (otlp -> batch -> span_metrics -> batch -> prometheus_remote_write)\n\n")
 
-	fmt.Fprintf(&b, "**The traffic** (testbed/cmd/gatewaybench/load.go). Each measurement sends %d invocations over %d functions "+
-		"after a warm-up of one full request per function, by %d concurrent clients (testbed/loadgen.Send, max mode, never drops; "+
+	fmt.Fprintf(&b, "**The traffic** (testbed/cmd/gatewaybench/load.go). Each measurement sends up to %d invocations over %d functions "+
+		"after a warm-up of one full request per function (whole requests: the measured load is what is left of the -invocations, "+
+		"the column *counted* below), by %d concurrent clients (testbed/loadgen.Send, max mode, never drops; "+
 		"a sandbox's requests in order), in requests of the given size: spans per OTLP request, invocations per Telemetry API batch "+
 		"(testbed/loadgen.Generate, %d sandboxes per function, cold starts %.1f%% besides each sandbox's first, errors %.0f%%).\n\n",
 		o.invocations, o.functions, o.workers, o.sandboxes, benchMix.ColdStart*100, benchMix.Error*100)
@@ -78,6 +79,7 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 		"The RSS peak is the gateway's VmHWM from the load's first request until drained: reset then (/proc/PID/clear_refs) to the RSS of that moment, "+
 		"which holds what the gateway's start and the warm-up left (Go keeps freed heap for reuse; the per-round table gives it, and the peak before it). "+
 		"In the warm-up every function is new to the gateway. "+
+		"RSS steady is the median of the RSS read every 250 ms over the load's second half (n/a when the load took less than two readings). "+
 		"Medians over %d rounds; probes pooled.\n\n", o.rounds)
 
 	sums := make([][2]summary, len(cells))
@@ -120,6 +122,11 @@ func render(o options, pipelines [2]pipeline, cells []*cell, f floors) string {
 		}
 	}
 	fmt.Fprintf(&b, "\nEvery count above was exact (a measurement that is not stops the run).\n")
+	if o.invocations < 100_000 || o.rounds < 3 {
+		fmt.Fprintf(&b, "\n**A short run** (%d invocations, %d rounds): a load of a fraction of a second weighs the gateways' fixed costs "+
+			"and the machine's noise more; its ratios and verdicts are not comparable with those of README.md, measured with the defaults "+
+			"(150,000 invocations, 3 rounds).\n", o.invocations, o.rounds)
+	}
 	if !peaksReset(cells) {
 		fmt.Fprintf(&b, "\n**The gateways' peak RSS could not be reset** (no writable /proc/PID/clear_refs): "+
 			"the peaks above are lifetime peaks, the start and the warm-up included.\n")
