@@ -26,11 +26,19 @@ type GatewayAddrs struct {
 
 // freeGatewayAddrs reserves a gateway's four addresses.
 func freeGatewayAddrs() (GatewayAddrs, error) {
-	free, err := FreeAddrs(4)
+	free, err := FreeAddrs(gatewayListeners)
 	if err != nil {
 		return GatewayAddrs{}, err
 	}
-	return GatewayAddrs{HTTP: free[0], GRPC: free[1], Health: free[2], Telemetry: free[3]}, nil
+	return gatewayAddrsOf(free), nil
+}
+
+// gatewayListeners is how many addresses a gateway listens on.
+const gatewayListeners = 4
+
+// gatewayAddrsOf puts a gateway on the first gatewayListeners of free.
+func gatewayAddrsOf(free []string) GatewayAddrs {
+	return GatewayAddrs{HTTP: free[0], GRPC: free[1], Health: free[2], Telemetry: free[3]}
 }
 
 // env is the environment that puts distribution/config.yaml (and run.sh) on these

@@ -64,15 +64,13 @@ func StartStack(cfg StackConfig) (*Stack, error) {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 90 * time.Second
 	}
-	addrs, err := freeGatewayAddrs()
+	// The gateway's listeners, then Prometheus, Jaeger's three and Alertmanager, taken in one
+	// call: ports freed by one call may come back from the next.
+	free, err := FreeAddrs(gatewayListeners + 5)
 	if err != nil {
 		return nil, err
 	}
-	// Prometheus, Alertmanager and Jaeger's three listeners.
-	more, err := FreeAddrs(5)
-	if err != nil {
-		return nil, err
-	}
+	addrs, more := gatewayAddrsOf(free), free[gatewayListeners:]
 	s := &Stack{Addrs: addrs, URL: "http://" + addrs.HTTP, RunDir: cfg.RunDir,
 		Prometheus: PrometheusAPI{URL: "http://" + more[0]}, Alertmanager: AlertmanagerAPI{URL: "http://" + more[4]}}
 	if s.RunDir == "" {
