@@ -33,13 +33,9 @@ type result struct {
 	// sandboxCounted is what one function's spans from sandboxSpans/100 sandboxes, each
 	// with its own resource, counted to (SDK-only traffic at the first size; -1 otherwise).
 	sandboxCounted float64
-	// RSS (see loadFigures): the peak from the load's start until drained, the RSS at the
-	// load's start and the peak before it, and the median over the load's second half.
-	peak, warmPeak, startRSS, steady int64
-	peakReset                        bool
-	samples                          int
-	send                             time.Duration // how long sending took
-	retried                          int64         // requests retried after a refusal
+	rssFigures                   // the gateway's memory around the load
+	send           time.Duration // how long sending took
+	retried        int64         // requests retried after a refusal
 	// fresh and freshNew are how long each probe took from its invocation's end to be
 	// visible in Prometheus: on functions the gateway knows, and each the first
 	// invocation of a new function.
@@ -219,8 +215,7 @@ func measure(o options, prom *harness.Prometheus, p pipeline, kind mixKind, size
 		return r, t, fmt.Errorf("%w (the load: %+v)", err, st)
 	}
 	r.cpu, r.counted = f.cpu, m.countOf(t.prefixes)-own.warmCount
-	r.steady, r.samples, r.send = f.steady, f.samples, f.send
-	r.peak, r.warmPeak, r.startRSS, r.peakReset = f.peak, f.warmPeak, f.startRSS, f.peakReset
+	r.rssFigures, r.send = f.rssFigures, f.send
 	r.retried = st.Retried
 	if p.Telemetry {
 		if r.checks, err = m.groundTruth(t.fleets); err != nil {
@@ -305,10 +300,14 @@ type loadFigures struct {
 	send, drain time.Duration // how long sending took, and then until drained
 	harnessCPU  time.Duration // this process's CPU over the send (the load generator's cost)
 	others      float64       // other processes' CPU during the send, in cores
-	// peak is VmHWM once drained, reset as the send starts to the RSS of then (startRSS,
-	// which holds what the start and the warm-up left: Go keeps freed heap for reuse) when
-	// peakReset; warmPeak is VmHWM before the send; steady is the median of the 250 ms RSS
-	// readings over the send's second half (samples of them).
+	rssFigures
+}
+
+// rssFigures are a gateway's memory around a load. peak is VmHWM once drained, reset as the
+// send starts to the RSS of then (startRSS, which holds what the start and the warm-up left:
+// Go keeps freed heap for reuse) when peakReset; warmPeak is VmHWM before the send; steady
+// is the median of the 250 ms RSS readings over the send's second half (samples of them).
+type rssFigures struct {
 	peak, warmPeak, startRSS, steady int64
 	peakReset                        bool
 	samples                          int
